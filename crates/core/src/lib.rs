@@ -1,0 +1,18 @@
+//! Domain types shared by every ironfence crate.
+//!
+//! ```text
+//!   radius (wire)      config (INI)
+//!          \             /
+//!   policy (decisions) ── core (this crate: Mac, Node, NodeStatus)
+//!          /             \
+//!   server (IO)         store (SQLite / MariaDB)
+//! ```
+//!
+//! Nothing here does IO or reads a clock: times are UNIX seconds passed in by the caller.
+#![forbid(unsafe_code)]
+
+mod mac;
+mod node;
+
+pub use mac::{Mac, MacParseError};
+pub use node::{Node, NodeStatus, NodeView, UnixTime};

@@ -1,0 +1,1 @@
+//! Pure authorization decisions: node + switch + config -> VLAN / reply attributes.
