@@ -1,0 +1,1 @@
+//! Test support: real third-party peers started and cleaned up by tests.
