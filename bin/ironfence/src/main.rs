@@ -1,1 +1,185 @@
-fn main() {}
+//! `ironfence`: the NAC daemon (`ironfence serve`) and every operator command.
+//!
+//! Exit codes: 0 success, 1 the command failed (the message says why and what to do),
+//! 2 usage error (clap).
+
+mod node_cmd;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use ironfence_config::Config;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ironfence",
+    version,
+    about = "Network access control server (RADIUS MAB, accounting, VLAN enforcement)"
+)]
+struct Cli {
+    /// Configuration directory (pf.conf, switches.conf, roles.conf, ...).
+    #[arg(
+        short = 'c',
+        long,
+        env = "IRONFENCE_CONF_DIR",
+        default_value = "/etc/ironfence",
+        global = true
+    )]
+    conf_dir: PathBuf,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon (RADIUS auth + accounting, metrics, control socket) until SIGTERM/SIGINT.
+    Serve,
+    /// Validate every configuration file; exit code 1 if anything is fatal.
+    Checkup,
+    /// Ask the running daemon to reload its configuration (it keeps the old one if the new is refused).
+    Configreload,
+    /// Manage devices (nodes).
+    #[command(subcommand)]
+    Node(node_cmd::NodeCommand),
+    /// Database maintenance.
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Print the version.
+    Version,
+}
+
+#[derive(Debug, Subcommand)]
+enum DbCommand {
+    /// Apply pending schema migrations and print the schema version.
+    Migrate,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, matches!(cli.command, Command::Serve));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat, daemon: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if daemon { "info" } else { "warn" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Version => {
+            println!("ironfence {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve => serve(&cli.conf_dir).await,
+        Command::Checkup => Ok(checkup(&cli.conf_dir)),
+        Command::Configreload => configreload(&cli.conf_dir).await,
+        Command::Node(cmd) => node_cmd::run(&load_config(&cli.conf_dir)?, cmd).await,
+        Command::Db(DbCommand::Migrate) => {
+            let config = load_config(&cli.conf_dir)?;
+            let store =
+                ironfence_store::Store::open(&ironfence_server::store_config(&config)).await?;
+            println!(
+                "{} schema at version {}",
+                store.backend_name(),
+                store.schema_version().await?
+            );
+            store.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn load_config(conf_dir: &Path) -> anyhow::Result<Config> {
+    Config::load(conf_dir)
+        .map_err(|d| anyhow::anyhow!("configuration in {} refused:\n{d}", conf_dir.display()))
+}
+
+async fn serve(conf_dir: &Path) -> anyhow::Result<ExitCode> {
+    let daemon = ironfence_server::Daemon::start(conf_dir)
+        .await
+        .with_context(|| format!("starting ironfence with {}", conf_dir.display()))?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+            _ = hup.recv() => { let _ = daemon.shared.reload(); }
+        }
+    }
+    daemon.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn checkup(conf_dir: &Path) -> ExitCode {
+    let diags = ironfence_config::checkup(conf_dir);
+    let (errors, warnings) = (diags.errors().count(), diags.warnings().count());
+    if errors + warnings > 0 {
+        println!("{diags}");
+    }
+    println!(
+        "checkup of {}: {errors} error(s), {warnings} warning(s)",
+        conf_dir.display()
+    );
+    if diags.has_errors() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+async fn configreload(conf_dir: &Path) -> anyhow::Result<ExitCode> {
+    // Validate here first so that the operator sees every problem even if no daemon runs.
+    let config = load_config(conf_dir)?;
+    let client =
+        ironfence_server::ControlClient::new(ironfence_server::control_socket_path(&config));
+    match client.call("reload").await {
+        Ok(text) => {
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

@@ -1,1 +1,176 @@
-//! The ironfence daemon's IO: RADIUS UDP listeners, accounting, audit writer, metrics HTTP.
+//! The ironfence daemon's IO layer.
+//!
+//! ```text
+//!   switch ──UDP 1812/1813──► udp (IP_PKTINFO) ──► radius::listener ──► prelude (sync):
+//!                                                     client lookup, decode, verify,
+//!                                                     Message-Authenticator policy, reply cache
+//!                                                              │ spawn (bounded by max_in_flight)
+//!                                                              ▼
+//!                                   auth (MAB) ──► store.node_view ──► policy::decide ──► reply
+//!                                   acct        ──► store.record_accounting ──────────► reply
+//!                                   audit records ──► bounded queue ──► audit writer (batches)
+//!   operator ── unix socket (control) ──► reload config     Prometheus ──► http /metrics
+//! ```
+//!
+//! Protocol rules live in `ironfence-radius` (sans-IO) and decisions in `ironfence-policy`
+//! (pure); this crate only moves bytes, reads the clock and talks to the store.
+
+mod audit;
+mod control;
+mod http;
+pub mod metrics;
+mod radius;
+mod settings;
+pub mod udp;
+
+pub use control::{ControlClient, ControlError};
+pub use settings::{control_socket_path, store_config};
+
+use anyhow::Context;
+use ironfence_config::Config;
+use ironfence_store::Store;
+use metrics::Metrics;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use tokio::sync::watch;
+
+/// State shared by every task of the daemon.
+#[derive(Debug)]
+pub struct Shared {
+    conf_dir: PathBuf,
+    config: RwLock<Arc<Config>>,
+    pub store: Store,
+    pub metrics: Metrics,
+    audit: audit::AuditQueue,
+    /// Clients in `require_message_authenticator = auto` mode that have sent one: from then on
+    /// it is required from them (BlastRADIUS mitigation without breaking old switches).
+    ma_seen: RwLock<std::collections::HashSet<std::net::IpAddr>>,
+}
+
+impl Shared {
+    /// The configuration in force. Cheap: one read lock and an `Arc` clone.
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Re-reads the conf directory. On any error the running configuration stays in force and
+    /// the diagnostics are returned (file:line and reason for each).
+    pub fn reload(&self) -> Result<Vec<String>, String> {
+        match Config::load(&self.conf_dir) {
+            Ok(new) => {
+                let old = self.config();
+                let notes = settings::restart_needed(&old, &new);
+                for n in &notes {
+                    tracing::warn!("{n}");
+                }
+                *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+                self.metrics
+                    .config_reloads
+                    .get_or_create(&[("result", "ok")])
+                    .inc();
+                tracing::info!(conf_dir = %self.conf_dir.display(), "configuration reloaded");
+                Ok(notes)
+            }
+            Err(diags) => {
+                self.metrics
+                    .config_reloads
+                    .get_or_create(&[("result", "error")])
+                    .inc();
+                let text = diags.to_string();
+                tracing::error!(conf_dir = %self.conf_dir.display(), "configuration refused, the running configuration stays in force:\n{text}");
+                Err(text)
+            }
+        }
+    }
+}
+
+/// A running daemon. Dropping it does not stop it; call [`Daemon::shutdown`].
+#[derive(Debug)]
+pub struct Daemon {
+    pub shared: Arc<Shared>,
+    shutdown_tx: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    audit_task: tokio::task::JoinHandle<()>,
+    pub auth_addr: std::net::SocketAddr,
+    pub acct_addr: std::net::SocketAddr,
+    pub metrics_addr: Option<std::net::SocketAddr>,
+}
+
+impl Daemon {
+    /// Loads the configuration, opens the store (running migrations) and starts every listener.
+    pub async fn start(conf_dir: &Path) -> anyhow::Result<Daemon> {
+        let config =
+            Config::load(conf_dir).map_err(|d| anyhow::anyhow!("configuration refused:\n{d}"))?;
+        let store_cfg = settings::store_config(&config);
+        let store = Store::open(&store_cfg).await.with_context(|| {
+            format!("opening the {} store", settings::describe_store(&store_cfg))
+        })?;
+        let metrics = Metrics::new();
+        let (audit, audit_rx) = audit::AuditQueue::new(settings::AUDIT_QUEUE);
+        let shared = Arc::new(Shared {
+            conf_dir: conf_dir.to_path_buf(),
+            config: RwLock::new(Arc::new(config)),
+            store,
+            metrics,
+            audit,
+            ma_seen: RwLock::default(),
+        });
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let audit_task = tokio::spawn(audit::writer(shared.clone(), audit_rx));
+
+        let cfg = shared.config();
+        let listeners = radius::Listeners::bind(&cfg)?;
+        let auth_addr = listeners.auth.local_addr()?;
+        let acct_addr = listeners.acct.local_addr()?;
+        let mut tasks = listeners.spawn(shared.clone(), shutdown_rx.clone(), &cfg);
+
+        let metrics_addr = match settings::metrics_listen(&cfg) {
+            Some(addr) => {
+                let (addr, task) = http::serve(shared.clone(), addr, shutdown_rx.clone()).await?;
+                tasks.push(task);
+                Some(addr)
+            }
+            None => None,
+        };
+        let control_path = settings::control_socket_path(&cfg);
+        tasks.push(control::serve(
+            shared.clone(),
+            &control_path,
+            shutdown_rx.clone(),
+        )?);
+        tracing::info!(
+            auth = %auth_addr, acct = %acct_addr,
+            metrics = ?metrics_addr,
+            control = %control_path.display(),
+            store = shared.store.backend_name(),
+            switches = cfg.switches.switches().len(),
+            "ironfence ready"
+        );
+        Ok(Daemon {
+            shared,
+            shutdown_tx,
+            tasks,
+            audit_task,
+            auth_addr,
+            acct_addr,
+            metrics_addr,
+        })
+    }
+
+    /// Graceful shutdown: stop receiving, let requests in flight finish (up to a few seconds),
+    /// flush the audit queue, close the store.
+    pub async fn shutdown(self) {
+        tracing::info!("shutting down");
+        let _ = self.shutdown_tx.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.shared.audit.close();
+        let _ = self.audit_task.await;
+        self.shared.store.close().await;
+        tracing::info!("stopped");
+    }
+}

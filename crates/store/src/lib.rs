@@ -1,1 +1,289 @@
-//! Node, location log, security event and audit storage on SQLite (embedded) or MariaDB, with versioned migrations.
+//! Node, location log, security event and audit storage on SQLite (embedded) or MariaDB, with
+//! versioned migrations.
+//!
+//! ```text
+//!                      server (RADIUS, portal, API)
+//!                                 │  Store (Clone = Arc)
+//!                 ┌───────────────┴────────────────┐
+//!          StoreConfig::Sqlite              StoreConfig::MySql
+//!   ┌──────────────────────────────┐   ┌──────────────────────────────┐
+//!   │ writer: Mutex<Connection>    │   │ sqlx MySqlPool (≤16 conns)   │
+//!   │ readers: [Mutex<Connection>] │   │ retry on 1213 (deadlock /    │
+//!   │ WAL · synchronous=NORMAL     │   │   Galera certification)      │
+//!   │ statements inline, cached    │   │ InnoDB · utf8mb4             │
+//!   └──────────────┬───────────────┘   └──────────────┬───────────────┘
+//!                  └──────────── migrations ──────────┘
+//!                      schema_version + MIGRATIONS (v1, v2, …)
+//!   tables: node · person · security_event · locationlog · ip4log · radius_audit_log
+//! ```
+//!
+//! [`Store::open`] connects and applies pending [`migrations`]; it refuses a database written by
+//! a newer release. The hot path of every RADIUS request is [`Store::node_view`]: the node and
+//! its number of open security events in one indexed query (a few µs on SQLite, one round trip
+//! on MariaDB).
+//!
+//! Accounting feeds the location log and IP log with the rules documented in [`accounting`].
+//!
+//! # Errors and retries
+//!
+//! Every failure is a [`StoreError`] classified by what the caller can do:
+//! [`StoreError::is_retryable`] is true for read-only nodes, unreachable databases, write
+//! conflicts and busy databases. The MariaDB backend itself retries transactions rolled back by
+//! a write conflict (InnoDB deadlock or Galera certification failure, both error 1213) up to 4
+//! times: each write method is a single idempotent transaction, so re-running it cannot apply a
+//! change twice. Nothing else is retried internally — a read-only or unreachable node is the
+//! caller's decision (fail over, or answer without writing).
+//!
+//! Times are UNIX seconds ([`UnixTime`]) passed in by the caller and stored as BIGINT.
+#![forbid(unsafe_code)]
+
+pub mod accounting;
+mod error;
+pub mod migrations;
+mod mysql;
+mod sqlite;
+mod types;
+
+pub use accounting::{AccountingEvent, AccountingKind, Ip4LogEntry, LocationLogEntry};
+pub use error::StoreError;
+pub use types::{AuditRecord, NodeFilter, Person};
+
+use ironfence_core::{Mac, Node, NodeView, UnixTime};
+use mysql::MySqlStore;
+use sqlite::SqliteStore;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Where the data lives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// Embedded database file (created, with its parent directory, if missing).
+    Sqlite { path: PathBuf },
+    /// MariaDB server (or Galera cluster node / load balancer). The database must exist and
+    /// the user needs DDL rights on it for migrations.
+    MySql {
+        host: String,
+        port: u16,
+        user: String,
+        password: String,
+        database: String,
+    },
+}
+
+impl fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreConfig::Sqlite { path } => f.debug_struct("Sqlite").field("path", path).finish(),
+            StoreConfig::MySql {
+                host,
+                port,
+                user,
+                database,
+                ..
+            } => f
+                .debug_struct("MySql")
+                .field("host", host)
+                .field("port", port)
+                .field("user", user)
+                .field("password", &"<redacted>")
+                .field("database", database)
+                .finish(),
+        }
+    }
+}
+
+enum Backend {
+    Sqlite(SqliteStore),
+    MySql(MySqlStore),
+}
+
+/// Handle to the database. Cheap to clone (an `Arc`); all clones share the connections.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<Backend>,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &*self.backend {
+            Backend::Sqlite(s) => f.debug_tuple("Store").field(s).finish(),
+            Backend::MySql(s) => f.debug_tuple("Store").field(s).finish(),
+        }
+    }
+}
+
+/// Canonical text form of a MAC as stored in every table (`aa:bb:cc:dd:ee:ff`).
+pub(crate) fn mac_text(mac: Mac) -> String {
+    mac.to_string()
+}
+
+/// Calls the same method on whichever backend is in use; SQLite runs inline, MariaDB awaits.
+macro_rules! dispatch {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match &*$self.backend {
+            Backend::Sqlite(s) => s.$method($($arg),*),
+            Backend::MySql(m) => m.$method($($arg),*).await,
+        }
+    };
+}
+
+impl Store {
+    /// Connects (SQLite: opens or creates the file) and applies pending migrations.
+    pub async fn open(cfg: &StoreConfig) -> Result<Store, StoreError> {
+        let backend = match cfg {
+            StoreConfig::Sqlite { path } => Backend::Sqlite(SqliteStore::open(path)?),
+            StoreConfig::MySql {
+                host,
+                port,
+                user,
+                password,
+                database,
+            } => Backend::MySql(MySqlStore::open(host, *port, user, password, database).await?),
+        };
+        Ok(Store {
+            backend: Arc::new(backend),
+        })
+    }
+
+    /// `"sqlite"` or `"mysql"`.
+    pub fn backend_name(&self) -> &'static str {
+        match &*self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::MySql(_) => "mysql",
+        }
+    }
+
+    /// Highest migration version recorded in the database.
+    pub async fn schema_version(&self) -> Result<u32, StoreError> {
+        dispatch!(self.schema_version())
+    }
+
+    /// Hot path: the node and its number of open security events, in one query.
+    pub async fn node_view(&self, mac: Mac) -> Result<Option<NodeView>, StoreError> {
+        dispatch!(self.node_view(mac))
+    }
+
+    /// First sighting: inserts the node as unregistered (owner `default`, `last_seen` and
+    /// `detect_date` = `now`) unless it exists, and returns the stored row. Idempotent and safe
+    /// under concurrent calls for the same MAC (the primary key arbitrates).
+    pub async fn create_node_if_absent(&self, mac: Mac, now: UnixTime) -> Result<Node, StoreError> {
+        dispatch!(self.create_node_if_absent(mac, now))
+    }
+
+    /// Sets `last_seen`; does nothing for an unknown MAC.
+    pub async fn touch_last_seen(&self, mac: Mac, now: UnixTime) -> Result<(), StoreError> {
+        dispatch!(self.touch_last_seen(mac, now))
+    }
+
+    pub async fn get_node(&self, mac: Mac) -> Result<Option<Node>, StoreError> {
+        dispatch!(self.get_node(mac))
+    }
+
+    /// Nodes matching `filter`, ordered by MAC.
+    pub async fn list_nodes(&self, filter: &NodeFilter) -> Result<Vec<Node>, StoreError> {
+        dispatch!(self.list_nodes(filter))
+    }
+
+    pub async fn count_nodes(&self) -> Result<u64, StoreError> {
+        dispatch!(self.count_nodes())
+    }
+
+    /// Registers the node to `pid` with `role` (creating the node and the person if absent):
+    /// status `reg`, `regdate = now`, `unregdate` = expiry (`None` = never). One transaction.
+    pub async fn register_node(
+        &self,
+        mac: Mac,
+        pid: &str,
+        role: &str,
+        unregdate: Option<UnixTime>,
+        now: UnixTime,
+    ) -> Result<Node, StoreError> {
+        dispatch!(self.register_node(mac, pid, role, unregdate, now))
+    }
+
+    /// Sets a registered or pending node back to `unreg` (`unregdate = now`; owner and role are
+    /// kept for history). Returns `false` if the node is unknown or already unregistered.
+    pub async fn unregister_node(&self, mac: Mac, now: UnixTime) -> Result<bool, StoreError> {
+        dispatch!(self.unregister_node(mac, now))
+    }
+
+    /// Deletes the node and its security events (location/IP/audit history is kept). Returns
+    /// whether it existed.
+    pub async fn delete_node(&self, mac: Mac) -> Result<bool, StoreError> {
+        dispatch!(self.delete_node(mac))
+    }
+
+    /// Upserts many nodes (creating their owners if absent); returns the number written.
+    /// SQLite: one transaction. MariaDB: idempotent batches of 1000 rows, each a transaction.
+    pub async fn bulk_import_nodes(&self, nodes: &[Node]) -> Result<u64, StoreError> {
+        dispatch!(self.bulk_import_nodes(nodes))
+    }
+
+    /// Inserts or updates a person (all fields replaced except `created_at`).
+    pub async fn upsert_person(&self, person: &Person) -> Result<(), StoreError> {
+        dispatch!(self.upsert_person(person))
+    }
+
+    pub async fn get_person(&self, pid: &str) -> Result<Option<Person>, StoreError> {
+        dispatch!(self.get_person(pid))
+    }
+
+    /// Opens security event `event_id` on the node (creating the node, unregistered, if absent)
+    /// and returns its row id. If that event is already open for the node, returns the existing
+    /// row's id instead of opening a second one.
+    pub async fn open_security_event(
+        &self,
+        mac: Mac,
+        event_id: u32,
+        now: UnixTime,
+        notes: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        dispatch!(self.open_security_event(mac, event_id, now, notes))
+    }
+
+    /// Closes all open security events of the node (`release_date = now`); returns how many.
+    pub async fn close_security_events(&self, mac: Mac, now: UnixTime) -> Result<u64, StoreError> {
+        dispatch!(self.close_security_events(mac, now))
+    }
+
+    /// Applies one accounting request to `locationlog` / `ip4log` in one transaction; see
+    /// [`accounting`] for the rules.
+    pub async fn record_accounting(&self, ev: &AccountingEvent) -> Result<(), StoreError> {
+        dispatch!(self.record_accounting(ev))
+    }
+
+    /// The MAC's location history, newest first.
+    pub async fn locationlog(&self, mac: Mac, limit: u32) -> Result<Vec<LocationLogEntry>, StoreError> {
+        dispatch!(self.locationlog(mac, limit))
+    }
+
+    /// Number of open location log entries (devices currently connected).
+    pub async fn open_locationlog_count(&self) -> Result<u64, StoreError> {
+        dispatch!(self.open_locationlog_count())
+    }
+
+    /// IPv4 addresses held (end_time `None`) or last held by the MAC, newest first.
+    pub async fn ip4log_for(&self, mac: Mac) -> Result<Vec<Ip4LogEntry>, StoreError> {
+        dispatch!(self.ip4log_for(mac))
+    }
+
+    /// Appends audit records in one transaction (multi-row inserts on MariaDB).
+    pub async fn insert_audit_batch(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        dispatch!(self.insert_audit_batch(records))
+    }
+
+    /// Number of audit records, all or for one MAC.
+    pub async fn count_audit(&self, mac: Option<Mac>) -> Result<u64, StoreError> {
+        dispatch!(self.count_audit(mac))
+    }
+
+    /// Flushes and closes (SQLite: WAL checkpoint; MariaDB: closes the pool, waiting for
+    /// connections in use). Other clones become unusable on MariaDB.
+    pub async fn close(&self) {
+        match &*self.backend {
+            Backend::Sqlite(s) => s.close(),
+            Backend::MySql(m) => m.close().await,
+        }
+    }
+}

@@ -1,0 +1,713 @@
+//! `pf.conf`: server-wide settings (general, database, RADIUS, metrics, cluster plumbing,
+//! interfaces).
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::diag::FileDiags;
+use crate::ini::{Document, Entry, Section};
+use crate::value::{parse_bool, parse_duration, parse_size, secret_weakness, suggestion};
+
+/// A password or shared secret: compared and used, never printed by `Debug`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("Secret(<empty>)")
+        } else {
+            f.write_str("Secret(<redacted>)")
+        }
+    }
+}
+
+/// Everything in pf.conf that ironfence uses. `Default` is the built-in defaults
+/// (PacketFence's `pf.conf.defaults` equivalent); pf.conf overrides them key by key.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PfConf {
+    pub general: GeneralConf,
+    pub database: DatabaseConf,
+    pub radius: RadiusConf,
+    pub metrics: MetricsConf,
+    pub webservices: WebservicesConf,
+    pub active_active: ActiveActiveConf,
+    pub maintenance: MaintenanceConf,
+    /// `[interface <name>]` sections in file order.
+    pub interfaces: Vec<InterfaceConf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneralConf {
+    /// Overrides the OS hostname (the server's identity in a cluster).
+    pub hostname: Option<String>,
+    pub domain: Option<String>,
+    /// Where ironfence keeps its state (SQLite database, runtime files). Resolved: a relative
+    /// `state_dir` in pf.conf is relative to the *parent* of the configuration directory (the
+    /// install root, like PacketFence's `/usr/local/pf`), so `conf/` + `state_dir = state`
+    /// gives `state/` next to `conf/`.
+    pub state_dir: PathBuf,
+}
+
+impl Default for GeneralConf {
+    fn default() -> Self {
+        GeneralConf {
+            hostname: None,
+            domain: None,
+            state_dir: PathBuf::from(DEFAULT_STATE_DIR),
+        }
+    }
+}
+
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/ironfence";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseConf {
+    /// `type = sqlite`: a single-server database file.
+    Sqlite {
+        /// Resolved: a relative `path` is relative to `state_dir`; default
+        /// `<state_dir>/ironfence.db`.
+        path: PathBuf,
+    },
+    /// `type = mysql`: MariaDB/MySQL (PacketFence's schema host).
+    Mysql(MysqlConf),
+}
+
+impl Default for DatabaseConf {
+    fn default() -> Self {
+        DatabaseConf::Sqlite {
+            path: Path::new(DEFAULT_STATE_DIR).join("ironfence.db"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MysqlConf {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub pass: Secret,
+    pub db: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RadiusConf {
+    /// Address the RADIUS sockets bind to.
+    pub listen: IpAddr,
+    pub auth_port: u16,
+    pub acct_port: u16,
+    /// Socket receive buffer (SO_RCVBUF) in bytes.
+    pub recv_buffer: usize,
+    /// How long a reply is kept to answer retransmissions identically.
+    pub reply_cache_ttl: Duration,
+    /// Requests processed concurrently before new ones are dropped (counted).
+    pub max_in_flight: usize,
+    pub audit_log: bool,
+    /// Limit Proxy-State attributes (BlastRADIUS mitigation).
+    pub limit_proxy_state: bool,
+}
+
+impl Default for RadiusConf {
+    fn default() -> Self {
+        RadiusConf {
+            listen: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            auth_port: 1812,
+            acct_port: 1813,
+            recv_buffer: 8 << 20,
+            reply_cache_ttl: Duration::from_secs(5),
+            max_in_flight: 4096,
+            audit_log: true,
+            limit_proxy_state: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsConf {
+    /// Prometheus endpoint; `None` (an empty `listen =`) disables it.
+    pub listen: Option<SocketAddr>,
+}
+
+pub const DEFAULT_METRICS_PORT: u16 = 9101;
+
+impl Default for MetricsConf {
+    fn default() -> Self {
+        MetricsConf {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], DEFAULT_METRICS_PORT))),
+        }
+    }
+}
+
+/// Credentials of the cluster web services (configuration sync between members).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebservicesConf {
+    pub user: String,
+    pub pass: Secret,
+    pub port: u16,
+}
+
+impl Default for WebservicesConf {
+    fn default() -> Self {
+        WebservicesConf {
+            user: String::new(),
+            pass: Secret::default(),
+            port: 9090,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ActiveActiveConf {
+    pub galera_replication_username: Option<String>,
+    pub galera_replication_password: Option<Secret>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaintenanceConf {
+    /// How often cluster configuration versions are compared; `None` (`0`) disables the check.
+    pub cluster_check_interval: Option<Duration>,
+}
+
+impl Default for MaintenanceConf {
+    fn default() -> Self {
+        MaintenanceConf {
+            cluster_check_interval: Some(Duration::from_secs(60)),
+        }
+    }
+}
+
+/// A network interface type (pf.conf `type=`, comma-separated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InterfaceType {
+    Management,
+    HighAvailability,
+    Internal,
+    Portal,
+    Radius,
+    DhcpListener,
+    Monitor,
+    Dhcp,
+    Dns,
+    Other,
+}
+
+impl InterfaceType {
+    fn parse(s: &str) -> Option<InterfaceType> {
+        Some(match s {
+            "management" | "managed" => InterfaceType::Management,
+            "high-availability" => InterfaceType::HighAvailability,
+            "internal" => InterfaceType::Internal,
+            "portal" => InterfaceType::Portal,
+            "radius" => InterfaceType::Radius,
+            "dhcp-listener" | "dhcplistener" => InterfaceType::DhcpListener,
+            "monitor" => InterfaceType::Monitor,
+            "dhcp" => InterfaceType::Dhcp,
+            "dns" => InterfaceType::Dns,
+            "other" => InterfaceType::Other,
+            _ => return None,
+        })
+    }
+}
+
+const INTERFACE_TYPES: &[&str] = &[
+    "management",
+    "high-availability",
+    "internal",
+    "portal",
+    "radius",
+    "dhcp-listener",
+    "monitor",
+    "dhcp",
+    "dns",
+    "other",
+];
+
+/// `[interface <name>]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceConf {
+    /// Interface name, e.g. `eth0`, `eth1.2`.
+    pub name: String,
+    pub ip: Option<Ipv4Addr>,
+    pub mask: Option<Ipv4Addr>,
+    pub types: Vec<InterfaceType>,
+    /// `vlan`, `inline`, `inlinel2`, `inlinel3`.
+    pub enforcement: Option<String>,
+}
+
+const GENERAL_KEYS: &[&str] = &["hostname", "domain", "state_dir"];
+const DATABASE_KEYS: &[&str] = &["type", "path", "host", "port", "user", "pass", "db"];
+const RADIUS_KEYS: &[&str] = &[
+    "listen",
+    "auth_port",
+    "acct_port",
+    "recv_buffer",
+    "reply_cache_ttl",
+    "max_in_flight",
+    "audit_log",
+    "limit_proxy_state",
+];
+const METRICS_KEYS: &[&str] = &["listen"];
+const WEBSERVICES_KEYS: &[&str] = &["user", "pass", "port"];
+const ACTIVE_ACTIVE_KEYS: &[&str] = &["galera_replication_username", "galera_replication_password"];
+const MAINTENANCE_KEYS: &[&str] = &["cluster_check_interval"];
+const INTERFACE_KEYS: &[&str] = &["ip", "mask", "type", "enforcement"];
+/// PacketFence interface keys accepted without a warning (not used yet).
+const INTERFACE_PF_KEYS: &[&str] = &[
+    "ipv6_address",
+    "ipv6_prefix",
+    "vip",
+    "nat_enabled",
+    "split_network",
+    "reg_network",
+    "dhcpd_enabled",
+    "coa",
+    "additional_listening_daemons",
+];
+const SECTIONS: &[&str] = &[
+    "general",
+    "database",
+    "radius",
+    "metrics",
+    "webservices",
+    "active_active",
+    "maintenance",
+];
+/// PacketFence pf.conf sections ironfence does not use (a copied pf.conf gets a softer warning).
+const PF_ONLY_SECTIONS: &[&str] = &[
+    "alerting",
+    "advanced",
+    "captive_portal",
+    "database_advanced",
+    "dns_configuration",
+    "expire",
+    "fencing",
+    "fingerbank_device_change",
+    "guests_admin_registration",
+    "inline",
+    "monitoring",
+    "network",
+    "node_import",
+    "parking",
+    "pfdhcp",
+    "ports",
+    "provisioning",
+    "radius_configuration",
+    "registration",
+    "services",
+    "snmp_traps",
+    "trapping",
+];
+
+/// Well-known example passwords (the clustering guide's Galera password among them).
+const DEFAULT_PASSWORDS: &[&str] = &[
+    "aMuchMoreSecurePassword",
+    "password",
+    "admin",
+    "pf",
+    "packet",
+];
+
+impl PfConf {
+    /// Builds pf.conf from its document (`None`: the file is absent → defaults). `root` is the
+    /// directory relative `state_dir` values are resolved against.
+    pub(crate) fn from_document(
+        doc: Option<&Document>,
+        root: &Path,
+        d: &mut FileDiags<'_>,
+    ) -> PfConf {
+        let mut pf = PfConf {
+            general: GeneralConf {
+                state_dir: root.join(DEFAULT_STATE_DIR),
+                ..GeneralConf::default()
+            },
+            ..PfConf::default()
+        };
+        let Some(doc) = doc else {
+            pf.database = DatabaseConf::Sqlite {
+                path: pf.general.state_dir.join("ironfence.db"),
+            };
+            return pf;
+        };
+        for (name, line) in doc.sections() {
+            if SECTIONS.contains(&name) {
+                continue;
+            }
+            if let Some(ifname) = name.strip_prefix("interface ") {
+                let s = doc.section(name).expect("listed section");
+                pf.interfaces.push(interface(ifname.trim(), s, d));
+            } else if PF_ONLY_SECTIONS.contains(&name) {
+                d.warning(Some(line), Some(name), format!("[{name}] is a PacketFence section ironfence does not use: it is ignored (remove it to silence this warning)"));
+            } else {
+                d.warning(
+                    Some(line),
+                    Some(name),
+                    format!(
+                        "unknown section [{name}]{}: it is ignored; rename or remove it",
+                        suggestion(name, SECTIONS.iter().copied())
+                    ),
+                );
+            }
+        }
+        check_interfaces(&pf.interfaces, doc, d);
+
+        let mut r = Reader::new(doc, "general", GENERAL_KEYS, d);
+        pf.general.hostname = r.hostname("hostname");
+        pf.general.domain = r.hostname("domain");
+        if let Some(dir) = r.nonempty("state_dir") {
+            pf.general.state_dir = root.join(dir);
+        }
+
+        let mut r = Reader::new(doc, "database", DATABASE_KEYS, d);
+        let kind = r.nonempty("type");
+        let path = r.nonempty("path").map(|p| pf.general.state_dir.join(p));
+        let host = r.nonempty("host");
+        let port = r.parsed("port", "a TCP port (1-65535)", parse_port);
+        let user = r.nonempty("user");
+        let pass = r.str("pass");
+        let db = r.nonempty("db");
+        pf.database = match kind.as_deref() {
+            None | Some("sqlite") => DatabaseConf::Sqlite {
+                path: path.unwrap_or_else(|| pf.general.state_dir.join("ironfence.db")),
+            },
+            Some("mysql") => {
+                let pass = Secret::new(pass.unwrap_or_default());
+                if pass.is_empty() {
+                    r.warn_at(
+                        "pass",
+                        "the MySQL password is empty: set pass= to the database user's password",
+                    );
+                }
+                DatabaseConf::Mysql(MysqlConf {
+                    host: host.unwrap_or_else(|| "localhost".to_string()),
+                    port: port.unwrap_or(3306),
+                    user: user.unwrap_or_else(|| "pf".to_string()),
+                    pass,
+                    db: db.unwrap_or_else(|| "pf".to_string()),
+                })
+            }
+            Some(other) => {
+                r.error_at("type", format!("database type {other:?} is not supported: write type = sqlite (single server) or type = mysql"));
+                DatabaseConf::default()
+            }
+        };
+
+        let mut r = Reader::new(doc, "radius", RADIUS_KEYS, d);
+        let rc = &mut pf.radius;
+        if let Some(ip) = r.parsed(
+            "listen",
+            "an IP address to bind (e.g. 0.0.0.0 or 127.0.0.1; ports are auth_port/acct_port)",
+            |s| s.parse::<IpAddr>().ok(),
+        ) {
+            rc.listen = ip;
+        }
+        rc.auth_port = r
+            .parsed("auth_port", "a UDP port (1-65535)", parse_port)
+            .unwrap_or(rc.auth_port);
+        rc.acct_port = r
+            .parsed("acct_port", "a UDP port (1-65535)", parse_port)
+            .unwrap_or(rc.acct_port);
+        rc.recv_buffer = r
+            .parsed(
+                "recv_buffer",
+                "a size in bytes (e.g. 8388608 or 8M)",
+                parse_size,
+            )
+            .unwrap_or(rc.recv_buffer);
+        rc.reply_cache_ttl = r
+            .parsed(
+                "reply_cache_ttl",
+                "a duration (e.g. 5s, 30, 1m)",
+                parse_duration,
+            )
+            .unwrap_or(rc.reply_cache_ttl);
+        rc.max_in_flight = r
+            .parsed("max_in_flight", "a positive number of requests", |s| {
+                s.parse::<usize>().ok().filter(|n| *n > 0)
+            })
+            .unwrap_or(rc.max_in_flight);
+        rc.audit_log = r
+            .parsed("audit_log", "enabled or disabled", parse_bool)
+            .unwrap_or(rc.audit_log);
+        rc.limit_proxy_state = r
+            .parsed("limit_proxy_state", "yes or no", parse_bool)
+            .unwrap_or(rc.limit_proxy_state);
+        if rc.auth_port == rc.acct_port {
+            r.error_at("acct_port", format!("auth_port and acct_port are both {}: give accounting its own port (usually 1813)", rc.auth_port));
+        }
+
+        let mut r = Reader::new(doc, "metrics", METRICS_KEYS, d);
+        if let Some(entry) = r.entry("listen") {
+            pf.metrics.listen = if entry.value.is_empty() {
+                None
+            } else {
+                r.parsed(
+                    "listen",
+                    "an address:port (e.g. 127.0.0.1:9101), or empty to disable metrics",
+                    parse_listen,
+                )
+            };
+        }
+
+        let mut r = Reader::new(doc, "webservices", WEBSERVICES_KEYS, d);
+        let ws = &mut pf.webservices;
+        ws.user = r.str("user").unwrap_or_default();
+        ws.pass = Secret::new(r.str("pass").unwrap_or_default());
+        ws.port = r
+            .parsed("port", "a TCP port (1-65535)", parse_port)
+            .unwrap_or(ws.port);
+        if r.present() {
+            let advice = "cluster configuration sync (port 9090) is protected only by this password: set pass= to a random string of at least 22 characters";
+            if ws.pass.is_empty() {
+                r.warn_section(format!("the web services password is empty; {advice}"));
+            } else if is_default_password(ws.pass.expose()) {
+                r.warn_at(
+                    "pass",
+                    format!("the web services password is a well-known default; {advice}"),
+                );
+            }
+        }
+
+        let mut r = Reader::new(doc, "active_active", ACTIVE_ACTIVE_KEYS, d);
+        pf.active_active.galera_replication_username = r.nonempty("galera_replication_username");
+        pf.active_active.galera_replication_password =
+            r.str("galera_replication_password").map(Secret::new);
+        if let Some(p) = &pf.active_active.galera_replication_password
+            && (p.is_empty() || is_default_password(p.expose()))
+        {
+            r.warn_at("galera_replication_password", "the Galera replication password is empty or the guide's example: create the MariaDB replication user with a random password and put it here");
+        }
+
+        let mut r = Reader::new(doc, "maintenance", MAINTENANCE_KEYS, d);
+        if let Some(i) = r.parsed(
+            "cluster_check_interval",
+            "a duration (e.g. 1m, 30s; 0 disables the check)",
+            parse_duration,
+        ) {
+            pf.maintenance.cluster_check_interval = (!i.is_zero()).then_some(i);
+        }
+        pf
+    }
+}
+
+fn is_default_password(p: &str) -> bool {
+    DEFAULT_PASSWORDS.iter().any(|d| d.eq_ignore_ascii_case(p))
+        || secret_weakness(p).is_some_and(|w| w.contains("well-known"))
+}
+
+fn parse_port(s: &str) -> Option<u16> {
+    s.parse::<u16>().ok().filter(|p| *p > 0)
+}
+
+fn parse_listen(s: &str) -> Option<SocketAddr> {
+    s.parse::<SocketAddr>().ok().or_else(|| {
+        s.parse::<IpAddr>()
+            .ok()
+            .map(|ip| SocketAddr::new(ip, DEFAULT_METRICS_PORT))
+    })
+}
+
+fn is_hostname(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+}
+
+fn interface(name: &str, s: Section<'_>, d: &mut FileDiags<'_>) -> InterfaceConf {
+    let sec = Some(s.name());
+    let mut ifc = InterfaceConf {
+        name: name.to_string(),
+        ip: None,
+        mask: None,
+        types: Vec::new(),
+        enforcement: None,
+    };
+    for (key, e) in s.entries() {
+        let at = Some(e.line);
+        let v = e.value.as_str();
+        match key {
+            "ip" if !v.is_empty() => match v.parse::<Ipv4Addr>() {
+                Ok(ip) => ifc.ip = Some(ip),
+                Err(_) => d.error(at, sec, format!("ip {v:?} is not an IPv4 address: write e.g. ip=192.168.1.5 (IPv6 goes in ipv6_address)")),
+            },
+            "mask" if !v.is_empty() => match v.parse::<Ipv4Addr>() {
+                Ok(m) if ipnet::ipv4_mask_to_prefix(m).is_ok() => ifc.mask = Some(m),
+                _ => d.error(at, sec, format!("mask {v:?} is not a netmask: write e.g. mask=255.255.255.0")),
+            },
+            "type" => {
+                for t in v.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                    match InterfaceType::parse(t) {
+                        Some(it) => {
+                            if t == "managed" {
+                                d.warning(at, sec, "interface type \"managed\" is deprecated: write management");
+                            }
+                            if !ifc.types.contains(&it) {
+                                ifc.types.push(it);
+                            }
+                        }
+                        None => d.error(
+                            at,
+                            sec,
+                            format!(
+                                "invalid network type {t:?} for interface {name}{}: use a comma list of {}",
+                                suggestion(t, INTERFACE_TYPES.iter().copied()),
+                                INTERFACE_TYPES.join(", ")
+                            ),
+                        ),
+                    }
+                }
+            }
+            "enforcement" if !v.is_empty() => {
+                if !["vlan", "inline", "inlinel2", "inlinel3"].contains(&v) {
+                    d.warning(at, sec, format!("enforcement {v:?} is not one of vlan, inline, inlinel2, inlinel3: fix the value"));
+                }
+                ifc.enforcement = Some(v.to_string());
+            }
+            "ip" | "mask" | "enforcement" => {}
+            k if INTERFACE_PF_KEYS.contains(&k) => {}
+            k => d.warning(at, sec, format!("unknown key {k}{}: remove it (interface keys: ip, mask, type, enforcement)", suggestion(k, INTERFACE_KEYS.iter().copied()))),
+        }
+    }
+    if ifc.ip.is_none() || ifc.mask.is_none() {
+        d.error(
+            Some(s.line()),
+            sec,
+            format!("incomplete network information for interface {name}: set both ip= and mask="),
+        );
+    }
+    ifc
+}
+
+fn check_interfaces(ifs: &[InterfaceConf], doc: &Document, d: &mut FileDiags<'_>) {
+    if ifs.is_empty() {
+        return;
+    }
+    let mgmt: Vec<&InterfaceConf> = ifs
+        .iter()
+        .filter(|i| i.types.contains(&InterfaceType::Management))
+        .collect();
+    match mgmt.len() {
+        0 => d.warning(None, None, "no [interface ...] has type=management: mark exactly one interface as management (and high-availability for clustering)"),
+        1 => {}
+        _ => {
+            let names: Vec<&str> = mgmt.iter().map(|i| i.name.as_str()).collect();
+            let second = format!("interface {}", names[1]);
+            let line = doc.section(&second).map(|s| s.line());
+            d.error(line, Some(&second), format!("more than one management interface ({}): please define exactly one management interface", names.join(", ")));
+        }
+    }
+}
+
+/// Reads the keys of one pf.conf section, reporting bad values and unknown keys.
+struct Reader<'d, 'f, 'o> {
+    section: Option<Section<'d>>,
+    name: &'static str,
+    d: &'f mut FileDiags<'o>,
+}
+
+impl<'d, 'f, 'o> Reader<'d, 'f, 'o> {
+    fn new(
+        doc: &'d Document,
+        name: &'static str,
+        known: &[&str],
+        d: &'f mut FileDiags<'o>,
+    ) -> Self {
+        let section = doc.section(name);
+        if let Some(s) = section {
+            for (key, e) in s.entries() {
+                if !known.contains(&key) {
+                    d.warning(
+                        Some(e.line),
+                        Some(name),
+                        format!(
+                            "unknown key {key}{}: it is ignored; remove it (known keys: {})",
+                            suggestion(key, known.iter().copied()),
+                            known.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+        Reader { section, name, d }
+    }
+
+    fn present(&self) -> bool {
+        self.section.is_some()
+    }
+
+    fn entry(&self, key: &str) -> Option<&'d Entry> {
+        self.section?.get(key)
+    }
+
+    fn str(&self, key: &str) -> Option<String> {
+        self.entry(key).map(|e| e.value.clone())
+    }
+
+    /// The value, treating an empty value as "not set" (use the default).
+    fn nonempty(&self, key: &str) -> Option<String> {
+        self.str(key).filter(|v| !v.is_empty())
+    }
+
+    fn parsed<T>(
+        &mut self,
+        key: &str,
+        expected: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Option<T> {
+        let e = self.entry(key).filter(|e| !e.value.is_empty())?;
+        let parsed = parse(&e.value);
+        if parsed.is_none() {
+            self.d.error(
+                Some(e.line),
+                Some(self.name),
+                format!("{key} {:?} is not {expected}: fix the value", e.value),
+            );
+        }
+        parsed
+    }
+
+    fn hostname(&mut self, key: &str) -> Option<String> {
+        self.parsed(key, "a host name (letters, digits, '-', '.')", |s| {
+            is_hostname(s).then(|| s.to_string())
+        })
+    }
+
+    fn error_at(&mut self, key: &str, msg: impl Into<String>) {
+        let line = self.entry(key).map(|e| e.line);
+        self.d.error(line, Some(self.name), msg);
+    }
+
+    fn warn_at(&mut self, key: &str, msg: impl Into<String>) {
+        let line = self
+            .entry(key)
+            .map(|e| e.line)
+            .or(self.section.map(|s| s.line()));
+        self.d.warning(line, Some(self.name), msg);
+    }
+
+    fn warn_section(&mut self, msg: impl Into<String>) {
+        let line = self.section.map(|s| s.line());
+        self.d.warning(line, Some(self.name), msg);
+    }
+}

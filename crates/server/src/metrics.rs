@@ -1,0 +1,162 @@
+//! Prometheus metrics. Every way a request can end is counted under a label, so that an
+//! operator can tell "the switch uses the wrong secret" from "we are overloaded" at a glance.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::sync::Mutex;
+
+type Labels1 = [(&'static str, &'static str); 1];
+type Labels2 = [(&'static str, &'static str); 2];
+
+/// All of the daemon's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    /// Requests received and accepted for processing, by port (auth/acct) and RADIUS code.
+    pub requests: Family<Labels2, Counter>,
+    /// Replies sent, by kind (access_accept, access_reject, accounting_response, status).
+    pub replies: Family<Labels1, Counter>,
+    /// Authorization decisions by reason (registered, unregistered, isolated, ...).
+    pub decisions: Family<Labels1, Counter>,
+    /// Datagrams dropped without a reply, by reason (unknown_client, bad_message_authenticator, ...).
+    pub dropped: Family<Labels1, Counter>,
+    /// Retransmits: `replayed` from the reply cache or ignored while `in_progress`.
+    pub duplicates: Family<Labels1, Counter>,
+    /// Server-side processing time of a request, from receipt to reply handed to the kernel.
+    pub latency: Histogram,
+    /// Requests being processed right now.
+    pub in_flight: Gauge,
+    /// Audit log records: written, dropped (queue full), failed (store error).
+    pub audit: Family<Labels1, Counter>,
+    /// Nodes created on first sighting.
+    pub nodes_created: Counter,
+    /// Store errors by operation.
+    pub store_errors: Family<Labels1, Counter>,
+    /// Configuration reloads by result (ok, error).
+    pub config_reloads: Family<Labels1, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("ironfence");
+        let requests = Family::<Labels2, Counter>::default();
+        let replies = Family::<Labels1, Counter>::default();
+        let decisions = Family::<Labels1, Counter>::default();
+        let dropped = Family::<Labels1, Counter>::default();
+        let duplicates = Family::<Labels1, Counter>::default();
+        // 25 µs .. ~0.8 s
+        let latency = Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+            0.000_025, 2.0, 16,
+        ));
+        let in_flight = Gauge::default();
+        let audit = Family::<Labels1, Counter>::default();
+        let nodes_created = Counter::default();
+        let store_errors = Family::<Labels1, Counter>::default();
+        let config_reloads = Family::<Labels1, Counter>::default();
+        registry.register(
+            "radius_requests",
+            "RADIUS requests received, by port and code",
+            requests.clone(),
+        );
+        registry.register(
+            "radius_replies",
+            "RADIUS replies sent, by kind",
+            replies.clone(),
+        );
+        registry.register(
+            "radius_decisions",
+            "Authorization decisions, by reason",
+            decisions.clone(),
+        );
+        registry.register(
+            "radius_dropped",
+            "RADIUS datagrams dropped without reply, by reason",
+            dropped.clone(),
+        );
+        registry.register(
+            "radius_duplicates",
+            "Retransmitted requests, by outcome",
+            duplicates.clone(),
+        );
+        registry.register(
+            "radius_request_duration_seconds",
+            "Server-side RADIUS request processing time",
+            latency.clone(),
+        );
+        registry.register(
+            "radius_in_flight",
+            "RADIUS requests being processed",
+            in_flight.clone(),
+        );
+        registry.register(
+            "audit_records",
+            "RADIUS audit log records, by outcome",
+            audit.clone(),
+        );
+        registry.register(
+            "nodes_created",
+            "Nodes created on first sighting",
+            nodes_created.clone(),
+        );
+        registry.register(
+            "store_errors",
+            "Store errors, by operation",
+            store_errors.clone(),
+        );
+        registry.register(
+            "config_reloads",
+            "Configuration reloads, by result",
+            config_reloads.clone(),
+        );
+        Metrics {
+            registry: Mutex::new(registry),
+            requests,
+            replies,
+            decisions,
+            dropped,
+            duplicates,
+            latency,
+            in_flight,
+            audit,
+            nodes_created,
+            store_errors,
+            config_reloads,
+        }
+    }
+
+    pub fn drop_reason(&self, reason: &'static str) {
+        self.dropped.get_or_create(&[("reason", reason)]).inc();
+    }
+
+    pub fn reply(&self, kind: &'static str) {
+        self.replies.get_or_create(&[("kind", kind)]).inc();
+    }
+
+    pub fn store_error(&self, op: &'static str) {
+        self.store_errors.get_or_create(&[("op", op)]).inc();
+    }
+
+    /// Value of a labelled counter (for tests and `ironfence` status output).
+    pub fn dropped_count(&self, reason: &'static str) -> u64 {
+        self.dropped.get_or_create(&[("reason", reason)]).get()
+    }
+
+    /// OpenMetrics text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        // Writing to a String cannot fail.
+        let _ = encode(&mut out, &registry);
+        out
+    }
+}

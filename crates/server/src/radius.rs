@@ -1,0 +1,754 @@
+//! RADIUS listeners: the per-datagram prelude (who is this, is it authentic, have we answered
+//! it already) and the handlers for Access-Request (MAB), Accounting-Request and
+//! Status-Server.
+//!
+//! Every datagram ends in exactly one of: a reply, a reply replayed from the cache, or a silent
+//! drop counted under a reason (RFC 2865 §3: invalid packets are silently discarded).
+
+use crate::Shared;
+use crate::settings;
+use crate::udp::{PktInfoSocket, Received};
+use ironfence_config::{Config, RequireMessageAuthenticator, SwitchSettings};
+use ironfence_core::{Mac, NodeView, UnixTime};
+use ironfence_policy::Decision;
+use ironfence_radius::{CacheKey, CacheLookup, Code, Packet, PacketBuilder, ReplyCache, dict};
+use ironfence_store::{AccountingEvent, AccountingKind, AuditRecord};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Semaphore, watch};
+use tracing::Instrument;
+
+/// RFC 2865 §3: the maximum RADIUS packet; one more octet detects oversize datagrams.
+const MAX_DATAGRAM: usize = 4096;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Port {
+    Auth,
+    Acct,
+}
+
+impl Port {
+    fn label(self) -> &'static str {
+        match self {
+            Port::Auth => "auth",
+            Port::Acct => "acct",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Listener {
+    socket: PktInfoSocket,
+    port: Port,
+    cache: Mutex<ReplyCache>,
+}
+
+impl Listener {
+    pub(crate) fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Listeners {
+    pub(crate) auth: Arc<Listener>,
+    pub(crate) acct: Arc<Listener>,
+}
+
+impl Listeners {
+    pub(crate) fn bind(cfg: &Config) -> anyhow::Result<Listeners> {
+        let r = settings::radius(cfg);
+        let make = |port_no: u16, port: Port| -> anyhow::Result<Arc<Listener>> {
+            let addr = SocketAddrV4::new(r.listen, port_no);
+            let socket = PktInfoSocket::bind(addr, r.recv_buffer).map_err(|e| {
+                anyhow::anyhow!("binding RADIUS {} socket on {addr}: {e}", port.label())
+            })?;
+            Ok(Arc::new(Listener {
+                socket,
+                port,
+                cache: Mutex::new(ReplyCache::new(r.reply_cache_ttl, r.reply_cache_entries)),
+            }))
+        };
+        Ok(Listeners {
+            auth: make(r.auth_port, Port::Auth)?,
+            acct: make(r.acct_port, Port::Acct)?,
+        })
+    }
+
+    pub(crate) fn spawn(
+        self,
+        shared: Arc<Shared>,
+        shutdown: watch::Receiver<bool>,
+        cfg: &Config,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let max_in_flight = settings::radius(cfg).max_in_flight;
+        [self.auth, self.acct]
+            .into_iter()
+            .map(|l| {
+                let limit = Arc::new(Semaphore::new(max_in_flight));
+                tokio::spawn(run(
+                    shared.clone(),
+                    l,
+                    limit,
+                    max_in_flight,
+                    shutdown.clone(),
+                ))
+            })
+            .collect()
+    }
+}
+
+async fn run(
+    shared: Arc<Shared>,
+    listener: Arc<Listener>,
+    limit: Arc<Semaphore>,
+    max_in_flight: usize,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        let received = tokio::select! {
+            r = listener.socket.recv(&mut buf) => r,
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        };
+        let received = match received {
+            Ok(r) => r,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                shared.metrics.drop_reason("too_long");
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, port = listener.port.label(), "RADIUS receive failed");
+                continue;
+            }
+        };
+        let started = tokio::time::Instant::now();
+        match prelude(&shared, &listener, &buf[..received.len], received, started) {
+            Prelude::Drop(reason) => shared.metrics.drop_reason(reason),
+            Prelude::Send(reply) => send(&shared, &listener, &reply, received, started).await,
+            Prelude::Process(job) => match limit.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    let shared = shared.clone();
+                    let listener = listener.clone();
+                    let datagram = buf[..received.len].to_vec();
+                    tokio::spawn(async move {
+                        shared.metrics.in_flight.inc();
+                        process(&shared, &listener, datagram, received, job, started).await;
+                        shared.metrics.in_flight.dec();
+                        drop(permit);
+                    });
+                }
+                Err(_) => {
+                    // Shed load visibly: the switch retransmits, and the operator sees why.
+                    listener
+                        .cache
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .abandon(&job.key);
+                    shared.metrics.drop_reason("overloaded");
+                }
+            },
+        }
+    }
+    // Let requests in flight finish so that every stored accounting record is answered.
+    let drained = tokio::time::timeout(
+        Duration::from_secs(5),
+        limit.acquire_many(max_in_flight as u32),
+    )
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            port = listener.port.label(),
+            "requests still in flight at shutdown"
+        );
+    }
+}
+
+/// What the prelude decided for one datagram.
+enum Prelude {
+    Drop(&'static str),
+    Send(Vec<u8>),
+    Process(Job),
+}
+
+/// An authentic request, not seen before, to process asynchronously.
+struct Job {
+    key: CacheKey,
+    code: Code,
+    switch: Arc<SwitchSettings>,
+}
+
+fn prelude(
+    shared: &Shared,
+    listener: &Listener,
+    datagram: &[u8],
+    received: Received,
+    now: tokio::time::Instant,
+) -> Prelude {
+    let config = shared.config();
+    let client_ip = IpAddr::V4(*received.source.ip());
+    // RFC 2865 §3: the secret is chosen by source IP; unknown clients are silently dropped.
+    let Some(switch) = config.switches.lookup(client_ip) else {
+        return Prelude::Drop("unknown_client");
+    };
+    let packet = match Packet::decode(datagram) {
+        Ok(p) => p,
+        Err(e) => return Prelude::Drop(e.reason()),
+    };
+    let code = packet.code();
+    let allowed = match (listener.port, code) {
+        (Port::Auth, Code::AccessRequest | Code::StatusServer) => true,
+        (Port::Acct, Code::AccountingRequest | Code::StatusServer) => true,
+        _ => false,
+    };
+    if !allowed {
+        return Prelude::Drop("unexpected_code");
+    }
+    let check = match ironfence_radius::verify_request(&packet, &switch.secret) {
+        Ok(c) => c,
+        Err(e) => return Prelude::Drop(e.reason()),
+    };
+    if let Some(reason) = message_authenticator_policy(
+        shared,
+        &config,
+        switch,
+        &packet,
+        check.message_authenticator,
+        client_ip,
+    ) {
+        return Prelude::Drop(reason);
+    }
+    shared
+        .metrics
+        .requests
+        .get_or_create(&[("port", listener.port.label()), ("code", code_label(code))])
+        .inc();
+    let key = CacheKey {
+        client: SocketAddr::V4(received.source),
+        identifier: packet.identifier(),
+        authenticator: *packet.authenticator(),
+    };
+    let mut cache = listener.cache.lock().unwrap_or_else(|e| e.into_inner());
+    match cache.begin(key, now.into_std()) {
+        CacheLookup::Replay(reply) => {
+            shared
+                .metrics
+                .duplicates
+                .get_or_create(&[("outcome", "replayed")])
+                .inc();
+            return Prelude::Send(reply.to_vec());
+        }
+        CacheLookup::InProgress => {
+            shared
+                .metrics
+                .duplicates
+                .get_or_create(&[("outcome", "in_progress")])
+                .inc();
+            return Prelude::Drop("duplicate_in_progress");
+        }
+        CacheLookup::New => {}
+    }
+    if code == Code::StatusServer {
+        // RFC 5997 §3: answered on the port it arrived on, with the code of that port's service.
+        let reply_code = match listener.port {
+            Port::Auth => Code::AccessAccept,
+            Port::Acct => Code::AccountingResponse,
+        };
+        let reply = PacketBuilder::new(reply_code, packet.identifier())
+            .encode_response(&packet, &switch.secret);
+        cache.complete(key, reply.clone(), now.into_std());
+        return Prelude::Send(reply);
+    }
+    drop(cache);
+    Prelude::Process(Job {
+        key,
+        code,
+        switch: Arc::new(switch.clone()),
+    })
+}
+
+/// BlastRADIUS (CVE-2024-3596) rules. Returns a drop reason if the request must be discarded.
+fn message_authenticator_policy(
+    shared: &Shared,
+    config: &Config,
+    switch: &SwitchSettings,
+    packet: &Packet<'_>,
+    has_ma: bool,
+    client_ip: IpAddr,
+) -> Option<&'static str> {
+    if has_ma {
+        if switch.require_message_authenticator == RequireMessageAuthenticator::Auto
+            && !shared
+                .ma_seen
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&client_ip)
+        {
+            tracing::info!(client = %client_ip, switch = %switch.id, "client sent Message-Authenticator: now required from it (auto mode)");
+            shared
+                .ma_seen
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(client_ip);
+        }
+        return None;
+    }
+    let code = packet.code();
+    // RFC 5997 §3 (Status-Server) and RFC 3579 §3.2 (EAP) always require it.
+    if code == Code::StatusServer || packet.get(dict::EAP_MESSAGE).is_some() {
+        return Some("missing_message_authenticator");
+    }
+    if code != Code::AccessRequest {
+        return None; // accounting is protected by its Request Authenticator
+    }
+    let required = match switch.require_message_authenticator {
+        RequireMessageAuthenticator::Yes => true,
+        RequireMessageAuthenticator::No => false,
+        RequireMessageAuthenticator::Auto => shared
+            .ma_seen
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&client_ip),
+    };
+    if required {
+        return Some("missing_message_authenticator");
+    }
+    if settings::radius(config).limit_proxy_state && packet.get(dict::PROXY_STATE).is_some() {
+        return Some("proxy_state_without_message_authenticator");
+    }
+    None
+}
+
+async fn process(
+    shared: &Arc<Shared>,
+    listener: &Listener,
+    datagram: Vec<u8>,
+    received: Received,
+    job: Job,
+    started: tokio::time::Instant,
+) {
+    let Ok(packet) = Packet::decode(&datagram) else {
+        return; // decoded fine in the prelude; cannot happen
+    };
+    let span = tracing::debug_span!(
+        "radius",
+        client = %received.source,
+        id = packet.identifier(),
+        code = code_label(job.code),
+        switch = %job.switch.id,
+    );
+    let reply = async {
+        let now = unix_now();
+        match job.code {
+            Code::AccessRequest => access_request(shared, &job.switch, &packet, now).await,
+            Code::AccountingRequest => {
+                accounting_request(shared, &job.switch, &packet, received, now).await
+            }
+            _ => None,
+        }
+    }
+    .instrument(span)
+    .await;
+    match reply {
+        Some(reply) => {
+            // Cache before sending: a retransmit racing the reply must find it, not "in progress".
+            listener
+                .cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .complete(
+                    job.key,
+                    reply.clone(),
+                    tokio::time::Instant::now().into_std(),
+                );
+            send(shared, listener, &reply, received, started).await;
+        }
+        None => {
+            listener
+                .cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .abandon(&job.key);
+        }
+    }
+}
+
+async fn send(
+    shared: &Shared,
+    listener: &Listener,
+    reply: &[u8],
+    received: Received,
+    started: tokio::time::Instant,
+) {
+    match listener
+        .socket
+        .send(reply, received.source, received.local)
+        .await
+    {
+        Ok(()) => {
+            let kind = match reply.first().copied().map(Code::from_u8) {
+                Some(Code::AccessAccept) => "access_accept",
+                Some(Code::AccessReject) => "access_reject",
+                Some(Code::AccountingResponse) => "accounting_response",
+                Some(Code::AccessChallenge) => "access_challenge",
+                _ => "other",
+            };
+            shared.metrics.reply(kind);
+            shared
+                .metrics
+                .latency
+                .observe(started.elapsed().as_secs_f64());
+        }
+        Err(e) => {
+            shared.metrics.drop_reason("send_failed");
+            tracing::warn!(error = %e, to = %received.source, "RADIUS reply not sent");
+        }
+    }
+}
+
+/// Access-Request. Today: MAC authentication bypass (MAB). 802.1X (EAP) is refused with a
+/// Reject until the EAP methods land.
+async fn access_request(
+    shared: &Shared,
+    switch: &SwitchSettings,
+    packet: &Packet<'_>,
+    now: UnixTime,
+) -> Option<Vec<u8>> {
+    let user_name = packet.get_str(dict::USER_NAME);
+    let calling = packet.get_str(dict::CALLING_STATION_ID);
+    let mac = match mab_mac(packet, user_name, calling) {
+        Some(mac) => mac,
+        None => {
+            let reason = if packet.get(dict::EAP_MESSAGE).is_some() {
+                "eap_not_supported"
+            } else {
+                "not_mab"
+            };
+            tracing::info!(
+                user = user_name.unwrap_or(""),
+                reason,
+                "Access-Reject: not a MAC authentication request"
+            );
+            shared
+                .metrics
+                .decisions
+                .get_or_create(&[("reason", reason)])
+                .inc();
+            audit(
+                shared, switch, packet, None, "reject", reason, None, None, now,
+            );
+            return Some(reject(packet, switch));
+        }
+    };
+    let view = match shared.store.node_view(mac).await {
+        Ok(Some(view)) => view,
+        Ok(None) => match shared.store.create_node_if_absent(mac, now).await {
+            Ok(node) => {
+                shared.metrics.nodes_created.inc();
+                tracing::info!(%mac, switch = %switch.id, "new node, unregistered");
+                NodeView {
+                    node,
+                    open_security_events: 0,
+                }
+            }
+            Err(e) => {
+                shared.metrics.store_error("create_node");
+                tracing::error!(%mac, error = %e, "cannot create node; request dropped");
+                return None;
+            }
+        },
+        Err(e) => {
+            shared.metrics.store_error("node_view");
+            tracing::error!(%mac, error = %e, "cannot read node; request dropped");
+            return None;
+        }
+    };
+    let decision = ironfence_policy::decide(&view, switch, now);
+    let reason = decision.reason().label();
+    shared
+        .metrics
+        .decisions
+        .get_or_create(&[("reason", reason)])
+        .inc();
+    let reply = match &decision {
+        Decision::Accept { vlan, role, .. } => {
+            tracing::debug!(%mac, vlan = vlan.as_deref().unwrap_or("-"), role, reason, "Access-Accept");
+            audit(
+                shared,
+                switch,
+                packet,
+                Some(mac),
+                "accept",
+                reason,
+                vlan.clone(),
+                Some(role.clone()),
+                now,
+            );
+            accept(packet, switch, vlan.as_deref())
+        }
+        Decision::Reject { reason: why } => {
+            tracing::info!(%mac, reason = %why, "Access-Reject");
+            audit(
+                shared,
+                switch,
+                packet,
+                Some(mac),
+                "reject",
+                reason,
+                None,
+                None,
+                now,
+            );
+            Ok(reject(packet, switch))
+        }
+    };
+    match reply {
+        Ok(r) => Some(r),
+        Err(e) => {
+            tracing::error!(%mac, error = %e, "cannot encode reply (VLAN value too long?)");
+            None
+        }
+    }
+}
+
+/// The device's MAC if this is a MAB request: Service-Type = Call-Check, or a User-Name that
+/// is the Calling-Station-Id (or a bare MAC when the switch sends no Calling-Station-Id).
+fn mab_mac(packet: &Packet<'_>, user_name: Option<&str>, calling: Option<&str>) -> Option<Mac> {
+    if packet.get(dict::EAP_MESSAGE).is_some() {
+        return None;
+    }
+    let calling_mac = calling.and_then(|c| Mac::parse(c).ok());
+    let user_mac = user_name.and_then(|u| Mac::parse(u).ok());
+    let call_check = packet.get_u32(dict::SERVICE_TYPE) == Some(dict::service_type::CALL_CHECK);
+    match (call_check, calling_mac, user_mac) {
+        (true, Some(m), _) => Some(m),
+        (true, None, Some(u)) => Some(u),
+        (false, Some(c), Some(u)) if c == u => Some(c),
+        (false, None, Some(u)) => Some(u),
+        _ => None,
+    }
+}
+
+fn accept(
+    packet: &Packet<'_>,
+    switch: &SwitchSettings,
+    vlan: Option<&str>,
+) -> Result<Vec<u8>, ironfence_radius::EncodeError> {
+    let mut b = PacketBuilder::new(Code::AccessAccept, packet.identifier());
+    if let Some(vlan) = vlan {
+        // RFC 3580 §3.31 / RFC 2868: VLAN assignment, tag 0.
+        b.add_tagged_u32(dict::TUNNEL_TYPE, 0, dict::tunnel_type::VLAN)?;
+        b.add_tagged_u32(
+            dict::TUNNEL_MEDIUM_TYPE,
+            0,
+            dict::tunnel_medium_type::IEEE_802,
+        )?;
+        b.add_tagged_str(dict::TUNNEL_PRIVATE_GROUP_ID, 0, vlan)?;
+    }
+    Ok(b.encode_response(packet, &switch.secret))
+}
+
+fn reject(packet: &Packet<'_>, switch: &SwitchSettings) -> Vec<u8> {
+    PacketBuilder::new(Code::AccessReject, packet.identifier())
+        .encode_response(packet, &switch.secret)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn audit(
+    shared: &Shared,
+    switch: &SwitchSettings,
+    packet: &Packet<'_>,
+    mac: Option<Mac>,
+    outcome: &str,
+    reason: &str,
+    vlan: Option<String>,
+    role: Option<String>,
+    now: UnixTime,
+) {
+    if !settings::radius(&shared.config()).audit_log {
+        return;
+    }
+    let text = |t| packet.get_str(t).map(str::to_string);
+    let record = AuditRecord {
+        created_at: now,
+        mac,
+        user_name: text(dict::USER_NAME),
+        nas_ip: packet
+            .get_ipv4(dict::NAS_IP_ADDRESS)
+            .map(|ip| ip.to_string())
+            .unwrap_or_else(|| switch.id.clone()),
+        nas_port: nas_port(packet),
+        request_type: "auth".to_string(),
+        outcome: outcome.to_string(),
+        reason: reason.to_string(),
+        vlan,
+        role,
+        switch_id: Some(switch.id.clone()),
+        calling_station_id: text(dict::CALLING_STATION_ID),
+        called_station_id: text(dict::CALLED_STATION_ID),
+    };
+    let outcome = if shared.audit.push(record) {
+        "queued"
+    } else {
+        "dropped"
+    };
+    if outcome == "dropped" {
+        shared
+            .metrics
+            .audit
+            .get_or_create(&[("outcome", "dropped")])
+            .inc();
+    }
+}
+
+fn nas_port(packet: &Packet<'_>) -> Option<String> {
+    packet
+        .get_str(dict::NAS_PORT_ID)
+        .map(str::to_string)
+        .or_else(|| packet.get_u32(dict::NAS_PORT).map(|p| p.to_string()))
+}
+
+/// Accounting-Request: stored first, answered after (RFC 2866 §4.1: a response only once the
+/// record is safely recorded). A store failure means no answer, so the NAS retransmits.
+async fn accounting_request(
+    shared: &Shared,
+    switch: &SwitchSettings,
+    packet: &Packet<'_>,
+    received: Received,
+    now: UnixTime,
+) -> Option<Vec<u8>> {
+    let status = packet.get_u32(dict::ACCT_STATUS_TYPE);
+    let kind = match status {
+        Some(dict::acct_status_type::START) => Some(AccountingKind::Start),
+        Some(dict::acct_status_type::STOP) => Some(AccountingKind::Stop),
+        Some(dict::acct_status_type::INTERIM_UPDATE) => Some(AccountingKind::InterimUpdate),
+        Some(dict::acct_status_type::ACCOUNTING_ON) => Some(AccountingKind::AccountingOn),
+        Some(dict::acct_status_type::ACCOUNTING_OFF) => Some(AccountingKind::AccountingOff),
+        _ => None, // tunnel accounting & co: acknowledged, nothing to record
+    };
+    if let Some(kind) = kind {
+        let mac = packet
+            .get_str(dict::CALLING_STATION_ID)
+            .and_then(|c| Mac::parse(c).ok())
+            .or_else(|| {
+                packet
+                    .get_str(dict::USER_NAME)
+                    .and_then(|u| Mac::parse(u).ok())
+            });
+        let per_device = !matches!(
+            kind,
+            AccountingKind::AccountingOn | AccountingKind::AccountingOff
+        );
+        if per_device && mac.is_none() {
+            shared.metrics.drop_reason("accounting_without_mac");
+            tracing::info!(
+                "accounting record without a usable Calling-Station-Id: acknowledged, not stored"
+            );
+        } else {
+            let vlan = packet
+                .get(dict::TUNNEL_PRIVATE_GROUP_ID)
+                .map(|v| strip_tag(v))
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .map(str::to_string);
+            let event = AccountingEvent {
+                kind,
+                mac,
+                switch_id: switch.id.clone(),
+                switch_ip: received.source.ip().to_string(),
+                port: nas_port(packet),
+                vlan,
+                role: None,
+                ssid: packet.get_str(dict::CALLED_STATION_ID).and_then(ssid_of),
+                session_id: packet.get_str(dict::ACCT_SESSION_ID).map(str::to_string),
+                username: packet.get_str(dict::USER_NAME).map(str::to_string),
+                connection_type: packet.get_u32(dict::NAS_PORT_TYPE).map(connection_type),
+                framed_ip: packet.get_ipv4(dict::FRAMED_IP_ADDRESS),
+                now,
+            };
+            // A device first seen through accounting (e.g. after a server change) is a node too.
+            if let Some(mac) = mac.filter(|_| per_device) {
+                match shared.store.create_node_if_absent(mac, now).await {
+                    Ok(_) => {}
+                    Err(e) => {
+                        shared.metrics.store_error("create_node");
+                        tracing::error!(%mac, error = %e, "cannot create node; accounting not answered");
+                        return None;
+                    }
+                }
+            }
+            if let Err(e) = shared.store.record_accounting(&event).await {
+                shared.metrics.store_error("accounting");
+                tracing::error!(error = %e, "accounting not stored; not answered so the NAS retransmits");
+                return None;
+            }
+        }
+    }
+    Some(
+        PacketBuilder::new(Code::AccountingResponse, packet.identifier())
+            .encode_response(packet, &switch.secret),
+    )
+}
+
+/// RFC 2868 §3.6: a string Tunnel-* value may start with a tag octet (0x01..=0x1F).
+fn strip_tag(v: &[u8]) -> &[u8] {
+    match v.first() {
+        Some(0..=0x1f) => &v[1..],
+        _ => v,
+    }
+}
+
+/// Wireless controllers send `Called-Station-Id = "AA-BB-CC-DD-EE-FF:SSID"` (RFC 3580 §3.20).
+fn ssid_of(called: &str) -> Option<String> {
+    let (_, ssid) = called
+        .split_once(':')
+        .filter(|(mac, _)| Mac::parse(mac).is_ok())?;
+    (!ssid.is_empty()).then(|| ssid.to_string())
+}
+
+fn connection_type(nas_port_type: u32) -> String {
+    match nas_port_type {
+        dict::nas_port_type::ETHERNET => "Ethernet".to_string(),
+        dict::nas_port_type::WIRELESS_802_11 => "Wireless-802.11".to_string(),
+        dict::nas_port_type::VIRTUAL => "Virtual".to_string(),
+        other => format!("NAS-Port-Type-{other}"),
+    }
+}
+
+fn code_label(code: Code) -> &'static str {
+    match code {
+        Code::AccessRequest => "access_request",
+        Code::AccountingRequest => "accounting_request",
+        Code::StatusServer => "status_server",
+        _ => "other",
+    }
+}
+
+pub(crate) fn unix_now() -> UnixTime {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssid_from_called_station_id() {
+        assert_eq!(
+            ssid_of("AA-BB-CC-DD-EE-FF:corp-wifi").as_deref(),
+            Some("corp-wifi")
+        );
+        assert_eq!(ssid_of("aa:bb:cc:dd:ee:ff"), None);
+        assert_eq!(ssid_of("AA-BB-CC-DD-EE-FF:"), None);
+        assert_eq!(ssid_of("not-a-mac:ssid"), None);
+    }
+
+    #[test]
+    fn tunnel_tag_is_stripped() {
+        assert_eq!(strip_tag(b"\x00100"), b"100");
+        assert_eq!(strip_tag(b"100"), b"100");
+    }
+}

@@ -1,0 +1,112 @@
+//! The one place where the daemon reads typed configuration values, so that the rest of the
+//! crate works with plain runtime settings.
+
+use ironfence_config::{Config, DatabaseConf};
+use ironfence_store::StoreConfig;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Audit records queued at most before new ones are dropped (and counted).
+pub(crate) const AUDIT_QUEUE: usize = 65_536;
+
+/// RADIUS listener settings (`pf.conf [radius]`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RadiusSettings {
+    pub listen: Ipv4Addr,
+    pub auth_port: u16,
+    pub acct_port: u16,
+    pub recv_buffer: usize,
+    pub reply_cache_ttl: Duration,
+    pub reply_cache_entries: usize,
+    pub max_in_flight: usize,
+    pub audit_log: bool,
+    pub limit_proxy_state: bool,
+}
+
+pub(crate) fn radius(cfg: &Config) -> RadiusSettings {
+    let r = &cfg.pf.radius;
+    RadiusSettings {
+        listen: match r.listen {
+            IpAddr::V4(v4) => v4,
+            IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+        },
+        auth_port: r.auth_port,
+        acct_port: r.acct_port,
+        recv_buffer: r.recv_buffer,
+        reply_cache_ttl: r.reply_cache_ttl,
+        // ~ ttl × a high request rate; each entry is a key plus a reply of ~60 octets.
+        reply_cache_entries: 1 << 20,
+        max_in_flight: r.max_in_flight.max(1),
+        audit_log: r.audit_log,
+        limit_proxy_state: r.limit_proxy_state,
+    }
+}
+
+/// Which store the configuration selects (`pf.conf [database]`).
+pub fn store_config(cfg: &Config) -> StoreConfig {
+    match &cfg.pf.database {
+        DatabaseConf::Sqlite { path } => StoreConfig::Sqlite { path: path.clone() },
+        DatabaseConf::Mysql(m) => StoreConfig::MySql {
+            host: m.host.clone(),
+            port: m.port,
+            user: m.user.clone(),
+            password: m.pass.expose().to_string(),
+            database: m.db.clone(),
+        },
+    }
+}
+
+pub(crate) fn describe_store(s: &StoreConfig) -> String {
+    match s {
+        StoreConfig::Sqlite { path } => format!("SQLite database {}", path.display()),
+        StoreConfig::MySql {
+            host,
+            port,
+            database,
+            ..
+        } => format!("MariaDB database {database} on {host}:{port}"),
+    }
+}
+
+pub(crate) fn metrics_listen(cfg: &Config) -> Option<SocketAddr> {
+    cfg.pf.metrics.listen
+}
+
+/// The daemon's control socket: `<state_dir>/ironfence.sock`.
+pub fn control_socket_path(cfg: &Config) -> PathBuf {
+    cfg.pf.general.state_dir.join("ironfence.sock")
+}
+
+/// Settings that a reload cannot change in a running daemon: reported so the operator knows.
+pub(crate) fn restart_needed(old: &Config, new: &Config) -> Vec<String> {
+    let mut notes = Vec::new();
+    let (o, n) = (radius(old), radius(new));
+    if (
+        o.listen,
+        o.auth_port,
+        o.acct_port,
+        o.recv_buffer,
+        o.max_in_flight,
+    ) != (
+        n.listen,
+        n.auth_port,
+        n.acct_port,
+        n.recv_buffer,
+        n.max_in_flight,
+    ) {
+        notes.push(
+            "pf.conf [radius] listen/ports/buffers changed: restart `ironfence serve` to apply"
+                .to_string(),
+        );
+    }
+    if old.pf.database != new.pf.database {
+        notes.push("pf.conf [database] changed: restart `ironfence serve` to apply".to_string());
+    }
+    if metrics_listen(old) != metrics_listen(new) {
+        notes.push(
+            "pf.conf [metrics] listen changed: restart `ironfence serve` to apply".to_string(),
+        );
+    }
+    notes
+}

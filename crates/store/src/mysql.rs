@@ -1,0 +1,815 @@
+//! MariaDB backend (sqlx `MySqlPool`), ready for Galera clusters.
+//!
+//! * InnoDB tables, `utf8mb4` with binary collation (same comparison rules as SQLite).
+//! * Every table has a primary key (Galera requirement); times are BIGINT UNIX seconds.
+//! * The pool does not ping connections before handing them out (`test_before_acquire(false)`):
+//!   that would add a round trip to every RADIUS request. A connection found dead fails its
+//!   query with [`StoreError::Unavailable`] and is discarded by the pool.
+//!
+//! # Write retries
+//!
+//! InnoDB resolves deadlocks by rolling back one transaction (error 1213), and Galera reports a
+//! transaction that lost certification against a concurrent write on another node the same way.
+//! In both cases **the whole transaction was rolled back**, nothing of it is visible, and running
+//! it again is the documented remedy. Every write method therefore runs its transaction through
+//! [`retry_write`]: up to [`WRITE_ATTEMPTS`] attempts with a short randomised back-off, retrying
+//! **only** [`StoreError::Deadlock`]. This is safe because each write method is one transaction
+//! (never a sequence of independently committed ones, except [`MySqlStore::bulk_import_nodes`],
+//! whose batches are each an idempotent upsert) and is idempotent by design: upserts,
+//! `INSERT … ON DUPLICATE KEY UPDATE`, "open if not already open", "close if open". Read-only,
+//! unavailable and lock-wait-timeout errors are returned to the caller, who knows whether to fail
+//! over to another node or to answer the RADIUS request without the write.
+
+use crate::accounting::{AccountingEvent, AccountingKind, Ip4LogEntry, LocationLogEntry};
+use crate::migrations::{LATEST_VERSION, MIGRATIONS, MYSQL_SCHEMA_VERSION_DDL, newer_schema_error};
+use crate::types::{AuditRecord, NodeFilter, Person};
+use crate::{StoreError, mac_text};
+use ironfence_core::{Mac, Node, NodeStatus, NodeView, UnixTime};
+use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions, MySqlRow};
+use sqlx::{QueryBuilder, Row};
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::time::Duration;
+
+/// Attempts (first try included) of a write transaction that hits a write conflict.
+pub(crate) const WRITE_ATTEMPTS: u32 = 4;
+/// Rows per multi-row INSERT (keeps statements well under `max_allowed_packet` and Galera's
+/// write-set limits).
+const BATCH_ROWS: usize = 1000;
+const MIGRATION_LOCK: &str = "ironfence_schema_migration";
+
+#[derive(Debug)]
+pub(crate) struct MySqlStore {
+    pool: MySqlPool,
+}
+
+/// Runs `attempt` until it succeeds or fails with something other than a write conflict, at
+/// most [`WRITE_ATTEMPTS`] times. See the module docs for why this is safe.
+pub(crate) async fn retry_write<T, F, Fut>(what: &'static str, mut attempt: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StoreError>>,
+{
+    let mut n = 1;
+    loop {
+        match attempt().await {
+            Err(e @ StoreError::Deadlock { .. }) if n < WRITE_ATTEMPTS => {
+                let jitter = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.subsec_nanos() % 5_000_000)
+                    .unwrap_or(0);
+                let delay = Duration::from_millis(5 << n) + Duration::from_nanos(u64::from(jitter));
+                tracing::debug!(operation = what, attempt = n, error = %e, ?delay, "write conflict, retrying");
+                tokio::time::sleep(delay).await;
+                n += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn decode_err(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::other(format!("unreadable {what} in the database: {e}"))
+}
+
+fn mac_col(r: &MySqlRow, idx: usize) -> Result<Mac, StoreError> {
+    let s: String = r.try_get(idx)?;
+    Mac::parse(&s).map_err(|e| decode_err("MAC", e))
+}
+
+fn node_from_row(r: &MySqlRow) -> Result<Node, StoreError> {
+    let status: String = r.try_get(3)?;
+    Ok(Node {
+        mac: mac_col(r, 0)?,
+        pid: r.try_get(1)?,
+        role: r.try_get(2)?,
+        status: status.parse::<NodeStatus>().map_err(|e| decode_err("node status", e))?,
+        regdate: r.try_get(4)?,
+        unregdate: r.try_get(5)?,
+        last_seen: r.try_get(6)?,
+        notes: r.try_get(7)?,
+    })
+}
+
+fn u64_of(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn i64_of(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+const SELECT_NODE: &str = "SELECT n.mac, n.pid, n.category, n.status, n.regdate, n.unregdate, n.last_seen, n.notes
+     FROM node n WHERE n.mac = ?";
+
+async fn stored_node(conn: &mut MySqlConnection, mac: Mac) -> Result<Node, StoreError> {
+    let row = sqlx::query(SELECT_NODE)
+        .bind(mac_text(mac))
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::other(format!("node {mac} vanished after being written")))?;
+    node_from_row(&row)
+}
+
+async fn schema_version_on(conn: &mut MySqlConnection) -> Result<u32, StoreError> {
+    let v: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(MAX(version), 0) AS SIGNED) FROM schema_version")
+        .fetch_one(&mut *conn)
+        .await?;
+    u32::try_from(v).map_err(|_| StoreError::migration(format!("invalid schema version {v}")))
+}
+
+async fn migrate_locked(conn: &mut MySqlConnection) -> Result<(), StoreError> {
+    sqlx::raw_sql(MYSQL_SCHEMA_VERSION_DDL)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| StoreError::migration(format!("creating schema_version: {e}")))?;
+    let found = schema_version_on(conn).await?;
+    if found > LATEST_VERSION {
+        return Err(newer_schema_error(found));
+    }
+    for m in MIGRATIONS.iter().filter(|m| m.version > found) {
+        for sql in m.mysql {
+            sqlx::raw_sql(*sql).execute(&mut *conn).await.map_err(|e| {
+                let e = StoreError::from(e);
+                if e.is_retryable() {
+                    e
+                } else {
+                    StoreError::migration(format!(
+                        "MariaDB migration {} ({}) failed: {e}",
+                        m.version, m.description
+                    ))
+                }
+            })?;
+        }
+        sqlx::query(
+            "INSERT INTO schema_version (version, description, applied_at)
+             VALUES (?, ?, UNIX_TIMESTAMP())
+             ON DUPLICATE KEY UPDATE version = version",
+        )
+        .bind(m.version)
+        .bind(m.description)
+        .execute(&mut *conn)
+        .await?;
+        tracing::info!(version = m.version, description = m.description, "applied MariaDB migration");
+    }
+    Ok(())
+}
+
+async fn migrate(pool: &MySqlPool) -> Result<(), StoreError> {
+    let mut conn = pool.acquire().await?;
+    let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 60)")
+        .bind(MIGRATION_LOCK)
+        .fetch_one(&mut *conn)
+        .await?;
+    if got != Some(1) {
+        return Err(StoreError::migration(
+            "timed out after 60 s waiting for another server to finish migrating the schema",
+        ));
+    }
+    let result = migrate_locked(&mut conn).await;
+    let released = sqlx::query_scalar::<_, Option<i64>>("SELECT RELEASE_LOCK(?)")
+        .bind(MIGRATION_LOCK)
+        .fetch_one(&mut *conn)
+        .await;
+    if let Err(e) = released {
+        tracing::warn!(error = %e, "releasing the schema migration lock failed");
+    }
+    result
+}
+
+impl MySqlStore {
+    pub(crate) async fn open(
+        host: &str,
+        port: u16,
+        user: &str,
+        password: &str,
+        database: &str,
+    ) -> Result<MySqlStore, StoreError> {
+        let opts = MySqlConnectOptions::new()
+            .host(host)
+            .port(port)
+            .username(user)
+            .password(password)
+            .database(database)
+            .charset("utf8mb4");
+        let pool = MySqlPoolOptions::new()
+            .max_connections(16)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .test_before_acquire(false)
+            .connect_with(opts)
+            .await
+            .map_err(|e| {
+                let e = StoreError::from(e);
+                match e {
+                    StoreError::Unavailable { message } => StoreError::Unavailable {
+                        message: format!(
+                            "cannot connect to MariaDB {user}@{host}:{port}/{database}: {message}"
+                        ),
+                    },
+                    other => other,
+                }
+            })?;
+        migrate(&pool).await?;
+        Ok(MySqlStore { pool })
+    }
+
+    pub(crate) async fn schema_version(&self) -> Result<u32, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        schema_version_on(&mut conn).await
+    }
+
+    pub(crate) async fn node_view(&self, mac: Mac) -> Result<Option<NodeView>, StoreError> {
+        let row = sqlx::query(
+            "SELECT n.mac, n.pid, n.category, n.status, n.regdate, n.unregdate, n.last_seen, n.notes,
+                    CAST((SELECT COUNT(*) FROM security_event s
+                          WHERE s.mac = n.mac AND s.status = 'open') AS SIGNED)
+             FROM node n WHERE n.mac = ?",
+        )
+        .bind(mac_text(mac))
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            None => Ok(None),
+            Some(r) => {
+                let open: i64 = r.try_get(8)?;
+                Ok(Some(NodeView {
+                    node: node_from_row(&r)?,
+                    open_security_events: u32::try_from(open).unwrap_or(u32::MAX),
+                }))
+            }
+        }
+    }
+
+    pub(crate) async fn get_node(&self, mac: Mac) -> Result<Option<Node>, StoreError> {
+        let row = sqlx::query(SELECT_NODE)
+            .bind(mac_text(mac))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(node_from_row).transpose()
+    }
+
+    pub(crate) async fn create_node_if_absent(&self, mac: Mac, now: UnixTime) -> Result<Node, StoreError> {
+        retry_write("create_node_if_absent", || async {
+            // Same connection for the INSERT and the SELECT: read-your-writes even behind a
+            // load balancer.
+            let mut conn = self.pool.acquire().await?;
+            sqlx::query(
+                "INSERT INTO node (mac, pid, status, last_seen, detect_date)
+                 VALUES (?, 'default', 'unreg', ?, ?)
+                 ON DUPLICATE KEY UPDATE mac = mac",
+            )
+            .bind(mac_text(mac))
+            .bind(now)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+            stored_node(&mut conn, mac).await
+        })
+        .await
+    }
+
+    pub(crate) async fn touch_last_seen(&self, mac: Mac, now: UnixTime) -> Result<(), StoreError> {
+        retry_write("touch_last_seen", || async {
+            sqlx::query("UPDATE node SET last_seen = ? WHERE mac = ?")
+                .bind(now)
+                .bind(mac_text(mac))
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(crate) async fn list_nodes(&self, f: &NodeFilter) -> Result<Vec<Node>, StoreError> {
+        let status = f.status.map(|s| s.as_str());
+        let rows = sqlx::query(
+            "SELECT n.mac, n.pid, n.category, n.status, n.regdate, n.unregdate, n.last_seen, n.notes
+             FROM node n
+             WHERE (? IS NULL OR n.status = ?) AND (? IS NULL OR n.category = ?)
+             ORDER BY n.mac LIMIT ? OFFSET ?",
+        )
+        .bind(status)
+        .bind(status)
+        .bind(f.role.as_deref())
+        .bind(f.role.as_deref())
+        .bind(i64::from(f.limit))
+        .bind(i64_of(f.offset))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(node_from_row).collect()
+    }
+
+    pub(crate) async fn count_nodes(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM node")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64_of(n))
+    }
+
+    pub(crate) async fn register_node(
+        &self,
+        mac: Mac,
+        pid: &str,
+        role: &str,
+        unregdate: Option<UnixTime>,
+        now: UnixTime,
+    ) -> Result<Node, StoreError> {
+        retry_write("register_node", || async {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO person (pid, created_at) VALUES (?, ?) ON DUPLICATE KEY UPDATE pid = pid",
+            )
+            .bind(pid)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO node (mac, pid, category, status, regdate, unregdate, detect_date)
+                 VALUES (?, ?, ?, 'reg', ?, ?, ?)
+                 ON DUPLICATE KEY UPDATE pid = VALUES(pid), category = VALUES(category),
+                    status = 'reg', regdate = VALUES(regdate), unregdate = VALUES(unregdate)",
+            )
+            .bind(mac_text(mac))
+            .bind(pid)
+            .bind(role)
+            .bind(now)
+            .bind(unregdate)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let node = stored_node(&mut tx, mac).await?;
+            tx.commit().await?;
+            Ok(node)
+        })
+        .await
+    }
+
+    pub(crate) async fn unregister_node(&self, mac: Mac, now: UnixTime) -> Result<bool, StoreError> {
+        retry_write("unregister_node", || async {
+            let r = sqlx::query(
+                "UPDATE node SET status = 'unreg', unregdate = ? WHERE mac = ? AND status <> 'unreg'",
+            )
+            .bind(now)
+            .bind(mac_text(mac))
+            .execute(&self.pool)
+            .await?;
+            Ok(r.rows_affected() > 0)
+        })
+        .await
+    }
+
+    pub(crate) async fn delete_node(&self, mac: Mac) -> Result<bool, StoreError> {
+        retry_write("delete_node", || async {
+            let r = sqlx::query("DELETE FROM node WHERE mac = ?")
+                .bind(mac_text(mac))
+                .execute(&self.pool)
+                .await?;
+            Ok(r.rows_affected() > 0)
+        })
+        .await
+    }
+
+    async fn import_batch(&self, nodes: &[Node]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let pids: BTreeSet<&str> = nodes.iter().map(|n| n.pid.as_str()).collect();
+        let mut qb = QueryBuilder::<MySql>::new("INSERT INTO person (pid, created_at) ");
+        qb.push_values(pids, |mut b, pid| {
+            b.push_bind(pid).push("UNIX_TIMESTAMP()");
+        });
+        qb.push(" ON DUPLICATE KEY UPDATE pid = pid");
+        qb.build().execute(&mut *tx).await?;
+
+        let mut qb = QueryBuilder::<MySql>::new(
+            "INSERT INTO node (mac, pid, category, status, regdate, unregdate, last_seen, detect_date, notes) ",
+        );
+        qb.push_values(nodes, |mut b, n| {
+            b.push_bind(mac_text(n.mac))
+                .push_bind(n.pid.as_str())
+                .push_bind(n.role.as_deref())
+                .push_bind(n.status.as_str())
+                .push_bind(n.regdate)
+                .push_bind(n.unregdate)
+                .push_bind(n.last_seen)
+                .push_bind(n.last_seen.or(n.regdate))
+                .push_bind(n.notes.as_deref());
+        });
+        qb.push(
+            " ON DUPLICATE KEY UPDATE pid = VALUES(pid), category = VALUES(category),
+               status = VALUES(status), regdate = VALUES(regdate), unregdate = VALUES(unregdate),
+               last_seen = VALUES(last_seen), notes = VALUES(notes)",
+        );
+        qb.build().execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Batches of [`BATCH_ROWS`] nodes, each its own transaction (one giant transaction would
+    /// exceed Galera's write-set limits); every batch is an idempotent upsert, so a failure
+    /// part-way can simply be re-run.
+    pub(crate) async fn bulk_import_nodes(&self, nodes: &[Node]) -> Result<u64, StoreError> {
+        for chunk in nodes.chunks(BATCH_ROWS) {
+            retry_write("bulk_import_nodes", || self.import_batch(chunk)).await?;
+        }
+        Ok(nodes.len() as u64)
+    }
+
+    pub(crate) async fn upsert_person(&self, p: &Person) -> Result<(), StoreError> {
+        retry_write("upsert_person", || async {
+            sqlx::query(
+                "INSERT INTO person (pid, firstname, lastname, email, notes, created_at)
+                 VALUES (?, ?, ?, ?, ?, UNIX_TIMESTAMP())
+                 ON DUPLICATE KEY UPDATE firstname = VALUES(firstname),
+                    lastname = VALUES(lastname), email = VALUES(email), notes = VALUES(notes)",
+            )
+            .bind(p.pid.as_str())
+            .bind(p.firstname.as_deref())
+            .bind(p.lastname.as_deref())
+            .bind(p.email.as_deref())
+            .bind(p.notes.as_deref())
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(crate) async fn get_person(&self, pid: &str) -> Result<Option<Person>, StoreError> {
+        let row = sqlx::query("SELECT pid, firstname, lastname, email, notes FROM person WHERE pid = ?")
+            .bind(pid)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| -> Result<Person, StoreError> {
+            Ok(Person {
+                pid: r.try_get(0)?,
+                firstname: r.try_get(1)?,
+                lastname: r.try_get(2)?,
+                email: r.try_get(3)?,
+                notes: r.try_get(4)?,
+            })
+        })
+        .transpose()
+    }
+
+    pub(crate) async fn open_security_event(
+        &self,
+        mac: Mac,
+        event_id: u32,
+        now: UnixTime,
+        notes: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        retry_write("open_security_event", || async {
+            let m = mac_text(mac);
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO node (mac, pid, status, detect_date) VALUES (?, 'default', 'unreg', ?)
+                 ON DUPLICATE KEY UPDATE mac = mac",
+            )
+            .bind(m.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let existing: Option<u64> = sqlx::query_scalar(
+                "SELECT id FROM security_event
+                 WHERE mac = ? AND status = 'open' AND security_event_id = ?
+                 ORDER BY id LIMIT 1 FOR UPDATE",
+            )
+            .bind(m.as_str())
+            .bind(event_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let id = match existing {
+                Some(id) => id,
+                None => sqlx::query(
+                    "INSERT INTO security_event (mac, security_event_id, status, start_date, notes)
+                     VALUES (?, ?, 'open', ?, ?)",
+                )
+                .bind(m.as_str())
+                .bind(event_id)
+                .bind(now)
+                .bind(notes)
+                .execute(&mut *tx)
+                .await?
+                .last_insert_id(),
+            };
+            tx.commit().await?;
+            Ok(id)
+        })
+        .await
+    }
+
+    pub(crate) async fn close_security_events(&self, mac: Mac, now: UnixTime) -> Result<u64, StoreError> {
+        retry_write("close_security_events", || async {
+            let r = sqlx::query(
+                "UPDATE security_event SET status = 'closed', release_date = ?
+                 WHERE mac = ? AND status = 'open'",
+            )
+            .bind(now)
+            .bind(mac_text(mac))
+            .execute(&self.pool)
+            .await?;
+            Ok(r.rows_affected())
+        })
+        .await
+    }
+
+    async fn record_accounting_once(&self, ev: &AccountingEvent) -> Result<(), StoreError> {
+        let now = ev.now;
+        let mac = ev.mac.map(mac_text);
+        let mut tx = self.pool.begin().await?;
+        match (ev.kind, mac.as_deref()) {
+            (AccountingKind::Start | AccountingKind::InterimUpdate, Some(m)) => {
+                // FOR UPDATE locks the MAC's open entries: concurrent events for one MAC
+                // serialise instead of both inserting an open entry.
+                let open: Vec<(u64, String, Option<String>, Option<String>, Option<String>)> =
+                    sqlx::query_as(
+                        "SELECT id, switch_ip, port, vlan, ssid FROM locationlog
+                         WHERE mac = ? AND end_time IS NULL ORDER BY id DESC FOR UPDATE",
+                    )
+                    .bind(m)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let same = open
+                    .iter()
+                    .find(|(_, ip, port, vlan, ssid)| {
+                        *ip == ev.switch_ip && *port == ev.port && *vlan == ev.vlan && *ssid == ev.ssid
+                    })
+                    .map(|o| o.0);
+                match same {
+                    Some(id) => {
+                        if ev.session_id.is_some() || ev.username.is_some() {
+                            sqlx::query(
+                                "UPDATE locationlog SET session_id = COALESCE(?, session_id),
+                                        username = COALESCE(?, username)
+                                 WHERE id = ?",
+                            )
+                            .bind(ev.session_id.as_deref())
+                            .bind(ev.username.as_deref())
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        if open.len() > 1 {
+                            sqlx::query(
+                                "UPDATE locationlog SET end_time = ?
+                                 WHERE mac = ? AND end_time IS NULL AND id <> ?",
+                            )
+                            .bind(now)
+                            .bind(m)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                    }
+                    None => {
+                        if !open.is_empty() {
+                            sqlx::query(
+                                "UPDATE locationlog SET end_time = ? WHERE mac = ? AND end_time IS NULL",
+                            )
+                            .bind(now)
+                            .bind(m)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        sqlx::query(
+                            "INSERT INTO locationlog (mac, switch_id, switch_ip, port, vlan, role,
+                                ssid, session_id, username, connection_type, start_time)
+                             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        )
+                        .bind(m)
+                        .bind(ev.switch_id.as_str())
+                        .bind(ev.switch_ip.as_str())
+                        .bind(ev.port.as_deref())
+                        .bind(ev.vlan.as_deref())
+                        .bind(ev.role.as_deref())
+                        .bind(ev.ssid.as_deref())
+                        .bind(ev.session_id.as_deref())
+                        .bind(ev.username.as_deref())
+                        .bind(ev.connection_type.as_deref())
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+            }
+            (AccountingKind::Stop, Some(m)) => {
+                sqlx::query(
+                    "UPDATE locationlog SET end_time = ?
+                     WHERE mac = ? AND end_time IS NULL
+                       AND (? IS NULL OR session_id IS NULL OR session_id = ?)",
+                )
+                .bind(now)
+                .bind(m)
+                .bind(ev.session_id.as_deref())
+                .bind(ev.session_id.as_deref())
+                .execute(&mut *tx)
+                .await?;
+            }
+            (AccountingKind::Stop, None) => {
+                if let Some(sid) = ev.session_id.as_deref() {
+                    sqlx::query(
+                        "UPDATE locationlog SET end_time = ?
+                         WHERE switch_ip = ? AND end_time IS NULL AND session_id = ?",
+                    )
+                    .bind(now)
+                    .bind(ev.switch_ip.as_str())
+                    .bind(sid)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            (AccountingKind::AccountingOn | AccountingKind::AccountingOff, _) => {
+                sqlx::query("UPDATE locationlog SET end_time = ? WHERE switch_ip = ? AND end_time IS NULL")
+                    .bind(now)
+                    .bind(ev.switch_ip.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            (AccountingKind::Start | AccountingKind::InterimUpdate, None) => {}
+        }
+        let nas_event = matches!(ev.kind, AccountingKind::AccountingOn | AccountingKind::AccountingOff);
+        if let (Some(m), Some(ip), false) = (mac.as_deref(), ev.framed_ip, nas_event) {
+            let ip = ip.to_string();
+            sqlx::query("UPDATE ip4log SET end_time = ? WHERE mac = ? AND ip <> ? AND end_time IS NULL")
+                .bind(now)
+                .bind(m)
+                .bind(ip.as_str())
+                .execute(&mut *tx)
+                .await?;
+            // MariaDB evaluates ON DUPLICATE KEY assignments left to right, each seeing the
+            // previous ones: start_time must be computed before mac is overwritten.
+            sqlx::query(
+                "INSERT INTO ip4log (ip, mac, start_time, end_time) VALUES (?, ?, ?, NULL)
+                 ON DUPLICATE KEY UPDATE
+                    start_time = IF(mac = VALUES(mac) AND end_time IS NULL, start_time, VALUES(start_time)),
+                    mac = VALUES(mac),
+                    end_time = NULL",
+            )
+            .bind(ip.as_str())
+            .bind(m)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn record_accounting(&self, ev: &AccountingEvent) -> Result<(), StoreError> {
+        retry_write("record_accounting", || self.record_accounting_once(ev)).await
+    }
+
+    pub(crate) async fn locationlog(&self, mac: Mac, limit: u32) -> Result<Vec<LocationLogEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, mac, switch_id, switch_ip, port, vlan, role, ssid, session_id, username,
+                    connection_type, start_time, end_time
+             FROM locationlog WHERE mac = ? ORDER BY start_time DESC, id DESC LIMIT ?",
+        )
+        .bind(mac_text(mac))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(LocationLogEntry {
+                    id: r.try_get(0)?,
+                    mac: mac_col(r, 1)?,
+                    switch_id: r.try_get(2)?,
+                    switch_ip: r.try_get(3)?,
+                    port: r.try_get(4)?,
+                    vlan: r.try_get(5)?,
+                    role: r.try_get(6)?,
+                    ssid: r.try_get(7)?,
+                    session_id: r.try_get(8)?,
+                    username: r.try_get(9)?,
+                    connection_type: r.try_get(10)?,
+                    start_time: r.try_get(11)?,
+                    end_time: r.try_get(12)?,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn open_locationlog_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM locationlog WHERE end_time IS NULL")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64_of(n))
+    }
+
+    pub(crate) async fn ip4log_for(&self, mac: Mac) -> Result<Vec<Ip4LogEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT ip, mac, start_time, end_time FROM ip4log WHERE mac = ? ORDER BY start_time DESC, ip",
+        )
+        .bind(mac_text(mac))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let ip: String = r.try_get(0)?;
+                Ok(Ip4LogEntry {
+                    ip: ip.parse().map_err(|e| decode_err("IPv4 address", e))?,
+                    mac: mac_col(r, 1)?,
+                    start_time: r.try_get(2)?,
+                    end_time: r.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_audit_once(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for chunk in records.chunks(BATCH_ROWS / 2) {
+            let mut qb = QueryBuilder::<MySql>::new(
+                "INSERT INTO radius_audit_log (created_at, mac, user_name, nas_ip, nas_port,
+                    request_type, outcome, reason, vlan, role, switch_id, calling_station_id,
+                    called_station_id) ",
+            );
+            qb.push_values(chunk, |mut b, a| {
+                b.push_bind(a.created_at)
+                    .push_bind(a.mac.map(mac_text))
+                    .push_bind(a.user_name.as_deref())
+                    .push_bind(a.nas_ip.as_str())
+                    .push_bind(a.nas_port.as_deref())
+                    .push_bind(a.request_type.as_str())
+                    .push_bind(a.outcome.as_str())
+                    .push_bind(a.reason.as_str())
+                    .push_bind(a.vlan.as_deref())
+                    .push_bind(a.role.as_deref())
+                    .push_bind(a.switch_id.as_deref())
+                    .push_bind(a.calling_station_id.as_deref())
+                    .push_bind(a.called_station_id.as_deref());
+            });
+            qb.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn insert_audit_batch(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        retry_write("insert_audit_batch", || self.insert_audit_once(records)).await
+    }
+
+    pub(crate) async fn count_audit(&self, mac: Option<Mac>) -> Result<u64, StoreError> {
+        let n: i64 = match mac {
+            Some(m) => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM radius_audit_log WHERE mac = ?")
+                    .bind(mac_text(m))
+                    .fetch_one(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM radius_audit_log")
+                    .fetch_one(&self.pool)
+                    .await?
+            }
+        };
+        Ok(u64_of(n))
+    }
+
+    pub(crate) async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[tokio::test]
+    async fn retries_only_write_conflicts_and_gives_up() {
+        let calls = AtomicU32::new(0);
+        let r: Result<(), _> = retry_write("t", || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(crate::error::classify_mysql(1213, "Deadlock found"))
+        })
+        .await;
+        assert!(matches!(r, Err(StoreError::Deadlock { .. })));
+        assert_eq!(calls.load(Ordering::SeqCst), WRITE_ATTEMPTS);
+
+        let calls = AtomicU32::new(0);
+        let r = retry_write("t", || async {
+            if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                Err(crate::error::classify_mysql(1213, "Deadlock found"))
+            } else {
+                Ok(7)
+            }
+        })
+        .await;
+        assert_eq!(r.ok(), Some(7));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+        let calls = AtomicU32::new(0);
+        let r: Result<(), _> = retry_write("t", || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(crate::error::classify_mysql(1290, "--read-only"))
+        })
+        .await;
+        assert!(matches!(r, Err(StoreError::ReadOnly { .. })));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}

@@ -1,0 +1,672 @@
+//! Embedded SQLite backend (rusqlite).
+//!
+//! * WAL journal, `synchronous=NORMAL` (a power loss can lose the last commits but never
+//!   corrupts), `busy_timeout` 5 s, foreign keys on, memory-mapped reads.
+//! * One writer connection behind a `std::sync::Mutex` (SQLite allows one writer at a time
+//!   anyway; serialising in-process avoids busy-waiting), and a small pool of reader
+//!   connections (`query_only`) picked round-robin with `try_lock`. In WAL mode readers never
+//!   block the writer nor each other.
+//! * Statements run inline in the async methods, without `spawn_blocking`: a cached point
+//!   lookup is a few µs, less than a thread hand-off. Writes are short transactions; a writer
+//!   waiting on the mutex blocks its executor thread for at most the duration of the write in
+//!   progress.
+//! * Statements are prepared once per connection (`prepare_cached`).
+
+use crate::accounting::{AccountingEvent, AccountingKind, Ip4LogEntry, LocationLogEntry};
+use crate::migrations::{LATEST_VERSION, MIGRATIONS, SQLITE_SCHEMA_VERSION_DDL, newer_schema_error};
+use crate::types::{AuditRecord, NodeFilter, Person};
+use crate::{StoreError, mac_text};
+use ironfence_core::{Mac, Node, NodeStatus, NodeView, UnixTime};
+use rusqlite::types::Type;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
+use std::time::Duration;
+
+const READERS: usize = 4;
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub(crate) struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .field("readers", &self.readers.len())
+            .finish()
+    }
+}
+
+const NODE_COLS: &str = "n.mac, n.pid, n.category, n.status, n.regdate, n.unregdate, n.last_seen, n.notes";
+
+fn conversion_error(
+    idx: usize,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e))
+}
+
+fn mac_at(r: &Row<'_>, idx: usize) -> rusqlite::Result<Mac> {
+    let s: String = r.get(idx)?;
+    Mac::parse(&s).map_err(|e| conversion_error(idx, e))
+}
+
+/// Reads the 8 node columns of [`NODE_COLS`] starting at column 0.
+fn node_from_row(r: &Row<'_>) -> rusqlite::Result<Node> {
+    let status: String = r.get(3)?;
+    Ok(Node {
+        mac: mac_at(r, 0)?,
+        pid: r.get(1)?,
+        role: r.get(2)?,
+        status: status.parse::<NodeStatus>().map_err(|e| conversion_error(3, e))?,
+        regdate: r.get(4)?,
+        unregdate: r.get(5)?,
+        last_seen: r.get(6)?,
+        notes: r.get(7)?,
+    })
+}
+
+fn u64_of(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn i64_of(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a connection leaves no transaction open (rusqlite rolls back on
+    // drop), so the connection is still usable.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn open_connection(path: &Path, writer: bool) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| StoreError::Unavailable {
+        message: format!("cannot open SQLite database {}: {e}", path.display()),
+    })?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    if writer {
+        // Persistent in the file: readers opened afterwards use WAL too.
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::other(format!(
+                "SQLite database {} refused WAL mode (got {mode})",
+                path.display()
+            )));
+        }
+    } else {
+        conn.pragma_update(None, "query_only", "ON")?;
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "cache_size", -16384)?; // 16 MiB per connection
+    conn.pragma_update(None, "mmap_size", 256 * 1024 * 1024)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn current_version(conn: &Connection) -> Result<u32, StoreError> {
+    let v: i64 = conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+        [],
+        |r| r.get(0),
+    )?;
+    u32::try_from(v).map_err(|_| StoreError::migration(format!("invalid schema version {v}")))
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.execute_batch(SQLITE_SCHEMA_VERSION_DDL)
+        .map_err(|e| StoreError::migration(format!("creating schema_version: {e}")))?;
+    let found = current_version(conn)?;
+    if found > LATEST_VERSION {
+        return Err(newer_schema_error(found));
+    }
+    for m in MIGRATIONS.iter().filter(|m| m.version > found) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = current_version(&tx)?;
+        if now > LATEST_VERSION {
+            return Err(newer_schema_error(now));
+        }
+        if now >= m.version {
+            continue; // applied concurrently by another process
+        }
+        for sql in m.sqlite {
+            tx.execute_batch(sql).map_err(|e| {
+                StoreError::migration(format!(
+                    "SQLite migration {} ({}) failed: {e}",
+                    m.version, m.description
+                ))
+            })?;
+        }
+        tx.execute(
+            "INSERT INTO schema_version (version, description, applied_at)
+             VALUES (?1, ?2, unixepoch())",
+            params![m.version, m.description],
+        )?;
+        tx.commit()?;
+        tracing::info!(
+            version = m.version,
+            description = m.description,
+            "applied SQLite migration"
+        );
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    pub(crate) fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::other(format!(
+                    "cannot create directory {} for the SQLite database: {e}",
+                    parent.display()
+                ))
+            })?;
+        }
+        let mut writer = open_connection(path, true)?;
+        migrate(&mut writer)?;
+        let readers = (0..READERS)
+            .map(|_| open_connection(path, false).map(Mutex::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            writer: Mutex::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        })
+    }
+
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        let n = self.readers.len();
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        for i in 0..n {
+            match self.readers[(start + i) % n].try_lock() {
+                Ok(g) => return g,
+                Err(TryLockError::Poisoned(p)) => return p.into_inner(),
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        lock(&self.readers[start % n])
+    }
+
+    fn writer(&self) -> MutexGuard<'_, Connection> {
+        lock(&self.writer)
+    }
+
+    pub(crate) fn schema_version(&self) -> Result<u32, StoreError> {
+        current_version(&self.reader())
+    }
+
+    pub(crate) fn node_view(&self, mac: Mac) -> Result<Option<NodeView>, StoreError> {
+        let conn = self.reader();
+        let mut st = conn.prepare_cached(
+            "SELECT n.mac, n.pid, n.category, n.status, n.regdate, n.unregdate, n.last_seen, n.notes,
+                    (SELECT COUNT(*) FROM security_event s WHERE s.mac = n.mac AND s.status = 'open')
+             FROM node n WHERE n.mac = ?1",
+        )?;
+        let v = st
+            .query_row([mac_text(mac)], |r| {
+                let open: i64 = r.get(8)?;
+                Ok(NodeView {
+                    node: node_from_row(r)?,
+                    open_security_events: u32::try_from(open).unwrap_or(u32::MAX),
+                })
+            })
+            .optional()?;
+        Ok(v)
+    }
+
+    fn get_node_on(conn: &Connection, mac: Mac) -> Result<Option<Node>, StoreError> {
+        let mut st = conn.prepare_cached(&format!("SELECT {NODE_COLS} FROM node n WHERE n.mac = ?1"))?;
+        Ok(st.query_row([mac_text(mac)], node_from_row).optional()?)
+    }
+
+    pub(crate) fn get_node(&self, mac: Mac) -> Result<Option<Node>, StoreError> {
+        Self::get_node_on(&self.reader(), mac)
+    }
+
+    fn stored_node(conn: &Connection, mac: Mac) -> Result<Node, StoreError> {
+        Self::get_node_on(conn, mac)?
+            .ok_or_else(|| StoreError::other(format!("node {mac} vanished after being written")))
+    }
+
+    pub(crate) fn create_node_if_absent(&self, mac: Mac, now: UnixTime) -> Result<Node, StoreError> {
+        let conn = self.writer();
+        conn.prepare_cached(
+            "INSERT INTO node (mac, pid, status, last_seen, detect_date)
+             VALUES (?1, 'default', 'unreg', ?2, ?2)
+             ON CONFLICT (mac) DO NOTHING",
+        )?
+        .execute(params![mac_text(mac), now])?;
+        Self::stored_node(&conn, mac)
+    }
+
+    pub(crate) fn touch_last_seen(&self, mac: Mac, now: UnixTime) -> Result<(), StoreError> {
+        let conn = self.writer();
+        conn.prepare_cached("UPDATE node SET last_seen = ?2 WHERE mac = ?1")?
+            .execute(params![mac_text(mac), now])?;
+        Ok(())
+    }
+
+    pub(crate) fn list_nodes(&self, f: &NodeFilter) -> Result<Vec<Node>, StoreError> {
+        let conn = self.reader();
+        let mut st = conn.prepare_cached(&format!(
+            "SELECT {NODE_COLS} FROM node n
+             WHERE (?1 IS NULL OR n.status = ?1) AND (?2 IS NULL OR n.category = ?2)
+             ORDER BY n.mac LIMIT ?3 OFFSET ?4"
+        ))?;
+        let rows = st.query_map(
+            params![
+                f.status.map(|s| s.as_str()),
+                f.role.as_deref(),
+                i64::from(f.limit),
+                i64_of(f.offset)
+            ],
+            node_from_row,
+        )?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    pub(crate) fn count_nodes(&self) -> Result<u64, StoreError> {
+        let conn = self.reader();
+        let n: i64 = conn
+            .prepare_cached("SELECT COUNT(*) FROM node")?
+            .query_row([], |r| r.get(0))?;
+        Ok(u64_of(n))
+    }
+
+    pub(crate) fn register_node(
+        &self,
+        mac: Mac,
+        pid: &str,
+        role: &str,
+        unregdate: Option<UnixTime>,
+        now: UnixTime,
+    ) -> Result<Node, StoreError> {
+        let mut conn = self.writer();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.prepare_cached(
+            "INSERT INTO person (pid, created_at) VALUES (?1, ?2) ON CONFLICT (pid) DO NOTHING",
+        )?
+        .execute(params![pid, now])?;
+        tx.prepare_cached(
+            "INSERT INTO node (mac, pid, category, status, regdate, unregdate, detect_date)
+             VALUES (?1, ?2, ?3, 'reg', ?5, ?4, ?5)
+             ON CONFLICT (mac) DO UPDATE SET
+                pid = excluded.pid, category = excluded.category, status = 'reg',
+                regdate = excluded.regdate, unregdate = excluded.unregdate",
+        )?
+        .execute(params![mac_text(mac), pid, role, unregdate, now])?;
+        let node = Self::stored_node(&tx, mac)?;
+        tx.commit()?;
+        Ok(node)
+    }
+
+    pub(crate) fn unregister_node(&self, mac: Mac, now: UnixTime) -> Result<bool, StoreError> {
+        let conn = self.writer();
+        let n = conn
+            .prepare_cached(
+                "UPDATE node SET status = 'unreg', unregdate = ?2
+                 WHERE mac = ?1 AND status <> 'unreg'",
+            )?
+            .execute(params![mac_text(mac), now])?;
+        Ok(n > 0)
+    }
+
+    pub(crate) fn delete_node(&self, mac: Mac) -> Result<bool, StoreError> {
+        let conn = self.writer();
+        let n = conn
+            .prepare_cached("DELETE FROM node WHERE mac = ?1")?
+            .execute([mac_text(mac)])?;
+        Ok(n > 0)
+    }
+
+    pub(crate) fn bulk_import_nodes(&self, nodes: &[Node]) -> Result<u64, StoreError> {
+        let mut conn = self.writer();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let pids: HashSet<&str> = nodes.iter().map(|n| n.pid.as_str()).collect();
+            let mut person = tx.prepare_cached(
+                "INSERT INTO person (pid, created_at) VALUES (?1, unixepoch())
+                 ON CONFLICT (pid) DO NOTHING",
+            )?;
+            for pid in pids {
+                person.execute([pid])?;
+            }
+            let mut ins = tx.prepare_cached(
+                "INSERT INTO node (mac, pid, category, status, regdate, unregdate, last_seen,
+                                   detect_date, notes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, COALESCE(?7, ?5), ?8)
+                 ON CONFLICT (mac) DO UPDATE SET
+                    pid = excluded.pid, category = excluded.category, status = excluded.status,
+                    regdate = excluded.regdate, unregdate = excluded.unregdate,
+                    last_seen = excluded.last_seen, notes = excluded.notes",
+            )?;
+            for n in nodes {
+                ins.execute(params![
+                    mac_text(n.mac),
+                    n.pid,
+                    n.role,
+                    n.status.as_str(),
+                    n.regdate,
+                    n.unregdate,
+                    n.last_seen,
+                    n.notes
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(nodes.len() as u64)
+    }
+
+    pub(crate) fn upsert_person(&self, p: &Person) -> Result<(), StoreError> {
+        let conn = self.writer();
+        conn.prepare_cached(
+            "INSERT INTO person (pid, firstname, lastname, email, notes, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, unixepoch())
+             ON CONFLICT (pid) DO UPDATE SET
+                firstname = excluded.firstname, lastname = excluded.lastname,
+                email = excluded.email, notes = excluded.notes",
+        )?
+        .execute(params![p.pid, p.firstname, p.lastname, p.email, p.notes])?;
+        Ok(())
+    }
+
+    pub(crate) fn get_person(&self, pid: &str) -> Result<Option<Person>, StoreError> {
+        let conn = self.reader();
+        let mut st = conn.prepare_cached(
+            "SELECT pid, firstname, lastname, email, notes FROM person WHERE pid = ?1",
+        )?;
+        Ok(st
+            .query_row([pid], |r| {
+                Ok(Person {
+                    pid: r.get(0)?,
+                    firstname: r.get(1)?,
+                    lastname: r.get(2)?,
+                    email: r.get(3)?,
+                    notes: r.get(4)?,
+                })
+            })
+            .optional()?)
+    }
+
+    pub(crate) fn open_security_event(
+        &self,
+        mac: Mac,
+        event_id: u32,
+        now: UnixTime,
+        notes: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let mut conn = self.writer();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let m = mac_text(mac);
+        tx.prepare_cached(
+            "INSERT INTO node (mac, pid, status, detect_date) VALUES (?1, 'default', 'unreg', ?2)
+             ON CONFLICT (mac) DO NOTHING",
+        )?
+        .execute(params![m, now])?;
+        let existing: Option<i64> = tx
+            .prepare_cached(
+                "SELECT id FROM security_event
+                 WHERE mac = ?1 AND status = 'open' AND security_event_id = ?2
+                 ORDER BY id LIMIT 1",
+            )?
+            .query_row(params![m, event_id], |r| r.get(0))
+            .optional()?;
+        let id = match existing {
+            Some(id) => id,
+            None => {
+                tx.prepare_cached(
+                    "INSERT INTO security_event (mac, security_event_id, status, start_date, notes)
+                     VALUES (?1, ?2, 'open', ?3, ?4)",
+                )?
+                .execute(params![m, event_id, now, notes])?;
+                tx.last_insert_rowid()
+            }
+        };
+        tx.commit()?;
+        Ok(u64_of(id))
+    }
+
+    pub(crate) fn close_security_events(&self, mac: Mac, now: UnixTime) -> Result<u64, StoreError> {
+        let conn = self.writer();
+        let n = conn
+            .prepare_cached(
+                "UPDATE security_event SET status = 'closed', release_date = ?2
+                 WHERE mac = ?1 AND status = 'open'",
+            )?
+            .execute(params![mac_text(mac), now])?;
+        Ok(n as u64)
+    }
+
+    pub(crate) fn record_accounting(&self, ev: &AccountingEvent) -> Result<(), StoreError> {
+        let mut conn = self.writer();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = ev.now;
+        let mac = ev.mac.map(mac_text);
+        match (ev.kind, mac.as_deref()) {
+            (AccountingKind::Start | AccountingKind::InterimUpdate, Some(m)) => {
+                let same: Option<i64> = tx
+                    .prepare_cached(
+                        "SELECT id FROM locationlog
+                         WHERE mac = ?1 AND end_time IS NULL AND switch_ip = ?2
+                           AND port IS ?3 AND vlan IS ?4 AND ssid IS ?5
+                         ORDER BY id DESC LIMIT 1",
+                    )?
+                    .query_row(params![m, ev.switch_ip, ev.port, ev.vlan, ev.ssid], |r| {
+                        r.get(0)
+                    })
+                    .optional()?;
+                match same {
+                    Some(id) => {
+                        if ev.session_id.is_some() || ev.username.is_some() {
+                            tx.prepare_cached(
+                                "UPDATE locationlog SET session_id = COALESCE(?2, session_id),
+                                        username = COALESCE(?3, username)
+                                 WHERE id = ?1",
+                            )?
+                            .execute(params![id, ev.session_id, ev.username])?;
+                        }
+                        tx.prepare_cached(
+                            "UPDATE locationlog SET end_time = ?3
+                             WHERE mac = ?1 AND end_time IS NULL AND id <> ?2",
+                        )?
+                        .execute(params![m, id, now])?;
+                    }
+                    None => {
+                        tx.prepare_cached(
+                            "UPDATE locationlog SET end_time = ?2 WHERE mac = ?1 AND end_time IS NULL",
+                        )?
+                        .execute(params![m, now])?;
+                        tx.prepare_cached(
+                            "INSERT INTO locationlog (mac, switch_id, switch_ip, port, vlan, role,
+                                ssid, session_id, username, connection_type, start_time)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                        )?
+                        .execute(params![
+                            m,
+                            ev.switch_id,
+                            ev.switch_ip,
+                            ev.port,
+                            ev.vlan,
+                            ev.role,
+                            ev.ssid,
+                            ev.session_id,
+                            ev.username,
+                            ev.connection_type,
+                            now
+                        ])?;
+                    }
+                }
+            }
+            (AccountingKind::Stop, Some(m)) => {
+                tx.prepare_cached(
+                    "UPDATE locationlog SET end_time = ?3
+                     WHERE mac = ?1 AND end_time IS NULL
+                       AND (?2 IS NULL OR session_id IS NULL OR session_id = ?2)",
+                )?
+                .execute(params![m, ev.session_id, now])?;
+            }
+            (AccountingKind::Stop, None) => {
+                if let Some(sid) = &ev.session_id {
+                    tx.prepare_cached(
+                        "UPDATE locationlog SET end_time = ?3
+                         WHERE switch_ip = ?1 AND end_time IS NULL AND session_id = ?2",
+                    )?
+                    .execute(params![ev.switch_ip, sid, now])?;
+                }
+            }
+            (AccountingKind::AccountingOn | AccountingKind::AccountingOff, _) => {
+                tx.prepare_cached(
+                    "UPDATE locationlog SET end_time = ?2 WHERE switch_ip = ?1 AND end_time IS NULL",
+                )?
+                .execute(params![ev.switch_ip, now])?;
+            }
+            (AccountingKind::Start | AccountingKind::InterimUpdate, None) => {}
+        }
+        if let (Some(m), Some(ip), false) = (
+            mac.as_deref(),
+            ev.framed_ip,
+            matches!(
+                ev.kind,
+                AccountingKind::AccountingOn | AccountingKind::AccountingOff
+            ),
+        ) {
+            let ip = ip.to_string();
+            tx.prepare_cached(
+                "UPDATE ip4log SET end_time = ?3 WHERE mac = ?1 AND ip <> ?2 AND end_time IS NULL",
+            )?
+            .execute(params![m, ip, now])?;
+            tx.prepare_cached(
+                "INSERT INTO ip4log (ip, mac, start_time, end_time) VALUES (?1, ?2, ?3, NULL)
+                 ON CONFLICT (ip) DO UPDATE SET
+                    start_time = CASE WHEN ip4log.mac = excluded.mac AND ip4log.end_time IS NULL
+                                      THEN ip4log.start_time ELSE excluded.start_time END,
+                    mac = excluded.mac,
+                    end_time = NULL",
+            )?
+            .execute(params![ip, m, now])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub(crate) fn locationlog(&self, mac: Mac, limit: u32) -> Result<Vec<LocationLogEntry>, StoreError> {
+        let conn = self.reader();
+        let mut st = conn.prepare_cached(
+            "SELECT id, mac, switch_id, switch_ip, port, vlan, role, ssid, session_id, username,
+                    connection_type, start_time, end_time
+             FROM locationlog WHERE mac = ?1 ORDER BY start_time DESC, id DESC LIMIT ?2",
+        )?;
+        let rows = st.query_map(params![mac_text(mac), i64::from(limit)], |r| {
+            Ok(LocationLogEntry {
+                id: u64_of(r.get(0)?),
+                mac: mac_at(r, 1)?,
+                switch_id: r.get(2)?,
+                switch_ip: r.get(3)?,
+                port: r.get(4)?,
+                vlan: r.get(5)?,
+                role: r.get(6)?,
+                ssid: r.get(7)?,
+                session_id: r.get(8)?,
+                username: r.get(9)?,
+                connection_type: r.get(10)?,
+                start_time: r.get(11)?,
+                end_time: r.get(12)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    pub(crate) fn open_locationlog_count(&self) -> Result<u64, StoreError> {
+        let conn = self.reader();
+        let n: i64 = conn
+            .prepare_cached("SELECT COUNT(*) FROM locationlog WHERE end_time IS NULL")?
+            .query_row([], |r| r.get(0))?;
+        Ok(u64_of(n))
+    }
+
+    pub(crate) fn ip4log_for(&self, mac: Mac) -> Result<Vec<Ip4LogEntry>, StoreError> {
+        let conn = self.reader();
+        let mut st = conn.prepare_cached(
+            "SELECT ip, mac, start_time, end_time FROM ip4log WHERE mac = ?1
+             ORDER BY start_time DESC, ip",
+        )?;
+        let rows = st.query_map([mac_text(mac)], |r| {
+            let ip: String = r.get(0)?;
+            Ok(Ip4LogEntry {
+                ip: ip.parse().map_err(|e| conversion_error(0, e))?,
+                mac: mac_at(r, 1)?,
+                start_time: r.get(2)?,
+                end_time: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    pub(crate) fn insert_audit_batch(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.writer();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO radius_audit_log (created_at, mac, user_name, nas_ip, nas_port,
+                    request_type, outcome, reason, vlan, role, switch_id, calling_station_id,
+                    called_station_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?;
+            for a in records {
+                st.execute(params![
+                    a.created_at,
+                    a.mac.map(mac_text),
+                    a.user_name,
+                    a.nas_ip,
+                    a.nas_port,
+                    a.request_type,
+                    a.outcome,
+                    a.reason,
+                    a.vlan,
+                    a.role,
+                    a.switch_id,
+                    a.calling_station_id,
+                    a.called_station_id
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub(crate) fn count_audit(&self, mac: Option<Mac>) -> Result<u64, StoreError> {
+        let conn = self.reader();
+        let n: i64 = match mac {
+            Some(m) => conn
+                .prepare_cached("SELECT COUNT(*) FROM radius_audit_log WHERE mac = ?1")?
+                .query_row([mac_text(m)], |r| r.get(0))?,
+            None => conn
+                .prepare_cached("SELECT COUNT(*) FROM radius_audit_log")?
+                .query_row([], |r| r.get(0))?,
+        };
+        Ok(u64_of(n))
+    }
+
+    pub(crate) fn close(&self) {
+        // Fold the WAL back into the main file so a copied database file is complete.
+        let conn = self.writer();
+        if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+            tracing::warn!(error = %e, path = %self.path.display(), "SQLite checkpoint on close failed");
+        }
+    }
+}
