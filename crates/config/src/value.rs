@@ -78,6 +78,8 @@ pub const WELL_KNOWN_SECRETS: &[&str] = &[
     "radius",
     "packetfence",
     "useStrongerSecret",
+    // The example configuration's secret: public because it ships in the repository.
+    "ironfence-example-secret-CHANGE-ME",
 ];
 
 /// Minimum length of a RADIUS secret before `checkup` warns.
@@ -88,6 +90,8 @@ pub fn secret_weakness(secret: &str) -> Option<String> {
     if WELL_KNOWN_SECRETS
         .iter()
         .any(|w| w.eq_ignore_ascii_case(secret))
+        || secret.to_ascii_lowercase().contains("change-me")
+        || secret.to_ascii_lowercase().contains("changeme")
     {
         Some(format!("is a well-known default ({secret:?})"))
     } else if secret.chars().count() < MIN_SECRET_LEN {
@@ -222,7 +226,8 @@ mod tests {
                 .unwrap()
                 .contains("12 characters")
         );
-        assert_eq!(secret_weakness("ironfence-example-secret-CHANGE-ME"), None);
+        assert!(secret_weakness("ironfence-example-secret-CHANGE-ME").is_some());
+        assert_eq!(secret_weakness("k3Jq9vX2pL7wR4tY8zN1bM6c"), None);
     }
 
     #[test]

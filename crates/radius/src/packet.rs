@@ -21,6 +21,15 @@ pub struct Packet<'a> {
     ma_offset: Option<u16>,
 }
 
+/// Two views are equal when their packet bytes are equal.
+impl PartialEq for Packet<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl Eq for Packet<'_> {}
+
 impl fmt::Debug for Packet<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Packet")

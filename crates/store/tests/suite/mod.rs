@@ -1,0 +1,521 @@
+//! The backend-independent store test suite. Every case takes the configuration of an empty
+//! database, opens it itself (some cases reopen it) and panics on failure.
+
+use ironfence_core::{Mac, Node, NodeStatus};
+use ironfence_store::migrations::LATEST_VERSION;
+use ironfence_store::{
+    AccountingEvent, AccountingKind, AuditRecord, NodeFilter, Person, Store, StoreConfig, StoreError,
+};
+use std::future::Future;
+use std::net::Ipv4Addr;
+use std::pin::Pin;
+use std::time::Instant;
+
+pub type CaseFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+pub type Case = fn(StoreConfig) -> CaseFuture;
+
+/// Calls `$cb!` with the names of all generic cases (so each harness can generate its tests).
+#[macro_export]
+macro_rules! with_cases {
+    ($cb:ident) => {
+        $cb!(
+            migrations_from_empty_and_idempotent_reopen,
+            newer_schema_is_refused,
+            create_if_absent_is_idempotent_and_race_safe,
+            register_unregister_delete,
+            node_view_counts_open_security_events,
+            accounting_start_interim_stop,
+            accounting_on_closes_only_that_switch,
+            concurrent_accounting_keeps_one_open_entry,
+            ip4log_follows_framed_ip,
+            audit_batch_insert_and_count,
+            bulk_import_100k_and_time_node_view
+        );
+    };
+}
+
+macro_rules! case_table {
+    ($($name:ident),* $(,)?) => {
+        /// `(name, case)` for every generic case, for harnesses that run them in a loop.
+        pub const CASES: &[(&str, Case)] = &[$((stringify!($name), |cfg| Box::pin($name(cfg)))),*];
+    };
+}
+with_cases!(case_table);
+
+pub const T0: i64 = 1_700_000_000;
+
+pub fn mac(i: u32) -> Mac {
+    let b = i.to_be_bytes();
+    Mac([0x02, 0x00, b[0], b[1], b[2], b[3]])
+}
+
+async fn open(cfg: &StoreConfig) -> Store {
+    Store::open(cfg).await.expect("open store")
+}
+
+/// Executes one statement directly on the database, bypassing the store.
+async fn raw_exec(cfg: &StoreConfig, sql: &'static str) {
+    match cfg {
+        StoreConfig::Sqlite { path } => {
+            let c = rusqlite::Connection::open(path).expect("raw sqlite open");
+            c.execute_batch(sql).expect("raw sqlite exec");
+        }
+        StoreConfig::MySql {
+            host,
+            port,
+            user,
+            password,
+            database,
+        } => {
+            use sqlx::Connection;
+            let opts = sqlx::mysql::MySqlConnectOptions::new()
+                .host(host)
+                .port(*port)
+                .username(user)
+                .password(password)
+                .database(database);
+            let mut c = sqlx::mysql::MySqlConnection::connect_with(&opts)
+                .await
+                .expect("raw mysql connect");
+            sqlx::raw_sql(sql).execute(&mut c).await.expect("raw mysql exec");
+            c.close().await.expect("raw mysql close");
+        }
+    }
+}
+
+pub async fn migrations_from_empty_and_idempotent_reopen(cfg: StoreConfig) {
+    let store = open(&cfg).await;
+    assert_eq!(store.schema_version().await.unwrap(), LATEST_VERSION);
+    assert_eq!(store.count_nodes().await.unwrap(), 0);
+    // The `default` owner exists from the first migration.
+    assert!(store.get_person("default").await.unwrap().is_some());
+    store.create_node_if_absent(mac(1), T0).await.unwrap();
+    store.close().await;
+    drop(store);
+
+    for _ in 0..2 {
+        let store = open(&cfg).await;
+        assert_eq!(store.schema_version().await.unwrap(), LATEST_VERSION);
+        assert_eq!(store.count_nodes().await.unwrap(), 1, "data survives reopen");
+        store.close().await;
+    }
+}
+
+pub async fn newer_schema_is_refused(cfg: StoreConfig) {
+    let store = open(&cfg).await;
+    store.close().await;
+    drop(store);
+    raw_exec(
+        &cfg,
+        "INSERT INTO schema_version (version, description, applied_at)
+         VALUES (999, 'from the future', 0)",
+    )
+    .await;
+    match Store::open(&cfg).await {
+        Err(e @ StoreError::Migration { .. }) => {
+            let msg = e.to_string();
+            assert!(msg.contains("999") && msg.contains("newer"), "{msg}");
+            assert!(!e.is_retryable());
+        }
+        Err(e) => panic!("wrong error for a newer schema: {e:?}"),
+        Ok(_) => panic!("a database with schema version 999 was opened"),
+    }
+}
+
+pub async fn create_if_absent_is_idempotent_and_race_safe(cfg: StoreConfig) {
+    let store = open(&cfg).await;
+    let m = mac(7);
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let s = store.clone();
+            tokio::spawn(async move { s.create_node_if_absent(m, T0 + i).await })
+        })
+        .collect();
+    let mut rows = Vec::new();
+    for t in tasks {
+        rows.push(t.await.expect("task").expect("create_node_if_absent"));
+    }
+    assert!(rows.windows(2).all(|w| w[0] == w[1]), "all callers see the same row");
+    let n = &rows[0];
+    assert_eq!(n.mac, m);
+    assert_eq!(n.status, NodeStatus::Unregistered);
+    assert_eq!(n.pid, "default");
+    assert_eq!(n.role, None);
+    assert_eq!(store.count_nodes().await.unwrap(), 1);
+
+    // Idempotent: a later call returns the stored row unchanged.
+    let again = store.create_node_if_absent(m, T0 + 1000).await.unwrap();
+    assert_eq!(&again, n);
+
+    store.touch_last_seen(m, T0 + 2000).await.unwrap();
+    assert_eq!(store.get_node(m).await.unwrap().unwrap().last_seen, Some(T0 + 2000));
+    store.touch_last_seen(mac(8), T0).await.unwrap(); // unknown MAC: no-op
+    assert_eq!(store.count_nodes().await.unwrap(), 1);
+    store.close().await;
+}
+
+pub async fn register_unregister_delete(cfg: StoreConfig) {
+    let store = open(&cfg).await;
+    let m = mac(20);
+    // Registering an unknown MAC creates the node and its owner.
+    let n = store
+        .register_node(m, "alice", "staff", Some(T0 + 86_400), T0)
+        .await
+        .unwrap();
+    assert_eq!(n.status, NodeStatus::Registered);
+    assert_eq!(n.pid, "alice");
+    assert_eq!(n.role.as_deref(), Some("staff"));
+    assert_eq!(n.regdate, Some(T0));
+    assert_eq!(n.unregdate, Some(T0 + 86_400));
+    assert_eq!(store.get_node(m).await.unwrap(), Some(n.clone()));
+    assert_eq!(store.get_person("alice").await.unwrap(), Some(Person::new("alice")));
+
+    store
+        .upsert_person(&Person {
+            pid: "alice".into(),
+            firstname: Some("Alice".into()),
+            lastname: Some("Liddell".into()),
+            email: Some("alice@example.org".into()),
+            notes: None,
+        })
+        .await
+        .unwrap();
+    let p = store.get_person("alice").await.unwrap().unwrap();
+    assert_eq!(p.firstname.as_deref(), Some("Alice"));
+    assert_eq!(p.email.as_deref(), Some("alice@example.org"));
+
+    // Re-registering an existing node changes owner and role.
+    store.create_node_if_absent(mac(21), T0).await.unwrap();
+    let n2 = store.register_node(mac(21), "bob", "guest", None, T0 + 5).await.unwrap();
+    assert_eq!((n2.pid.as_str(), n2.role.as_deref()), ("bob", Some("guest")));
+    assert_eq!(n2.unregdate, None);
+    assert_eq!(n2.last_seen, Some(T0), "registration keeps last_seen");
+
+    let reg = NodeFilter {
+        status: Some(NodeStatus::Registered),
+        ..NodeFilter::default()
+    };
+    assert_eq!(store.list_nodes(&reg).await.unwrap().len(), 2);
+    let staff = NodeFilter {
+        role: Some("staff".into()),
+        ..NodeFilter::default()
+    };
+    assert_eq!(store.list_nodes(&staff).await.unwrap(), vec![n]);
+    let page = NodeFilter {
+        limit: 1,
+        offset: 1,
+        ..NodeFilter::default()
+    };
+    assert_eq!(store.list_nodes(&page).await.unwrap()[0].mac, mac(21));
+
+    assert!(store.unregister_node(m, T0 + 10).await.unwrap());
+    assert!(!store.unregister_node(m, T0 + 11).await.unwrap(), "already unregistered");
+    assert!(!store.unregister_node(mac(99), T0).await.unwrap(), "unknown");
+    let u = store.get_node(m).await.unwrap().unwrap();
+    assert_eq!(u.status, NodeStatus::Unregistered);
+    assert_eq!(u.unregdate, Some(T0 + 10));
+
+    assert!(store.delete_node(m).await.unwrap());
+    assert!(!store.delete_node(m).await.unwrap());
+    assert_eq!(store.get_node(m).await.unwrap(), None);
+    assert_eq!(store.count_nodes().await.unwrap(), 1);
+    store.close().await;
+}
+
+pub async fn node_view_counts_open_security_events(cfg: StoreConfig) {
+    let store = open(&cfg).await;
+    let m = mac(30);
+    assert_eq!(store.node_view(m).await.unwrap(), None);
+    store.register_node(m, "carol", "staff", None, T0).await.unwrap();
+    let v = store.node_view(m).await.unwrap().unwrap();
+    assert_eq!(v.open_security_events, 0);
+    assert_eq!(v.node.pid, "carol");
+
+    let a = store.open_security_event(m, 1100001, T0 + 1, Some("p2p")).await.unwrap();
+    assert_eq!(store.node_view(m).await.unwrap().unwrap().open_security_events, 1);
+    let a2 = store.open_security_event(m, 1100001, T0 + 2, None).await.unwrap();
+    assert_eq!(a, a2, "the same event is not opened twice");
+    store.open_security_event(m, 1200003, T0 + 3, None).await.unwrap();
+    assert_eq!(store.node_view(m).await.unwrap().unwrap().open_security_events, 2);
+
+    // Another node's events are not counted; an unknown MAC gets a node.
+    store.open_security_event(mac(31), 1, T0, None).await.unwrap();
+    let other = store.node_view(mac(31)).await.unwrap().unwrap();
+    assert_eq!(other.open_security_events, 1);
+    assert_eq!(other.node.status, NodeStatus::Unregistered);
+    assert_eq!(store.node_view(m).await.unwrap().unwrap().open_security_events, 2);
+
+    assert_eq!(store.close_security_events(m, T0 + 10).await.unwrap(), 2);
+    assert_eq!(store.close_security_events(m, T0 + 11).await.unwrap(), 0);
+    assert_eq!(store.node_view(m).await.unwrap().unwrap().open_security_events, 0);
+    let b = store.open_security_event(m, 1100001, T0 + 20, None).await.unwrap();
+    assert_ne!(a, b, "a closed event can be reopened as a new row");
+
+    // Deleting the node removes its events: a recreated node starts clean.
+    assert!(store.delete_node(mac(31)).await.unwrap());
+    store.create_node_if_absent(mac(31), T0 + 30).await.unwrap();
+    assert_eq!(store.node_view(mac(31)).await.unwrap().unwrap().open_security_events, 0);
+    store.close().await;
+}
+
+fn session(kind: AccountingKind, m: Mac, switch_ip: &str, port: &str, now: i64) -> AccountingEvent {
+    AccountingEvent {
+        mac: Some(m),
+        port: Some(port.to_string()),
+        vlan: Some("10".into()),
+        role: Some("staff".into()),
+        connection_type: Some("Ethernet-EAP".into()),
+        ..AccountingEvent::new(kind, switch_ip, switch_ip, now)
+    }
+}
+
+pub async fn accounting_start_interim_stop(cfg: StoreConfig) {
+    let store = open(&cfg).await;
+    let m = mac(40);
+    store
+        .record_accounting(&session(AccountingKind::Start, m, "10.0.0.1", "1", T0))
+        .await
+        .unwrap();
+    let log = store.locationlog(m, 10).await.unwrap();
+    assert_eq!(log.len(), 1);
+    let first = log[0].clone();
+    assert_eq!(first.end_time, None);
+    assert_eq!(first.start_time, T0);
+    assert_eq!(first.port.as_deref(), Some("1"));
+    assert_eq!(first.session_id, None);
+
+    // Same location: the entry is kept, and the session id / user name filled in.
+    let interim = AccountingEvent {
+        session_id: Some("S1".into()),
+        username: Some("alice".into()),
+        ..session(AccountingKind::InterimUpdate, m, "10.0.0.1", "1", T0 + 60)
+    };
+    store.record_accounting(&interim).await.unwrap();
+    let log = store.locationlog(m, 10).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].id, first.id);
+    assert_eq!(log[0].start_time, T0);
+    assert_eq!(log[0].session_id.as_deref(), Some("S1"));
+    assert_eq!(log[0].username.as_deref(), Some("alice"));
+    // An interim without them does not erase them.
+    store
+        .record_accounting(&session(AccountingKind::InterimUpdate, m, "10.0.0.1", "1", T0 + 90))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.locationlog(m, 10).await.unwrap()[0].session_id.as_deref(),
+        Some("S1")
+    );
+
+    // New port: old entry closed, new one opened.
+    let moved = AccountingEvent {
+        session_id: Some("S2".into()),
+        ..session(AccountingKind::InterimUpdate, m, "10.0.0.1", "2", T0 + 120)
+    };
+    store.record_accounting(&moved).await.unwrap();
+    let log = store.locationlog(m, 10).await.unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0].port.as_deref(), Some("2"));
+    assert_eq!(log[0].end_time, None);
+    assert_eq!(log[0].start_time, T0 + 120);
+    assert_eq!(log[1].id, first.id);
+    assert_eq!(log[1].end_time, Some(T0 + 120));
+    assert_eq!(store.open_locationlog_count().await.unwrap(), 1);
+
+    // A Stop for another session does not close the current one; the right one does.
+    let wrong_stop = AccountingEvent {
+        session_id: Some("OTHER".into()),
+        ..session(AccountingKind::Stop, m, "10.0.0.1", "2", T0 + 150)
+    };
+    store.record_accounting(&wrong_stop).await.unwrap();
+    assert_eq!(store.open_locationlog_count().await.unwrap(), 1);
+    let stop = AccountingEvent {
+        session_id: Some("S2".into()),
+        ..session(AccountingKind::Stop, m, "10.0.0.1", "2", T0 + 180)
+    };
+    store.record_accounting(&stop).await.unwrap();
+    let log = store.locationlog(m, 10).await.unwrap();
+    assert_eq!(log[0].end_time, Some(T0 + 180));
+    assert_eq!(store.open_locationlog_count().await.unwrap(), 0);
+    assert_eq!(store.locationlog(m, 1).await.unwrap().len(), 1, "limit");
+    store.close().await;
+}
+
+pub async fn accounting_on_closes_only_that_switch(cfg: StoreConfig) {
+    let store = open(&cfg).await;
+    for (i, sw) in [(1, "10.0.0.1"), (2, "10.0.0.1"), (3, "10.0.0.2")] {
+        store
+            .record_accounting(&session(AccountingKind::Start, mac(50 + i), sw, &i.to_string(), T0))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.open_locationlog_count().await.unwrap(), 3);
+    let on = AccountingEvent::new(AccountingKind::AccountingOn, "sw1", "10.0.0.1", T0 + 300);
+    store.record_accounting(&on).await.unwrap();
+    assert_eq!(store.open_locationlog_count().await.unwrap(), 1);
+    for i in [1, 2] {
+        assert_eq!(store.locationlog(mac(50 + i), 5).await.unwrap()[0].end_time, Some(T0 + 300));
+    }
+    assert_eq!(store.locationlog(mac(53), 5).await.unwrap()[0].end_time, None);
+
+    let off = AccountingEvent::new(AccountingKind::AccountingOff, "sw2", "10.0.0.2", T0 + 400);
+    store.record_accounting(&off).await.unwrap();
+    assert_eq!(store.open_locationlog_count().await.unwrap(), 0);
+    assert_eq!(store.locationlog(mac(51), 5).await.unwrap()[0].end_time, Some(T0 + 300), "untouched");
+    store.close().await;
+}
+
+/// Many concurrent accounting updates for one MAC (alternating ports) must leave exactly one open
+/// entry: events serialise (SQLite writer lock; MariaDB `FOR UPDATE` + deadlock retries).
+pub async fn concurrent_accounting_keeps_one_open_entry(cfg: StoreConfig) {
+    let store = open(&cfg).await;
+    let m = mac(60);
+    let tasks: Vec<_> = (0..24)
+        .map(|i| {
+            let s = store.clone();
+            tokio::spawn(async move {
+                let ev = session(AccountingKind::InterimUpdate, m, "10.0.0.9", &(i % 3).to_string(), T0 + i);
+                s.record_accounting(&ev).await
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task").expect("record_accounting under contention");
+    }
+    let open = store
+        .locationlog(m, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.end_time.is_none())
+        .count();
+    assert_eq!(open, 1);
+    store.close().await;
+}
+
+pub async fn ip4log_follows_framed_ip(cfg: StoreConfig) {
+    let store = open(&cfg).await;
+    let (a, b) = (mac(70), mac(71));
+    let ip = |d| Ipv4Addr::new(10, 1, 0, d);
+    let with_ip = |m, addr, now| AccountingEvent {
+        framed_ip: Some(addr),
+        ..session(AccountingKind::InterimUpdate, m, "10.0.0.1", "1", now)
+    };
+    store.record_accounting(&with_ip(a, ip(5), T0)).await.unwrap();
+    let l = store.ip4log_for(a).await.unwrap();
+    assert_eq!(l.len(), 1);
+    assert_eq!((l[0].ip, l[0].mac, l[0].start_time, l[0].end_time), (ip(5), a, T0, None));
+
+    // Same address again: unchanged start.
+    store.record_accounting(&with_ip(a, ip(5), T0 + 60)).await.unwrap();
+    assert_eq!(store.ip4log_for(a).await.unwrap()[0].start_time, T0);
+
+    // A moves to .6: .5 is closed for A.
+    store.record_accounting(&with_ip(a, ip(6), T0 + 120)).await.unwrap();
+    let l = store.ip4log_for(a).await.unwrap();
+    assert_eq!(l.len(), 2);
+    assert_eq!((l[0].ip, l[0].end_time), (ip(6), None));
+    assert_eq!((l[1].ip, l[1].end_time), (ip(5), Some(T0 + 120)));
+
+    // B takes .6: it belongs to B now, A holds nothing open.
+    store.record_accounting(&with_ip(b, ip(6), T0 + 180)).await.unwrap();
+    let lb = store.ip4log_for(b).await.unwrap();
+    assert_eq!((lb[0].ip, lb[0].start_time, lb[0].end_time), (ip(6), T0 + 180, None));
+    assert!(store.ip4log_for(a).await.unwrap().iter().all(|e| e.end_time.is_some()));
+    store.close().await;
+}
+
+fn audit(i: u32, m: Option<Mac>) -> AuditRecord {
+    AuditRecord {
+        created_at: T0 + i64::from(i),
+        mac: m,
+        user_name: Some(format!("user{i}")),
+        nas_ip: "10.0.0.1".into(),
+        nas_port: Some("12".into()),
+        request_type: "auth".into(),
+        outcome: if i % 2 == 0 { "accept" } else { "reject" }.into(),
+        reason: "test ✓ utf8".into(),
+        vlan: Some("10".into()),
+        role: Some("staff".into()),
+        switch_id: Some("sw1".into()),
+        calling_station_id: m.map(|m| m.to_string()),
+        called_station_id: None,
+    }
+}
+
+pub async fn audit_batch_insert_and_count(cfg: StoreConfig) {
+    let store = open(&cfg).await;
+    store.insert_audit_batch(&[]).await.unwrap();
+    assert_eq!(store.count_audit(None).await.unwrap(), 0);
+    let x = mac(80);
+    let batch: Vec<_> = (0..1250)
+        .map(|i| audit(i, if i % 2 == 0 { Some(x) } else { None }))
+        .collect();
+    store.insert_audit_batch(&batch).await.unwrap();
+    store.insert_audit_batch(&[audit(9999, Some(mac(81)))]).await.unwrap();
+    assert_eq!(store.count_audit(None).await.unwrap(), 1251);
+    assert_eq!(store.count_audit(Some(x)).await.unwrap(), 625);
+    assert_eq!(store.count_audit(Some(mac(81))).await.unwrap(), 1);
+    assert_eq!(store.count_audit(Some(mac(82))).await.unwrap(), 0);
+    store.close().await;
+}
+
+pub async fn bulk_import_100k_and_time_node_view(cfg: StoreConfig) {
+    const N: u32 = 100_000;
+    let store = open(&cfg).await;
+    let nodes: Vec<Node> = (0..N)
+        .map(|i| {
+            let mut n = Node::new_unregistered(mac(i), T0);
+            if i % 2 == 0 {
+                n.status = NodeStatus::Registered;
+                n.pid = format!("user{}", i % 100);
+                n.role = Some(if i % 4 == 0 { "staff" } else { "guest" }.into());
+                n.regdate = Some(T0);
+            }
+            n
+        })
+        .collect();
+    let t = Instant::now();
+    assert_eq!(store.bulk_import_nodes(&nodes).await.unwrap(), u64::from(N));
+    let import = t.elapsed();
+    println!(
+        "[{}] bulk_import_nodes: {N} nodes in {:.2?} ({:.0} nodes/s)",
+        store.backend_name(),
+        import,
+        f64::from(N) / import.as_secs_f64()
+    );
+    assert_eq!(store.count_nodes().await.unwrap(), u64::from(N));
+    assert_eq!(store.get_node(mac(4)).await.unwrap().as_ref(), Some(&nodes[4]));
+    let staff = NodeFilter {
+        role: Some("staff".into()),
+        limit: 10,
+        ..NodeFilter::default()
+    };
+    assert_eq!(store.list_nodes(&staff).await.unwrap().len(), 10);
+    // Re-import is an upsert, not a duplicate.
+    store.bulk_import_nodes(&nodes[..10]).await.unwrap();
+    assert_eq!(store.count_nodes().await.unwrap(), u64::from(N));
+    store.open_security_event(mac(3), 1, T0, None).await.unwrap();
+
+    // Hot path timing (printed, not asserted).
+    let lookups: u32 = if store.backend_name() == "sqlite" { 100_000 } else { 20_000 };
+    let t = Instant::now();
+    let mut found = 0u32;
+    for i in 0..lookups {
+        let m = mac(i.wrapping_mul(7919) % N);
+        if store.node_view(m).await.unwrap().is_some() {
+            found += 1;
+        }
+    }
+    let elapsed = t.elapsed();
+    assert_eq!(found, lookups);
+    println!(
+        "[{}] node_view: {:.2} µs per lookup ({lookups} sequential lookups in {:.2?}, {} build)",
+        store.backend_name(),
+        elapsed.as_secs_f64() * 1e6 / f64::from(lookups),
+        elapsed,
+        if cfg!(debug_assertions) { "debug" } else { "release" }
+    );
+    assert_eq!(store.node_view(mac(3)).await.unwrap().unwrap().open_security_events, 1);
+    store.close().await;
+}
