@@ -76,7 +76,10 @@ pub struct RequestCheck {
 /// * Anything else: [`AuthError::UnexpectedCode`](crate::AuthError::UnexpectedCode).
 ///
 /// All comparisons are constant time. Does not allocate.
-pub fn verify_request(packet: &Packet<'_>, secret: &[u8]) -> Result<RequestCheck, crate::AuthError> {
+pub fn verify_request(
+    packet: &Packet<'_>,
+    secret: &[u8],
+) -> Result<RequestCheck, crate::AuthError> {
     use crate::AuthError;
     let bytes = packet.as_bytes();
     let ma = packet.ma_offset();
@@ -195,7 +198,8 @@ pub fn unhide_user_password(
     secret: &[u8],
     request_authenticator: &[u8; 16],
 ) -> Result<Vec<u8>, DecodeError> {
-    if hidden.is_empty() || !hidden.len().is_multiple_of(16) || hidden.len() > MAX_USER_PASSWORD_LEN {
+    if hidden.is_empty() || !hidden.len().is_multiple_of(16) || hidden.len() > MAX_USER_PASSWORD_LEN
+    {
         return Err(DecodeError::BadHiddenValue);
     }
     let mut p = unhide(hidden, secret, &[request_authenticator]);

@@ -3,10 +3,12 @@
 use std::net::Ipv4Addr;
 
 use crate::auth::{
-    MAX_SALTED_LEN, MAX_USER_PASSWORD_LEN, ZERO16, hide_in_place, message_authenticator as compute_ma,
-    packet_digest, salt_encrypt,
+    MAX_SALTED_LEN, MAX_USER_PASSWORD_LEN, ZERO16, hide_in_place,
+    message_authenticator as compute_ma, packet_digest, salt_encrypt,
 };
-use crate::dict::{EAP_MESSAGE, MESSAGE_AUTHENTICATOR, PROXY_STATE, USER_PASSWORD, VENDOR_SPECIFIC};
+use crate::dict::{
+    EAP_MESSAGE, MESSAGE_AUTHENTICATOR, PROXY_STATE, USER_PASSWORD, VENDOR_SPECIFIC,
+};
 use crate::packet::Attributes;
 use crate::{Code, EncodeError, HEADER_LEN, MAX_ATTRIBUTE_VALUE_LEN, MAX_PACKET_LEN, Packet};
 
@@ -118,7 +120,12 @@ impl PacketBuilder {
     /// the tag replaces the high octet (RFC 2868 §3.1, §3.2), so the value has 24 bits.
     /// Tag 0 means "no tag" and is sent as 0x00 (RFC 2868 §3.1: the Tag field MUST be zero if
     /// unused): `Tunnel-Type = VLAN` → `40 06 00 00 00 0d`.
-    pub fn add_tagged_u32(&mut self, typ: u8, tag: u8, value: u32) -> Result<&mut Self, EncodeError> {
+    pub fn add_tagged_u32(
+        &mut self,
+        typ: u8,
+        tag: u8,
+        value: u32,
+    ) -> Result<&mut Self, EncodeError> {
         check_tag(tag)?;
         if value > 0x00ff_ffff {
             return Err(EncodeError::ValueOutOfRange(value));
@@ -135,7 +142,12 @@ impl PacketBuilder {
     /// (`51 05 31 30 30`, FreeRADIUS never writes a tag octet for tag 0) and what every switch
     /// expects — and written as an explicit 0x00 octet when the string is empty or starts
     /// with 0x00..=0x1F (where FreeRADIUS would emit an ambiguous value).
-    pub fn add_tagged_str(&mut self, typ: u8, tag: u8, value: &str) -> Result<&mut Self, EncodeError> {
+    pub fn add_tagged_str(
+        &mut self,
+        typ: u8,
+        tag: u8,
+        value: &str,
+    ) -> Result<&mut Self, EncodeError> {
         check_tag(tag)?;
         let bytes = value.as_bytes();
         let need_tag = tag != 0 || bytes.first().is_none_or(|&b| b <= 0x1f);
@@ -152,13 +164,19 @@ impl PacketBuilder {
     /// Appends a Vendor-Specific attribute with one sub-attribute in the RFC 2865 §5.26
     /// suggested format: `26 len vendor-id(4) vendor-type vendor-length value`. The value is at
     /// most 247 octets.
-    pub fn add_vendor(&mut self, vendor_id: u32, vendor_type: u8, value: &[u8]) -> Result<&mut Self, EncodeError> {
+    pub fn add_vendor(
+        &mut self,
+        vendor_id: u32,
+        vendor_type: u8,
+        value: &[u8],
+    ) -> Result<&mut Self, EncodeError> {
         if value.len() > MAX_ATTRIBUTE_VALUE_LEN - 6 {
             return Err(EncodeError::ValueTooLong { len: value.len() });
         }
         self.push_header(VENDOR_SPECIFIC, value.len() + 6)?;
         self.attrs.extend_from_slice(&vendor_id.to_be_bytes());
-        self.attrs.extend_from_slice(&[vendor_type, (value.len() + 2) as u8]);
+        self.attrs
+            .extend_from_slice(&[vendor_type, (value.len() + 2) as u8]);
         self.attrs.extend_from_slice(value);
         Ok(self)
     }
@@ -174,7 +192,9 @@ impl PacketBuilder {
         request_authenticator: &[u8; 16],
     ) -> Result<&mut Self, EncodeError> {
         if password.len() > MAX_USER_PASSWORD_LEN {
-            return Err(EncodeError::PasswordTooLong { len: password.len() });
+            return Err(EncodeError::PasswordTooLong {
+                len: password.len(),
+            });
         }
         let mut buf = [0u8; MAX_USER_PASSWORD_LEN];
         // At least one block, even for an empty password (RFC 2865 §5.2: Length ≥ 18).
@@ -198,7 +218,9 @@ impl PacketBuilder {
     ) -> Result<&mut Self, EncodeError> {
         check_tag(tag)?;
         if password.len() > MAX_SALTED_LEN {
-            return Err(EncodeError::PasswordTooLong { len: password.len() });
+            return Err(EncodeError::PasswordTooLong {
+                len: password.len(),
+            });
         }
         let mut buf = [0u8; MAX_ATTRIBUTE_VALUE_LEN];
         buf[0] = tag;
@@ -239,7 +261,13 @@ impl PacketBuilder {
 
     /// Writes header, optional Message-Authenticator placeholder and attributes into `out`
     /// (cleared first). Returns the offset of the MA value if one was written.
-    fn write(&self, identifier: u8, authenticator: &[u8; 16], with_ma: bool, out: &mut Vec<u8>) -> Option<usize> {
+    fn write(
+        &self,
+        identifier: u8,
+        authenticator: &[u8; 16],
+        with_ma: bool,
+        out: &mut Vec<u8>,
+    ) -> Option<usize> {
         let len = HEADER_LEN + if with_ma { MA_ATTR_LEN } else { 0 } + self.attrs.len();
         debug_assert!(len <= MAX_PACKET_LEN);
         out.clear();
@@ -270,9 +298,19 @@ impl PacketBuilder {
     /// If `message_authenticator` is true — or the packet is a Status-Server or carries
     /// EAP-Message, where it is mandatory — Message-Authenticator is the **first** attribute
     /// (BlastRADIUS).
-    pub fn encode_request(&self, request_authenticator: [u8; 16], secret: &[u8], message_authenticator: bool) -> Vec<u8> {
+    pub fn encode_request(
+        &self,
+        request_authenticator: [u8; 16],
+        secret: &[u8],
+        message_authenticator: bool,
+    ) -> Vec<u8> {
         let mut out = Vec::new();
-        self.encode_request_into(request_authenticator, secret, message_authenticator, &mut out);
+        self.encode_request_into(
+            request_authenticator,
+            secret,
+            message_authenticator,
+            &mut out,
+        );
         out
     }
 
@@ -303,7 +341,12 @@ impl PacketBuilder {
     }
 
     /// [`PacketBuilder::encode_accounting_request`] into a reused buffer.
-    pub fn encode_accounting_request_into(&self, secret: &[u8], message_authenticator: bool, out: &mut Vec<u8>) {
+    pub fn encode_accounting_request_into(
+        &self,
+        secret: &[u8],
+        message_authenticator: bool,
+        out: &mut Vec<u8>,
+    ) {
         let with_ma = message_authenticator || self.ma_mandatory();
         if let Some(off) = self.write(self.identifier, &ZERO16, with_ma, out) {
             let mac = compute_ma(out, &ZERO16, off, secret);
@@ -340,7 +383,13 @@ impl PacketBuilder {
             || request.code() == Code::StatusServer
             || self.has_eap
             || request.has_message_authenticator();
-        self.encode_reply_raw(request.identifier(), request.authenticator(), secret, with_ma, out);
+        self.encode_reply_raw(
+            request.identifier(),
+            request.authenticator(),
+            secret,
+            with_ma,
+            out,
+        );
     }
 
     /// Low-level reply encoder with explicit identifier, request authenticator and MA choice.
@@ -356,7 +405,12 @@ impl PacketBuilder {
         message_authenticator: bool,
         out: &mut Vec<u8>,
     ) {
-        if let Some(off) = self.write(request_identifier, request_authenticator, message_authenticator, out) {
+        if let Some(off) = self.write(
+            request_identifier,
+            request_authenticator,
+            message_authenticator,
+            out,
+        ) {
             let mac = compute_ma(out, request_authenticator, off, secret);
             out[off..off + 16].copy_from_slice(&mac);
         }

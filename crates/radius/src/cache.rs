@@ -93,9 +93,7 @@ impl ReplyCache {
         }
         if self.map.contains_key(&key) {
             return match self.map.get(&key) {
-                Some(Entry {
-                    reply: Some(r), ..
-                }) => CacheLookup::Replay(r),
+                Some(Entry { reply: Some(r), .. }) => CacheLookup::Replay(r),
                 _ => CacheLookup::InProgress,
             };
         }
@@ -197,7 +195,10 @@ mod tests {
         let mut c = ReplyCache::new(TTL, 100);
         let k = key(1812, 7, 1);
         assert_eq!(c.begin(k, t0), CacheLookup::New);
-        assert_eq!(c.begin(k, t0 + Duration::from_millis(10)), CacheLookup::InProgress);
+        assert_eq!(
+            c.begin(k, t0 + Duration::from_millis(10)),
+            CacheLookup::InProgress
+        );
         c.complete(k, vec![2, 7, 0, 20], t0 + Duration::from_millis(20));
         assert_eq!(c.len(), 1);
         assert_eq!(
@@ -206,7 +207,10 @@ mod tests {
         );
         // ttl counts from completion: still there just before completion + ttl.
         assert_eq!(
-            c.begin(k, t0 + Duration::from_millis(20) + TTL - Duration::from_millis(1)),
+            c.begin(
+                k,
+                t0 + Duration::from_millis(20) + TTL - Duration::from_millis(1)
+            ),
             CacheLookup::Replay(&[2, 7, 0, 20][..])
         );
     }
@@ -230,7 +234,10 @@ mod tests {
         let mut c = ReplyCache::new(TTL, 100);
         let k = key(1812, 1, 1);
         assert_eq!(c.begin(k, t0), CacheLookup::New);
-        assert_eq!(c.begin(k, t0 + TTL - Duration::from_nanos(1)), CacheLookup::InProgress);
+        assert_eq!(
+            c.begin(k, t0 + TTL - Duration::from_nanos(1)),
+            CacheLookup::InProgress
+        );
         assert_eq!(c.begin(k, t0 + TTL), CacheLookup::New);
     }
 
@@ -245,7 +252,10 @@ mod tests {
         assert_eq!(c.begin(k, t0), CacheLookup::New);
         // The stale queue item of the first begin must not remove the new entry.
         c.expire(t0 + Duration::from_secs(1));
-        assert_eq!(c.begin(k, t0 + Duration::from_secs(1)), CacheLookup::InProgress);
+        assert_eq!(
+            c.begin(k, t0 + Duration::from_secs(1)),
+            CacheLookup::InProgress
+        );
     }
 
     #[test]
@@ -273,11 +283,23 @@ mod tests {
         }
         // Refresh key 0 so key 1 becomes the oldest.
         c.complete(key(1, 0, 0), vec![0], t0 + Duration::from_millis(1));
-        assert_eq!(c.begin(key(1, 3, 0), t0 + Duration::from_millis(2)), CacheLookup::New);
+        assert_eq!(
+            c.begin(key(1, 3, 0), t0 + Duration::from_millis(2)),
+            CacheLookup::New
+        );
         assert_eq!(c.len(), 3);
-        assert_eq!(c.begin(key(1, 1, 0), t0 + Duration::from_millis(3)), CacheLookup::New); // evicted, evicts 2
-        assert_eq!(c.begin(key(1, 0, 0), t0 + Duration::from_millis(3)), CacheLookup::Replay(&[0][..]));
-        assert_eq!(c.begin(key(1, 3, 0), t0 + Duration::from_millis(3)), CacheLookup::InProgress);
+        assert_eq!(
+            c.begin(key(1, 1, 0), t0 + Duration::from_millis(3)),
+            CacheLookup::New
+        ); // evicted, evicts 2
+        assert_eq!(
+            c.begin(key(1, 0, 0), t0 + Duration::from_millis(3)),
+            CacheLookup::Replay(&[0][..])
+        );
+        assert_eq!(
+            c.begin(key(1, 3, 0), t0 + Duration::from_millis(3)),
+            CacheLookup::InProgress
+        );
         assert_eq!(c.len(), 3);
     }
 
@@ -304,7 +326,11 @@ mod tests {
             } else {
                 c.complete(k, vec![1], t0);
             }
-            assert!(c.order.len() <= 2 * 16 + 1, "queue grew to {}", c.order.len());
+            assert!(
+                c.order.len() <= 2 * 16 + 1,
+                "queue grew to {}",
+                c.order.len()
+            );
             assert!(c.len() <= 10);
         }
     }

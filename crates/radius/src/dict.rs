@@ -350,16 +350,36 @@ pub struct VendorAttrDef {
 
 /// Known vendors.
 pub static VENDORS: &[VendorDef] = &[
-    VendorDef { id: vendor::CISCO, name: "Cisco" },
-    VendorDef { id: vendor::MICROSOFT, name: "Microsoft" },
-    VendorDef { id: vendor::EXTREME, name: "Extreme" },
-    VendorDef { id: vendor::JUNIPER, name: "Juniper" },
-    VendorDef { id: vendor::ARUBA, name: "Aruba" },
+    VendorDef {
+        id: vendor::CISCO,
+        name: "Cisco",
+    },
+    VendorDef {
+        id: vendor::MICROSOFT,
+        name: "Microsoft",
+    },
+    VendorDef {
+        id: vendor::EXTREME,
+        name: "Extreme",
+    },
+    VendorDef {
+        id: vendor::JUNIPER,
+        name: "Juniper",
+    },
+    VendorDef {
+        id: vendor::ARUBA,
+        name: "Aruba",
+    },
 ];
 
 macro_rules! vattr {
     ($v:expr, $t:expr, $n:literal, $k:ident) => {
-        VendorAttrDef { vendor: $v, typ: $t, name: $n, kind: AttrKind::$k }
+        VendorAttrDef {
+            vendor: $v,
+            typ: $t,
+            name: $n,
+            kind: AttrKind::$k,
+        }
     };
 }
 
@@ -367,27 +387,122 @@ macro_rules! vattr {
 pub static VENDOR_ATTRIBUTES: &[VendorAttrDef] = &[
     vattr!(vendor::CISCO, cisco::AVPAIR, "Cisco-AVPair", Text),
     vattr!(vendor::CISCO, cisco::NAS_PORT, "Cisco-NAS-Port", Text),
-    vattr!(vendor::MICROSOFT, microsoft::CHAP_RESPONSE, "MS-CHAP-Response", Secret),
-    vattr!(vendor::MICROSOFT, microsoft::CHAP_ERROR, "MS-CHAP-Error", Text),
-    vattr!(vendor::MICROSOFT, microsoft::MPPE_ENCRYPTION_POLICY, "MS-MPPE-Encryption-Policy", Integer),
-    vattr!(vendor::MICROSOFT, microsoft::MPPE_ENCRYPTION_TYPES, "MS-MPPE-Encryption-Types", Integer),
-    vattr!(vendor::MICROSOFT, microsoft::CHAP_CHALLENGE, "MS-CHAP-Challenge", Octets),
-    vattr!(vendor::MICROSOFT, microsoft::MPPE_SEND_KEY, "MS-MPPE-Send-Key", Secret),
-    vattr!(vendor::MICROSOFT, microsoft::MPPE_RECV_KEY, "MS-MPPE-Recv-Key", Secret),
-    vattr!(vendor::MICROSOFT, microsoft::CHAP2_RESPONSE, "MS-CHAP2-Response", Secret),
-    vattr!(vendor::MICROSOFT, microsoft::CHAP2_SUCCESS, "MS-CHAP2-Success", Octets),
-    vattr!(vendor::EXTREME, extreme::CLI_AUTHORIZATION, "Extreme-CLI-Authorization", Integer),
-    vattr!(vendor::EXTREME, extreme::SHELL_COMMAND, "Extreme-Shell-Command", Text),
-    vattr!(vendor::EXTREME, extreme::NETLOGIN_VLAN, "Extreme-Netlogin-Vlan", Text),
-    vattr!(vendor::EXTREME, extreme::NETLOGIN_URL, "Extreme-Netlogin-Url", Text),
-    vattr!(vendor::EXTREME, extreme::NETLOGIN_URL_DESC, "Extreme-Netlogin-Url-Desc", Text),
-    vattr!(vendor::EXTREME, extreme::NETLOGIN_ONLY, "Extreme-Netlogin-Only", Integer),
-    vattr!(vendor::JUNIPER, juniper::LOCAL_USER_NAME, "Juniper-Local-User-Name", Text),
-    vattr!(vendor::JUNIPER, juniper::ALLOW_COMMANDS, "Juniper-Allow-Commands", Text),
-    vattr!(vendor::JUNIPER, juniper::DENY_COMMANDS, "Juniper-Deny-Commands", Text),
+    vattr!(
+        vendor::MICROSOFT,
+        microsoft::CHAP_RESPONSE,
+        "MS-CHAP-Response",
+        Secret
+    ),
+    vattr!(
+        vendor::MICROSOFT,
+        microsoft::CHAP_ERROR,
+        "MS-CHAP-Error",
+        Text
+    ),
+    vattr!(
+        vendor::MICROSOFT,
+        microsoft::MPPE_ENCRYPTION_POLICY,
+        "MS-MPPE-Encryption-Policy",
+        Integer
+    ),
+    vattr!(
+        vendor::MICROSOFT,
+        microsoft::MPPE_ENCRYPTION_TYPES,
+        "MS-MPPE-Encryption-Types",
+        Integer
+    ),
+    vattr!(
+        vendor::MICROSOFT,
+        microsoft::CHAP_CHALLENGE,
+        "MS-CHAP-Challenge",
+        Octets
+    ),
+    vattr!(
+        vendor::MICROSOFT,
+        microsoft::MPPE_SEND_KEY,
+        "MS-MPPE-Send-Key",
+        Secret
+    ),
+    vattr!(
+        vendor::MICROSOFT,
+        microsoft::MPPE_RECV_KEY,
+        "MS-MPPE-Recv-Key",
+        Secret
+    ),
+    vattr!(
+        vendor::MICROSOFT,
+        microsoft::CHAP2_RESPONSE,
+        "MS-CHAP2-Response",
+        Secret
+    ),
+    vattr!(
+        vendor::MICROSOFT,
+        microsoft::CHAP2_SUCCESS,
+        "MS-CHAP2-Success",
+        Octets
+    ),
+    vattr!(
+        vendor::EXTREME,
+        extreme::CLI_AUTHORIZATION,
+        "Extreme-CLI-Authorization",
+        Integer
+    ),
+    vattr!(
+        vendor::EXTREME,
+        extreme::SHELL_COMMAND,
+        "Extreme-Shell-Command",
+        Text
+    ),
+    vattr!(
+        vendor::EXTREME,
+        extreme::NETLOGIN_VLAN,
+        "Extreme-Netlogin-Vlan",
+        Text
+    ),
+    vattr!(
+        vendor::EXTREME,
+        extreme::NETLOGIN_URL,
+        "Extreme-Netlogin-Url",
+        Text
+    ),
+    vattr!(
+        vendor::EXTREME,
+        extreme::NETLOGIN_URL_DESC,
+        "Extreme-Netlogin-Url-Desc",
+        Text
+    ),
+    vattr!(
+        vendor::EXTREME,
+        extreme::NETLOGIN_ONLY,
+        "Extreme-Netlogin-Only",
+        Integer
+    ),
+    vattr!(
+        vendor::JUNIPER,
+        juniper::LOCAL_USER_NAME,
+        "Juniper-Local-User-Name",
+        Text
+    ),
+    vattr!(
+        vendor::JUNIPER,
+        juniper::ALLOW_COMMANDS,
+        "Juniper-Allow-Commands",
+        Text
+    ),
+    vattr!(
+        vendor::JUNIPER,
+        juniper::DENY_COMMANDS,
+        "Juniper-Deny-Commands",
+        Text
+    ),
     vattr!(vendor::ARUBA, aruba::USER_ROLE, "Aruba-User-Role", Text),
     vattr!(vendor::ARUBA, aruba::USER_VLAN, "Aruba-User-Vlan", Integer),
-    vattr!(vendor::ARUBA, aruba::PRIV_ADMIN_USER, "Aruba-Priv-Admin-User", Integer),
+    vattr!(
+        vendor::ARUBA,
+        aruba::PRIV_ADMIN_USER,
+        "Aruba-Priv-Admin-User",
+        Integer
+    ),
     vattr!(vendor::ARUBA, aruba::ADMIN_ROLE, "Aruba-Admin-Role", Text),
     vattr!(vendor::ARUBA, aruba::ESSID_NAME, "Aruba-Essid-Name", Text),
     vattr!(vendor::ARUBA, aruba::LOCATION_ID, "Aruba-Location-Id", Text),
@@ -759,7 +874,10 @@ mod tests {
         assert_eq!(by_type(17), None);
         assert_eq!(by_name("No-Such-Attribute"), None);
         assert_eq!(by_name("tunnel-private-group-id").map(|d| d.typ), Some(81));
-        assert_eq!(by_type(USER_PASSWORD).map(|d| d.kind), Some(AttrKind::Secret));
+        assert_eq!(
+            by_type(USER_PASSWORD).map(|d| d.kind),
+            Some(AttrKind::Secret)
+        );
         assert_eq!(VALUE_LEN_BOUNDS[NAS_PORT as usize], (4, 4));
         assert_eq!(VALUE_LEN_BOUNDS[MESSAGE_AUTHENTICATOR as usize], (16, 16));
         assert_eq!(VALUE_LEN_BOUNDS[USER_NAME as usize], (0, 253));
@@ -786,7 +904,10 @@ mod tests {
             value_name(TUNNEL_MEDIUM_TYPE, tunnel_medium_type::IEEE_802),
             Some("IEEE-802")
         );
-        assert_eq!(value_name(ERROR_CAUSE, 503), Some("Session-Context-Not-Found"));
+        assert_eq!(
+            value_name(ERROR_CAUSE, 503),
+            Some("Session-Context-Not-Found")
+        );
         assert_eq!(value_name(USER_NAME, 1), None);
         let mut seen = std::collections::HashSet::new();
         for (a, v, _) in VALUES {

@@ -46,8 +46,8 @@ mod error;
 mod packet;
 
 pub use auth::{
-    RequestCheck, decrypt_mppe_key, decrypt_tunnel_password, unhide_user_password,
-    verify_request, verify_response,
+    RequestCheck, decrypt_mppe_key, decrypt_tunnel_password, unhide_user_password, verify_request,
+    verify_response,
 };
 pub use builder::{MAX_ATTRIBUTES_LEN, PacketBuilder};
 pub use cache::{CacheKey, CacheLookup, ReplyCache};

@@ -161,7 +161,8 @@ impl<'a> Packet<'a> {
 
     /// First RFC 2868 tagged integer (Tunnel-Type, Tunnel-Medium-Type, …) as (tag, 24-bit value).
     pub fn get_tagged_u32(&self, typ: u8) -> Option<(u8, u32)> {
-        self.get_u32(typ).map(|v| ((v >> 24) as u8, v & 0x00ff_ffff))
+        self.get_u32(typ)
+            .map(|v| ((v >> 24) as u8, v & 0x00ff_ffff))
     }
 
     /// First RFC 2868 tagged string (Tunnel-Private-Group-Id, …) as (tag, text). A first octet

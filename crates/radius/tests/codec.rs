@@ -6,8 +6,8 @@ use hex_literal::hex;
 use ironfence_radius::dict::{self, describe};
 use ironfence_radius::{
     AuthError, Code, DecodeError, EncodeError, MAX_ATTRIBUTES_LEN, Packet, PacketBuilder,
-    ResponseError, decrypt_mppe_key, decrypt_tunnel_password, unhide_user_password,
-    verify_request, verify_response,
+    ResponseError, decrypt_mppe_key, decrypt_tunnel_password, unhide_user_password, verify_request,
+    verify_response,
 };
 
 const SECRET: &[u8] = b"s3cr3t-long-enough-for-tests";
@@ -33,7 +33,10 @@ fn decode_errors() {
     assert_eq!(e, DecodeError::TooShort { len: 3 });
     assert_eq!(e.reason(), "bad_length");
     // Length field below 20 and above 4096.
-    assert_eq!(Packet::decode(&header(1, 19)).unwrap_err(), DecodeError::BadLength { length: 19 });
+    assert_eq!(
+        Packet::decode(&header(1, 19)).unwrap_err(),
+        DecodeError::BadLength { length: 19 }
+    );
     let mut big = header(1, 4097);
     big.resize(5000, 0);
     let e = Packet::decode(&big).unwrap_err();
@@ -41,7 +44,13 @@ fn decode_errors() {
     assert_eq!(e.reason(), "bad_length");
     // Length larger than the datagram.
     let e = Packet::decode(&header(1, 22)).unwrap_err();
-    assert_eq!(e, DecodeError::Truncated { length: 22, available: 20 });
+    assert_eq!(
+        e,
+        DecodeError::Truncated {
+            length: 22,
+            available: 20
+        }
+    );
     assert_eq!(e.reason(), "truncated");
     // Attribute running past the end.
     let e = Packet::decode(&with_attrs(1, &[1, 5, b'a', b'b'])).unwrap_err();
@@ -54,7 +63,13 @@ fn decode_errors() {
     }
     // A lone type octet at the end.
     let e = Packet::decode(&with_attrs(1, &[1, 3, b'x', 31])).unwrap_err();
-    assert_eq!(e, DecodeError::MalformedAttribute { offset: 23, typ: 31 });
+    assert_eq!(
+        e,
+        DecodeError::MalformedAttribute {
+            offset: 23,
+            typ: 31
+        }
+    );
     // Fixed-size attributes: integer, ipaddr, date, tagged integer, MA.
     for (typ, vlen) in [
         (dict::NAS_PORT, 3usize),
@@ -97,7 +112,10 @@ fn decode_accepts_edge_cases() {
     assert_eq!(p.get(1), Some(&[][..]));
     assert_eq!(p.get_u32(200), None);
     // Unknown codes decode; what to do with them is the server's decision.
-    assert_eq!(Packet::decode(&header(99, 20)).unwrap().code(), Code::Other(99));
+    assert_eq!(
+        Packet::decode(&header(99, 20)).unwrap().code(),
+        Code::Other(99)
+    );
     // Maximum size packet.
     let mut v = header(1, 4096);
     while v.len() < 4096 {
@@ -120,42 +138,65 @@ fn verify_request_errors() {
     // Bad / wrong-secret Message-Authenticator on an Access-Request.
     let good = access_request_with_ma(SECRET);
     let p = Packet::decode(&good).unwrap();
-    assert_eq!(verify_request(&p, SECRET).map(|c| c.message_authenticator), Ok(true));
+    assert_eq!(
+        verify_request(&p, SECRET).map(|c| c.message_authenticator),
+        Ok(true)
+    );
     let e = verify_request(&p, b"wrong").unwrap_err();
     assert_eq!(e, AuthError::BadMessageAuthenticator);
     assert_eq!(e.reason(), "bad_message_authenticator");
     let mut bad = good.clone();
     bad[25] ^= 1; // inside the MA value
-    assert_eq!(verify_request(&Packet::decode(&bad).unwrap(), SECRET), Err(AuthError::BadMessageAuthenticator));
+    assert_eq!(
+        verify_request(&Packet::decode(&bad).unwrap(), SECRET),
+        Err(AuthError::BadMessageAuthenticator)
+    );
     let mut bad = good.clone();
     *bad.last_mut().unwrap() ^= 1; // attribute tampered with
-    assert_eq!(verify_request(&Packet::decode(&bad).unwrap(), SECRET), Err(AuthError::BadMessageAuthenticator));
+    assert_eq!(
+        verify_request(&Packet::decode(&bad).unwrap(), SECRET),
+        Err(AuthError::BadMessageAuthenticator)
+    );
     let mut bad = good.clone();
     bad[4] ^= 1; // Request Authenticator tampered with: covered by the MA
-    assert_eq!(verify_request(&Packet::decode(&bad).unwrap(), SECRET), Err(AuthError::BadMessageAuthenticator));
+    assert_eq!(
+        verify_request(&Packet::decode(&bad).unwrap(), SECRET),
+        Err(AuthError::BadMessageAuthenticator)
+    );
 
     // Accounting-Request authenticator.
     let mut b = PacketBuilder::new(Code::AccountingRequest, 3);
-    b.add_u32(dict::ACCT_STATUS_TYPE, dict::acct_status_type::START).unwrap();
+    b.add_u32(dict::ACCT_STATUS_TYPE, dict::acct_status_type::START)
+        .unwrap();
     b.add_str(dict::ACCT_SESSION_ID, "0001").unwrap();
     let acct = b.encode_accounting_request(SECRET, false);
     let p = Packet::decode(&acct).unwrap();
-    assert_eq!(verify_request(&p, SECRET).map(|c| c.message_authenticator), Ok(false));
+    assert_eq!(
+        verify_request(&p, SECRET).map(|c| c.message_authenticator),
+        Ok(false)
+    );
     let e = verify_request(&p, b"wrong").unwrap_err();
     assert_eq!(e, AuthError::BadRequestAuthenticator);
     assert_eq!(e.reason(), "bad_request_authenticator");
     let mut bad = acct.clone();
     *bad.last_mut().unwrap() ^= 1;
-    assert_eq!(verify_request(&Packet::decode(&bad).unwrap(), SECRET), Err(AuthError::BadRequestAuthenticator));
+    assert_eq!(
+        verify_request(&Packet::decode(&bad).unwrap(), SECRET),
+        Err(AuthError::BadRequestAuthenticator)
+    );
 
     // Accounting-Request with MA: the MA is checked too (authenticator kept valid).
     let acct_ma = b.encode_accounting_request(SECRET, true);
     assert_eq!(acct_ma[20..22], [80, 18]);
     let p = Packet::decode(&acct_ma).unwrap();
-    assert_eq!(verify_request(&p, SECRET).map(|c| c.message_authenticator), Ok(true));
+    assert_eq!(
+        verify_request(&p, SECRET).map(|c| c.message_authenticator),
+        Ok(true)
+    );
 
     // Responses are not requests.
-    let reply = PacketBuilder::new(Code::AccessAccept, 1).encode_response(&Packet::decode(&good).unwrap(), SECRET);
+    let reply = PacketBuilder::new(Code::AccessAccept, 1)
+        .encode_response(&Packet::decode(&good).unwrap(), SECRET);
     let e = verify_request(&Packet::decode(&reply).unwrap(), SECRET).unwrap_err();
     assert_eq!(e, AuthError::UnexpectedCode(Code::AccessAccept));
     assert_eq!(e.reason(), "unexpected_code");
@@ -167,10 +208,16 @@ fn verify_request_errors() {
 fn coa_and_disconnect_message_authenticator_construction() {
     use hmac::{Hmac, KeyInit, Mac};
     use md5::{Digest, Md5};
-    for code in [Code::CoaRequest, Code::DisconnectRequest, Code::AccountingRequest] {
+    for code in [
+        Code::CoaRequest,
+        Code::DisconnectRequest,
+        Code::AccountingRequest,
+    ] {
         let mut b = PacketBuilder::new(code, 42);
-        b.add_str(dict::CALLING_STATION_ID, "AA-BB-CC-DD-EE-FF").unwrap();
-        b.add_ipv4(dict::NAS_IP_ADDRESS, Ipv4Addr::new(10, 0, 0, 1)).unwrap();
+        b.add_str(dict::CALLING_STATION_ID, "AA-BB-CC-DD-EE-FF")
+            .unwrap();
+        b.add_ipv4(dict::NAS_IP_ADDRESS, Ipv4Addr::new(10, 0, 0, 1))
+            .unwrap();
         let pkt = b.encode_accounting_request(SECRET, true);
         // MA over the packet with authenticator and MA zeroed.
         let mut z = pkt.clone();
@@ -198,10 +245,17 @@ fn coa_and_disconnect_message_authenticator_construction() {
         h.update(SECRET);
         let auth = h.finalize();
         t[4..20].copy_from_slice(&auth);
-        assert_eq!(verify_request(&Packet::decode(&t).unwrap(), SECRET), Err(AuthError::BadMessageAuthenticator));
+        assert_eq!(
+            verify_request(&Packet::decode(&t).unwrap(), SECRET),
+            Err(AuthError::BadMessageAuthenticator)
+        );
 
         // The ACK/NAK mirrors the MA of the request, and is checked by the client side.
-        let ack = if code == Code::CoaRequest { Code::CoaAck } else { Code::DisconnectAck };
+        let ack = if code == Code::CoaRequest {
+            Code::CoaAck
+        } else {
+            Code::DisconnectAck
+        };
         let reply = PacketBuilder::new(ack, 0).encode_response(&p, SECRET);
         assert_eq!(reply[1], 42);
         assert_eq!(reply[20..22], [80, 18]);
@@ -219,14 +273,23 @@ fn verify_response_errors() {
     assert!(verify_response(&reply, 7, &RA, SECRET).is_ok());
 
     let e = verify_response(&reply, 8, &RA, SECRET).unwrap_err();
-    assert_eq!(e, ResponseError::IdentifierMismatch { expected: 8, got: 7 });
+    assert_eq!(
+        e,
+        ResponseError::IdentifierMismatch {
+            expected: 8,
+            got: 7
+        }
+    );
     assert_eq!(e.reason(), "identifier_mismatch");
     let e = verify_response(&reply, 7, &RA, b"wrong").unwrap_err();
     assert_eq!(e, ResponseError::BadResponseAuthenticator);
     assert_eq!(e.reason(), "bad_response_authenticator");
     let mut other_ra = RA;
     other_ra[0] ^= 1;
-    assert_eq!(verify_response(&reply, 7, &other_ra, SECRET), Err(ResponseError::BadResponseAuthenticator));
+    assert_eq!(
+        verify_response(&reply, 7, &other_ra, SECRET),
+        Err(ResponseError::BadResponseAuthenticator)
+    );
     let e = verify_response(&reply[..10], 7, &RA, SECRET).unwrap_err();
     assert_eq!(e.reason(), "bad_length");
     let e = verify_response(&req_bytes, 7, &RA, SECRET).unwrap_err();
@@ -257,7 +320,11 @@ fn message_authenticator_is_first_in_access_replies() {
     let req_bytes = b.encode_request(RA, SECRET, false);
     let req = Packet::decode(&req_bytes).unwrap();
     assert!(!req.has_message_authenticator());
-    for code in [Code::AccessAccept, Code::AccessReject, Code::AccessChallenge] {
+    for code in [
+        Code::AccessAccept,
+        Code::AccessReject,
+        Code::AccessChallenge,
+    ] {
         let mut r = PacketBuilder::new(code, 0);
         r.add_str(dict::REPLY_MESSAGE, "hi").unwrap();
         r.add_tagged_u32(dict::TUNNEL_TYPE, 0, 13).unwrap();
@@ -300,9 +367,16 @@ fn encode_response_into_reuses_buffer() {
 #[test]
 fn tunnel_attributes_for_vlan_assignment() {
     let mut b = PacketBuilder::new(Code::AccessAccept, 0);
-    b.add_tagged_u32(dict::TUNNEL_TYPE, 0, dict::tunnel_type::VLAN).unwrap();
-    b.add_tagged_u32(dict::TUNNEL_MEDIUM_TYPE, 0, dict::tunnel_medium_type::IEEE_802).unwrap();
-    b.add_tagged_str(dict::TUNNEL_PRIVATE_GROUP_ID, 0, "100").unwrap();
+    b.add_tagged_u32(dict::TUNNEL_TYPE, 0, dict::tunnel_type::VLAN)
+        .unwrap();
+    b.add_tagged_u32(
+        dict::TUNNEL_MEDIUM_TYPE,
+        0,
+        dict::tunnel_medium_type::IEEE_802,
+    )
+    .unwrap();
+    b.add_tagged_str(dict::TUNNEL_PRIVATE_GROUP_ID, 0, "100")
+        .unwrap();
     // RFC 2868 §3.1/§3.2; §3.6 with tag 0 omitted exactly as FreeRADIUS does.
     assert_eq!(
         b.attribute_bytes(),
@@ -311,17 +385,28 @@ fn tunnel_attributes_for_vlan_assignment() {
     // Tagged forms.
     let mut t = PacketBuilder::new(Code::AccessAccept, 0);
     t.add_tagged_u32(dict::TUNNEL_TYPE, 1, 13).unwrap();
-    t.add_tagged_str(dict::TUNNEL_PRIVATE_GROUP_ID, 1, "100").unwrap();
+    t.add_tagged_str(dict::TUNNEL_PRIVATE_GROUP_ID, 1, "100")
+        .unwrap();
     // Tag 0 with a string whose first octet could be read as a tag: explicit 0x00.
-    t.add_tagged_str(dict::TUNNEL_PRIVATE_GROUP_ID, 0, "\u{1}x").unwrap();
+    t.add_tagged_str(dict::TUNNEL_PRIVATE_GROUP_ID, 0, "\u{1}x")
+        .unwrap();
     t.add_tagged_str(dict::TUNNEL_ASSIGNMENT_ID, 0, "").unwrap();
     assert_eq!(
         t.attribute_bytes(),
         hex!("40 06 01 00 00 0d  51 06 01 31 30 30  51 05 00 01 78  52 03 00")
     );
-    assert_eq!(t.add_tagged_u32(dict::TUNNEL_TYPE, 0x20, 13).unwrap_err(), EncodeError::InvalidTag(0x20));
-    assert_eq!(t.add_tagged_str(81, 0x20, "x").unwrap_err().reason(), "invalid_tag");
-    assert_eq!(t.add_tagged_u32(64, 0, 0x0100_0000).unwrap_err(), EncodeError::ValueOutOfRange(0x0100_0000));
+    assert_eq!(
+        t.add_tagged_u32(dict::TUNNEL_TYPE, 0x20, 13).unwrap_err(),
+        EncodeError::InvalidTag(0x20)
+    );
+    assert_eq!(
+        t.add_tagged_str(81, 0x20, "x").unwrap_err().reason(),
+        "invalid_tag"
+    );
+    assert_eq!(
+        t.add_tagged_u32(64, 0, 0x0100_0000).unwrap_err(),
+        EncodeError::ValueOutOfRange(0x0100_0000)
+    );
 
     // Decode side.
     let req_bytes = access_request_with_ma(SECRET);
@@ -330,15 +415,24 @@ fn tunnel_attributes_for_vlan_assignment() {
     let p = Packet::decode(&bytes).unwrap();
     assert_eq!(p.get_tagged_u32(dict::TUNNEL_TYPE), Some((0, 13)));
     assert_eq!(p.get_u32(dict::TUNNEL_MEDIUM_TYPE), Some(6));
-    assert_eq!(p.get_tagged_str(dict::TUNNEL_PRIVATE_GROUP_ID), Some((0, "100")));
+    assert_eq!(
+        p.get_tagged_str(dict::TUNNEL_PRIVATE_GROUP_ID),
+        Some((0, "100"))
+    );
     let text = describe(&p).to_string();
     assert!(text.contains("Tunnel-Type = 0:VLAN"), "{text}");
     assert!(text.contains("Tunnel-Medium-Type = 0:IEEE-802"), "{text}");
-    assert!(text.contains("Tunnel-Private-Group-Id = 0:\"100\""), "{text}");
+    assert!(
+        text.contains("Tunnel-Private-Group-Id = 0:\"100\""),
+        "{text}"
+    );
     let tb = t.encode_response(&req, SECRET);
     let tp = Packet::decode(&tb).unwrap();
     assert_eq!(tp.get_tagged_u32(dict::TUNNEL_TYPE), Some((1, 13)));
-    assert_eq!(tp.get_tagged_str(dict::TUNNEL_PRIVATE_GROUP_ID), Some((1, "100")));
+    assert_eq!(
+        tp.get_tagged_str(dict::TUNNEL_PRIVATE_GROUP_ID),
+        Some((1, "100"))
+    );
     let all: Vec<_> = tp.get_all(dict::TUNNEL_PRIVATE_GROUP_ID).collect();
     assert_eq!(all, vec![&b"\x01100"[..], &b"\x00\x01x"[..]]);
 }
@@ -346,14 +440,24 @@ fn tunnel_attributes_for_vlan_assignment() {
 #[test]
 fn vendor_specific() {
     let mut b = PacketBuilder::new(Code::AccessAccept, 0);
-    b.add_vendor(dict::vendor::CISCO, dict::cisco::AVPAIR, b"subscriber:command=reauthenticate").unwrap();
-    b.add_vendor(dict::vendor::ARUBA, dict::aruba::USER_ROLE, b"guest").unwrap();
-    b.add_vendor(dict::vendor::CISCO, dict::cisco::AVPAIR, b"a=b").unwrap();
+    b.add_vendor(
+        dict::vendor::CISCO,
+        dict::cisco::AVPAIR,
+        b"subscriber:command=reauthenticate",
+    )
+    .unwrap();
+    b.add_vendor(dict::vendor::ARUBA, dict::aruba::USER_ROLE, b"guest")
+        .unwrap();
+    b.add_vendor(dict::vendor::CISCO, dict::cisco::AVPAIR, b"a=b")
+        .unwrap();
     // A VSA in a non-standard format and one too short for a vendor id: kept, not parsed.
     b.add(dict::VENDOR_SPECIFIC, &[0, 0, 0, 9, 1, 0]).unwrap();
     b.add(dict::VENDOR_SPECIFIC, &[1, 2]).unwrap();
     // 26, 6 + 2 + 33, vendor 9, type 1, length 2 + 33.
-    assert_eq!(&b.attribute_bytes()[..8], &hex!("1a 29 00 00 00 09 01 23")[..]);
+    assert_eq!(
+        &b.attribute_bytes()[..8],
+        &hex!("1a 29 00 00 00 09 01 23")[..]
+    );
     let req_bytes = access_request_with_ma(SECRET);
     let req = Packet::decode(&req_bytes).unwrap();
     let bytes = b.encode_response(&req, SECRET);
@@ -361,9 +465,15 @@ fn vendor_specific() {
     let cisco: Vec<_> = p.vendor_attributes(9).collect();
     assert_eq!(
         cisco,
-        vec![(1, &b"subscriber:command=reauthenticate"[..]), (1, &b"a=b"[..])]
+        vec![
+            (1, &b"subscriber:command=reauthenticate"[..]),
+            (1, &b"a=b"[..])
+        ]
     );
-    assert_eq!(p.vendor_attributes(14823).collect::<Vec<_>>(), vec![(1, &b"guest"[..])]);
+    assert_eq!(
+        p.vendor_attributes(14823).collect::<Vec<_>>(),
+        vec![(1, &b"guest"[..])]
+    );
     assert_eq!(p.vendor_attributes(311).count(), 0);
     let all: Vec<_> = p.all_vendor_attributes().map(|(v, t, _)| (v, t)).collect();
     assert_eq!(all, vec![(9, 1), (14823, 1), (9, 1)]);
@@ -380,9 +490,24 @@ fn vendor_specific() {
 #[test]
 fn hidden_values_never_described() {
     let mut b = PacketBuilder::new(Code::AccessAccept, 0);
-    b.add_tunnel_password(1, b"tunnel-secret", SECRET, &RA, [0x12, 0x34]).unwrap();
-    b.add_mppe_key(dict::microsoft::MPPE_SEND_KEY, &[0xAB; 32], SECRET, &RA, [0x01, 0x02]).unwrap();
-    b.add_mppe_key(dict::microsoft::MPPE_RECV_KEY, &[0xCD; 32], SECRET, &RA, [0x01, 0x03]).unwrap();
+    b.add_tunnel_password(1, b"tunnel-secret", SECRET, &RA, [0x12, 0x34])
+        .unwrap();
+    b.add_mppe_key(
+        dict::microsoft::MPPE_SEND_KEY,
+        &[0xAB; 32],
+        SECRET,
+        &RA,
+        [0x01, 0x02],
+    )
+    .unwrap();
+    b.add_mppe_key(
+        dict::microsoft::MPPE_RECV_KEY,
+        &[0xCD; 32],
+        SECRET,
+        &RA,
+        [0x01, 0x03],
+    )
+    .unwrap();
     b.add_user_password(b"hunter2", SECRET, &RA).unwrap();
     b.add(dict::CHAP_PASSWORD, &[1; 17]).unwrap();
     let mut out = Vec::new();
@@ -390,7 +515,13 @@ fn hidden_values_never_described() {
     let p = Packet::decode(&out).unwrap();
     let text = format!("{:#}", describe(&p));
     assert_eq!(text.matches("<hidden>").count(), 5, "{text}");
-    for name in ["Tunnel-Password", "MS-MPPE-Send-Key", "MS-MPPE-Recv-Key", "User-Password", "CHAP-Password"] {
+    for name in [
+        "Tunnel-Password",
+        "MS-MPPE-Send-Key",
+        "MS-MPPE-Recv-Key",
+        "User-Password",
+        "CHAP-Password",
+    ] {
         assert!(text.contains(&format!("{name} = <hidden>")), "{text}");
     }
     assert!(!text.contains("abab"), "{text}");
@@ -399,19 +530,31 @@ fn hidden_values_never_described() {
     assert!(text.contains("\n  Message-Authenticator = 0x"), "{text}");
     // Debug of a packet prints the header only.
     let dbg = format!("{p:?}");
-    assert!(dbg.contains("AccessAccept") && !dbg.contains("hunter2"), "{dbg}");
+    assert!(
+        dbg.contains("AccessAccept") && !dbg.contains("hunter2"),
+        "{dbg}"
+    );
 
     // And they decrypt.
     let tp = p.get(dict::TUNNEL_PASSWORD).unwrap();
     assert_eq!(tp[0], 1);
     assert_eq!(tp[1] & 0x80, 0x80, "salt high bit forced on");
-    assert_eq!(decrypt_tunnel_password(tp, SECRET, &RA).unwrap(), (1, b"tunnel-secret".to_vec()));
+    assert_eq!(
+        decrypt_tunnel_password(tp, SECRET, &RA).unwrap(),
+        (1, b"tunnel-secret".to_vec())
+    );
     let keys: Vec<_> = p.vendor_attributes(dict::vendor::MICROSOFT).collect();
     assert_eq!(keys.len(), 2);
     assert_eq!(keys[0].0, 16);
     assert_eq!(keys[0].1.len(), 2 + 48);
-    assert_eq!(decrypt_mppe_key(keys[0].1, SECRET, &RA).unwrap(), vec![0xAB; 32]);
-    assert_eq!(decrypt_mppe_key(keys[1].1, SECRET, &RA).unwrap(), vec![0xCD; 32]);
+    assert_eq!(
+        decrypt_mppe_key(keys[0].1, SECRET, &RA).unwrap(),
+        vec![0xAB; 32]
+    );
+    assert_eq!(
+        decrypt_mppe_key(keys[1].1, SECRET, &RA).unwrap(),
+        vec![0xCD; 32]
+    );
     let up = p.get(dict::USER_PASSWORD).unwrap();
     assert_eq!(up.len(), 16);
     assert_eq!(unhide_user_password(up, SECRET, &RA).unwrap(), b"hunter2");
@@ -424,8 +567,17 @@ fn hidden_value_errors() {
         assert_eq!(e, DecodeError::BadHiddenValue);
         assert_eq!(e.reason(), "bad_hidden_value");
     }
-    for bad in [&[][..], &[1][..], &[1, 0x80, 1][..], &[1, 0x80, 1, 2][..], &[0; 3 + 17][..]] {
-        assert_eq!(decrypt_tunnel_password(bad, SECRET, &RA).unwrap_err(), DecodeError::BadHiddenValue);
+    for bad in [
+        &[][..],
+        &[1][..],
+        &[1, 0x80, 1][..],
+        &[1, 0x80, 1, 2][..],
+        &[0; 3 + 17][..],
+    ] {
+        assert_eq!(
+            decrypt_tunnel_password(bad, SECRET, &RA).unwrap_err(),
+            DecodeError::BadHiddenValue
+        );
     }
     // A decrypted length octet larger than the data (typically: wrong secret).
     let mut b = PacketBuilder::new(Code::AccessAccept, 0);
@@ -437,12 +589,24 @@ fn hidden_value_errors() {
             wrong += 1;
         }
     }
-    assert!(wrong > 40, "length check should reject most wrong secrets ({wrong}/50)");
+    assert!(
+        wrong > 40,
+        "length check should reject most wrong secrets ({wrong}/50)"
+    );
 
     let mut b = PacketBuilder::new(Code::AccessRequest, 0);
-    assert_eq!(b.add_user_password(&[1; 129], SECRET, &RA).unwrap_err(), EncodeError::PasswordTooLong { len: 129 });
-    assert_eq!(b.add_tunnel_password(0, &[1; 240], SECRET, &RA, [0, 0]).unwrap_err().reason(), "password_too_long");
-    b.add_tunnel_password(0, &[1; 239], SECRET, &RA, [0, 0]).unwrap();
+    assert_eq!(
+        b.add_user_password(&[1; 129], SECRET, &RA).unwrap_err(),
+        EncodeError::PasswordTooLong { len: 129 }
+    );
+    assert_eq!(
+        b.add_tunnel_password(0, &[1; 240], SECRET, &RA, [0, 0])
+            .unwrap_err()
+            .reason(),
+        "password_too_long"
+    );
+    b.add_tunnel_password(0, &[1; 239], SECRET, &RA, [0, 0])
+        .unwrap();
     assert_eq!(b.attributes().next().unwrap().value.len(), 243);
     b.add_mppe_key(16, &[1; 239], SECRET, &RA, [0, 0]).unwrap();
     // Empty password still produces one 16-octet block (RFC 2865 §5.2).
@@ -455,7 +619,10 @@ fn hidden_value_errors() {
 #[test]
 fn builder_limits() {
     let mut b = PacketBuilder::new(Code::AccessAccept, 0);
-    assert_eq!(b.add(1, &[0; 254]).unwrap_err(), EncodeError::ValueTooLong { len: 254 });
+    assert_eq!(
+        b.add(1, &[0; 254]).unwrap_err(),
+        EncodeError::ValueTooLong { len: 254 }
+    );
     assert_eq!(b.add(1, &[0; 254]).unwrap_err().reason(), "value_too_long");
     let e = b.add(dict::MESSAGE_AUTHENTICATOR, &[0; 16]).unwrap_err();
     assert_eq!(e, EncodeError::ReservedAttribute(80));
@@ -465,7 +632,10 @@ fn builder_limits() {
         b.add(26, &[0; 253]).unwrap();
     }
     let room = MAX_ATTRIBUTES_LEN - b.attribute_bytes().len();
-    assert_eq!(b.add(26, &[0; 253]).unwrap_err(), EncodeError::PacketTooLong);
+    assert_eq!(
+        b.add(26, &[0; 253]).unwrap_err(),
+        EncodeError::PacketTooLong
+    );
     b.add(26, &vec![0; room - 2]).unwrap();
     assert_eq!(b.attribute_bytes().len(), MAX_ATTRIBUTES_LEN);
     assert_eq!(b.add(26, &[]).unwrap_err().reason(), "packet_too_long");
@@ -512,7 +682,11 @@ fn describe_formats() {
     b.add_u32(dict::EVENT_TIMESTAMP, 1_700_000_000).unwrap();
     b.add_str(dict::CALLING_STATION_ID, "a\"b\n").unwrap();
     b.add(dict::USER_NAME, &[0xff, 0xfe]).unwrap();
-    b.add(dict::NAS_IPV6_ADDRESS, &hex!("20010db8000000000000000000000001")).unwrap();
+    b.add(
+        dict::NAS_IPV6_ADDRESS,
+        &hex!("20010db8000000000000000000000001"),
+    )
+    .unwrap();
     b.add(dict::STATE, &[0x55; 40]).unwrap();
     b.add(250, &[1, 2]).unwrap();
     let bytes = b.encode_accounting_request(SECRET, false);
@@ -534,16 +708,23 @@ fn describe_formats() {
     }
     assert!(s.ends_with(" }"), "{s}");
     let empty = PacketBuilder::new(Code::AccessReject, 0).encode_request(RA, SECRET, false);
-    assert_eq!(describe(&Packet::decode(&empty).unwrap()).to_string(), "Access-Reject id=0 len=20 {}");
+    assert_eq!(
+        describe(&Packet::decode(&empty).unwrap()).to_string(),
+        "Access-Reject id=0 len=20 {}"
+    );
 }
 
 #[test]
 fn ipv4_helpers() {
     let mut b = PacketBuilder::new(Code::AccessRequest, 0);
-    b.add_ipv4(dict::FRAMED_IP_ADDRESS, Ipv4Addr::new(200, 1, 2, 3)).unwrap();
+    b.add_ipv4(dict::FRAMED_IP_ADDRESS, Ipv4Addr::new(200, 1, 2, 3))
+        .unwrap();
     let bytes = b.encode_request(RA, SECRET, true);
     let p = Packet::decode(&bytes).unwrap();
-    assert_eq!(p.get_ipv4(dict::FRAMED_IP_ADDRESS), Some(Ipv4Addr::new(200, 1, 2, 3)));
+    assert_eq!(
+        p.get_ipv4(dict::FRAMED_IP_ADDRESS),
+        Some(Ipv4Addr::new(200, 1, 2, 3))
+    );
     assert_eq!(p.get_ipv4(dict::NAS_IP_ADDRESS), None);
     // 0xc8 0x01 is not UTF-8.
     assert_eq!(p.get_str(dict::FRAMED_IP_ADDRESS), None);

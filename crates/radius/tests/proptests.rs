@@ -15,7 +15,9 @@ fn attribute() -> impl Strategy<Value = (u8, Vec<u8>)> {
     prop_oneof![
         // Free-form: text/octets attributes and unknown types.
         (
-            prop::sample::select(vec![1u8, 11, 18, 24, 25, 26, 30, 31, 32, 33, 44, 79, 87, 150, 241, 255]),
+            prop::sample::select(vec![
+                1u8, 11, 18, 24, 25, 26, 30, 31, 32, 33, 44, 79, 87, 150, 241, 255
+            ]),
             prop::collection::vec(any::<u8>(), 0..=253)
         ),
         // 4-octet dictionary attributes.

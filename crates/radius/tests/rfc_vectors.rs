@@ -45,7 +45,8 @@ const STATUS_AUTH: [u8; 38] = hex!(
     "18 5d 06 23 50 12 5a 66 5e 2e 1e 84 11 f3 e2 43"
     "82 20 97 c8 4f a3"
 );
-const STATUS_AUTH_ACCEPT: [u8; 20] = hex!("02 da 00 14 ef 0d 55 2a 4b f2 d6 93 ec 2b 6f e8 b5 41 1d 66");
+const STATUS_AUTH_ACCEPT: [u8; 20] =
+    hex!("02 da 00 14 ef 0d 55 2a 4b f2 d6 93 ec 2b 6f e8 b5 41 1d 66");
 
 // RFC 5997 §6.2: Status-Server to the accounting port.
 const STATUS_ACCT: [u8; 38] = hex!(
@@ -56,7 +57,8 @@ const STATUS_ACCT: [u8; 38] = hex!(
 // The RFC prints this answer with Code 0x02, but an answer on the accounting port is an
 // Accounting-Response (5): the authenticator below is MD5 over Code = 5, which is what the RFC's
 // own authenticator bytes match. (With Code 2 the MD5 would be 8a11b1d0….)
-const STATUS_ACCT_RESPONSE: [u8; 20] = hex!("05 b3 00 14 0f 6f 92 14 5f 10 7e 2f 50 4e 86 0a 48 60 66 9c");
+const STATUS_ACCT_RESPONSE: [u8; 20] =
+    hex!("05 b3 00 14 0f 6f 92 14 5f 10 7e 2f 50 4e 86 0a 48 60 66 9c");
 
 #[test]
 fn rfc2865_7_1_access_request() {
@@ -66,7 +68,10 @@ fn rfc2865_7_1_access_request() {
     assert_eq!(p.authenticator(), &TELNET_REQUEST[4..20]);
     assert_eq!(p.attributes().count(), 4);
     assert_eq!(p.get_str(dict::USER_NAME), Some("nemo"));
-    assert_eq!(p.get_ipv4(dict::NAS_IP_ADDRESS), Some(Ipv4Addr::new(192, 168, 1, 16)));
+    assert_eq!(
+        p.get_ipv4(dict::NAS_IP_ADDRESS),
+        Some(Ipv4Addr::new(192, 168, 1, 16))
+    );
     assert_eq!(p.get_u32(dict::NAS_PORT), Some(3));
     assert!(!p.has_message_authenticator());
     assert_eq!(
@@ -84,10 +89,15 @@ fn rfc2865_7_1_access_request() {
     // Re-encode byte for byte, hiding the password again.
     let mut b = PacketBuilder::new(Code::AccessRequest, 0);
     b.add_str(dict::USER_NAME, "nemo").unwrap();
-    b.add_user_password(b"arctangent", SECRET, p.authenticator()).unwrap();
-    b.add_ipv4(dict::NAS_IP_ADDRESS, Ipv4Addr::new(192, 168, 1, 16)).unwrap();
+    b.add_user_password(b"arctangent", SECRET, p.authenticator())
+        .unwrap();
+    b.add_ipv4(dict::NAS_IP_ADDRESS, Ipv4Addr::new(192, 168, 1, 16))
+        .unwrap();
     b.add_u32(dict::NAS_PORT, 3).unwrap();
-    assert_eq!(b.encode_request(*p.authenticator(), SECRET, false), TELNET_REQUEST);
+    assert_eq!(
+        b.encode_request(*p.authenticator(), SECRET, false),
+        TELNET_REQUEST
+    );
 
     let text = describe(&p).to_string();
     assert!(text.contains("User-Name = \"nemo\""), "{text}");
@@ -101,14 +111,24 @@ fn rfc2865_7_1_access_accept() {
     let req = Packet::decode(&TELNET_REQUEST).unwrap();
     let accept = verify_response(&TELNET_ACCEPT, 0, req.authenticator(), SECRET).unwrap();
     assert_eq!(accept.code(), Code::AccessAccept);
-    assert_eq!(accept.get_u32(dict::SERVICE_TYPE), Some(dict::service_type::LOGIN));
-    assert_eq!(accept.get_u32(dict::LOGIN_SERVICE), Some(dict::login_service::TELNET));
-    assert_eq!(accept.get_ipv4(dict::LOGIN_IP_HOST), Some(Ipv4Addr::new(192, 168, 1, 3)));
+    assert_eq!(
+        accept.get_u32(dict::SERVICE_TYPE),
+        Some(dict::service_type::LOGIN)
+    );
+    assert_eq!(
+        accept.get_u32(dict::LOGIN_SERVICE),
+        Some(dict::login_service::TELNET)
+    );
+    assert_eq!(
+        accept.get_ipv4(dict::LOGIN_IP_HOST),
+        Some(Ipv4Addr::new(192, 168, 1, 3))
+    );
 
     let mut b = PacketBuilder::new(Code::AccessAccept, 0);
     b.add_u32(dict::SERVICE_TYPE, 1).unwrap();
     b.add_u32(dict::LOGIN_SERVICE, 0).unwrap();
-    b.add_ipv4(dict::LOGIN_IP_HOST, Ipv4Addr::new(192, 168, 1, 3)).unwrap();
+    b.add_ipv4(dict::LOGIN_IP_HOST, Ipv4Addr::new(192, 168, 1, 3))
+        .unwrap();
     // Byte for byte only without Message-Authenticator: the RFC predates BlastRADIUS.
     let mut out = Vec::new();
     b.encode_reply_raw(0, req.authenticator(), SECRET, false, &mut out);
@@ -131,9 +151,18 @@ fn rfc2865_7_2_chap() {
     let chap = p.get(dict::CHAP_PASSWORD).unwrap();
     assert_eq!((chap.len(), chap[0]), (17, 0x16));
     assert_eq!(p.get_u32(dict::NAS_PORT), Some(20));
-    assert_eq!(p.get_u32(dict::SERVICE_TYPE), Some(dict::service_type::FRAMED));
-    assert_eq!(p.get_u32(dict::FRAMED_PROTOCOL), Some(dict::framed_protocol::PPP));
-    assert_eq!(verify_request(&p, SECRET).map(|c| c.message_authenticator), Ok(false));
+    assert_eq!(
+        p.get_u32(dict::SERVICE_TYPE),
+        Some(dict::service_type::FRAMED)
+    );
+    assert_eq!(
+        p.get_u32(dict::FRAMED_PROTOCOL),
+        Some(dict::framed_protocol::PPP)
+    );
+    assert_eq!(
+        verify_request(&p, SECRET).map(|c| c.message_authenticator),
+        Ok(false)
+    );
     let text = describe(&p).to_string();
     assert!(text.contains("CHAP-Password = <hidden>"), "{text}");
     assert!(text.contains("Service-Type = Framed-User"), "{text}");
@@ -141,21 +170,29 @@ fn rfc2865_7_2_chap() {
     let mut b = PacketBuilder::new(Code::AccessRequest, 1);
     b.add_str(dict::USER_NAME, "flopsy").unwrap();
     b.add(dict::CHAP_PASSWORD, chap).unwrap();
-    b.add_ipv4(dict::NAS_IP_ADDRESS, Ipv4Addr::new(192, 168, 1, 16)).unwrap();
+    b.add_ipv4(dict::NAS_IP_ADDRESS, Ipv4Addr::new(192, 168, 1, 16))
+        .unwrap();
     b.add_u32(dict::NAS_PORT, 20).unwrap();
     b.add_u32(dict::SERVICE_TYPE, 2).unwrap();
     b.add_u32(dict::FRAMED_PROTOCOL, 1).unwrap();
-    assert_eq!(b.encode_request(*p.authenticator(), SECRET, false), CHAP_REQUEST);
+    assert_eq!(
+        b.encode_request(*p.authenticator(), SECRET, false),
+        CHAP_REQUEST
+    );
 
     // The Accept: the RFC's text lists Framed-Routing = None, but its hex carries value 2,
     // and the RFC's Response Authenticator is computed over the hex; we reproduce the hex.
     let accept = verify_response(&CHAP_ACCEPT, 1, p.authenticator(), SECRET).unwrap();
-    assert_eq!(accept.get_ipv4(dict::FRAMED_IP_ADDRESS), Some(Ipv4Addr::new(255, 255, 255, 254)));
+    assert_eq!(
+        accept.get_ipv4(dict::FRAMED_IP_ADDRESS),
+        Some(Ipv4Addr::new(255, 255, 255, 254))
+    );
     assert_eq!(accept.get_u32(dict::FRAMED_MTU), Some(1500));
     let mut r = PacketBuilder::new(Code::AccessAccept, 1);
     r.add_u32(dict::SERVICE_TYPE, 2).unwrap();
     r.add_u32(dict::FRAMED_PROTOCOL, 1).unwrap();
-    r.add_ipv4(dict::FRAMED_IP_ADDRESS, Ipv4Addr::new(255, 255, 255, 254)).unwrap();
+    r.add_ipv4(dict::FRAMED_IP_ADDRESS, Ipv4Addr::new(255, 255, 255, 254))
+        .unwrap();
     r.add_u32(dict::FRAMED_ROUTING, 2).unwrap();
     r.add_u32(dict::FRAMED_COMPRESSION, 1).unwrap();
     r.add_u32(dict::FRAMED_MTU, 1500).unwrap();
@@ -180,9 +217,15 @@ fn rfc5997_status_server_auth_port() {
 
     // Re-encode the request byte for byte (MA first, computed over the random authenticator).
     let b = PacketBuilder::new(Code::StatusServer, 0xda);
-    assert_eq!(b.encode_request(*p.authenticator(), SECRET, true), STATUS_AUTH);
+    assert_eq!(
+        b.encode_request(*p.authenticator(), SECRET, true),
+        STATUS_AUTH
+    );
     // Status-Server always carries MA (RFC 5997 §3), even if the caller forgets.
-    assert_eq!(b.encode_request(*p.authenticator(), SECRET, false), STATUS_AUTH);
+    assert_eq!(
+        b.encode_request(*p.authenticator(), SECRET, false),
+        STATUS_AUTH
+    );
 
     // The RFC's answer has no Message-Authenticator; reproduce it with the raw encoder.
     let r = PacketBuilder::new(Code::AccessAccept, 0);
@@ -202,7 +245,10 @@ fn rfc5997_status_server_auth_port() {
 #[test]
 fn rfc5997_status_server_acct_port() {
     let p = Packet::decode(&STATUS_ACCT).unwrap();
-    assert_eq!(verify_request(&p, SECRET).map(|c| c.message_authenticator), Ok(true));
+    assert_eq!(
+        verify_request(&p, SECRET).map(|c| c.message_authenticator),
+        Ok(true)
+    );
     let r = PacketBuilder::new(Code::AccountingResponse, 0);
     let mut out = Vec::new();
     r.encode_reply_raw(0xb3, p.authenticator(), SECRET, false, &mut out);

@@ -102,8 +102,11 @@ pub struct Daemon {
 impl Daemon {
     /// Loads the configuration, opens the store (running migrations) and starts every listener.
     pub async fn start(conf_dir: &Path) -> anyhow::Result<Daemon> {
-        let config =
-            Config::load(conf_dir).map_err(|d| anyhow::anyhow!("configuration refused:\n{d}"))?;
+        let (config, warnings) = Config::load_with_warnings(conf_dir)
+            .map_err(|d| anyhow::anyhow!("configuration refused:\n{d}"))?;
+        for w in warnings.iter() {
+            tracing::warn!("{w}");
+        }
         let store_cfg = settings::store_config(&config);
         let store = Store::open(&store_cfg).await.with_context(|| {
             format!("opening the {} store", settings::describe_store(&store_cfg))

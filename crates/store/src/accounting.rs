@@ -12,6 +12,14 @@
 //! | `Stop` without a MAC but with a session id | Close the open entries of that NAS with that session id. |
 //! | `Accounting-On` / `Accounting-Off` | The NAS (re)booted: close all open entries whose `switch_ip` is that NAS — and only those. |
 //!
+//! A `Start` / `Interim-Update` for an unknown MAC also creates its node (unregistered, owner
+//! `default`), as PacketFence's `locationlog_synchronize` does. On MariaDB, that row's lock is
+//! what serialises concurrent events of one MAC (the open entries are then read with a plain
+//! consistent read and closed by primary key, so no gap locks are taken and concurrent events of
+//! neighbouring MACs do not deadlock). On a Galera cluster this serialisation is per node: two
+//! events for the same MAC written at the same instant on two different nodes could both open
+//! an entry; the next event for that MAC closes the extra one.
+//!
 //! Framed-IP-Address, when present together with a MAC (on any session event), updates
 //! `ip4log`: the address now belongs to that MAC (an entry held by another MAC is taken over, a
 //! still-open entry of the same MAC keeps its `start_time`), and any other open address of that

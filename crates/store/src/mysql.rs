@@ -54,11 +54,9 @@ where
     loop {
         match attempt().await {
             Err(e @ StoreError::Deadlock { .. }) if n < WRITE_ATTEMPTS => {
-                let jitter = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.subsec_nanos() % 5_000_000)
-                    .unwrap_or(0);
-                let delay = Duration::from_millis(5 << n) + Duration::from_nanos(u64::from(jitter));
+                // 10, 20, 40 ms base, randomised ±50% so that colliding writers spread out.
+                let base = Duration::from_millis(5 << n);
+                let delay = base / 2 + base.mul_f64(random_fraction());
                 tracing::debug!(operation = what, attempt = n, error = %e, ?delay, "write conflict, retrying");
                 tokio::time::sleep(delay).await;
                 n += 1;
@@ -66,6 +64,13 @@ where
             other => return other,
         }
     }
+}
+
+/// A random number in [0, 1) (std's randomly keyed hasher; no RNG dependency needed).
+fn random_fraction() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let r = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    (r >> 11) as f64 / (1u64 << 53) as f64
 }
 
 fn decode_err(what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -519,12 +524,22 @@ impl MySqlStore {
         let mut tx = self.pool.begin().await?;
         match (ev.kind, mac.as_deref()) {
             (AccountingKind::Start | AccountingKind::InterimUpdate, Some(m)) => {
-                // FOR UPDATE locks the MAC's open entries: concurrent events for one MAC
-                // serialise instead of both inserting an open entry.
+                // Ensure the node exists and lock its row: concurrent events for one MAC
+                // serialise on this record lock (no gap locks, so no deadlock storm), and the
+                // plain SELECT below, being the transaction's first consistent read, sees what
+                // the previous holder of the lock committed.
+                sqlx::query(
+                    "INSERT INTO node (mac, pid, status, detect_date) VALUES (?, 'default', 'unreg', ?)
+                     ON DUPLICATE KEY UPDATE mac = mac",
+                )
+                .bind(m)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
                 let open: Vec<(u64, String, Option<String>, Option<String>, Option<String>)> =
                     sqlx::query_as(
                         "SELECT id, switch_ip, port, vlan, ssid FROM locationlog
-                         WHERE mac = ? AND end_time IS NULL ORDER BY id DESC FOR UPDATE",
+                         WHERE mac = ? AND end_time IS NULL ORDER BY id DESC",
                     )
                     .bind(m)
                     .fetch_all(&mut *tx)
@@ -535,6 +550,18 @@ impl MySqlStore {
                         *ip == ev.switch_ip && *port == ev.port && *vlan == ev.vlan && *ssid == ev.ssid
                     })
                     .map(|o| o.0);
+                // Close by primary key: record locks only.
+                let to_close: Vec<u64> = open.iter().map(|o| o.0).filter(|id| Some(*id) != same).collect();
+                if !to_close.is_empty() {
+                    let mut qb = QueryBuilder::<MySql>::new("UPDATE locationlog SET end_time = ");
+                    qb.push_bind(now).push(" WHERE end_time IS NULL AND id IN (");
+                    let mut ids = qb.separated(", ");
+                    for id in &to_close {
+                        ids.push_bind(*id);
+                    }
+                    qb.push(")");
+                    qb.build().execute(&mut *tx).await?;
+                }
                 match same {
                     Some(id) => {
                         if ev.session_id.is_some() || ev.username.is_some() {
@@ -549,28 +576,8 @@ impl MySqlStore {
                             .execute(&mut *tx)
                             .await?;
                         }
-                        if open.len() > 1 {
-                            sqlx::query(
-                                "UPDATE locationlog SET end_time = ?
-                                 WHERE mac = ? AND end_time IS NULL AND id <> ?",
-                            )
-                            .bind(now)
-                            .bind(m)
-                            .bind(id)
-                            .execute(&mut *tx)
-                            .await?;
-                        }
                     }
                     None => {
-                        if !open.is_empty() {
-                            sqlx::query(
-                                "UPDATE locationlog SET end_time = ? WHERE mac = ? AND end_time IS NULL",
-                            )
-                            .bind(now)
-                            .bind(m)
-                            .execute(&mut *tx)
-                            .await?;
-                        }
                         sqlx::query(
                             "INSERT INTO locationlog (mac, switch_id, switch_ip, port, vlan, role,
                                 ssid, session_id, username, connection_type, start_time)

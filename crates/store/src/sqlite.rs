@@ -456,6 +456,12 @@ impl SqliteStore {
         let mac = ev.mac.map(mac_text);
         match (ev.kind, mac.as_deref()) {
             (AccountingKind::Start | AccountingKind::InterimUpdate, Some(m)) => {
+                tx.prepare_cached(
+                    "INSERT INTO node (mac, pid, status, detect_date)
+                     VALUES (?1, 'default', 'unreg', ?2)
+                     ON CONFLICT (mac) DO NOTHING",
+                )?
+                .execute(params![m, now])?;
                 let same: Option<i64> = tx
                     .prepare_cached(
                         "SELECT id FROM locationlog
