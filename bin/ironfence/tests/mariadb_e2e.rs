@@ -31,16 +31,29 @@ fn mab_registration_and_accounting_on_mariadb() {
     assert_eq!(r.vlan(), Some("2"));
     let o = d.cli(&["node", "register", mac, "--role", "guest"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(radclient(d.auth_port, "auth", SECRET, &mab(mac)).vlan(), Some("210"));
+    assert_eq!(
+        radclient(d.auth_port, "auth", SECRET, &mab(mac)).vlan(),
+        Some("210")
+    );
     let r = radclient(
         d.acct_port,
         "acct",
         SECRET,
-        &format!("Acct-Status-Type = Start\nCalling-Station-Id = \"{mac}\"\nNAS-Port = 4\nAcct-Session-Id = \"db-1\"\n"),
+        &format!(
+            "Acct-Status-Type = Start\nCalling-Station-Id = \"{mac}\"\nNAS-Port = 4\nAcct-Session-Id = \"db-1\"\n"
+        ),
     );
-    assert_eq!(r.code.as_deref(), Some("Accounting-Response"), "{}", r.output);
+    assert_eq!(
+        r.code.as_deref(),
+        Some("Accounting-Response"),
+        "{}",
+        r.output
+    );
     let show = stdout(&d.cli(&["node", "show", mac]));
-    assert!(show.contains("status:     reg") && show.contains("session db-1"), "{show}");
+    assert!(
+        show.contains("status:     reg") && show.contains("session db-1"),
+        "{show}"
+    );
     eventually("audit records written to MariaDB", || {
         d.metric("ironfence_audit_records_total{outcome=\"written\"}") == 2.0
     });

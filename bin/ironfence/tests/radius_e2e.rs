@@ -484,3 +484,21 @@ fn sigterm_stops_gracefully() {
     assert!(status.success(), "{status}");
     assert!(d.log().contains("stopped"), "{}", d.log());
 }
+
+/// RFC 2865 §5.33: Proxy-State comes back unchanged, so a proxy in front of us keeps working.
+#[test]
+fn proxy_state_is_echoed_in_replies() {
+    let d = Daemon::start();
+    let req = format!(
+        "{}Proxy-State = 0x70726f78792d31\n",
+        mab("02:00:00:00:0c:01")
+    );
+    let r = radclient(d.auth_port, "auth", SECRET, &req);
+    assert_eq!(r.code.as_deref(), Some("Access-Accept"), "{}", r.output);
+    assert_eq!(
+        r.attr("Proxy-State"),
+        Some("0x70726f78792d31"),
+        "{}",
+        r.output
+    );
+}

@@ -176,7 +176,9 @@ enum Prelude {
 struct Job {
     key: CacheKey,
     code: Code,
-    switch: Arc<SwitchSettings>,
+    /// The configuration the prelude used: the whole request sees one consistent version,
+    /// even if a reload happens meanwhile.
+    config: Arc<Config>,
 }
 
 fn prelude(
@@ -255,17 +257,16 @@ fn prelude(
             Port::Auth => Code::AccessAccept,
             Port::Acct => Code::AccountingResponse,
         };
-        let reply = PacketBuilder::new(reply_code, packet.identifier())
-            .encode_response(&packet, &switch.secret);
+        let Ok(builder) = reply_builder(reply_code, &packet) else {
+            cache.abandon(&key);
+            return Prelude::Drop("reply_too_long");
+        };
+        let reply = builder.encode_response(&packet, &switch.secret);
         cache.complete(key, reply.clone(), now.into_std());
         return Prelude::Send(reply);
     }
     drop(cache);
-    Prelude::Process(Job {
-        key,
-        code,
-        switch: Arc::new(switch.clone()),
-    })
+    Prelude::Process(Job { key, code, config })
 }
 
 /// BlastRADIUS (CVE-2024-3596) rules. Returns a drop reason if the request must be discarded.
@@ -331,19 +332,27 @@ async fn process(
     let Ok(packet) = Packet::decode(&datagram) else {
         return; // decoded fine in the prelude; cannot happen
     };
+    let Some(switch) = job
+        .config
+        .switches
+        .lookup(IpAddr::V4(*received.source.ip()))
+    else {
+        return; // found in the prelude, same configuration; cannot happen
+    };
+    let audit_log = settings::radius(&job.config).audit_log;
     let span = tracing::debug_span!(
         "radius",
         client = %received.source,
         id = packet.identifier(),
         code = code_label(job.code),
-        switch = %job.switch.id,
+        switch = %switch.id,
     );
     let reply = async {
         let now = unix_now();
         match job.code {
-            Code::AccessRequest => access_request(shared, &job.switch, &packet, now).await,
+            Code::AccessRequest => access_request(shared, switch, audit_log, &packet, now).await,
             Code::AccountingRequest => {
-                accounting_request(shared, &job.switch, &packet, received, now).await
+                accounting_request(shared, switch, &packet, received, now).await
             }
             _ => None,
         }
@@ -412,6 +421,7 @@ async fn send(
 async fn access_request(
     shared: &Shared,
     switch: &SwitchSettings,
+    audit_log: bool,
     packet: &Packet<'_>,
     now: UnixTime,
 ) -> Option<Vec<u8>> {
@@ -436,9 +446,9 @@ async fn access_request(
                 .get_or_create(&[("reason", reason)])
                 .inc();
             audit(
-                shared, switch, packet, None, "reject", reason, None, None, now,
+                audit_log, shared, switch, packet, None, "reject", reason, None, None, now,
             );
-            return Some(reject(packet, switch));
+            return reject(packet, switch).ok();
         }
     };
     let view = match shared.store.node_view(mac).await {
@@ -475,6 +485,7 @@ async fn access_request(
         Decision::Accept { vlan, role, .. } => {
             tracing::debug!(%mac, vlan = vlan.as_deref().unwrap_or("-"), role, reason, "Access-Accept");
             audit(
+                audit_log,
                 shared,
                 switch,
                 packet,
@@ -490,6 +501,7 @@ async fn access_request(
         Decision::Reject { reason: why } => {
             tracing::info!(%mac, reason = %why, "Access-Reject");
             audit(
+                audit_log,
                 shared,
                 switch,
                 packet,
@@ -500,13 +512,14 @@ async fn access_request(
                 None,
                 now,
             );
-            Ok(reject(packet, switch))
+            reject(packet, switch)
         }
     };
     match reply {
         Ok(r) => Some(r),
         Err(e) => {
-            tracing::error!(%mac, error = %e, "cannot encode reply (VLAN value too long?)");
+            shared.metrics.drop_reason("reply_too_long");
+            tracing::error!(%mac, error = %e, "cannot encode reply (VLAN value or Proxy-State too long?)");
             None
         }
     }
@@ -535,7 +548,7 @@ fn accept(
     switch: &SwitchSettings,
     vlan: Option<&str>,
 ) -> Result<Vec<u8>, ironfence_radius::EncodeError> {
-    let mut b = PacketBuilder::new(Code::AccessAccept, packet.identifier());
+    let mut b = reply_builder(Code::AccessAccept, packet)?;
     if let Some(vlan) = vlan {
         // RFC 3580 §3.31 / RFC 2868: VLAN assignment, tag 0.
         b.add_tagged_u32(dict::TUNNEL_TYPE, 0, dict::tunnel_type::VLAN)?;
@@ -549,13 +562,27 @@ fn accept(
     Ok(b.encode_response(packet, &switch.secret))
 }
 
-fn reject(packet: &Packet<'_>, switch: &SwitchSettings) -> Vec<u8> {
-    PacketBuilder::new(Code::AccessReject, packet.identifier())
-        .encode_response(packet, &switch.secret)
+fn reject(
+    packet: &Packet<'_>,
+    switch: &SwitchSettings,
+) -> Result<Vec<u8>, ironfence_radius::EncodeError> {
+    Ok(reply_builder(Code::AccessReject, packet)?.encode_response(packet, &switch.secret))
+}
+
+/// A reply of `code` to `request` that carries the request's Proxy-State attributes back, in
+/// order (RFC 2865 §5.33): a proxy between the switch and us relies on them.
+fn reply_builder(
+    code: Code,
+    request: &Packet<'_>,
+) -> Result<PacketBuilder, ironfence_radius::EncodeError> {
+    let mut b = PacketBuilder::new(code, request.identifier());
+    b.copy_proxy_state(request)?;
+    Ok(b)
 }
 
 #[allow(clippy::too_many_arguments)]
 fn audit(
+    enabled: bool,
     shared: &Shared,
     switch: &SwitchSettings,
     packet: &Packet<'_>,
@@ -566,7 +593,7 @@ fn audit(
     role: Option<String>,
     now: UnixTime,
 ) {
-    if !settings::radius(&shared.config()).audit_log {
+    if !enabled {
         return;
     }
     let text = |t| packet.get_str(t).map(str::to_string);
@@ -684,10 +711,14 @@ async fn accounting_request(
             }
         }
     }
-    Some(
-        PacketBuilder::new(Code::AccountingResponse, packet.identifier())
-            .encode_response(packet, &switch.secret),
-    )
+    match reply_builder(Code::AccountingResponse, packet) {
+        Ok(b) => Some(b.encode_response(packet, &switch.secret)),
+        Err(e) => {
+            shared.metrics.drop_reason("reply_too_long");
+            tracing::error!(error = %e, "cannot encode Accounting-Response");
+            None
+        }
+    }
 }
 
 /// RFC 2868 §3.6: a string Tunnel-* value may start with a tag octet (0x01..=0x1F).
