@@ -55,7 +55,8 @@ fn shipped_example_conf_loads_without_errors() {
     let warnings: Vec<_> = diags.warnings().collect();
     assert_eq!(warnings.len(), 1, "{diags}");
     assert!(
-        warnings[0].message.contains("well-known default") && warnings[0].to_string().contains("switches.conf:"),
+        warnings[0].message.contains("well-known default")
+            && warnings[0].to_string().contains("switches.conf:"),
         "{diags}"
     );
     let config = Config::load(&dir).unwrap();
@@ -666,7 +667,15 @@ require_message_authenticator = no
         .map(|d| (d.line.unwrap(), d.section.as_deref().unwrap()))
         .collect();
     // "changeme-but-long-enough" is flagged too: a placeholder is a default whatever its length.
-    assert_eq!(places, [(2, "default"), (5, "group g"), (10, "10.0.0.3"), (12, "10.0.0.4")]);
+    assert_eq!(
+        places,
+        [
+            (2, "default"),
+            (5, "group g"),
+            (10, "10.0.0.3"),
+            (12, "10.0.0.4")
+        ]
+    );
     for d in &weak {
         assert!(d.message.contains("well-known default"), "{d}");
         assert!(

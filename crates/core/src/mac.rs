@@ -11,7 +11,9 @@ use std::str::FromStr;
 pub struct Mac(pub [u8; 6]);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not a MAC address: {input:?} (expected 12 hex digits, e.g. aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF, aabb.ccdd.eeff)")]
+#[error(
+    "not a MAC address: {input:?} (expected 12 hex digits, e.g. aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF, aabb.ccdd.eeff)"
+)]
 pub struct MacParseError {
     pub input: String,
 }

@@ -101,8 +101,11 @@ pub(crate) fn classify_mysql(code: u16, message: &str) -> StoreError {
         LOCK_WAIT_TIMEOUT => StoreError::Busy {
             message: format!("error {code}: {message}"),
         },
-        WSREP_NOT_READY | OPTION_PREVENTS_STATEMENT | ERROR_DURING_COMMIT
-        | READ_ONLY_TRANSACTION | READ_ONLY_MODE => StoreError::ReadOnly { code, message },
+        WSREP_NOT_READY
+        | OPTION_PREVENTS_STATEMENT
+        | ERROR_DURING_COMMIT
+        | READ_ONLY_TRANSACTION
+        | READ_ONLY_MODE => StoreError::ReadOnly { code, message },
         TOO_MANY_CONNECTIONS | SERVER_SHUTDOWN | CONNECTION_KILLED => StoreError::Unavailable {
             message: format!("error {code}: {message}"),
         },
@@ -177,10 +180,7 @@ mod tests {
             assert!(matches!(e, StoreError::ReadOnly { .. }), "{code}: {e}");
             assert!(e.is_retryable());
         }
-        assert!(matches!(
-            classify_mysql(1205, "x"),
-            StoreError::Busy { .. }
-        ));
+        assert!(matches!(classify_mysql(1205, "x"), StoreError::Busy { .. }));
         assert!(matches!(
             classify_mysql(1053, "x"),
             StoreError::Unavailable { .. }

@@ -254,7 +254,11 @@ impl Store {
     }
 
     /// The MAC's location history, newest first.
-    pub async fn locationlog(&self, mac: Mac, limit: u32) -> Result<Vec<LocationLogEntry>, StoreError> {
+    pub async fn locationlog(
+        &self,
+        mac: Mac,
+        limit: u32,
+    ) -> Result<Vec<LocationLogEntry>, StoreError> {
         dispatch!(self.locationlog(mac, limit))
     }
 

@@ -25,7 +25,9 @@ use crate::migrations::{LATEST_VERSION, MIGRATIONS, MYSQL_SCHEMA_VERSION_DDL, ne
 use crate::types::{AuditRecord, NodeFilter, Person};
 use crate::{StoreError, mac_text};
 use ironfence_core::{Mac, Node, NodeStatus, NodeView, UnixTime};
-use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions, MySqlRow};
+use sqlx::mysql::{
+    MySql, MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions, MySqlRow,
+};
 use sqlx::{QueryBuilder, Row};
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -45,7 +47,10 @@ pub(crate) struct MySqlStore {
 
 /// Runs `attempt` until it succeeds or fails with something other than a write conflict, at
 /// most [`WRITE_ATTEMPTS`] times. See the module docs for why this is safe.
-pub(crate) async fn retry_write<T, F, Fut>(what: &'static str, mut attempt: F) -> Result<T, StoreError>
+pub(crate) async fn retry_write<T, F, Fut>(
+    what: &'static str,
+    mut attempt: F,
+) -> Result<T, StoreError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, StoreError>>,
@@ -69,7 +74,9 @@ where
 /// A random number in [0, 1) (std's randomly keyed hasher; no RNG dependency needed).
 fn random_fraction() -> f64 {
     use std::hash::{BuildHasher, Hasher};
-    let r = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    let r = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
     (r >> 11) as f64 / (1u64 << 53) as f64
 }
 
@@ -88,7 +95,9 @@ fn node_from_row(r: &MySqlRow) -> Result<Node, StoreError> {
         mac: mac_col(r, 0)?,
         pid: r.try_get(1)?,
         role: r.try_get(2)?,
-        status: status.parse::<NodeStatus>().map_err(|e| decode_err("node status", e))?,
+        status: status
+            .parse::<NodeStatus>()
+            .map_err(|e| decode_err("node status", e))?,
         regdate: r.try_get(4)?,
         unregdate: r.try_get(5)?,
         last_seen: r.try_get(6)?,
@@ -104,7 +113,11 @@ fn i64_of(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-const SELECT_NODE: &str = "SELECT n.mac, n.pid, n.category, n.status, n.regdate, n.unregdate, n.last_seen, n.notes
+/// `(id, switch_ip, port, vlan, ssid)` of an open location log entry.
+type OpenEntry = (u64, String, Option<String>, Option<String>, Option<String>);
+
+const SELECT_NODE: &str =
+    "SELECT n.mac, n.pid, n.category, n.status, n.regdate, n.unregdate, n.last_seen, n.notes
      FROM node n WHERE n.mac = ?";
 
 async fn stored_node(conn: &mut MySqlConnection, mac: Mac) -> Result<Node, StoreError> {
@@ -117,9 +130,10 @@ async fn stored_node(conn: &mut MySqlConnection, mac: Mac) -> Result<Node, Store
 }
 
 async fn schema_version_on(conn: &mut MySqlConnection) -> Result<u32, StoreError> {
-    let v: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(MAX(version), 0) AS SIGNED) FROM schema_version")
-        .fetch_one(&mut *conn)
-        .await?;
+    let v: i64 =
+        sqlx::query_scalar("SELECT CAST(COALESCE(MAX(version), 0) AS SIGNED) FROM schema_version")
+            .fetch_one(&mut *conn)
+            .await?;
     u32::try_from(v).map_err(|_| StoreError::migration(format!("invalid schema version {v}")))
 }
 
@@ -155,7 +169,11 @@ async fn migrate_locked(conn: &mut MySqlConnection) -> Result<(), StoreError> {
         .bind(m.description)
         .execute(&mut *conn)
         .await?;
-        tracing::info!(version = m.version, description = m.description, "applied MariaDB migration");
+        tracing::info!(
+            version = m.version,
+            description = m.description,
+            "applied MariaDB migration"
+        );
     }
     Ok(())
 }
@@ -254,7 +272,11 @@ impl MySqlStore {
         row.as_ref().map(node_from_row).transpose()
     }
 
-    pub(crate) async fn create_node_if_absent(&self, mac: Mac, now: UnixTime) -> Result<Node, StoreError> {
+    pub(crate) async fn create_node_if_absent(
+        &self,
+        mac: Mac,
+        now: UnixTime,
+    ) -> Result<Node, StoreError> {
         retry_write("create_node_if_absent", || async {
             // Same connection for the INSERT and the SELECT: read-your-writes even behind a
             // load balancer.
@@ -350,7 +372,11 @@ impl MySqlStore {
         .await
     }
 
-    pub(crate) async fn unregister_node(&self, mac: Mac, now: UnixTime) -> Result<bool, StoreError> {
+    pub(crate) async fn unregister_node(
+        &self,
+        mac: Mac,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
         retry_write("unregister_node", || async {
             let r = sqlx::query(
                 "UPDATE node SET status = 'unreg', unregdate = ? WHERE mac = ? AND status <> 'unreg'",
@@ -440,10 +466,11 @@ impl MySqlStore {
     }
 
     pub(crate) async fn get_person(&self, pid: &str) -> Result<Option<Person>, StoreError> {
-        let row = sqlx::query("SELECT pid, firstname, lastname, email, notes FROM person WHERE pid = ?")
-            .bind(pid)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT pid, firstname, lastname, email, notes FROM person WHERE pid = ?")
+                .bind(pid)
+                .fetch_optional(&self.pool)
+                .await?;
         row.map(|r| -> Result<Person, StoreError> {
             Ok(Person {
                 pid: r.try_get(0)?,
@@ -466,6 +493,9 @@ impl MySqlStore {
         retry_write("open_security_event", || async {
             let m = mac_text(mac);
             let mut tx = self.pool.begin().await?;
+            // Creating/locking the node row serialises concurrent opens for one MAC, so the
+            // plain read below (the transaction's first consistent read) cannot miss an event
+            // opened concurrently, and no gap locks are taken.
             sqlx::query(
                 "INSERT INTO node (mac, pid, status, detect_date) VALUES (?, 'default', 'unreg', ?)
                  ON DUPLICATE KEY UPDATE mac = mac",
@@ -477,7 +507,7 @@ impl MySqlStore {
             let existing: Option<u64> = sqlx::query_scalar(
                 "SELECT id FROM security_event
                  WHERE mac = ? AND status = 'open' AND security_event_id = ?
-                 ORDER BY id LIMIT 1 FOR UPDATE",
+                 ORDER BY id LIMIT 1",
             )
             .bind(m.as_str())
             .bind(event_id)
@@ -503,7 +533,11 @@ impl MySqlStore {
         .await
     }
 
-    pub(crate) async fn close_security_events(&self, mac: Mac, now: UnixTime) -> Result<u64, StoreError> {
+    pub(crate) async fn close_security_events(
+        &self,
+        mac: Mac,
+        now: UnixTime,
+    ) -> Result<u64, StoreError> {
         retry_write("close_security_events", || async {
             let r = sqlx::query(
                 "UPDATE security_event SET status = 'closed', release_date = ?
@@ -536,25 +570,32 @@ impl MySqlStore {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-                let open: Vec<(u64, String, Option<String>, Option<String>, Option<String>)> =
-                    sqlx::query_as(
-                        "SELECT id, switch_ip, port, vlan, ssid FROM locationlog
+                let open: Vec<OpenEntry> = sqlx::query_as(
+                    "SELECT id, switch_ip, port, vlan, ssid FROM locationlog
                          WHERE mac = ? AND end_time IS NULL ORDER BY id DESC",
-                    )
-                    .bind(m)
-                    .fetch_all(&mut *tx)
-                    .await?;
+                )
+                .bind(m)
+                .fetch_all(&mut *tx)
+                .await?;
                 let same = open
                     .iter()
                     .find(|(_, ip, port, vlan, ssid)| {
-                        *ip == ev.switch_ip && *port == ev.port && *vlan == ev.vlan && *ssid == ev.ssid
+                        *ip == ev.switch_ip
+                            && *port == ev.port
+                            && *vlan == ev.vlan
+                            && *ssid == ev.ssid
                     })
                     .map(|o| o.0);
                 // Close by primary key: record locks only.
-                let to_close: Vec<u64> = open.iter().map(|o| o.0).filter(|id| Some(*id) != same).collect();
+                let to_close: Vec<u64> = open
+                    .iter()
+                    .map(|o| o.0)
+                    .filter(|id| Some(*id) != same)
+                    .collect();
                 if !to_close.is_empty() {
                     let mut qb = QueryBuilder::<MySql>::new("UPDATE locationlog SET end_time = ");
-                    qb.push_bind(now).push(" WHERE end_time IS NULL AND id IN (");
+                    qb.push_bind(now)
+                        .push(" WHERE end_time IS NULL AND id IN (");
                     let mut ids = qb.separated(", ");
                     for id in &to_close {
                         ids.push_bind(*id);
@@ -626,23 +667,30 @@ impl MySqlStore {
                 }
             }
             (AccountingKind::AccountingOn | AccountingKind::AccountingOff, _) => {
-                sqlx::query("UPDATE locationlog SET end_time = ? WHERE switch_ip = ? AND end_time IS NULL")
-                    .bind(now)
-                    .bind(ev.switch_ip.as_str())
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE locationlog SET end_time = ? WHERE switch_ip = ? AND end_time IS NULL",
+                )
+                .bind(now)
+                .bind(ev.switch_ip.as_str())
+                .execute(&mut *tx)
+                .await?;
             }
             (AccountingKind::Start | AccountingKind::InterimUpdate, None) => {}
         }
-        let nas_event = matches!(ev.kind, AccountingKind::AccountingOn | AccountingKind::AccountingOff);
+        let nas_event = matches!(
+            ev.kind,
+            AccountingKind::AccountingOn | AccountingKind::AccountingOff
+        );
         if let (Some(m), Some(ip), false) = (mac.as_deref(), ev.framed_ip, nas_event) {
             let ip = ip.to_string();
-            sqlx::query("UPDATE ip4log SET end_time = ? WHERE mac = ? AND ip <> ? AND end_time IS NULL")
-                .bind(now)
-                .bind(m)
-                .bind(ip.as_str())
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE ip4log SET end_time = ? WHERE mac = ? AND ip <> ? AND end_time IS NULL",
+            )
+            .bind(now)
+            .bind(m)
+            .bind(ip.as_str())
+            .execute(&mut *tx)
+            .await?;
             // MariaDB evaluates ON DUPLICATE KEY assignments left to right, each seeing the
             // previous ones: start_time must be computed before mac is overwritten.
             sqlx::query(
@@ -666,7 +714,11 @@ impl MySqlStore {
         retry_write("record_accounting", || self.record_accounting_once(ev)).await
     }
 
-    pub(crate) async fn locationlog(&self, mac: Mac, limit: u32) -> Result<Vec<LocationLogEntry>, StoreError> {
+    pub(crate) async fn locationlog(
+        &self,
+        mac: Mac,
+        limit: u32,
+    ) -> Result<Vec<LocationLogEntry>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, mac, switch_id, switch_ip, port, vlan, role, ssid, session_id, username,
                     connection_type, start_time, end_time
@@ -753,7 +805,10 @@ impl MySqlStore {
         Ok(())
     }
 
-    pub(crate) async fn insert_audit_batch(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+    pub(crate) async fn insert_audit_batch(
+        &self,
+        records: &[AuditRecord],
+    ) -> Result<(), StoreError> {
         if records.is_empty() {
             return Ok(());
         }

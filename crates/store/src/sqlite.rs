@@ -13,7 +13,9 @@
 //! * Statements are prepared once per connection (`prepare_cached`).
 
 use crate::accounting::{AccountingEvent, AccountingKind, Ip4LogEntry, LocationLogEntry};
-use crate::migrations::{LATEST_VERSION, MIGRATIONS, SQLITE_SCHEMA_VERSION_DDL, newer_schema_error};
+use crate::migrations::{
+    LATEST_VERSION, MIGRATIONS, SQLITE_SCHEMA_VERSION_DDL, newer_schema_error,
+};
 use crate::types::{AuditRecord, NodeFilter, Person};
 use crate::{StoreError, mac_text};
 use ironfence_core::{Mac, Node, NodeStatus, NodeView, UnixTime};
@@ -44,7 +46,8 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-const NODE_COLS: &str = "n.mac, n.pid, n.category, n.status, n.regdate, n.unregdate, n.last_seen, n.notes";
+const NODE_COLS: &str =
+    "n.mac, n.pid, n.category, n.status, n.regdate, n.unregdate, n.last_seen, n.notes";
 
 fn conversion_error(
     idx: usize,
@@ -65,7 +68,9 @@ fn node_from_row(r: &Row<'_>) -> rusqlite::Result<Node> {
         mac: mac_at(r, 0)?,
         pid: r.get(1)?,
         role: r.get(2)?,
-        status: status.parse::<NodeStatus>().map_err(|e| conversion_error(3, e))?,
+        status: status
+            .parse::<NodeStatus>()
+            .map_err(|e| conversion_error(3, e))?,
         regdate: r.get(4)?,
         unregdate: r.get(5)?,
         last_seen: r.get(6)?,
@@ -227,7 +232,8 @@ impl SqliteStore {
     }
 
     fn get_node_on(conn: &Connection, mac: Mac) -> Result<Option<Node>, StoreError> {
-        let mut st = conn.prepare_cached(&format!("SELECT {NODE_COLS} FROM node n WHERE n.mac = ?1"))?;
+        let mut st =
+            conn.prepare_cached(&format!("SELECT {NODE_COLS} FROM node n WHERE n.mac = ?1"))?;
         Ok(st.query_row([mac_text(mac)], node_from_row).optional()?)
     }
 
@@ -240,7 +246,11 @@ impl SqliteStore {
             .ok_or_else(|| StoreError::other(format!("node {mac} vanished after being written")))
     }
 
-    pub(crate) fn create_node_if_absent(&self, mac: Mac, now: UnixTime) -> Result<Node, StoreError> {
+    pub(crate) fn create_node_if_absent(
+        &self,
+        mac: Mac,
+        now: UnixTime,
+    ) -> Result<Node, StoreError> {
         let conn = self.writer();
         conn.prepare_cached(
             "INSERT INTO node (mac, pid, status, last_seen, detect_date)
@@ -481,7 +491,11 @@ impl SqliteStore {
                                         username = COALESCE(?3, username)
                                  WHERE id = ?1",
                             )?
-                            .execute(params![id, ev.session_id, ev.username])?;
+                            .execute(params![
+                                id,
+                                ev.session_id,
+                                ev.username
+                            ])?;
                         }
                         tx.prepare_cached(
                             "UPDATE locationlog SET end_time = ?3
@@ -567,7 +581,11 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(crate) fn locationlog(&self, mac: Mac, limit: u32) -> Result<Vec<LocationLogEntry>, StoreError> {
+    pub(crate) fn locationlog(
+        &self,
+        mac: Mac,
+        limit: u32,
+    ) -> Result<Vec<LocationLogEntry>, StoreError> {
         let conn = self.reader();
         let mut st = conn.prepare_cached(
             "SELECT id, mac, switch_id, switch_ip, port, vlan, role, ssid, session_id, username,

@@ -61,11 +61,16 @@ fn panic_message(e: tokio::task::JoinError) -> String {
 /// MariaDB-only: `--read-only` makes writes fail as `ReadOnly` (retryable) while reads work.
 async fn read_only_server_is_reported(db: &MariaDb, cfg: StoreConfig) {
     let store = Store::open(&cfg).await.expect("open");
-    store.create_node_if_absent(suite::mac(1), suite::T0).await.unwrap();
-    db.admin_sql("SET GLOBAL read_only = 1").expect("set read_only");
+    store
+        .create_node_if_absent(suite::mac(1), suite::T0)
+        .await
+        .unwrap();
+    db.admin_sql("SET GLOBAL read_only = 1")
+        .expect("set read_only");
     let write = store.create_node_if_absent(suite::mac(2), suite::T0).await;
     let read = store.node_view(suite::mac(1)).await;
-    db.admin_sql("SET GLOBAL read_only = 0").expect("reset read_only");
+    db.admin_sql("SET GLOBAL read_only = 0")
+        .expect("reset read_only");
     match write {
         Err(e @ StoreError::ReadOnly { code: 1290, .. }) => assert!(e.is_retryable()),
         other => panic!("expected ReadOnly(1290), got {other:?}"),
@@ -100,7 +105,12 @@ async fn unreachable_server_is_unavailable() {
 async fn mariadb_suite() {
     let t = Instant::now();
     let db = tokio::task::block_in_place(MariaDb::start).expect("start mariadbd");
-    println!("mariadbd pid {} on port {} started in {:.2?}", db.pid(), db.port(), t.elapsed());
+    println!(
+        "mariadbd pid {} on port {} started in {:.2?}",
+        db.pid(),
+        db.port(),
+        t.elapsed()
+    );
 
     let mut failures = Vec::new();
     for (name, case) in suite::CASES {
@@ -117,5 +127,9 @@ async fn mariadb_suite() {
     unreachable_server_is_unavailable().await;
 
     drop(db);
-    assert!(failures.is_empty(), "MariaDB cases failed:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "MariaDB cases failed:\n{}",
+        failures.join("\n")
+    );
 }

@@ -64,7 +64,13 @@ fn find_program(names: &[&str], dirs: &[&str]) -> Option<PathBuf> {
     None
 }
 
-const SYSTEM_DIRS: &[&str] = &["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin", "/sbin"];
+const SYSTEM_DIRS: &[&str] = &[
+    "/usr/sbin",
+    "/usr/bin",
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/sbin",
+];
 
 fn missing(what: &str) -> anyhow::Error {
     anyhow::anyhow!(
@@ -93,7 +99,9 @@ fn tail(path: &Path, lines: usize) -> String {
 fn current_euid() -> u32 {
     use std::os::unix::fs::MetadataExt;
     // The owner of /proc/self is the effective uid of this process (no unsafe FFI needed).
-    fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX)
+    fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX)
 }
 
 fn command_output(cmd: &mut Command) -> anyhow::Result<String> {
@@ -154,9 +162,7 @@ fn stop_child(child: &mut Child, first: libc::c_int, grace: Duration) {
 fn valid_identifier(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 impl MariaDb {
@@ -164,12 +170,12 @@ impl MariaDb {
     /// until it accepts connections, then creates [`TEST_DATABASE`] and the [`TEST_USER`]
     /// account with [`TEST_PASSWORD`].
     pub fn start() -> anyhow::Result<MariaDb> {
-        let mariadbd =
-            find_program(&["mariadbd", "mysqld"], SYSTEM_DIRS).ok_or_else(|| missing("mariadbd"))?;
+        let mariadbd = find_program(&["mariadbd", "mysqld"], SYSTEM_DIRS)
+            .ok_or_else(|| missing("mariadbd"))?;
         let install_db = find_program(&["mariadb-install-db", "mysql_install_db"], SYSTEM_DIRS)
             .ok_or_else(|| missing("mariadb-install-db"))?;
-        let client =
-            find_program(&["mariadb", "mysql"], SYSTEM_DIRS).ok_or_else(|| missing("the mariadb client"))?;
+        let client = find_program(&["mariadb", "mysql"], SYSTEM_DIRS)
+            .ok_or_else(|| missing("the mariadb client"))?;
 
         let dir = tempfile::Builder::new()
             .prefix("ironfence-mariadb-")
@@ -184,14 +190,17 @@ impl MariaDb {
         // directory. As an ordinary user it runs as that user.
         let is_root = current_euid() == 0;
         let (server_user, admin_user) = if is_root {
-            let uid = lookup_id("-u", "mysql")
-                .context("running as root needs the `mysql` system user (created by mariadb-server)")?;
+            let uid = lookup_id("-u", "mysql").context(
+                "running as root needs the `mysql` system user (created by mariadb-server)",
+            )?;
             let gid = lookup_id("-g", "mysql")?;
             std::os::unix::fs::chown(&root, Some(uid), Some(gid))
                 .with_context(|| format!("chown {} to mysql", root.display()))?;
             ("mysql".to_string(), "root".to_string())
         } else {
-            let me = command_output(Command::new("id").arg("-un"))?.trim().to_string();
+            let me = command_output(Command::new("id").arg("-un"))?
+                .trim()
+                .to_string();
             (me.clone(), me)
         };
 
@@ -220,7 +229,10 @@ impl MariaDb {
                 .arg(format!("--port={port}"))
                 .arg("--bind-address=127.0.0.1")
                 .arg(format!("--log-error={}", error_log.display()))
-                .arg(format!("--pid-file={}", root.join("mariadbd.pid").display()))
+                .arg(format!(
+                    "--pid-file={}",
+                    root.join("mariadbd.pid").display()
+                ))
                 .arg(format!("--tmpdir={}", root.display()))
                 .arg("--skip-name-resolve")
                 .arg("--skip-log-bin")
@@ -249,7 +261,8 @@ impl MariaDb {
             match db.wait_ready(&error_log) {
                 Ok(()) => {
                     db.dir = Some(dir);
-                    db.setup().context("creating the test database and account")?;
+                    db.setup()
+                        .context("creating the test database and account")?;
                     return Ok(db);
                 }
                 Err(e) => {

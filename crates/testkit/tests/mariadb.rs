@@ -35,13 +35,21 @@ fn starts_serves_and_cleans_up_even_on_panic() {
 
     // The test account can use its database over TCP.
     let out = std::process::Command::new("mariadb")
-        .args(["--no-defaults", "--protocol=TCP", "--batch", "--skip-column-names"])
+        .args([
+            "--no-defaults",
+            "--protocol=TCP",
+            "--batch",
+            "--skip-column-names",
+        ])
         .arg(format!("--host={}", db.host()))
         .arg(format!("--port={}", db.port()))
         .arg(format!("--user={}", db.user()))
         .arg(format!("--password={}", db.password()))
         .arg(db.database())
-        .args(["-e", "CREATE TABLE t (id INT PRIMARY KEY); SELECT DATABASE()"])
+        .args([
+            "-e",
+            "CREATE TABLE t (id INT PRIMARY KEY); SELECT DATABASE()",
+        ])
         .output()
         .expect("run mariadb client");
     assert!(
@@ -49,7 +57,10 @@ fn starts_serves_and_cleans_up_even_on_panic() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ironfence_test");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "ironfence_test"
+    );
 
     db.create_database("second_db").expect("create_database");
     assert!(db.create_database("bad name; DROP").is_err());

@@ -4,7 +4,8 @@
 use ironfence_core::{Mac, Node, NodeStatus};
 use ironfence_store::migrations::LATEST_VERSION;
 use ironfence_store::{
-    AccountingEvent, AccountingKind, AuditRecord, NodeFilter, Person, Store, StoreConfig, StoreError,
+    AccountingEvent, AccountingKind, AuditRecord, NodeFilter, Person, Store, StoreConfig,
+    StoreError,
 };
 use std::future::Future;
 use std::net::Ipv4Addr;
@@ -27,6 +28,7 @@ macro_rules! with_cases {
             accounting_start_interim_stop,
             accounting_on_closes_only_that_switch,
             concurrent_accounting_keeps_one_open_entry,
+            concurrent_security_event_opens_once,
             ip4log_follows_framed_ip,
             audit_batch_insert_and_count,
             bulk_import_100k_and_time_node_view
@@ -77,7 +79,10 @@ async fn raw_exec(cfg: &StoreConfig, sql: &'static str) {
             let mut c = sqlx::mysql::MySqlConnection::connect_with(&opts)
                 .await
                 .expect("raw mysql connect");
-            sqlx::raw_sql(sql).execute(&mut c).await.expect("raw mysql exec");
+            sqlx::raw_sql(sql)
+                .execute(&mut c)
+                .await
+                .expect("raw mysql exec");
             c.close().await.expect("raw mysql close");
         }
     }
@@ -96,7 +101,11 @@ pub async fn migrations_from_empty_and_idempotent_reopen(cfg: StoreConfig) {
     for _ in 0..2 {
         let store = open(&cfg).await;
         assert_eq!(store.schema_version().await.unwrap(), LATEST_VERSION);
-        assert_eq!(store.count_nodes().await.unwrap(), 1, "data survives reopen");
+        assert_eq!(
+            store.count_nodes().await.unwrap(),
+            1,
+            "data survives reopen"
+        );
         store.close().await;
     }
 }
@@ -135,7 +144,10 @@ pub async fn create_if_absent_is_idempotent_and_race_safe(cfg: StoreConfig) {
     for t in tasks {
         rows.push(t.await.expect("task").expect("create_node_if_absent"));
     }
-    assert!(rows.windows(2).all(|w| w[0] == w[1]), "all callers see the same row");
+    assert!(
+        rows.windows(2).all(|w| w[0] == w[1]),
+        "all callers see the same row"
+    );
     let n = &rows[0];
     assert_eq!(n.mac, m);
     assert_eq!(n.status, NodeStatus::Unregistered);
@@ -148,7 +160,10 @@ pub async fn create_if_absent_is_idempotent_and_race_safe(cfg: StoreConfig) {
     assert_eq!(&again, n);
 
     store.touch_last_seen(m, T0 + 2000).await.unwrap();
-    assert_eq!(store.get_node(m).await.unwrap().unwrap().last_seen, Some(T0 + 2000));
+    assert_eq!(
+        store.get_node(m).await.unwrap().unwrap().last_seen,
+        Some(T0 + 2000)
+    );
     store.touch_last_seen(mac(8), T0).await.unwrap(); // unknown MAC: no-op
     assert_eq!(store.count_nodes().await.unwrap(), 1);
     store.close().await;
@@ -168,7 +183,10 @@ pub async fn register_unregister_delete(cfg: StoreConfig) {
     assert_eq!(n.regdate, Some(T0));
     assert_eq!(n.unregdate, Some(T0 + 86_400));
     assert_eq!(store.get_node(m).await.unwrap(), Some(n.clone()));
-    assert_eq!(store.get_person("alice").await.unwrap(), Some(Person::new("alice")));
+    assert_eq!(
+        store.get_person("alice").await.unwrap(),
+        Some(Person::new("alice"))
+    );
 
     store
         .upsert_person(&Person {
@@ -186,8 +204,14 @@ pub async fn register_unregister_delete(cfg: StoreConfig) {
 
     // Re-registering an existing node changes owner and role.
     store.create_node_if_absent(mac(21), T0).await.unwrap();
-    let n2 = store.register_node(mac(21), "bob", "guest", None, T0 + 5).await.unwrap();
-    assert_eq!((n2.pid.as_str(), n2.role.as_deref()), ("bob", Some("guest")));
+    let n2 = store
+        .register_node(mac(21), "bob", "guest", None, T0 + 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        (n2.pid.as_str(), n2.role.as_deref()),
+        ("bob", Some("guest"))
+    );
     assert_eq!(n2.unregdate, None);
     assert_eq!(n2.last_seen, Some(T0), "registration keeps last_seen");
 
@@ -209,8 +233,14 @@ pub async fn register_unregister_delete(cfg: StoreConfig) {
     assert_eq!(store.list_nodes(&page).await.unwrap()[0].mac, mac(21));
 
     assert!(store.unregister_node(m, T0 + 10).await.unwrap());
-    assert!(!store.unregister_node(m, T0 + 11).await.unwrap(), "already unregistered");
-    assert!(!store.unregister_node(mac(99), T0).await.unwrap(), "unknown");
+    assert!(
+        !store.unregister_node(m, T0 + 11).await.unwrap(),
+        "already unregistered"
+    );
+    assert!(
+        !store.unregister_node(mac(99), T0).await.unwrap(),
+        "unknown"
+    );
     let u = store.get_node(m).await.unwrap().unwrap();
     assert_eq!(u.status, NodeStatus::Unregistered);
     assert_eq!(u.unregdate, Some(T0 + 10));
@@ -226,35 +256,93 @@ pub async fn node_view_counts_open_security_events(cfg: StoreConfig) {
     let store = open(&cfg).await;
     let m = mac(30);
     assert_eq!(store.node_view(m).await.unwrap(), None);
-    store.register_node(m, "carol", "staff", None, T0).await.unwrap();
+    store
+        .register_node(m, "carol", "staff", None, T0)
+        .await
+        .unwrap();
     let v = store.node_view(m).await.unwrap().unwrap();
     assert_eq!(v.open_security_events, 0);
     assert_eq!(v.node.pid, "carol");
 
-    let a = store.open_security_event(m, 1100001, T0 + 1, Some("p2p")).await.unwrap();
-    assert_eq!(store.node_view(m).await.unwrap().unwrap().open_security_events, 1);
-    let a2 = store.open_security_event(m, 1100001, T0 + 2, None).await.unwrap();
+    let a = store
+        .open_security_event(m, 1100001, T0 + 1, Some("p2p"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .node_view(m)
+            .await
+            .unwrap()
+            .unwrap()
+            .open_security_events,
+        1
+    );
+    let a2 = store
+        .open_security_event(m, 1100001, T0 + 2, None)
+        .await
+        .unwrap();
     assert_eq!(a, a2, "the same event is not opened twice");
-    store.open_security_event(m, 1200003, T0 + 3, None).await.unwrap();
-    assert_eq!(store.node_view(m).await.unwrap().unwrap().open_security_events, 2);
+    store
+        .open_security_event(m, 1200003, T0 + 3, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .node_view(m)
+            .await
+            .unwrap()
+            .unwrap()
+            .open_security_events,
+        2
+    );
 
     // Another node's events are not counted; an unknown MAC gets a node.
-    store.open_security_event(mac(31), 1, T0, None).await.unwrap();
+    store
+        .open_security_event(mac(31), 1, T0, None)
+        .await
+        .unwrap();
     let other = store.node_view(mac(31)).await.unwrap().unwrap();
     assert_eq!(other.open_security_events, 1);
     assert_eq!(other.node.status, NodeStatus::Unregistered);
-    assert_eq!(store.node_view(m).await.unwrap().unwrap().open_security_events, 2);
+    assert_eq!(
+        store
+            .node_view(m)
+            .await
+            .unwrap()
+            .unwrap()
+            .open_security_events,
+        2
+    );
 
     assert_eq!(store.close_security_events(m, T0 + 10).await.unwrap(), 2);
     assert_eq!(store.close_security_events(m, T0 + 11).await.unwrap(), 0);
-    assert_eq!(store.node_view(m).await.unwrap().unwrap().open_security_events, 0);
-    let b = store.open_security_event(m, 1100001, T0 + 20, None).await.unwrap();
+    assert_eq!(
+        store
+            .node_view(m)
+            .await
+            .unwrap()
+            .unwrap()
+            .open_security_events,
+        0
+    );
+    let b = store
+        .open_security_event(m, 1100001, T0 + 20, None)
+        .await
+        .unwrap();
     assert_ne!(a, b, "a closed event can be reopened as a new row");
 
     // Deleting the node removes its events: a recreated node starts clean.
     assert!(store.delete_node(mac(31)).await.unwrap());
     store.create_node_if_absent(mac(31), T0 + 30).await.unwrap();
-    assert_eq!(store.node_view(mac(31)).await.unwrap().unwrap().open_security_events, 0);
+    assert_eq!(
+        store
+            .node_view(mac(31))
+            .await
+            .unwrap()
+            .unwrap()
+            .open_security_events,
+        0
+    );
     store.close().await;
 }
 
@@ -299,11 +387,19 @@ pub async fn accounting_start_interim_stop(cfg: StoreConfig) {
     assert_eq!(log[0].username.as_deref(), Some("alice"));
     // An interim without them does not erase them.
     store
-        .record_accounting(&session(AccountingKind::InterimUpdate, m, "10.0.0.1", "1", T0 + 90))
+        .record_accounting(&session(
+            AccountingKind::InterimUpdate,
+            m,
+            "10.0.0.1",
+            "1",
+            T0 + 90,
+        ))
         .await
         .unwrap();
     assert_eq!(
-        store.locationlog(m, 10).await.unwrap()[0].session_id.as_deref(),
+        store.locationlog(m, 10).await.unwrap()[0]
+            .session_id
+            .as_deref(),
         Some("S1")
     );
 
@@ -345,7 +441,13 @@ pub async fn accounting_on_closes_only_that_switch(cfg: StoreConfig) {
     let store = open(&cfg).await;
     for (i, sw) in [(1, "10.0.0.1"), (2, "10.0.0.1"), (3, "10.0.0.2")] {
         store
-            .record_accounting(&session(AccountingKind::Start, mac(50 + i), sw, &i.to_string(), T0))
+            .record_accounting(&session(
+                AccountingKind::Start,
+                mac(50 + i),
+                sw,
+                &i.to_string(),
+                T0,
+            ))
             .await
             .unwrap();
     }
@@ -354,14 +456,24 @@ pub async fn accounting_on_closes_only_that_switch(cfg: StoreConfig) {
     store.record_accounting(&on).await.unwrap();
     assert_eq!(store.open_locationlog_count().await.unwrap(), 1);
     for i in [1, 2] {
-        assert_eq!(store.locationlog(mac(50 + i), 5).await.unwrap()[0].end_time, Some(T0 + 300));
+        assert_eq!(
+            store.locationlog(mac(50 + i), 5).await.unwrap()[0].end_time,
+            Some(T0 + 300)
+        );
     }
-    assert_eq!(store.locationlog(mac(53), 5).await.unwrap()[0].end_time, None);
+    assert_eq!(
+        store.locationlog(mac(53), 5).await.unwrap()[0].end_time,
+        None
+    );
 
     let off = AccountingEvent::new(AccountingKind::AccountingOff, "sw2", "10.0.0.2", T0 + 400);
     store.record_accounting(&off).await.unwrap();
     assert_eq!(store.open_locationlog_count().await.unwrap(), 0);
-    assert_eq!(store.locationlog(mac(51), 5).await.unwrap()[0].end_time, Some(T0 + 300), "untouched");
+    assert_eq!(
+        store.locationlog(mac(51), 5).await.unwrap()[0].end_time,
+        Some(T0 + 300),
+        "untouched"
+    );
     store.close().await;
 }
 
@@ -374,13 +486,21 @@ pub async fn concurrent_accounting_keeps_one_open_entry(cfg: StoreConfig) {
         .map(|i| {
             let s = store.clone();
             tokio::spawn(async move {
-                let ev = session(AccountingKind::InterimUpdate, m, "10.0.0.9", &(i % 3).to_string(), T0 + i);
+                let ev = session(
+                    AccountingKind::InterimUpdate,
+                    m,
+                    "10.0.0.9",
+                    &(i % 3).to_string(),
+                    T0 + i,
+                );
                 s.record_accounting(&ev).await
             })
         })
         .collect();
     for t in tasks {
-        t.await.expect("task").expect("record_accounting under contention");
+        t.await
+            .expect("task")
+            .expect("record_accounting under contention");
     }
     let open = store
         .locationlog(m, 100)
@@ -393,6 +513,30 @@ pub async fn concurrent_accounting_keeps_one_open_entry(cfg: StoreConfig) {
     store.close().await;
 }
 
+/// Concurrent opens of the same event for one (new) MAC open it once.
+pub async fn concurrent_security_event_opens_once(cfg: StoreConfig) {
+    let store = open(&cfg).await;
+    let m = mac(65);
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let s = store.clone();
+            tokio::spawn(async move { s.open_security_event(m, 1100010, T0 + i, None).await })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.push(
+            t.await
+                .expect("task")
+                .expect("open_security_event under contention"),
+        );
+    }
+    assert!(ids.windows(2).all(|w| w[0] == w[1]), "{ids:?}");
+    let v = store.node_view(m).await.unwrap().unwrap();
+    assert_eq!(v.open_security_events, 1);
+    store.close().await;
+}
+
 pub async fn ip4log_follows_framed_ip(cfg: StoreConfig) {
     let store = open(&cfg).await;
     let (a, b) = (mac(70), mac(71));
@@ -401,27 +545,52 @@ pub async fn ip4log_follows_framed_ip(cfg: StoreConfig) {
         framed_ip: Some(addr),
         ..session(AccountingKind::InterimUpdate, m, "10.0.0.1", "1", now)
     };
-    store.record_accounting(&with_ip(a, ip(5), T0)).await.unwrap();
+    store
+        .record_accounting(&with_ip(a, ip(5), T0))
+        .await
+        .unwrap();
     let l = store.ip4log_for(a).await.unwrap();
     assert_eq!(l.len(), 1);
-    assert_eq!((l[0].ip, l[0].mac, l[0].start_time, l[0].end_time), (ip(5), a, T0, None));
+    assert_eq!(
+        (l[0].ip, l[0].mac, l[0].start_time, l[0].end_time),
+        (ip(5), a, T0, None)
+    );
 
     // Same address again: unchanged start.
-    store.record_accounting(&with_ip(a, ip(5), T0 + 60)).await.unwrap();
+    store
+        .record_accounting(&with_ip(a, ip(5), T0 + 60))
+        .await
+        .unwrap();
     assert_eq!(store.ip4log_for(a).await.unwrap()[0].start_time, T0);
 
     // A moves to .6: .5 is closed for A.
-    store.record_accounting(&with_ip(a, ip(6), T0 + 120)).await.unwrap();
+    store
+        .record_accounting(&with_ip(a, ip(6), T0 + 120))
+        .await
+        .unwrap();
     let l = store.ip4log_for(a).await.unwrap();
     assert_eq!(l.len(), 2);
     assert_eq!((l[0].ip, l[0].end_time), (ip(6), None));
     assert_eq!((l[1].ip, l[1].end_time), (ip(5), Some(T0 + 120)));
 
     // B takes .6: it belongs to B now, A holds nothing open.
-    store.record_accounting(&with_ip(b, ip(6), T0 + 180)).await.unwrap();
+    store
+        .record_accounting(&with_ip(b, ip(6), T0 + 180))
+        .await
+        .unwrap();
     let lb = store.ip4log_for(b).await.unwrap();
-    assert_eq!((lb[0].ip, lb[0].start_time, lb[0].end_time), (ip(6), T0 + 180, None));
-    assert!(store.ip4log_for(a).await.unwrap().iter().all(|e| e.end_time.is_some()));
+    assert_eq!(
+        (lb[0].ip, lb[0].start_time, lb[0].end_time),
+        (ip(6), T0 + 180, None)
+    );
+    assert!(
+        store
+            .ip4log_for(a)
+            .await
+            .unwrap()
+            .iter()
+            .all(|e| e.end_time.is_some())
+    );
     store.close().await;
 }
 
@@ -433,7 +602,12 @@ fn audit(i: u32, m: Option<Mac>) -> AuditRecord {
         nas_ip: "10.0.0.1".into(),
         nas_port: Some("12".into()),
         request_type: "auth".into(),
-        outcome: if i % 2 == 0 { "accept" } else { "reject" }.into(),
+        outcome: if i.is_multiple_of(2) {
+            "accept"
+        } else {
+            "reject"
+        }
+        .into(),
         reason: "test ✓ utf8".into(),
         vlan: Some("10".into()),
         role: Some("staff".into()),
@@ -449,10 +623,13 @@ pub async fn audit_batch_insert_and_count(cfg: StoreConfig) {
     assert_eq!(store.count_audit(None).await.unwrap(), 0);
     let x = mac(80);
     let batch: Vec<_> = (0..1250)
-        .map(|i| audit(i, if i % 2 == 0 { Some(x) } else { None }))
+        .map(|i| audit(i, if i.is_multiple_of(2) { Some(x) } else { None }))
         .collect();
     store.insert_audit_batch(&batch).await.unwrap();
-    store.insert_audit_batch(&[audit(9999, Some(mac(81)))]).await.unwrap();
+    store
+        .insert_audit_batch(&[audit(9999, Some(mac(81)))])
+        .await
+        .unwrap();
     assert_eq!(store.count_audit(None).await.unwrap(), 1251);
     assert_eq!(store.count_audit(Some(x)).await.unwrap(), 625);
     assert_eq!(store.count_audit(Some(mac(81))).await.unwrap(), 1);
@@ -466,10 +643,17 @@ pub async fn bulk_import_100k_and_time_node_view(cfg: StoreConfig) {
     let nodes: Vec<Node> = (0..N)
         .map(|i| {
             let mut n = Node::new_unregistered(mac(i), T0);
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 n.status = NodeStatus::Registered;
                 n.pid = format!("user{}", i % 100);
-                n.role = Some(if i % 4 == 0 { "staff" } else { "guest" }.into());
+                n.role = Some(
+                    if i.is_multiple_of(4) {
+                        "staff"
+                    } else {
+                        "guest"
+                    }
+                    .into(),
+                );
                 n.regdate = Some(T0);
             }
             n
@@ -485,7 +669,10 @@ pub async fn bulk_import_100k_and_time_node_view(cfg: StoreConfig) {
         f64::from(N) / import.as_secs_f64()
     );
     assert_eq!(store.count_nodes().await.unwrap(), u64::from(N));
-    assert_eq!(store.get_node(mac(4)).await.unwrap().as_ref(), Some(&nodes[4]));
+    assert_eq!(
+        store.get_node(mac(4)).await.unwrap().as_ref(),
+        Some(&nodes[4])
+    );
     let staff = NodeFilter {
         role: Some("staff".into()),
         limit: 10,
@@ -495,10 +682,17 @@ pub async fn bulk_import_100k_and_time_node_view(cfg: StoreConfig) {
     // Re-import is an upsert, not a duplicate.
     store.bulk_import_nodes(&nodes[..10]).await.unwrap();
     assert_eq!(store.count_nodes().await.unwrap(), u64::from(N));
-    store.open_security_event(mac(3), 1, T0, None).await.unwrap();
+    store
+        .open_security_event(mac(3), 1, T0, None)
+        .await
+        .unwrap();
 
     // Hot path timing (printed, not asserted).
-    let lookups: u32 = if store.backend_name() == "sqlite" { 100_000 } else { 20_000 };
+    let lookups: u32 = if store.backend_name() == "sqlite" {
+        100_000
+    } else {
+        20_000
+    };
     let t = Instant::now();
     let mut found = 0u32;
     for i in 0..lookups {
@@ -514,8 +708,20 @@ pub async fn bulk_import_100k_and_time_node_view(cfg: StoreConfig) {
         store.backend_name(),
         elapsed.as_secs_f64() * 1e6 / f64::from(lookups),
         elapsed,
-        if cfg!(debug_assertions) { "debug" } else { "release" }
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
     );
-    assert_eq!(store.node_view(mac(3)).await.unwrap().unwrap().open_security_events, 1);
+    assert_eq!(
+        store
+            .node_view(mac(3))
+            .await
+            .unwrap()
+            .unwrap()
+            .open_security_events,
+        1
+    );
     store.close().await;
 }
