@@ -199,11 +199,11 @@ fn prelude(
         Err(e) => return Prelude::Drop(e.reason()),
     };
     let code = packet.code();
-    let allowed = match (listener.port, code) {
-        (Port::Auth, Code::AccessRequest | Code::StatusServer) => true,
-        (Port::Acct, Code::AccountingRequest | Code::StatusServer) => true,
-        _ => false,
-    };
+    let allowed = matches!(
+        (listener.port, code),
+        (Port::Auth, Code::AccessRequest | Code::StatusServer)
+            | (Port::Acct, Code::AccountingRequest | Code::StatusServer)
+    );
     if !allowed {
         return Prelude::Drop("unexpected_code");
     }
@@ -675,7 +675,7 @@ async fn accounting_request(
         } else {
             let vlan = packet
                 .get(dict::TUNNEL_PRIVATE_GROUP_ID)
-                .map(|v| strip_tag(v))
+                .map(strip_tag)
                 .and_then(|v| std::str::from_utf8(v).ok())
                 .map(str::to_string);
             let event = AccountingEvent {

@@ -297,10 +297,11 @@ fn parse_radclient(out: &Output) -> RadReply {
             in_reply = false;
             continue;
         }
-        if in_reply && line.starts_with(char::is_whitespace) {
-            if let Some((n, v)) = line.trim().split_once(" = ") {
-                attrs.push((n.to_string(), v.trim_matches('"').to_string()));
-            }
+        if in_reply
+            && line.starts_with(char::is_whitespace)
+            && let Some((n, v)) = line.trim().split_once(" = ")
+        {
+            attrs.push((n.to_string(), v.trim_matches('"').to_string()));
         }
     }
     RadReply {
