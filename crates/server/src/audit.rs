@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 /// Records written per transaction at most.
-const BATCH: usize = 1024;
+const BATCH: usize = 8192;
+/// How long the writer waits for a batch to fill before committing what it has.
+const FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 
 #[derive(Debug)]
 pub(crate) struct AuditQueue {
@@ -47,6 +49,17 @@ pub(crate) async fn writer(shared: Arc<Shared>, mut rx: mpsc::Receiver<AuditReco
         batch.clear();
         if rx.recv_many(&mut batch, BATCH).await == 0 {
             return; // closed and drained
+        }
+        // Let the batch fill for a moment: one transaction per FLUSH_INTERVAL instead of one per
+        // handful of records. Under load a commit costs far more than a row, so this is what
+        // keeps auditing cheap; when idle a record waits at most FLUSH_INTERVAL.
+        let deadline = tokio::time::Instant::now() + FLUSH_INTERVAL;
+        while batch.len() < BATCH {
+            let room = BATCH - batch.len();
+            match tokio::time::timeout_at(deadline, rx.recv_many(&mut batch, room)).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
         }
         let n = batch.len() as u64;
         match shared.store.insert_audit_batch(&batch).await {

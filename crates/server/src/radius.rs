@@ -107,6 +107,7 @@ async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
+    let inline = shared.store.backend_name() == "sqlite";
     loop {
         let received = tokio::select! {
             r = listener.socket.recv(&mut buf) => r,
@@ -127,6 +128,15 @@ async fn run(
         match prelude(&shared, &listener, &buf[..received.len], received, started) {
             Prelude::Drop(reason) => shared.metrics.drop_reason(reason),
             Prelude::Send(reply) => send(&shared, &listener, &reply, received, started).await,
+            // The embedded store answers in microseconds without blocking on IO, so the
+            // request is processed right here: handing it to another task would cost more
+            // (a wake-up of another worker thread per request) than the work itself. A network
+            // store (MariaDB) suspends on every query, so those requests run concurrently.
+            Prelude::Process(job) if inline => {
+                shared.metrics.in_flight.inc();
+                process(&shared, &listener, &buf[..received.len], received, job, started).await;
+                shared.metrics.in_flight.dec();
+            }
             Prelude::Process(job) => match limit.clone().try_acquire_owned() {
                 Ok(permit) => {
                     let shared = shared.clone();
@@ -134,7 +144,7 @@ async fn run(
                     let datagram = buf[..received.len].to_vec();
                     tokio::spawn(async move {
                         shared.metrics.in_flight.inc();
-                        process(&shared, &listener, datagram, received, job, started).await;
+                        process(&shared, &listener, &datagram, received, job, started).await;
                         shared.metrics.in_flight.dec();
                         drop(permit);
                     });
@@ -324,12 +334,12 @@ fn message_authenticator_policy(
 async fn process(
     shared: &Arc<Shared>,
     listener: &Listener,
-    datagram: Vec<u8>,
+    datagram: &[u8],
     received: Received,
     job: Job,
     started: tokio::time::Instant,
 ) {
-    let Ok(packet) = Packet::decode(&datagram) else {
+    let Ok(packet) = Packet::decode(datagram) else {
         return; // decoded fine in the prelude; cannot happen
     };
     let Some(switch) = job

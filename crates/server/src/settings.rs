@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Audit records queued at most before new ones are dropped (and counted).
-pub(crate) const AUDIT_QUEUE: usize = 65_536;
+pub(crate) const AUDIT_QUEUE: usize = 32_768;
 
 /// RADIUS listener settings (`pf.conf [radius]`).
 #[derive(Debug, Clone, PartialEq)]

@@ -114,8 +114,12 @@ fn open_connection(path: &Path, writer: bool) -> Result<Connection, StoreError> 
     }
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.pragma_update(None, "cache_size", -16384)?; // 16 MiB per connection
-    conn.pragma_update(None, "mmap_size", 256 * 1024 * 1024)?;
+    // Memory budget: 5 connections x 4 MiB of page cache, plus a 32 MiB read mapping of the
+    // start of the file. The node table is created first, so its pages sit at the start and
+    // lookups are served from the mapping; the append-only logs further in the file (which
+    // grow without bound) are not mapped, so they do not inflate the resident set.
+    conn.pragma_update(None, "cache_size", -4096)?;
+    conn.pragma_update(None, "mmap_size", 32 * 1024 * 1024)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
