@@ -13,6 +13,7 @@
 //! ```
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -38,34 +39,103 @@ pub enum CacheLookup<'c> {
     Replay(&'c [u8]),
 }
 
+/// A compact copy of a [`CacheKey`]: 35 octets instead of 52, because at tens of thousands of
+/// requests per second the cache holds hundreds of thousands of keys.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+struct PackedKey {
+    ip: [u8; 16],
+    port: [u8; 2],
+    identifier: u8,
+    authenticator: [u8; 16],
+}
+
+impl PackedKey {
+    fn new(key: &CacheKey) -> PackedKey {
+        let ip = match key.client.ip() {
+            std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+            std::net::IpAddr::V6(v6) => v6.octets(),
+        };
+        PackedKey {
+            ip,
+            port: key.client.port().to_be_bytes(),
+            identifier: key.identifier,
+            authenticator: key.authenticator,
+        }
+    }
+}
+
 #[derive(Debug)]
-struct Entry {
-    seq: u64,
-    deadline: Instant,
-    reply: Option<Vec<u8>>,
+enum State {
+    /// Expired, abandoned or evicted: skipped, reclaimed when it reaches the front.
+    Dead,
+    InProgress,
+    Done(Box<[u8]>),
+}
+
+#[derive(Debug)]
+struct Slot {
+    key: PackedKey,
+    /// Milliseconds since the cache's epoch.
+    deadline_ms: u64,
+    state: State,
+}
+
+/// The index maps a keyed hash of the key to the slot's sequence number; the slot holds the
+/// key itself, so a (vanishingly rare) 64-bit collision is detected, never served.
+type Index = HashMap<u64, u64, BuildHasherDefault<PassThroughHasher>>;
+
+/// The index's keys are already SipHash outputs: hashing them again would be wasted work.
+#[derive(Default)]
+struct PassThroughHasher(u64);
+
+impl Hasher for PassThroughHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 /// Bounded reply cache.
 ///
-/// * Entries (in progress or completed) live for `ttl` from the last `begin`/`complete`. An
-///   in-progress entry whose processing never completes therefore stops pinning its key after
-///   `ttl`.
-/// * At `max_entries`, inserting a new key evicts the oldest entry (in insertion/refresh order),
-///   whether completed or in progress. A retransmit of an evicted request is processed again;
-///   size the cache for `ttl × peak request rate` to avoid it. `max_entries == 0` disables the
-///   cache (`begin` always returns [`CacheLookup::New`]).
-/// * Expiry is amortised O(expired) using a queue in insertion order; `now` is expected to be
-///   non-decreasing (an out-of-order `now` only delays expiry, it never serves an expired
-///   entry).
-#[derive(Debug)]
+/// * An entry lives for `ttl` from its `begin` (in progress) and then for `ttl` from its
+///   `complete` (answered). An in-progress entry whose processing never completes therefore
+///   stops pinning its key after `ttl`.
+/// * Entries are kept in the order their key was first seen. At `max_entries`, a new key evicts
+///   the oldest entry, completed or in progress. A retransmit of an evicted request is
+///   processed again; size the cache for `ttl × peak request rate` to avoid it.
+///   `max_entries == 0` disables the cache (`begin` always returns [`CacheLookup::New`]).
+/// * Expiry is amortised O(expired): entries leave from the front of a queue. `now` is expected
+///   to be non-decreasing (an out-of-order `now` only delays expiry, it never serves an
+///   expired entry).
+/// * Memory: about 170 octets per entry including a typical MAB reply (a 35-octet packed key,
+///   the deadline, the boxed reply, and an 8+8-octet hash index entry).
 pub struct ReplyCache {
-    ttl: Duration,
+    ttl_ms: u64,
     max_entries: usize,
-    map: HashMap<CacheKey, Entry>,
-    /// (key, seq, deadline) in insertion order; items whose seq no longer matches the map are
-    /// stale and skipped.
-    order: VecDeque<(CacheKey, u64, Instant)>,
-    seq: u64,
+    hasher: RandomState,
+    index: Index,
+    /// `slots[i]` has sequence number `front_seq + i`.
+    slots: VecDeque<Slot>,
+    front_seq: u64,
+    epoch: Option<Instant>,
+}
+
+impl std::fmt::Debug for ReplyCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplyCache")
+            .field("ttl_ms", &self.ttl_ms)
+            .field("max_entries", &self.max_entries)
+            .field("len", &self.index.len())
+            .field("slots", &self.slots.len())
+            .finish()
+    }
 }
 
 impl ReplyCache {
@@ -73,104 +143,158 @@ impl ReplyCache {
     /// clients' retransmission window) and at most `max_entries` keys.
     pub fn new(ttl: Duration, max_entries: usize) -> Self {
         ReplyCache {
-            ttl,
+            ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
             max_entries,
-            map: HashMap::new(),
-            order: VecDeque::new(),
-            seq: 0,
+            hasher: RandomState::new(),
+            index: Index::default(),
+            slots: VecDeque::new(),
+            front_seq: 0,
+            epoch: None,
         }
     }
 
     /// Looks `key` up. Unknown (or expired) keys are marked in progress and reported as
     /// [`CacheLookup::New`]. Evicts the oldest entry when the cache is full.
     pub fn begin(&mut self, key: CacheKey, now: Instant) -> CacheLookup<'_> {
-        self.expire(now);
+        let now_ms = self.millis(now);
+        self.expire_ms(now_ms);
         if self.max_entries == 0 {
             return CacheLookup::New;
         }
-        if self.map.get(&key).is_some_and(|e| e.deadline <= now) {
-            self.map.remove(&key);
-        }
-        if self.map.contains_key(&key) {
-            return match self.map.get(&key) {
-                Some(Entry { reply: Some(r), .. }) => CacheLookup::Replay(r),
+        let packed = PackedKey::new(&key);
+        let hash = self.hasher.hash_one(packed);
+        if let Some(i) = self.live_slot(hash, &packed) {
+            return match &self.slots[i].state {
+                State::Done(reply) => CacheLookup::Replay(reply),
                 _ => CacheLookup::InProgress,
             };
         }
-        self.insert(key, None, now);
+        self.insert(hash, packed, State::InProgress, now_ms);
         CacheLookup::New
     }
 
     /// Stores the reply sent for `key`; it is replayed to retransmits for `ttl` from `now`.
     /// If the key was evicted or expired meanwhile it is inserted again.
     pub fn complete(&mut self, key: CacheKey, reply: Vec<u8>, now: Instant) {
-        self.expire(now);
+        let now_ms = self.millis(now);
+        self.expire_ms(now_ms);
         if self.max_entries == 0 {
             return;
         }
-        self.map.remove(&key);
-        self.insert(key, Some(reply), now);
+        let packed = PackedKey::new(&key);
+        let hash = self.hasher.hash_one(packed);
+        let deadline_ms = now_ms.saturating_add(self.ttl_ms);
+        match self.live_slot(hash, &packed) {
+            Some(i) => {
+                let slot = &mut self.slots[i];
+                slot.state = State::Done(reply.into_boxed_slice());
+                slot.deadline_ms = deadline_ms;
+            }
+            None => self.insert(hash, packed, State::Done(reply.into_boxed_slice()), now_ms),
+        }
     }
 
     /// Forgets `key`: processing failed or the request was dropped, so a retransmit is
     /// processed anew.
     pub fn abandon(&mut self, key: &CacheKey) {
-        self.map.remove(key);
+        let packed = PackedKey::new(key);
+        let hash = self.hasher.hash_one(packed);
+        if let Some(i) = self.live_slot(hash, &packed) {
+            self.slots[i].state = State::Dead;
+            self.index.remove(&hash);
+        }
     }
 
     /// Removes every entry whose ttl has passed at `now`. Amortised O(expired).
     pub fn expire(&mut self, now: Instant) {
-        while let Some(&(key, seq, deadline)) = self.order.front() {
-            if deadline > now {
-                break;
-            }
-            self.order.pop_front();
-            if self.map.get(&key).is_some_and(|e| e.seq == seq) {
-                self.map.remove(&key);
-            }
-        }
+        let now_ms = self.millis(now);
+        self.expire_ms(now_ms);
     }
 
     /// Number of keys held (in progress and completed).
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.index.len()
     }
 
     /// True when no key is held.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.index.is_empty()
     }
 
-    fn evict_oldest(&mut self) {
-        while let Some((key, seq, _)) = self.order.pop_front() {
-            if self.map.get(&key).is_some_and(|e| e.seq == seq) {
-                self.map.remove(&key);
-                return;
+    fn millis(&mut self, now: Instant) -> u64 {
+        let epoch = *self.epoch.get_or_insert(now);
+        u64::try_from(now.saturating_duration_since(epoch).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Index of the live slot holding `key`, if any.
+    fn live_slot(&self, hash: u64, key: &PackedKey) -> Option<usize> {
+        let seq = *self.index.get(&hash)?;
+        let i = usize::try_from(seq.checked_sub(self.front_seq)?).ok()?;
+        let slot = self.slots.get(i)?;
+        (slot.key == *key && !matches!(slot.state, State::Dead)).then_some(i)
+    }
+
+    fn expire_ms(&mut self, now_ms: u64) {
+        // Entries leave in first-seen order; an entry whose deadline was pushed back by
+        // `complete` holds the ones behind it for at most its processing time.
+        while let Some(front) = self.slots.front() {
+            let live = !matches!(front.state, State::Dead);
+            if live && front.deadline_ms > now_ms {
+                break;
             }
+            self.pop_front();
         }
     }
 
-    fn insert(&mut self, key: CacheKey, reply: Option<Vec<u8>>, now: Instant) {
-        if self.map.len() >= self.max_entries {
-            self.evict_oldest();
+    fn pop_front(&mut self) {
+        if let Some(slot) = self.slots.pop_front() {
+            if !matches!(slot.state, State::Dead) {
+                let hash = self.hasher.hash_one(slot.key);
+                if self.index.get(&hash) == Some(&self.front_seq) {
+                    self.index.remove(&hash);
+                }
+            }
+            self.front_seq += 1;
         }
-        self.seq += 1;
-        let deadline = now.checked_add(self.ttl).unwrap_or(now);
-        self.map.insert(
+    }
+
+    fn insert(&mut self, hash: u64, key: PackedKey, state: State, now_ms: u64) {
+        while self.index.len() >= self.max_entries && !self.slots.is_empty() {
+            self.pop_front(); // evict the oldest (dead slots on the way cost nothing)
+        }
+        // A colliding live entry (different key, same 64-bit hash) loses its index entry: its
+        // retransmits will be processed again, never answered with another request's reply.
+        if let Some(i) = self
+            .index
+            .get(&hash)
+            .and_then(|seq| seq.checked_sub(self.front_seq))
+            .and_then(|i| usize::try_from(i).ok())
+            && let Some(old) = self.slots.get_mut(i)
+        {
+            old.state = State::Dead;
+        }
+        let seq = self.front_seq + self.slots.len() as u64;
+        self.slots.push_back(Slot {
             key,
-            Entry {
-                seq: self.seq,
-                deadline,
-                reply,
-            },
-        );
-        self.order.push_back((key, self.seq, deadline));
-        // Stale queue items (refreshed or abandoned keys) are dropped lazily; compact when they
-        // dominate so the queue stays O(max_entries). Amortised O(1).
-        if self.order.len() > self.max_entries.max(16).saturating_mul(2) {
-            let map = &self.map;
-            self.order
-                .retain(|(k, s, _)| map.get(k).is_some_and(|e| e.seq == *s));
+            deadline_ms: now_ms.saturating_add(self.ttl_ms),
+            state,
+        });
+        self.index.insert(hash, seq);
+        // Abandoned slots wait for their turn at the front; compact if they dominate so memory
+        // stays O(max_entries) whatever the traffic does.
+        if self.slots.len() > self.max_entries.max(16).saturating_mul(2) {
+            self.compact();
+        }
+    }
+
+    fn compact(&mut self) {
+        let old = std::mem::take(&mut self.slots);
+        self.index.clear();
+        let base = self.front_seq;
+        for slot in old.into_iter().filter(|s| !matches!(s.state, State::Dead)) {
+            let hash = self.hasher.hash_one(slot.key);
+            self.index.insert(hash, base + self.slots.len() as u64);
+            self.slots.push_back(slot);
         }
     }
 }
@@ -281,8 +405,7 @@ mod tests {
             assert_eq!(c.begin(key(1, i, 0), t0), CacheLookup::New);
             c.complete(key(1, i, 0), vec![i], t0);
         }
-        // Refresh key 0 so key 1 becomes the oldest.
-        c.complete(key(1, 0, 0), vec![0], t0 + Duration::from_millis(1));
+        // A fourth key evicts the first one seen (key 0).
         assert_eq!(
             c.begin(key(1, 3, 0), t0 + Duration::from_millis(2)),
             CacheLookup::New
@@ -290,15 +413,19 @@ mod tests {
         assert_eq!(c.len(), 3);
         assert_eq!(
             c.begin(key(1, 1, 0), t0 + Duration::from_millis(3)),
-            CacheLookup::New
-        ); // evicted, evicts 2
+            CacheLookup::Replay(&[1][..])
+        );
         assert_eq!(
             c.begin(key(1, 0, 0), t0 + Duration::from_millis(3)),
-            CacheLookup::Replay(&[0][..])
-        );
+            CacheLookup::New
+        ); // evicted, and now evicts key 1
         assert_eq!(
             c.begin(key(1, 3, 0), t0 + Duration::from_millis(3)),
             CacheLookup::InProgress
+        );
+        assert_eq!(
+            c.begin(key(1, 2, 0), t0 + Duration::from_millis(3)),
+            CacheLookup::Replay(&[2][..])
         );
         assert_eq!(c.len(), 3);
     }
@@ -327,9 +454,9 @@ mod tests {
                 c.complete(k, vec![1], t0);
             }
             assert!(
-                c.order.len() <= 2 * 16 + 1,
+                c.slots.len() <= 2 * 16 + 1,
                 "queue grew to {}",
-                c.order.len()
+                c.slots.len()
             );
             assert!(c.len() <= 10);
         }
