@@ -1,0 +1,354 @@
+//! `ironfence-loadgen`: RADIUS MAB load generator and null responder. See `docs/benchmarks.md`.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use ironfence_loadgen::client::{self, ClientConfig};
+use ironfence_loadgen::devices::{self, DEFAULT_ROLES};
+use ironfence_loadgen::procstat::{self, CpuTimes};
+use ironfence_loadgen::responder::{self, ResponderConfig};
+use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ironfence-loadgen",
+    version,
+    about = "RADIUS MAB load generator: closed loop, Message-Authenticator on every request, every reply verified",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Answer every Access-Request with a fixed signed Access-Accept + VLAN (the generator's ceiling).
+    NullResponder(ResponderArgs),
+    /// Write the device population: ironfence import CSV and/or FreeRADIUS users file.
+    Seed(SeedArgs),
+    /// Print N distinct ports free for both UDP and TCP on 127.0.0.1 (one per line).
+    FreePorts {
+        /// How many.
+        #[arg(default_value_t = 1)]
+        count: usize,
+    },
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Server RADIUS authentication address.
+    #[arg(long, default_value = "127.0.0.1:1812")]
+    server: SocketAddrV4,
+    /// Shared secret.
+    #[arg(long, env = "LOADGEN_SECRET", default_value = "")]
+    secret: String,
+    /// Label printed as target=… (ironfence, freeradius, null, …).
+    #[arg(long, default_value = "server")]
+    label: String,
+    /// Known devices: MAC i = 02:00:<i as 4 bytes>, i in 0..N.
+    #[arg(long, default_value_t = 100_000)]
+    devices: u32,
+    /// Fraction of requests from unknown MACs (02:01:<i>), which must get the registration VLAN.
+    #[arg(long, default_value_t = 0.0)]
+    unknown_fraction: f64,
+    /// Roles as name:vlan,…; device i has role i % count.
+    #[arg(long, default_value = DEFAULT_ROLES)]
+    roles: String,
+    /// VLAN expected for unknown devices.
+    #[arg(long, default_value_t = 2)]
+    registration_vlan: u16,
+    /// Expect this VLAN in every Access-Accept instead of the role formula (null responder).
+    #[arg(long)]
+    expect_vlan: Option<u16>,
+    /// Requests in flight (closed loop).
+    #[arg(short = 'c', long, default_value_t = 32)]
+    concurrency: usize,
+    /// Worker threads.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// UDP sockets per thread (default: one per 128 requests in flight; max 255 per socket).
+    #[arg(long)]
+    sockets: Option<usize>,
+    /// Warm-up before measuring (e.g. 3s, 500ms).
+    #[arg(long, default_value = "3s", value_parser = humantime_duration)]
+    warmup: Duration,
+    /// Measured window.
+    #[arg(long, default_value = "10s", value_parser = humantime_duration)]
+    duration: Duration,
+    /// Instead of --duration: send exactly N requests after the warm-up and wait for their replies.
+    #[arg(long)]
+    requests: Option<u64>,
+    /// Reply timeout; each timeout is an error and triggers a retransmission.
+    #[arg(long, default_value = "1s", value_parser = humantime_duration)]
+    timeout: Duration,
+    /// Retransmissions before a request is given up (lost).
+    #[arg(long, default_value_t = 2)]
+    retries: u8,
+    /// Pin the worker threads to these CPUs (comma-separated, round robin).
+    #[arg(long, value_delimiter = ',')]
+    cpu: Vec<usize>,
+    /// NAS-IP-Address to send.
+    #[arg(long, default_value = "127.0.0.1")]
+    nas_ip: Ipv4Addr,
+    /// PID of the server: report its CPU µs per request over the window and its RSS after.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Exit with status 1 if any error or timeout occurred.
+    #[arg(long)]
+    fail_on_error: bool,
+}
+
+#[derive(Debug, Args)]
+struct ResponderArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    listen: Ipv4Addr,
+    /// UDP port (0: any free port, printed on stdout).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Shared secret.
+    #[arg(long, env = "LOADGEN_SECRET")]
+    secret: String,
+    /// VLAN in every Access-Accept.
+    #[arg(long, default_value_t = 100)]
+    vlan: u16,
+    /// Pin to this CPU.
+    #[arg(long)]
+    cpu: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+struct SeedArgs {
+    /// Number of devices.
+    #[arg(long, default_value_t = 100_000)]
+    devices: u32,
+    /// Roles as name:vlan,…; device i has role i % count.
+    #[arg(long, default_value = DEFAULT_ROLES)]
+    roles: String,
+    /// VLAN of the FreeRADIUS DEFAULT entry (unknown devices).
+    #[arg(long, default_value_t = 2)]
+    registration_vlan: u16,
+    /// Write the ironfence import CSV (mac,status,role,pid) here.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// Write a FreeRADIUS users file (rlm_files) here.
+    #[arg(long)]
+    freeradius_users: Option<PathBuf>,
+}
+
+fn humantime_duration(s: &str) -> Result<Duration, String> {
+    if let Ok(secs) = s.parse::<f64>()
+        && secs >= 0.0
+        && secs.is_finite()
+    {
+        return Ok(Duration::from_secs_f64(secs));
+    }
+    humantime::parse_duration(s).map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::NullResponder(a)) => null_responder(a).map(|()| ExitCode::SUCCESS),
+        Some(Command::Seed(a)) => seed(a).map(|()| ExitCode::SUCCESS),
+        Some(Command::FreePorts { count }) => free_ports(count).map(|()| ExitCode::SUCCESS),
+        None => run(cli.run),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ironfence-loadgen: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn null_responder(a: ResponderArgs) -> anyhow::Result<()> {
+    let cfg = ResponderConfig {
+        listen: SocketAddrV4::new(a.listen, a.port),
+        secret: a.secret.into_bytes(),
+        vlan: a.vlan,
+        cpu: a.cpu,
+    };
+    responder::serve(&cfg, |addr| {
+        println!("null-responder listening on {addr} vlan={}", cfg.vlan);
+        let _ = std::io::stdout().flush();
+    })
+}
+
+/// Binds UDP port 0, then TCP on the same port; all sockets stay open until every port is
+/// chosen, so the ports are distinct.
+fn free_ports(count: usize) -> anyhow::Result<()> {
+    let mut held = Vec::new();
+    let mut ports = Vec::new();
+    let mut attempts = 0;
+    while ports.len() < count {
+        attempts += 1;
+        if attempts > 1000 {
+            anyhow::bail!("could not find {count} free ports");
+        }
+        let udp = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
+        let port = udp.local_addr()?.port();
+        let Ok(tcp) = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)) else {
+            continue;
+        };
+        ports.push(port);
+        held.push((udp, tcp));
+    }
+    for p in ports {
+        println!("{p}");
+    }
+    Ok(())
+}
+
+fn seed(a: SeedArgs) -> anyhow::Result<()> {
+    let roles = devices::parse_roles(&a.roles)?;
+    if let Some(p) = &a.csv {
+        let f = std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?;
+        let mut w = std::io::BufWriter::new(f);
+        devices::write_csv(&mut w, a.devices, &roles)?;
+        w.flush()?;
+    }
+    if let Some(p) = &a.freeradius_users {
+        let f = std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?;
+        let mut w = std::io::BufWriter::new(f);
+        devices::write_freeradius_users(&mut w, a.devices, &roles, a.registration_vlan)?;
+        w.flush()?;
+    }
+    Ok(())
+}
+
+fn ms(ns: u64) -> String {
+    format!("{:.3}", ns as f64 / 1e6)
+}
+
+fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
+    if a.secret.is_empty() {
+        anyhow::bail!("--secret (or LOADGEN_SECRET) is required");
+    }
+    let cfg = ClientConfig {
+        server: a.server,
+        secret: a.secret.into_bytes(),
+        devices: a.devices,
+        unknown_fraction: a.unknown_fraction,
+        roles: devices::parse_roles(&a.roles)?,
+        registration_vlan: a.registration_vlan,
+        expect_vlan: a.expect_vlan,
+        concurrency: a.concurrency,
+        threads: a.threads,
+        sockets_per_thread: a.sockets,
+        warmup: a.warmup,
+        duration: a.duration,
+        requests: a.requests,
+        timeout: a.timeout,
+        retries: a.retries,
+        cpus: a.cpu,
+        nas_ip: a.nas_ip,
+    };
+    let pid = a.server_pid;
+    let mut srv_start: Option<CpuTimes> = None;
+    let mut srv_end: Option<CpuTimes> = None;
+    let mut own_start = CpuTimes::default();
+    let mut own_end = CpuTimes::default();
+    let res = client::run(
+        &cfg,
+        || {
+            own_start = procstat::cpu_times(None).unwrap_or_default();
+            srv_start = pid.and_then(|p| procstat::cpu_times(Some(p)).ok());
+        },
+        || {
+            own_end = procstat::cpu_times(None).unwrap_or_default();
+            srv_end = pid.and_then(|p| procstat::cpu_times(Some(p)).ok());
+        },
+    )?;
+    let c = &res.counters;
+    let per_req = |us: u64| {
+        if c.completed > 0 {
+            format!("{:.2}", us as f64 / c.completed as f64)
+        } else {
+            "nan".to_string()
+        }
+    };
+    let secs = res.window.as_secs_f64();
+    let cores = |us: u64| {
+        if secs > 0.0 {
+            format!("{:.2}", us as f64 / 1e6 / secs)
+        } else {
+            "nan".to_string()
+        }
+    };
+    let mut line = format!(
+        "target={} c={} threads={} sockets={} secs={:.2} req/s={:.0} p50_ms={} p99_ms={} p999_ms={} max_ms={} mean_ms={} \
+         completed={} ok={} errors={} timeouts={} lost={} reject={} wrong_vlan={} bad_auth={} no_ma={} malformed={} other_code={} send_errors={} stale={} sent_total={}",
+        a.label,
+        cfg.concurrency,
+        cfg.threads,
+        res.sockets_per_thread,
+        secs,
+        res.rate(),
+        ms(res.hist.quantile(0.5)),
+        ms(res.hist.quantile(0.99)),
+        ms(res.hist.quantile(0.999)),
+        ms(res.hist.max()),
+        ms(res.hist.mean() as u64),
+        c.completed,
+        c.ok,
+        c.errors(),
+        c.timeouts,
+        c.lost,
+        c.reject,
+        c.wrong_vlan,
+        c.bad_auth,
+        c.no_ma,
+        c.malformed,
+        c.other_code,
+        c.send_errors,
+        c.stale,
+        c.sent_total,
+    );
+    let own = own_end.since(&own_start);
+    line += &format!(
+        " lg_cpu_us_per_req={} lg_cpu_cores={}",
+        per_req(own.total_us()),
+        cores(own.total_us())
+    );
+    if let Some(pid) = pid {
+        match (srv_start, srv_end) {
+            (Some(s), Some(e)) => {
+                let d = e.since(&s);
+                line += &format!(
+                    " server_cpu_us_per_req={} server_user_us_per_req={} server_sys_us_per_req={} server_cpu_cores={}",
+                    per_req(d.total_us()),
+                    per_req(d.user_us),
+                    per_req(d.sys_us),
+                    cores(d.total_us())
+                );
+            }
+            _ => line += " server_cpu_us_per_req=nan",
+        }
+        match procstat::memory(pid) {
+            Ok(m) => {
+                let mb = |kb: u64| kb as f64 / 1024.0;
+                line += &format!(
+                    " server_rss_mb={:.1} server_hwm_mb={:.1} server_rss_anon_mb={:.1} server_rss_file_mb={:.1}",
+                    mb(m.rss_kb),
+                    mb(m.hwm_kb),
+                    mb(m.anon_kb),
+                    mb(m.file_kb)
+                )
+            }
+            Err(_) => line += " server_rss_mb=nan",
+        }
+    }
+    println!("{line}");
+    if a.fail_on_error && c.errors() > 0 {
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
