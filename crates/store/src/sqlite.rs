@@ -28,11 +28,46 @@ use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::Duration;
 
 const READERS: usize = 4;
+
+/// `ironfence.db` -> `ironfence.audit.db`, beside it.
+pub(crate) fn audit_path(main: &Path) -> PathBuf {
+    let stem = main
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "ironfence".into());
+    main.with_file_name(format!("{stem}.audit.db"))
+}
+
+/// Schema of the audit file; versioned with the main schema (see migrations.rs, version 3).
+const AUDIT_SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS radius_audit_log (
+        id INTEGER PRIMARY KEY,
+        created_at INTEGER NOT NULL,
+        mac TEXT,
+        user_name TEXT,
+        nas_ip TEXT NOT NULL,
+        nas_port TEXT,
+        request_type TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        vlan TEXT,
+        role TEXT,
+        switch_id TEXT,
+        calling_station_id TEXT,
+        called_station_id TEXT
+    );
+    CREATE INDEX IF NOT EXISTS radius_audit_log_created_at ON radius_audit_log (created_at);
+    CREATE INDEX IF NOT EXISTS radius_audit_log_mac ON radius_audit_log (mac);
+";
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(crate) struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Connection>,
+    /// The RADIUS audit log lives in its own file (`<name>.audit.db`): it is written
+    /// continuously, and every commit to the main file would invalidate the node readers'
+    /// page cache and mapping — the audit log would then cost more than the lookups it records.
+    audit: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
 }
@@ -184,12 +219,20 @@ impl SqliteStore {
         }
         let mut writer = open_connection(path, true)?;
         migrate(&mut writer)?;
+        let audit = open_connection(&audit_path(path), true)?;
+        audit.execute_batch(AUDIT_SCHEMA).map_err(|e| {
+            StoreError::migration(format!(
+                "SQLite audit log {}: {e}",
+                audit_path(path).display()
+            ))
+        })?;
         let readers = (0..READERS)
             .map(|_| open_connection(path, false).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
             writer: Mutex::new(writer),
+            audit: Mutex::new(audit),
             readers,
             next_reader: AtomicUsize::new(0),
         })
@@ -646,7 +689,7 @@ impl SqliteStore {
         if records.is_empty() {
             return Ok(());
         }
-        let mut conn = self.writer();
+        let mut conn = self.audit.lock().unwrap_or_else(PoisonError::into_inner);
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
             let mut st = tx.prepare_cached(
@@ -678,7 +721,7 @@ impl SqliteStore {
     }
 
     pub(crate) fn count_audit(&self, mac: Option<Mac>) -> Result<u64, StoreError> {
-        let conn = self.reader();
+        let conn = self.audit.lock().unwrap_or_else(PoisonError::into_inner);
         let n: i64 = match mac {
             Some(m) => conn
                 .prepare_cached("SELECT COUNT(*) FROM radius_audit_log WHERE mac = ?1")?
@@ -695,6 +738,10 @@ impl SqliteStore {
         let conn = self.writer();
         if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
             tracing::warn!(error = %e, path = %self.path.display(), "SQLite checkpoint on close failed");
+        }
+        let audit = self.audit.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Err(e) = audit.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+            tracing::warn!(error = %e, path = %audit_path(&self.path).display(), "SQLite checkpoint on close failed");
         }
     }
 }
