@@ -1,14 +1,15 @@
 //! PacketFence-style INI configuration: a comment-preserving document model, typed pf.conf /
-//! switches.conf / roles.conf, validation with file:line.
+//! switches.conf / roles.conf / cluster.conf, validation with file:line.
 //!
 //! ```text
-//!  conf/pf.conf ──────┐
-//!  conf/switches.conf ┼─> ini::Document ───> Config::load / checkup ──> Config (typed)
-//!  conf/roles.conf ───┘   lossless: every      every finding as           │
-//!                         line kept, edits     Diagnostics:               ├─> server: sockets, metrics
-//!                         in place, atomic     file:line [section]        ├─> policy: SwitchesConf::lookup
-//!                         save                                            └─> store: database
-//!                              ▲
+//!  conf/pf.conf ──────────┐
+//!  conf/switches.conf ────┤
+//!  conf/roles.conf ───────┼─> ini::Document ──> Config::load / checkup ──> Config (typed)
+//!  conf/cluster.conf ─────┘   lossless: every     every finding as          │
+//!  conf/cluster-files.txt     line kept, edits    Diagnostics:              ├─> server: sockets, metrics
+//!    (plain list of paths)    in place, atomic    file:line [section]       ├─> policy: SwitchesConf::lookup
+//!                             save                                          ├─> store: database
+//!                              ▲                                            └─> cluster: members, VIPs
 //!                              └── admin tools / cluster sync edit and save the same files
 //! ```
 //!
@@ -20,10 +21,40 @@
 //!   PacketFence's `*.conf.defaults`); the admin's file overrides them key by key.
 //!
 //! Path resolution: relative paths in pf.conf (`state_dir`) are relative to the *parent* of the
-//! configuration directory (the install root, like PacketFence's `/usr/local/pf` for
-//! `/usr/local/pf/conf`); a relative sqlite `path` is relative to `state_dir`.
+//! configuration directory (the install root, [`installation_root`], like PacketFence's
+//! `/usr/local/pf` for `/usr/local/pf/conf`); a relative sqlite `path` is relative to
+//! `state_dir`; cluster-files.txt entries are relative to the install root.
+//!
+//! # Clustering
+//!
+//! A cluster.conf with at least one section makes this server a member of an active/active
+//! cluster ([`ClusterConf`]); a missing or fully commented-out cluster.conf means a single
+//! server, with exactly the behaviour of a configuration without it.
+//!
+//! **Identity.** A server finds its own `[<hostname>]` section with [`Config::identity`],
+//! resolved in this order ([`resolve_identity`]):
+//! 1. the identity passed to [`Config::load_as`] / [`checkup_as`] (tests, tools);
+//! 2. the `IRONFENCE_HOSTNAME` environment variable (lets several servers share one machine in
+//!    tests; also what an operator can set in a systemd unit: `Environment=IRONFENCE_HOSTNAME=pf2`);
+//! 3. pf.conf `[general] hostname` (careful: pf.conf is synchronized to every member, so in a
+//!    cluster this names them all the same; checkup warns);
+//! 4. the OS hostname (`gethostname`), like PacketFence's `hostname()`.
+//!
+//! In a cluster, an identity without a section is a fatal error (not a panic):
+//! `cluster.conf: this server "X" has no [X] section; servers defined: a, b, c (…)`.
+//!
+//! **Addresses** the daemon binds: [`Config::radius_listen`], [`Config::webservices_listen`],
+//! [`Config::metrics_listen`], [`Config::interfaces`] — per-server in a cluster, today's
+//! pf.conf values on a single server.
+//!
+//! **Checks** (`checkup`, [`cluster`] module docs): membership, management_ip, interfaces
+//! (same set, ip, type on every server; one management interface), duplicate addresses, the
+//! database (Galera through the local node, never SQLite nor one member's address), the number
+//! of servers (3 or more, odd), and the cluster secrets (`[webservices]`, `[active_active]`).
 #![forbid(unsafe_code)]
 
+pub mod cluster;
+mod cluster_files;
 mod diag;
 pub mod ini;
 mod pf;
@@ -31,14 +62,19 @@ mod roles;
 mod switches;
 pub mod value;
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+pub use cluster::{
+    ClusterConf, ClusterServer, HOSTNAME_ENV, IdentitySource, os_hostname, resolve_identity,
+};
+pub use cluster_files::{CLUSTER_FILES, installation_root};
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use ini::{ConfigError, Document, EditError, Entry, Section};
 pub use pf::{
-    ActiveActiveConf, DEFAULT_METRICS_PORT, DEFAULT_STATE_DIR, DatabaseConf, GeneralConf,
-    InterfaceConf, InterfaceType, MaintenanceConf, MetricsConf, MysqlConf, PfConf, RadiusConf,
-    Secret, WebservicesConf,
+    ActiveActiveConf, DEFAULT_METRICS_PORT, DEFAULT_STATE_DIR, DEFAULT_VIRTUAL_ROUTER_ID,
+    DatabaseConf, GeneralConf, InterfaceConf, InterfaceType, MaintenanceConf, MetricsConf,
+    MysqlConf, PfConf, RadiusConf, Secret, WebservicesConf,
 };
 pub use roles::{BUILTIN_ROLES, Role, RolesConf};
 pub use switches::{
@@ -51,6 +87,7 @@ use diag::FileDiags;
 pub const PF_CONF: &str = "pf.conf";
 pub const SWITCHES_CONF: &str = "switches.conf";
 pub const ROLES_CONF: &str = "roles.conf";
+pub const CLUSTER_CONF: &str = "cluster.conf";
 
 /// The whole typed configuration the daemon runs with.
 #[derive(Debug, Clone)]
@@ -59,33 +96,127 @@ pub struct Config {
     pub pf: PfConf,
     pub switches: SwitchesConf,
     pub roles: RolesConf,
+    /// cluster.conf; `None` for a single server (file missing or without any section).
+    pub cluster: Option<ClusterConf>,
+    /// This server's name: its `[<identity>]` section in cluster.conf. Resolved by
+    /// [`resolve_identity`] (explicit, then `IRONFENCE_HOSTNAME`, then pf.conf
+    /// `[general] hostname`, then the OS hostname); empty only if all of them failed.
+    pub identity: String,
+    /// Where [`Config::identity`] came from (for logs).
+    pub identity_source: IdentitySource,
+    /// Extra files to synchronize across the cluster (conf/cluster-files.txt): absolute,
+    /// normalised, all under [`installation_root`], in file order.
+    pub cluster_files: Vec<PathBuf>,
 }
 
 impl Config {
     /// Loads and validates `conf_dir`. Fails with every finding if any of them is an error;
     /// warnings alone do not prevent loading (use [`Config::load_with_warnings`] to log them).
+    /// The server's identity follows the `IRONFENCE_HOSTNAME` / pf.conf / OS rule.
     pub fn load(conf_dir: &Path) -> Result<Config, Diagnostics> {
         Config::load_with_warnings(conf_dir).map(|(config, _)| config)
     }
 
     /// Like [`Config::load`], also returning the warnings of a successful load.
     pub fn load_with_warnings(conf_dir: &Path) -> Result<(Config, Diagnostics), Diagnostics> {
-        let (config, diags) = build(conf_dir);
+        Config::load_with_warnings_as(conf_dir, None)
+    }
+
+    /// Like [`Config::load`] with an explicit identity (`None`: the `IRONFENCE_HOSTNAME` /
+    /// pf.conf / OS rule). This is how tests run several cluster members from one directory.
+    pub fn load_as(conf_dir: &Path, identity: Option<&str>) -> Result<Config, Diagnostics> {
+        Config::load_with_warnings_as(conf_dir, identity).map(|(config, _)| config)
+    }
+
+    /// Like [`Config::load_as`], also returning the warnings of a successful load.
+    pub fn load_with_warnings_as(
+        conf_dir: &Path,
+        identity: Option<&str>,
+    ) -> Result<(Config, Diagnostics), Diagnostics> {
+        let (config, diags) = build(conf_dir, identity);
         if diags.has_errors() {
             Err(diags)
         } else {
             Ok((config, diags))
         }
     }
+
+    /// Whether cluster.conf defines a cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.cluster.is_some()
+    }
+
+    /// This server's cluster.conf entry (`None` on a single server).
+    pub fn this_server(&self) -> Option<&ClusterServer> {
+        self.cluster.as_ref()?.server(&self.identity)
+    }
+
+    /// The other members, in cluster.conf order (empty on a single server).
+    pub fn peers(&self) -> impl Iterator<Item = &ClusterServer> {
+        let me = self.this_server().map(|s| s.index);
+        self.cluster
+            .iter()
+            .flat_map(|c| c.servers.iter())
+            .filter(move |s| Some(s.index) != me)
+    }
+
+    /// This server's interfaces: pf.conf's `[interface X]` sections, each overlaid key by key by
+    /// cluster.conf's `[<identity> interface X]` (ip, mask, type, enforcement it sets replace
+    /// pf.conf's), followed by interfaces only cluster.conf defines for this host. On a single
+    /// server: pf.conf's interfaces.
+    pub fn interfaces(&self) -> Vec<InterfaceConf> {
+        match self.this_server() {
+            Some(s) => pf::overlay_interfaces(&self.pf.interfaces, &s.interfaces),
+            None => self.pf.interfaces.clone(),
+        }
+    }
+
+    /// The address the RADIUS sockets bind to: pf.conf `[radius] listen` on a single server;
+    /// this server's `management_ip` in a cluster (so several members can share one machine on
+    /// 127.0.0.x in tests; requests to the VIPs are handled through IP_PKTINFO by the server).
+    pub fn radius_listen(&self) -> IpAddr {
+        match self.this_server().and_then(|s| s.management_ip) {
+            Some(ip) => IpAddr::V4(ip),
+            None => self.pf.radius.listen,
+        }
+    }
+
+    /// The node-to-node API (web services) address: `management_ip:[webservices] port`
+    /// (default 9090) in a cluster; `None` on a single server (no peer to talk to).
+    pub fn webservices_listen(&self) -> Option<SocketAddr> {
+        let ip = self.this_server()?.management_ip?;
+        Some(SocketAddr::new(IpAddr::V4(ip), self.pf.webservices.port))
+    }
+
+    /// The Prometheus endpoint: pf.conf `[metrics] listen` (`None`: disabled). In a cluster, a
+    /// loopback listen address (the default 127.0.0.1:9101) becomes the same port on this
+    /// server's `management_ip`, so each member (several of them on one test machine) has its
+    /// own endpoint and the cluster can be scraped from the management network: restrict that
+    /// port to your monitoring hosts. A non-loopback listen address is used as is.
+    pub fn metrics_listen(&self) -> Option<SocketAddr> {
+        let listen = self.pf.metrics.listen?;
+        match self.this_server().and_then(|s| s.management_ip) {
+            Some(ip) if listen.ip().is_loopback() => {
+                Some(SocketAddr::new(IpAddr::V4(ip), listen.port()))
+            }
+            _ => Some(listen),
+        }
+    }
 }
 
 /// Checks `conf_dir` the way `pfcmd checkup` does: every error and warning of every file (syntax,
-/// values, references between files, weak secrets), never stopping at the first.
+/// values, references between files, weak secrets, cluster consistency), never stopping at the
+/// first. The server's identity follows the `IRONFENCE_HOSTNAME` / pf.conf / OS rule.
 pub fn checkup(conf_dir: &Path) -> Diagnostics {
-    build(conf_dir).1
+    checkup_as(conf_dir, None)
 }
 
-fn build(conf_dir: &Path) -> (Config, Diagnostics) {
+/// [`checkup`] as the server `identity` (`None`: the `IRONFENCE_HOSTNAME` / pf.conf / OS rule).
+pub fn checkup_as(conf_dir: &Path, identity: Option<&str>) -> Diagnostics {
+    build(conf_dir, identity).1
+}
+
+fn build(conf_dir: &Path, identity: Option<&str>) -> (Config, Diagnostics) {
     let mut diags = Diagnostics::default();
     if !conf_dir.is_dir() {
         diags.push(
@@ -99,6 +230,10 @@ fn build(conf_dir: &Path) -> (Config, Diagnostics) {
     let roles_doc = read_optional(conf_dir, ROLES_CONF, &mut diags);
     let pf_doc = read_optional(conf_dir, PF_CONF, &mut diags);
     let switches_doc = read_optional(conf_dir, SWITCHES_CONF, &mut diags);
+    let cluster_doc = read_optional(conf_dir, CLUSTER_CONF, &mut diags);
+    let cluster_mode = cluster_doc
+        .as_ref()
+        .is_some_and(|d| d.sections().next().is_some());
 
     let roles = RolesConf::from_document(
         roles_doc.as_ref(),
@@ -107,11 +242,13 @@ fn build(conf_dir: &Path) -> (Config, Diagnostics) {
             out: &mut diags,
         },
     );
+    let pf_file = conf_dir.join(PF_CONF);
     let pf = PfConf::from_document(
         pf_doc.as_ref(),
-        &install_root(conf_dir),
+        &installation_root(conf_dir),
+        cluster_mode,
         &mut FileDiags {
-            file: &conf_dir.join(PF_CONF),
+            file: &pf_file,
             out: &mut diags,
         },
     );
@@ -123,22 +260,48 @@ fn build(conf_dir: &Path) -> (Config, Diagnostics) {
             out: &mut diags,
         },
     );
+    let env = std::env::var(HOSTNAME_ENV).ok();
+    let (identity, identity_source) = resolve_identity(
+        identity,
+        env.as_deref(),
+        pf.general.hostname.as_deref(),
+        os_hostname,
+    );
+    let cluster_file = conf_dir.join(CLUSTER_CONF);
+    let cluster = ClusterConf::from_document(
+        cluster_doc.as_ref(),
+        &mut FileDiags {
+            file: &cluster_file,
+            out: &mut diags,
+        },
+    );
+    if let (Some(c), Some(doc)) = (&cluster, &cluster_doc) {
+        cluster::check(
+            &cluster::CheckInput {
+                cluster: c,
+                doc,
+                cluster_file: &cluster_file,
+                identity: &identity,
+                identity_source,
+                pf: &pf,
+                pf_doc: pf_doc.as_ref(),
+                pf_file: &pf_file,
+            },
+            &mut diags,
+        );
+    }
+    let cluster_files = cluster_files::read(conf_dir, &mut diags);
     let config = Config {
         conf_dir: conf_dir.to_path_buf(),
         pf,
         switches,
         roles,
+        cluster,
+        identity,
+        identity_source,
+        cluster_files,
     };
     (config, diags)
-}
-
-/// The directory relative pf.conf paths are resolved against: the parent of the configuration
-/// directory, made absolute so the result does not depend on how `conf_dir` was spelt.
-fn install_root(conf_dir: &Path) -> PathBuf {
-    let abs = std::fs::canonicalize(conf_dir)
-        .or_else(|_| std::path::absolute(conf_dir))
-        .unwrap_or_else(|_| conf_dir.to_path_buf());
-    abs.parent().map_or(abs.clone(), Path::to_path_buf)
 }
 
 /// Reads `conf_dir/name` if it exists, reporting syntax errors (all of them) as diagnostics.

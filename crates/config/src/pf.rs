@@ -53,7 +53,10 @@ pub struct PfConf {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GeneralConf {
-    /// Overrides the OS hostname (the server's identity in a cluster).
+    /// Overrides the OS hostname as the server's identity (its `[<hostname>]` section in
+    /// cluster.conf); `IRONFENCE_HOSTNAME` overrides this key in turn (see
+    /// [`crate::resolve_identity`]). pf.conf is shared by every cluster member, so in a cluster
+    /// this names them all alike: checkup warns.
     pub hostname: Option<String>,
     pub domain: Option<String>,
     /// Where ironfence keeps its state (SQLite database, runtime files). Resolved: a relative
@@ -170,10 +173,42 @@ impl Default for WebservicesConf {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// `[active_active]`: clustering secrets and VRRP settings (PacketFence's key names).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActiveActiveConf {
+    /// MariaDB Galera state-transfer (SST) account. Required in a cluster.
     pub galera_replication_username: Option<String>,
+    /// Password of the Galera replication account. Required (non-empty) in a cluster.
     pub galera_replication_password: Option<Secret>,
+    /// `password`: keepalived's VRRP shared key (PacketFence's "Shared KEY" in
+    /// Configuration/Clustering; PacketFence's default is `1234`). keepalived's `PASS`
+    /// authentication sends it in clear text and uses only its first 8 characters: it keeps
+    /// foreign VRRP speakers out of the VIP election, it is not a cryptographic protection.
+    pub password: Option<Secret>,
+    /// `virtual_router_id`: the VRRP router id (1-255) of the cluster's VIPs. Default 50, as in
+    /// PacketFence. Must differ from any other VRRP group on the same layer-2 networks.
+    pub virtual_router_id: u8,
+    /// HAProxy statistics dashboard account (PacketFence hard-codes `admin:packetfence` in
+    /// haproxy.conf; ironfence reads it from here). The dashboard is meant to be enabled only
+    /// when both are set.
+    pub haproxy_stats_user: Option<String>,
+    pub haproxy_stats_pass: Option<Secret>,
+}
+
+/// PacketFence's default `active_active.virtual_router_id`.
+pub const DEFAULT_VIRTUAL_ROUTER_ID: u8 = 50;
+
+impl Default for ActiveActiveConf {
+    fn default() -> Self {
+        ActiveActiveConf {
+            galera_replication_username: None,
+            galera_replication_password: None,
+            password: None,
+            virtual_router_id: DEFAULT_VIRTUAL_ROUTER_ID,
+            haproxy_stats_user: None,
+            haproxy_stats_pass: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,6 +241,22 @@ pub enum InterfaceType {
 }
 
 impl InterfaceType {
+    /// The pf.conf spelling (`management`, `high-availability`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InterfaceType::Management => "management",
+            InterfaceType::HighAvailability => "high-availability",
+            InterfaceType::Internal => "internal",
+            InterfaceType::Portal => "portal",
+            InterfaceType::Radius => "radius",
+            InterfaceType::DhcpListener => "dhcp-listener",
+            InterfaceType::Monitor => "monitor",
+            InterfaceType::Dhcp => "dhcp",
+            InterfaceType::Dns => "dns",
+            InterfaceType::Other => "other",
+        }
+    }
+
     fn parse(s: &str) -> Option<InterfaceType> {
         Some(match s {
             "management" | "managed" => InterfaceType::Management,
@@ -248,6 +299,65 @@ pub struct InterfaceConf {
     pub enforcement: Option<String>,
 }
 
+impl InterfaceConf {
+    /// An interface with only its name set.
+    pub fn named(name: impl Into<String>) -> InterfaceConf {
+        InterfaceConf {
+            name: name.into(),
+            ip: None,
+            mask: None,
+            types: Vec::new(),
+            enforcement: None,
+        }
+    }
+
+    /// Whether `type=` contains `management`.
+    pub fn is_management(&self) -> bool {
+        self.types.contains(&InterfaceType::Management)
+    }
+
+    /// `type=` as written in pf.conf: `management,high-availability`.
+    pub fn types_string(&self) -> String {
+        let types: Vec<&str> = self.types.iter().map(|t| t.as_str()).collect();
+        types.join(",")
+    }
+
+    /// Overlays `other` key by key: every key `other` sets (ip, mask, type, enforcement)
+    /// replaces this one's; keys it leaves out are kept. This is how a cluster.conf
+    /// `[<host> interface X]` section applies to pf.conf's `[interface X]`.
+    pub fn overlay(&mut self, other: &InterfaceConf) {
+        if other.ip.is_some() {
+            self.ip = other.ip;
+        }
+        if other.mask.is_some() {
+            self.mask = other.mask;
+        }
+        if !other.types.is_empty() {
+            self.types.clone_from(&other.types);
+        }
+        if other.enforcement.is_some() {
+            self.enforcement.clone_from(&other.enforcement);
+        }
+    }
+}
+
+/// `base` (pf.conf's interfaces) overlaid by `over` (cluster.conf's for one host or for
+/// CLUSTER): interfaces of both, in `base` order then the ones only `over` defines, each
+/// overlaid key by key ([`InterfaceConf::overlay`]).
+pub(crate) fn overlay_interfaces(
+    base: &[InterfaceConf],
+    over: &[InterfaceConf],
+) -> Vec<InterfaceConf> {
+    let mut out = base.to_vec();
+    for o in over {
+        match out.iter_mut().find(|i| i.name == o.name) {
+            Some(i) => i.overlay(o),
+            None => out.push(o.clone()),
+        }
+    }
+    out
+}
+
 const GENERAL_KEYS: &[&str] = &["hostname", "domain", "state_dir"];
 const DATABASE_KEYS: &[&str] = &["type", "path", "host", "port", "user", "pass", "db"];
 const RADIUS_KEYS: &[&str] = &[
@@ -262,7 +372,14 @@ const RADIUS_KEYS: &[&str] = &[
 ];
 const METRICS_KEYS: &[&str] = &["listen"];
 const WEBSERVICES_KEYS: &[&str] = &["user", "pass", "port"];
-const ACTIVE_ACTIVE_KEYS: &[&str] = &["galera_replication_username", "galera_replication_password"];
+const ACTIVE_ACTIVE_KEYS: &[&str] = &[
+    "galera_replication_username",
+    "galera_replication_password",
+    "password",
+    "virtual_router_id",
+    "haproxy_stats_user",
+    "haproxy_stats_pass",
+];
 const MAINTENANCE_KEYS: &[&str] = &["cluster_check_interval"];
 const INTERFACE_KEYS: &[&str] = &["ip", "mask", "type", "enforcement"];
 /// PacketFence interface keys accepted without a warning (not used yet).
@@ -312,21 +429,33 @@ const PF_ONLY_SECTIONS: &[&str] = &[
     "trapping",
 ];
 
-/// Well-known example passwords (the clustering guide's Galera password among them).
+/// Well-known example passwords: the clustering guide's Galera password and web services
+/// credentials (`packet`/`fence`), PacketFence's keepalived key (`1234`) and HAProxy statistics
+/// account (`admin:packetfence`), and the usual suspects. `secret_weakness` adds `changeme`,
+/// `packetfence`, `secret`, ….
 const DEFAULT_PASSWORDS: &[&str] = &[
     "aMuchMoreSecurePassword",
     "password",
     "admin",
     "pf",
     "packet",
+    "fence",
+    "1234",
+    "12345678",
 ];
+
+/// Well-known default user names (the guide's `packet`, and `admin`).
+const DEFAULT_USERS: &[&str] = &["packet", "admin", "root"];
 
 impl PfConf {
     /// Builds pf.conf from its document (`None`: the file is absent → defaults). `root` is the
-    /// directory relative `state_dir` values are resolved against.
+    /// directory relative `state_dir` values are resolved against. `cluster` says whether
+    /// cluster.conf defines a cluster: the cluster secrets are then required (errors when empty)
+    /// instead of merely checked.
     pub(crate) fn from_document(
         doc: Option<&Document>,
         root: &Path,
+        cluster: bool,
         d: &mut FileDiags<'_>,
     ) -> PfConf {
         let mut pf = PfConf {
@@ -336,11 +465,20 @@ impl PfConf {
             },
             ..PfConf::default()
         };
-        let Some(doc) = doc else {
-            pf.database = DatabaseConf::Sqlite {
-                path: pf.general.state_dir.join("ironfence.db"),
-            };
-            return pf;
+        let empty;
+        let doc = match doc {
+            Some(doc) => doc,
+            None if cluster => {
+                // No pf.conf in a cluster: still require the cluster secrets.
+                empty = Document::new(d.file);
+                &empty
+            }
+            None => {
+                pf.database = DatabaseConf::Sqlite {
+                    path: pf.general.state_dir.join("ironfence.db"),
+                };
+                return pf;
+            }
         };
         for (name, line) in doc.sections() {
             if SECTIONS.contains(&name) {
@@ -348,7 +486,15 @@ impl PfConf {
             }
             if let Some(ifname) = name.strip_prefix("interface ") {
                 let s = doc.section(name).expect("listed section");
-                pf.interfaces.push(interface(ifname.trim(), s, d));
+                let ifc = interface(ifname.trim(), s, d);
+                if ifc.ip.is_none() || ifc.mask.is_none() {
+                    d.error(
+                        Some(s.line()),
+                        Some(name),
+                        format!("incomplete network information for interface {}: set both ip= and mask=", ifc.name),
+                    );
+                }
+                pf.interfaces.push(ifc);
             } else if PF_ONLY_SECTIONS.contains(&name) {
                 d.warning(Some(line), Some(name), format!("[{name}] is a PacketFence section ironfence does not use: it is ignored (remove it to silence this warning)"));
             } else {
@@ -469,10 +615,22 @@ impl PfConf {
         ws.port = r
             .parsed("port", "a TCP port (1-65535)", parse_port)
             .unwrap_or(ws.port);
-        if r.present() {
+        if cluster && ws.user.is_empty() {
+            r.error_at("user", format!("the web services user is empty but cluster.conf defines a cluster: members call each other's API (port {}) with [webservices] user/pass; set user= and pass= (the same on every server)", ws.port));
+        } else if is_default_user(&ws.user) {
+            r.warn_at(
+                "user",
+                format!("the web services user {:?} is a well-known default (the clustering guide uses packet/fence): choose another user name and a random password", ws.user),
+            );
+        }
+        if r.present() || cluster {
             let advice = "cluster configuration sync (port 9090) is protected only by this password: set pass= to a random string of at least 22 characters";
             if ws.pass.is_empty() {
-                r.warn_section(format!("the web services password is empty; {advice}"));
+                if cluster {
+                    r.error_at("pass", format!("the web services password is empty but cluster.conf defines a cluster: the node-to-node API needs it; {advice}"));
+                } else {
+                    r.warn_section(format!("the web services password is empty; {advice}"));
+                }
             } else if is_default_password(ws.pass.expose()) {
                 r.warn_at(
                     "pass",
@@ -482,13 +640,49 @@ impl PfConf {
         }
 
         let mut r = Reader::new(doc, "active_active", ACTIVE_ACTIVE_KEYS, d);
-        pf.active_active.galera_replication_username = r.nonempty("galera_replication_username");
-        pf.active_active.galera_replication_password =
-            r.str("galera_replication_password").map(Secret::new);
-        if let Some(p) = &pf.active_active.galera_replication_password
+        let aa = &mut pf.active_active;
+        aa.galera_replication_username = r.nonempty("galera_replication_username");
+        aa.galera_replication_password = r.str("galera_replication_password").map(Secret::new);
+        aa.password = r.str("password").map(Secret::new);
+        aa.virtual_router_id = r
+            .parsed("virtual_router_id", "a VRRP router id (1-255)", |s| {
+                s.parse::<u8>().ok().filter(|v| *v > 0)
+            })
+            .unwrap_or(aa.virtual_router_id);
+        aa.haproxy_stats_user = r.nonempty("haproxy_stats_user");
+        aa.haproxy_stats_pass = r.str("haproxy_stats_pass").map(Secret::new);
+        let galera_pass = aa.galera_replication_password.as_ref();
+        if cluster && aa.galera_replication_username.is_none() {
+            r.error_at("galera_replication_username", "galera_replication_username is not set but cluster.conf defines a cluster: MariaDB Galera state transfers authenticate with this account; create the replication user (clustering guide, step 1) and set galera_replication_username= and galera_replication_password=");
+        }
+        if cluster && galera_pass.is_none_or(Secret::is_empty) {
+            r.error_at("galera_replication_password", "the Galera replication password is empty but cluster.conf defines a cluster: MariaDB Galera state transfers authenticate with it; create the replication user with a random password and put it in galera_replication_password=");
+        } else if let Some(p) = galera_pass
             && (p.is_empty() || is_default_password(p.expose()))
         {
             r.warn_at("galera_replication_password", "the Galera replication password is empty or the guide's example: create the MariaDB replication user with a random password and put it here");
+        }
+        let vrrp_advice = "set password= to a random string (keepalived sends it in clear text and uses only its first 8 characters: it keeps foreign VRRP speakers from taking the virtual IPs), the same on every server";
+        match &aa.password {
+            Some(p)
+                if p.is_empty()
+                    || is_default_password(p.expose())
+                    || p.expose().chars().count() < 8 =>
+            {
+                r.warn_at("password", format!("the keepalived shared key (password) is empty, a well-known default or shorter than 8 characters; {vrrp_advice}"));
+            }
+            None if cluster => {
+                r.warn_section(format!("the keepalived shared key (password) is not set: nothing authenticates the VRRP advertisements of the virtual IPs; {vrrp_advice}"));
+            }
+            _ => {}
+        }
+        if (aa.haproxy_stats_user.is_some() || aa.haproxy_stats_pass.is_some())
+            && aa
+                .haproxy_stats_pass
+                .as_ref()
+                .is_none_or(|p| p.is_empty() || is_default_password(p.expose()))
+        {
+            r.warn_at("haproxy_stats_pass", "the HAProxy statistics password is empty or a well-known default (the guide's admin/packetfence): set haproxy_stats_pass= to a random password, or remove haproxy_stats_user to disable the dashboard");
         }
 
         let mut r = Reader::new(doc, "maintenance", MAINTENANCE_KEYS, d);
@@ -503,7 +697,11 @@ impl PfConf {
     }
 }
 
-fn is_default_password(p: &str) -> bool {
+fn is_default_user(u: &str) -> bool {
+    DEFAULT_USERS.iter().any(|d| d.eq_ignore_ascii_case(u))
+}
+
+pub(crate) fn is_default_password(p: &str) -> bool {
     DEFAULT_PASSWORDS.iter().any(|d| d.eq_ignore_ascii_case(p))
         || secret_weakness(p).is_some_and(|w| w.contains("well-known"))
 }
@@ -520,7 +718,7 @@ fn parse_listen(s: &str) -> Option<SocketAddr> {
     })
 }
 
-fn is_hostname(s: &str) -> bool {
+pub(crate) fn is_hostname(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 253
         && s.split('.').all(|label| {
@@ -534,15 +732,12 @@ fn is_hostname(s: &str) -> bool {
         })
 }
 
-fn interface(name: &str, s: Section<'_>, d: &mut FileDiags<'_>) -> InterfaceConf {
+/// Reads the keys of an interface section (`[interface X]` in pf.conf, `[CLUSTER interface X]`
+/// and `[<host> interface X]` in cluster.conf). Keys left out stay `None` / empty so that
+/// cluster.conf sections can overlay pf.conf ones key by key.
+pub(crate) fn interface(name: &str, s: Section<'_>, d: &mut FileDiags<'_>) -> InterfaceConf {
     let sec = Some(s.name());
-    let mut ifc = InterfaceConf {
-        name: name.to_string(),
-        ip: None,
-        mask: None,
-        types: Vec::new(),
-        enforcement: None,
-    };
+    let mut ifc = InterfaceConf::named(name);
     for (key, e) in s.entries() {
         let at = Some(e.line);
         let v = e.value.as_str();
@@ -588,13 +783,6 @@ fn interface(name: &str, s: Section<'_>, d: &mut FileDiags<'_>) -> InterfaceConf
             k if INTERFACE_PF_KEYS.contains(&k) => {}
             k => d.warning(at, sec, format!("unknown key {k}{}: remove it (interface keys: ip, mask, type, enforcement)", suggestion(k, INTERFACE_KEYS.iter().copied()))),
         }
-    }
-    if ifc.ip.is_none() || ifc.mask.is_none() {
-        d.error(
-            Some(s.line()),
-            sec,
-            format!("incomplete network information for interface {name}: set both ip= and mask="),
-        );
     }
     ifc
 }
@@ -694,7 +882,10 @@ impl<'d, 'f, 'o> Reader<'d, 'f, 'o> {
     }
 
     fn error_at(&mut self, key: &str, msg: impl Into<String>) {
-        let line = self.entry(key).map(|e| e.line);
+        let line = self
+            .entry(key)
+            .map(|e| e.line)
+            .or(self.section.map(|s| s.line()));
         self.d.error(line, Some(self.name), msg);
     }
 
