@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 the command failed (the message says why and what to do),
 //! 2 usage error (clap).
 
+mod cluster_cmd;
 mod node_cmd;
 
 use anyhow::Context;
@@ -51,6 +52,9 @@ enum Command {
     /// Manage devices (nodes).
     #[command(subcommand)]
     Node(node_cmd::NodeCommand),
+    /// Cluster membership: sync, node enable/disable, maintenance, status.
+    #[command(subcommand)]
+    Cluster(cluster_cmd::ClusterCommand),
     /// Database maintenance.
     #[command(subcommand)]
     Db(DbCommand),
@@ -113,6 +117,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve => serve(&cli.conf_dir).await,
         Command::Checkup => Ok(checkup(&cli.conf_dir)),
         Command::Configreload => configreload(&cli.conf_dir).await,
+        Command::Cluster(cmd) => cluster_cmd::run(&cli.conf_dir, cmd).await,
         Command::Node(cmd) => node_cmd::run(&load_config(&cli.conf_dir)?, cmd).await,
         Command::Db(DbCommand::Migrate) => {
             let config = load_config(&cli.conf_dir)?;
@@ -129,7 +134,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn load_config(conf_dir: &Path) -> anyhow::Result<Config> {
+pub(crate) fn load_config(conf_dir: &Path) -> anyhow::Result<Config> {
     Config::load(conf_dir)
         .map_err(|d| anyhow::anyhow!("configuration in {} refused:\n{d}", conf_dir.display()))
 }
@@ -183,4 +188,15 @@ async fn configreload(conf_dir: &Path) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// RFC 3339 rendering of a UNIX time for operator output.
+pub(crate) fn fmt_time(t: i64) -> String {
+    if t <= 0 {
+        return "-".to_string();
+    }
+    humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(t as u64),
+    )
+    .to_string()
 }

@@ -16,6 +16,7 @@
 //! (pure); this crate only moves bytes, reads the clock and talks to the store.
 
 mod audit;
+pub mod cluster;
 mod control;
 mod http;
 pub mod metrics;
@@ -45,6 +46,8 @@ pub struct Shared {
     /// Clients in `require_message_authenticator = auto` mode that have sent one: from then on
     /// it is required from them (BlastRADIUS mitigation without breaking old switches).
     ma_seen: RwLock<std::collections::HashSet<std::net::IpAddr>>,
+    /// Ticks after every successful reload (the webservices supervisor listens).
+    reloads: watch::Sender<u64>,
 }
 
 impl Shared {
@@ -62,11 +65,25 @@ impl Shared {
         match Config::load(&self.conf_dir) {
             Ok(new) => {
                 let old = self.config();
-                let notes = settings::restart_needed(&old, &new);
+                let mut notes = settings::restart_needed(&old, &new);
+                if new.is_cluster() {
+                    let member = cluster::Member::of(&new);
+                    match member.version(&new) {
+                        Ok((version, ironfence_cluster::LocalChange::Detected { .. }, _)) => notes.push(format!(
+                            "this server's configuration was changed locally (new version {}) and now differs \
+                             from the cluster: publish it with `ironfence cluster sync --as-master` before the \
+                             conflict resolution replaces it with the cluster's version",
+                            version.short()
+                        )),
+                        Ok(_) => {}
+                        Err(e) => notes.push(format!("cannot compute the configuration version: {e}")),
+                    }
+                }
                 for n in &notes {
                     tracing::warn!("{n}");
                 }
                 *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+                self.reloads.send_modify(|n| *n += 1);
                 self.metrics
                     .config_reloads
                     .get_or_create(&[("result", "ok")])
@@ -120,6 +137,7 @@ impl Daemon {
             metrics,
             audit,
             ma_seen: RwLock::default(),
+            reloads: watch::channel(0).0,
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let audit_task = tokio::spawn(audit::writer(shared.clone(), audit_rx));
@@ -138,6 +156,17 @@ impl Daemon {
             }
             None => None,
         };
+        if cfg.is_cluster() {
+            tasks.push(tokio::spawn(cluster::supervisor::supervise(
+                shared.clone(),
+                shared.reloads.subscribe(),
+                shutdown_rx.clone(),
+            )));
+            tasks.push(tokio::spawn(cluster::run_conflict_checks(
+                shared.clone(),
+                shutdown_rx.clone(),
+            )));
+        }
         let control_path = settings::control_socket_path(&cfg);
         tasks.push(control::serve(
             shared.clone(),
@@ -149,6 +178,8 @@ impl Daemon {
             metrics = ?metrics_addr,
             control = %control_path.display(),
             store = shared.store.backend_name(),
+            identity = %cfg.identity,
+            cluster = cfg.is_cluster(),
             switches = cfg.switches.switches().len(),
             "ironfence ready"
         );

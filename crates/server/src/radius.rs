@@ -134,7 +134,15 @@ async fn run(
             // store (MariaDB) suspends on every query, so those requests run concurrently.
             Prelude::Process(job) if inline => {
                 shared.metrics.in_flight.inc();
-                process(&shared, &listener, &buf[..received.len], received, job, started).await;
+                process(
+                    &shared,
+                    &listener,
+                    &buf[..received.len],
+                    received,
+                    job,
+                    started,
+                )
+                .await;
                 shared.metrics.in_flight.dec();
             }
             Prelude::Process(job) => match limit.clone().try_acquire_owned() {

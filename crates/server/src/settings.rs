@@ -27,7 +27,7 @@ pub(crate) struct RadiusSettings {
 pub(crate) fn radius(cfg: &Config) -> RadiusSettings {
     let r = &cfg.pf.radius;
     RadiusSettings {
-        listen: match r.listen {
+        listen: match cfg.radius_listen() {
             IpAddr::V4(v4) => v4,
             IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
         },
@@ -70,7 +70,7 @@ pub(crate) fn describe_store(s: &StoreConfig) -> String {
 }
 
 pub(crate) fn metrics_listen(cfg: &Config) -> Option<SocketAddr> {
-    cfg.pf.metrics.listen
+    cfg.metrics_listen()
 }
 
 /// The daemon's control socket: `<state_dir>/ironfence.sock`.

@@ -1,0 +1,328 @@
+//! `ironfence cluster …`: join, publish, enable/disable peers, maintenance, status.
+//! These commands work with or without a running daemon; when one runs, it is asked to reload.
+
+use anyhow::{Context, anyhow, bail};
+use clap::{Args, Subcommand};
+use ironfence_cluster::{ServerStatus, VersionStore, management_server};
+use ironfence_config::Config;
+use ironfence_server::cluster::{self, LocalClusterState, Member};
+use ironfence_webservices::{Client, ClusterCa, Credentials, Trust};
+use std::net::IpAddr;
+use std::path::Path;
+use std::process::ExitCode;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClusterCommand {
+    /// Pull the whole configuration from a member (joining), or push ours to every peer.
+    Sync(SyncArgs),
+    /// Enable or disable a peer for this server (sync, conflict checks, later VIPs and DB).
+    Node {
+        hostname: String,
+        #[arg(value_parser = ["enable", "disable"])]
+        action: String,
+    },
+    /// Show or change this server's maintenance mode.
+    Maintenance {
+        #[arg(long, conflicts_with = "deactivate")]
+        activate: bool,
+        #[arg(long)]
+        deactivate: bool,
+    },
+    /// Table of the cluster's servers as this server sees them.
+    Status,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SyncArgs {
+    /// Management IP of the member to pull the configuration from.
+    #[arg(
+        long,
+        conflicts_with = "as_master",
+        required_unless_present = "as_master"
+    )]
+    from: Option<IpAddr>,
+    /// Webservices user of that member (pf.conf [webservices] user).
+    #[arg(long, requires = "from")]
+    api_user: Option<String>,
+    /// Webservices password of that member.
+    #[arg(long, requires = "from")]
+    api_password: Option<String>,
+    /// Fingerprint of the cluster CA (`ironfence cluster status` on a member prints it).
+    /// Required to join a cluster whose CA this server does not have yet.
+    #[arg(long)]
+    ca_fingerprint: Option<String>,
+    /// Webservices port of that member.
+    #[arg(long, default_value_t = 9090)]
+    port: u16,
+    /// Push this server's configuration to every enabled peer.
+    #[arg(long)]
+    as_master: bool,
+}
+
+pub(crate) async fn run(conf_dir: &Path, cmd: ClusterCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        ClusterCommand::Sync(args) if args.as_master => as_master(conf_dir).await,
+        ClusterCommand::Sync(args) => sync_from(conf_dir, args).await,
+        ClusterCommand::Node { hostname, action } => node(conf_dir, &hostname, &action).await,
+        ClusterCommand::Maintenance {
+            activate,
+            deactivate,
+        } => maintenance(conf_dir, activate, deactivate).await,
+        ClusterCommand::Status => status(conf_dir).await,
+    }
+}
+
+fn cluster_config(conf_dir: &Path) -> anyhow::Result<Config> {
+    let config = crate::load_config(conf_dir)?;
+    if !config.is_cluster() {
+        bail!(
+            "{} has no cluster.conf servers: this server is not part of a cluster",
+            conf_dir.display()
+        );
+    }
+    Ok(config)
+}
+
+/// Joining: pull the bundle from a member, apply it atomically, record its version, reload.
+async fn sync_from(conf_dir: &Path, args: SyncArgs) -> anyhow::Result<ExitCode> {
+    let from = args.from.expect("clap requires --from without --as-master");
+    let (Some(user), Some(pass)) = (args.api_user, args.api_password) else {
+        bail!(
+            "--from needs --api-user and --api-password (the member's pf.conf [webservices] user/pass)"
+        );
+    };
+    let trust = match &args.ca_fingerprint {
+        Some(fp) => Trust::PinnedCaFingerprint(fp.clone()),
+        None => match ClusterCa::load(conf_dir).map_err(|e| anyhow!("{e}"))? {
+            Some(ca) => Trust::ClusterCa(ca.cert_der().clone()),
+            None => Trust::Unknown,
+        },
+    };
+    let client = Client::new(
+        from,
+        args.port,
+        trust,
+        Credentials { user, pass },
+        cluster::PEER_TIMEOUT,
+    )
+    .map_err(|e| anyhow!("{e}"))?;
+    let bytes = client.bundle().await.map_err(|e| anyhow!("{e}"))?;
+    let (version, bundle) = ironfence_cluster::decode(&bytes)
+        .map_err(|e| anyhow!("the bundle from {from} is unusable: {e}"))?;
+    let root = ironfence_config::installation_root(conf_dir);
+    std::fs::create_dir_all(conf_dir)
+        .with_context(|| format!("creating {}", conf_dir.display()))?;
+    let report = ironfence_cluster::apply(&root, &bundle, |staging| {
+        Config::load_as(staging, None).map(|_| ()).map_err(|d| {
+            format!("the configuration from {from} would not load on this server:\n{d}")
+        })
+    })
+    .map_err(|e| anyhow!("configuration from {from} not applied (nothing was changed): {e}"))?;
+    let config = crate::load_config(conf_dir)?;
+    VersionStore::record(&config.pf.general.state_dir, &version).map_err(|e| anyhow!("{e}"))?;
+    println!(
+        "configuration {} (changed {} by {}) applied from {from}: {} added, {} modified, {} deleted, {} unchanged",
+        version.short(),
+        crate::fmt_time(version.changed_at),
+        version.changed_by,
+        report.added.len(),
+        report.modified.len(),
+        report.deleted.len(),
+        report.unchanged
+    );
+    reload_daemon(&config).await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn as_master(conf_dir: &Path) -> anyhow::Result<ExitCode> {
+    let config = cluster_config(conf_dir)?;
+    let report = cluster::push_to_peers(&config, None)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    let version = report
+        .version
+        .as_ref()
+        .map(|v| v.short().to_string())
+        .unwrap_or_default();
+    for name in &report.updated {
+        println!("{name}: updated to {version}");
+    }
+    for f in &report.failed {
+        eprintln!("{}: NOT updated: {}", f.server, f.error);
+    }
+    if report.failed.is_empty() {
+        println!(
+            "configuration {version} pushed to {} peer(s)",
+            report.updated.len()
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "error: {} peer(s) could not be updated: {}; the conflict check will retry when they are back",
+            report.failed.len(),
+            report
+                .failed
+                .iter()
+                .map(|f| f.server.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+async fn node(conf_dir: &Path, hostname: &str, action: &str) -> anyhow::Result<ExitCode> {
+    let config = cluster_config(conf_dir)?;
+    let cluster = config.cluster.as_ref().expect("checked");
+    let Some(server) = cluster.server(hostname) else {
+        bail!(
+            "{hostname} is not in cluster.conf (servers: {})",
+            cluster.server_names().collect::<Vec<_>>().join(", ")
+        );
+    };
+    if server.name == config.identity {
+        bail!("{hostname} is this server: use `ironfence cluster maintenance --activate` instead");
+    }
+    let state_dir = &config.pf.general.state_dir;
+    let mut local = LocalClusterState::load(state_dir)?;
+    let changed = if action == "disable" {
+        local.disabled_peers.insert(server.name.clone())
+    } else {
+        local.disabled_peers.remove(&server.name)
+    };
+    local.save(state_dir)?;
+    println!(
+        "{}: {} for this server ({}){}",
+        server.name,
+        if action == "disable" {
+            "disabled"
+        } else {
+            "enabled"
+        },
+        config.identity,
+        if changed { "" } else { " (already)" }
+    );
+    reload_daemon(&config).await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn maintenance(
+    conf_dir: &Path,
+    activate: bool,
+    deactivate: bool,
+) -> anyhow::Result<ExitCode> {
+    let config = cluster_config(conf_dir)?;
+    let state_dir = &config.pf.general.state_dir;
+    let mut local = LocalClusterState::load(state_dir)?;
+    if activate || deactivate {
+        local.maintenance = activate;
+        local.save(state_dir)?;
+        reload_daemon(&config).await;
+    }
+    println!(
+        "maintenance mode is {} on {}",
+        if local.maintenance { "ACTIVE" } else { "off" },
+        config.identity
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn status(conf_dir: &Path) -> anyhow::Result<ExitCode> {
+    let config = cluster_config(conf_dir)?;
+    let cluster = config.cluster.as_ref().expect("checked");
+    let local = LocalClusterState::load(&config.pf.general.state_dir)?;
+    let trust = cluster::cluster_trust(&config).map_err(|e| anyhow!("{e}"))?;
+    let member = Member::of(&config);
+    let mut rows: Vec<(String, String, Result<ServerStatus, String>)> = Vec::new();
+    for server in &cluster.servers {
+        let ip = server
+            .management_ip
+            .map(|i| i.to_string())
+            .unwrap_or_else(|| "-".into());
+        let st = if server.name == config.identity {
+            member.version(&config).map(|(v, _, _)| ServerStatus {
+                hostname: config.identity.clone(),
+                software_version: env!("CARGO_PKG_VERSION").to_string(),
+                config_version: v,
+                maintenance: local.maintenance,
+                disabled_peers: local.disabled_peers.iter().cloned().collect(),
+                db_state: String::new(),
+                read_only: false,
+            })
+        } else {
+            match cluster::client_for(&config, server, trust.clone()) {
+                Ok(c) => c.status().await.map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            }
+        };
+        rows.push((server.name.clone(), ip, st));
+    }
+    let candidates: Vec<(String, bool)> = rows
+        .iter()
+        .map(|(name, _, st)| {
+            let ok = !local.is_disabled(name) && st.as_ref().is_ok_and(|s| !s.maintenance);
+            (name.clone(), ok)
+        })
+        .collect();
+    let mgmt = management_server(&candidates).map(str::to_string);
+    println!(
+        "{:<2} {:<24} {:<15} {:<10} {:<13} {:<20} {:<24} {:<5} {}",
+        "",
+        "SERVER",
+        "MANAGEMENT IP",
+        "REACHABLE",
+        "CONFIG",
+        "CHANGED AT",
+        "CHANGED BY",
+        "MAINT",
+        "DISABLED HERE"
+    );
+    for (name, ip, st) in &rows {
+        let mark = if mgmt.as_deref() == Some(name) {
+            "*"
+        } else {
+            ""
+        };
+        let disabled = if local.is_disabled(name) { "yes" } else { "no" };
+        match st {
+            Ok(s) => println!(
+                "{:<2} {:<24} {:<15} {:<10} {:<13} {:<20} {:<24} {:<5} {}",
+                mark,
+                name,
+                ip,
+                "yes",
+                s.config_version.short(),
+                crate::fmt_time(s.config_version.changed_at),
+                s.config_version.changed_by,
+                if s.maintenance { "yes" } else { "no" },
+                disabled
+            ),
+            Err(e) => println!(
+                "{:<2} {:<24} {:<15} {:<10} {:<13} {:<20} {:<24} {:<5} {}   ({e})",
+                mark, name, ip, "NO", "-", "-", "-", "-", disabled
+            ),
+        }
+    }
+    println!(
+        "* = management server (first enabled, reachable server not in maintenance, in cluster.conf order)"
+    );
+    if let Some(ca) = ClusterCa::load(&config.conf_dir).map_err(|e| anyhow!("{e}"))? {
+        println!("cluster CA fingerprint: {}", ca.fingerprint());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Asks a running daemon to reload; says so when none runs.
+async fn reload_daemon(config: &Config) {
+    let client =
+        ironfence_server::ControlClient::new(ironfence_server::control_socket_path(config));
+    match client.call("reload").await {
+        Ok(text) => print!("{text}"),
+        Err(ironfence_server::ControlError::NotRunning { .. }) => {
+            println!(
+                "(no ironfence daemon running with this configuration: start `ironfence serve`)"
+            )
+        }
+        Err(e) => eprintln!("warning: the running daemon did not reload: {e}"),
+    }
+}

@@ -1,0 +1,180 @@
+//! This server as a member of an active/active cluster: the configuration bundle it serves
+//! and applies, its node-to-node API (`webservices`), and the periodic configuration conflict
+//! check it runs when it is the management server.
+//!
+//! ```text
+//!   CLI (cluster sync/status/…) ──┐                    ┌── peers' webservices (HTTPS, Basic auth,
+//!                                 ├─► Member (this) ───┤    cluster CA)
+//!   daemon: ClusterService ───────┘                    └── ironfence-cluster: bundle, version, resolve
+//! ```
+//!
+//! The functions here are shared by the daemon and the CLI, so that `ironfence cluster sync`
+//! works with or without a running daemon.
+
+pub mod local_state;
+mod service;
+pub mod supervisor;
+
+pub use local_state::LocalClusterState;
+pub use service::{ClusterService, run_conflict_checks};
+
+use ironfence_cluster::{
+    Bundle, ConfigVersion, LocalChange, PeerFailure, PushReport, VersionStore,
+};
+use ironfence_config::{ClusterServer, Config};
+use ironfence_webservices::{Client, ClusterCa, Credentials, Trust};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Timeout of one node-to-node call.
+pub const PEER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Seconds since the UNIX epoch, read at the edge.
+pub fn unix_now() -> i64 {
+    crate::radius::unix_now()
+}
+
+/// Where this member's files live.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub identity: String,
+    pub conf_dir: PathBuf,
+    pub install_root: PathBuf,
+    pub state_dir: PathBuf,
+}
+
+impl Member {
+    pub fn of(config: &Config) -> Member {
+        Member {
+            identity: config.identity.clone(),
+            conf_dir: config.conf_dir.clone(),
+            install_root: ironfence_config::installation_root(&config.conf_dir),
+            state_dir: config.pf.general.state_dir.clone(),
+        }
+    }
+
+    /// Collects this server's bundle from disk.
+    pub fn bundle(&self, config: &Config) -> Result<Bundle, String> {
+        ironfence_cluster::collect(&self.conf_dir, &self.install_root, &config.cluster_files)
+            .map_err(|e| e.to_string())
+    }
+
+    /// This server's configuration version. A bundle whose hash differs from the recorded
+    /// version is a local change (manual edit): it gets a new version stamped now, by us.
+    pub fn version(&self, config: &Config) -> Result<(ConfigVersion, LocalChange, Bundle), String> {
+        let bundle = self.bundle(config)?;
+        let (version, change) =
+            VersionStore::current(&self.state_dir, &bundle.hash(), &self.identity, unix_now())
+                .map_err(|e| e.to_string())?;
+        Ok((version, change, bundle))
+    }
+
+    /// Applies a bundle received from a peer: decoded and verified, validated as a whole
+    /// configuration (for this server's identity) in a staging copy, then written atomically.
+    /// Returns the version now in force.
+    pub fn apply(&self, bytes: &[u8], from: &str) -> Result<(ConfigVersion, Vec<String>), String> {
+        let (version, bundle) = ironfence_cluster::decode(bytes)
+            .map_err(|e| format!("bundle from {from} refused: {e}"))?;
+        let identity = self.identity.clone();
+        let report = ironfence_cluster::apply(&self.install_root, &bundle, |staging_conf| {
+            Config::load_as(staging_conf, Some(&identity))
+                .map(|_| ())
+                .map_err(|d| format!("the configuration would not load on {identity}:\n{d}"))
+        })
+        .map_err(|e| format!("bundle from {from} not applied: {e}"))?;
+        VersionStore::record(&self.state_dir, &version).map_err(|e| e.to_string())?;
+        let mut changed = report.added.clone();
+        changed.extend(report.modified.iter().cloned());
+        changed.extend(report.deleted.iter().map(|d| format!("{d} (deleted)")));
+        tracing::info!(
+            from, version = version.short(), changed_by = %version.changed_by,
+            files = ?changed, "configuration bundle applied"
+        );
+        Ok((version, changed))
+    }
+}
+
+/// Webservices credentials from pf.conf.
+pub fn credentials(config: &Config) -> Credentials {
+    Credentials {
+        user: config.pf.webservices.user.clone(),
+        pass: config.pf.webservices.pass.expose().to_string(),
+    }
+}
+
+/// Trust for talking to peers in normal operation: the cluster CA of our configuration.
+pub fn cluster_trust(config: &Config) -> Result<Trust, String> {
+    match ClusterCa::load(&config.conf_dir).map_err(|e| e.to_string())? {
+        Some(ca) => Ok(Trust::ClusterCa(ca.cert_der().clone())),
+        None => Err(format!(
+            "no cluster CA in {}/ssl: start `ironfence serve` once on the first server (it creates one), \
+             or join with `ironfence cluster sync --from=IP --ca-fingerprint SHA256:…`",
+            config.conf_dir.display()
+        )),
+    }
+}
+
+/// A client for `server`'s node-to-node API.
+pub fn client_for(config: &Config, server: &ClusterServer, trust: Trust) -> Result<Client, String> {
+    let ip = server
+        .management_ip
+        .ok_or_else(|| format!("{} has no management_ip in cluster.conf", server.name))?;
+    Client::new(
+        ip.into(),
+        config.pf.webservices.port,
+        trust,
+        credentials(config),
+        PEER_TIMEOUT,
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// Pushes this server's bundle to `targets` (names), or to every enabled peer when `None`.
+/// Never stops at the first failure: the report names each peer that could not be updated.
+pub async fn push_to_peers(
+    config: &Config,
+    targets: Option<&[String]>,
+) -> Result<PushReport, String> {
+    let member = Member::of(config);
+    let local = LocalClusterState::load(&member.state_dir).map_err(|e| e.to_string())?;
+    let (version, _, bundle) = member.version(config)?;
+    let encoded = bundle.encode(&version);
+    let trust = cluster_trust(config)?;
+    let mut report = PushReport {
+        version: Some(version.clone()),
+        ..PushReport::default()
+    };
+    for peer in config.peers() {
+        let wanted = match targets {
+            Some(t) => t.iter().any(|n| n == &peer.name),
+            None => !local.is_disabled(&peer.name),
+        };
+        if !wanted {
+            continue;
+        }
+        let result = match client_for(config, peer, trust.clone()) {
+            Ok(client) => client
+                .push_bundle(encoded.clone(), &member.identity)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(v) if v.hash == version.hash => report.updated.push(peer.name.clone()),
+            Ok(v) => report.failed.push(PeerFailure {
+                server: peer.name.clone(),
+                error: format!("peer reports version {} after the push", v.short()),
+            }),
+            Err(error) => report.failed.push(PeerFailure {
+                server: peer.name.clone(),
+                error,
+            }),
+        }
+    }
+    if report.failed.is_empty() {
+        tracing::info!(version = version.short(), peers = ?report.updated, "configuration pushed");
+    } else {
+        tracing::warn!(version = version.short(), updated = ?report.updated, failed = ?report.failed, "configuration push incomplete");
+    }
+    Ok(report)
+}
