@@ -266,16 +266,8 @@ async fn status(conf_dir: &Path) -> anyhow::Result<ExitCode> {
         .collect();
     let mgmt = management_server(&candidates).map(str::to_string);
     println!(
-        "{:<2} {:<24} {:<15} {:<10} {:<13} {:<20} {:<24} {:<5} {}",
-        "",
-        "SERVER",
-        "MANAGEMENT IP",
-        "REACHABLE",
-        "CONFIG",
-        "CHANGED AT",
-        "CHANGED BY",
-        "MAINT",
-        "DISABLED HERE"
+        "   {:<24} {:<15} {:<10} {:<13} {:<20} {:<24} {:<5} DISABLED HERE",
+        "SERVER", "MANAGEMENT IP", "REACHABLE", "CONFIG", "CHANGED AT", "CHANGED BY", "MAINT"
     );
     for (name, ip, st) in &rows {
         let mark = if mgmt.as_deref() == Some(name) {

@@ -94,7 +94,7 @@ impl fmt::Debug for StoreConfig {
 }
 
 enum Backend {
-    Sqlite(SqliteStore),
+    Sqlite(Box<SqliteStore>),
     MySql(MySqlStore),
 }
 
@@ -132,7 +132,7 @@ impl Store {
     /// Connects (SQLite: opens or creates the file) and applies pending migrations.
     pub async fn open(cfg: &StoreConfig) -> Result<Store, StoreError> {
         let backend = match cfg {
-            StoreConfig::Sqlite { path } => Backend::Sqlite(SqliteStore::open(path)?),
+            StoreConfig::Sqlite { path } => Backend::Sqlite(Box::new(SqliteStore::open(path)?)),
             StoreConfig::MySql {
                 host,
                 port,

@@ -249,7 +249,11 @@ mod tests {
         for (i, m) in MIGRATIONS.iter().enumerate() {
             assert_eq!(m.version as usize, i + 1, "{}", m.description);
             // A migration may concern one backend only (version 3), never none.
-            assert!(!m.sqlite.is_empty() || !m.mysql.is_empty(), "{}", m.description);
+            assert!(
+                !m.sqlite.is_empty() || !m.mysql.is_empty(),
+                "{}",
+                m.description
+            );
         }
         assert_eq!(MIGRATIONS.last().map(|m| m.version), Some(LATEST_VERSION));
     }

@@ -67,8 +67,10 @@ mod tests {
             LocalClusterState::load(dir.path()).unwrap(),
             LocalClusterState::default()
         );
-        let mut s = LocalClusterState::default();
-        s.maintenance = true;
+        let mut s = LocalClusterState {
+            maintenance: true,
+            ..Default::default()
+        };
         s.disabled_peers.insert("pf3.example.com".into());
         s.save(dir.path()).unwrap();
         let back = LocalClusterState::load(dir.path()).unwrap();
