@@ -104,10 +104,76 @@ async fn run(
     listener: Arc<Listener>,
     limit: Arc<Semaphore>,
     max_in_flight: usize,
+    shutdown: watch::Receiver<bool>,
+) {
+    // The embedded store answers in microseconds without blocking on IO, so requests are
+    // processed right on the listener task, a batch at a time: handing each to another task
+    // would cost more (a wake-up of another worker thread per request) than the work itself. A
+    // network store (MariaDB) suspends on every query, so those requests run concurrently.
+    if shared.store.backend_name() == "sqlite" {
+        run_inline(shared, listener, shutdown).await;
+    } else {
+        run_concurrent(shared, listener, limit, max_in_flight, shutdown).await;
+    }
+}
+
+async fn run_inline(
+    shared: Arc<Shared>,
+    listener: Arc<Listener>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut batch = crate::udp::RecvBatch::default();
+    let mut replies: Vec<(Vec<u8>, Received, tokio::time::Instant)> =
+        Vec::with_capacity(crate::udp::BATCH);
+    loop {
+        let got = tokio::select! {
+            r = listener.socket.recv_batch(&mut batch) => r,
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        };
+        if let Err(e) = got {
+            tracing::warn!(error = %e, port = listener.port.label(), "RADIUS receive failed");
+            continue;
+        }
+        replies.clear();
+        for (datagram, received) in batch.iter() {
+            if received.len == 0 {
+                shared.metrics.drop_reason("too_long");
+                continue;
+            }
+            let started = tokio::time::Instant::now();
+            match prelude(&shared, &listener, datagram, received, started) {
+                Prelude::Drop(reason) => shared.metrics.drop_reason(reason),
+                Prelude::Send(reply) => replies.push((reply, received, started)),
+                Prelude::Process(job) => {
+                    if let Some(reply) = process(&shared, &listener, datagram, received, job).await
+                    {
+                        replies.push((reply, received, started));
+                    }
+                }
+            }
+        }
+        let out: Vec<(&[u8], SocketAddrV4, Option<std::net::Ipv4Addr>)> = replies
+            .iter()
+            .map(|(r, rx, _)| (r.as_slice(), rx.source, rx.local))
+            .collect();
+        let failed = listener.socket.send_batch(&out);
+        for _ in 0..failed {
+            shared.metrics.drop_reason("send_failed");
+        }
+        for (reply, _, started) in &replies {
+            sent(&shared, reply, *started);
+        }
+    }
+}
+
+async fn run_concurrent(
+    shared: Arc<Shared>,
+    listener: Arc<Listener>,
+    limit: Arc<Semaphore>,
+    max_in_flight: usize,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
-    let inline = shared.store.backend_name() == "sqlite";
     loop {
         let received = tokio::select! {
             r = listener.socket.recv(&mut buf) => r,
@@ -128,23 +194,6 @@ async fn run(
         match prelude(&shared, &listener, &buf[..received.len], received, started) {
             Prelude::Drop(reason) => shared.metrics.drop_reason(reason),
             Prelude::Send(reply) => send(&shared, &listener, &reply, received, started).await,
-            // The embedded store answers in microseconds without blocking on IO, so the
-            // request is processed right here: handing it to another task would cost more
-            // (a wake-up of another worker thread per request) than the work itself. A network
-            // store (MariaDB) suspends on every query, so those requests run concurrently.
-            Prelude::Process(job) if inline => {
-                shared.metrics.in_flight.inc();
-                process(
-                    &shared,
-                    &listener,
-                    &buf[..received.len],
-                    received,
-                    job,
-                    started,
-                )
-                .await;
-                shared.metrics.in_flight.dec();
-            }
             Prelude::Process(job) => match limit.clone().try_acquire_owned() {
                 Ok(permit) => {
                     let shared = shared.clone();
@@ -152,7 +201,11 @@ async fn run(
                     let datagram = buf[..received.len].to_vec();
                     tokio::spawn(async move {
                         shared.metrics.in_flight.inc();
-                        process(&shared, &listener, &datagram, received, job, started).await;
+                        if let Some(reply) =
+                            process(&shared, &listener, &datagram, received, job).await
+                        {
+                            send(&shared, &listener, &reply, received, started).await;
+                        }
                         shared.metrics.in_flight.dec();
                         drop(permit);
                     });
@@ -339,23 +392,24 @@ fn message_authenticator_policy(
     None
 }
 
+/// Processes an authentic new request; returns the reply (already in the reply cache), or
+/// `None` when the request is dropped (store failure: the NAS will retransmit).
 async fn process(
     shared: &Arc<Shared>,
     listener: &Listener,
     datagram: &[u8],
     received: Received,
     job: Job,
-    started: tokio::time::Instant,
-) {
+) -> Option<Vec<u8>> {
     let Ok(packet) = Packet::decode(datagram) else {
-        return; // decoded fine in the prelude; cannot happen
+        return None; // decoded fine in the prelude; cannot happen
     };
     let Some(switch) = job
         .config
         .switches
         .lookup(IpAddr::V4(*received.source.ip()))
     else {
-        return; // found in the prelude, same configuration; cannot happen
+        return None; // found in the prelude, same configuration; cannot happen
     };
     let audit_log = settings::radius(&job.config).audit_log;
     let span = tracing::debug_span!(
@@ -377,28 +431,17 @@ async fn process(
     }
     .instrument(span)
     .await;
-    match reply {
-        Some(reply) => {
-            // Cache before sending: a retransmit racing the reply must find it, not "in progress".
-            listener
-                .cache
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .complete(
-                    job.key,
-                    reply.clone(),
-                    tokio::time::Instant::now().into_std(),
-                );
-            send(shared, listener, &reply, received, started).await;
-        }
-        None => {
-            listener
-                .cache
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .abandon(&job.key);
-        }
+    let mut cache = listener.cache.lock().unwrap_or_else(|e| e.into_inner());
+    match &reply {
+        // Cached before it is sent: a retransmit racing the reply must find it, not "in progress".
+        Some(reply) => cache.complete(
+            job.key,
+            reply.clone(),
+            tokio::time::Instant::now().into_std(),
+        ),
+        None => cache.abandon(&job.key),
     }
+    reply
 }
 
 async fn send(
@@ -413,25 +456,28 @@ async fn send(
         .send(reply, received.source, received.local)
         .await
     {
-        Ok(()) => {
-            let kind = match reply.first().copied().map(Code::from_u8) {
-                Some(Code::AccessAccept) => "access_accept",
-                Some(Code::AccessReject) => "access_reject",
-                Some(Code::AccountingResponse) => "accounting_response",
-                Some(Code::AccessChallenge) => "access_challenge",
-                _ => "other",
-            };
-            shared.metrics.reply(kind);
-            shared
-                .metrics
-                .latency
-                .observe(started.elapsed().as_secs_f64());
-        }
+        Ok(()) => sent(shared, reply, started),
         Err(e) => {
             shared.metrics.drop_reason("send_failed");
             tracing::warn!(error = %e, to = %received.source, "RADIUS reply not sent");
         }
     }
+}
+
+/// Counts a reply handed to the kernel and its processing time.
+fn sent(shared: &Shared, reply: &[u8], started: tokio::time::Instant) {
+    let kind = match reply.first().copied().map(Code::from_u8) {
+        Some(Code::AccessAccept) => "access_accept",
+        Some(Code::AccessReject) => "access_reject",
+        Some(Code::AccountingResponse) => "accounting_response",
+        Some(Code::AccessChallenge) => "access_challenge",
+        _ => "other",
+    };
+    shared.metrics.reply(kind);
+    shared
+        .metrics
+        .latency
+        .observe(started.elapsed().as_secs_f64());
 }
 
 /// Access-Request. Today: MAC authentication bypass (MAB). 802.1X (EAP) is refused with a
