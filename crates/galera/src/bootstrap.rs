@@ -1,0 +1,423 @@
+//! Whether and how this server's Galera node starts: a pure function of what the supervisor
+//! observed ([`StartInputs`]) to what it must do ([`StartDecision`]), with the reason.
+//!
+//! Rules, first match wins (each is a row of the tests):
+//!
+//! | # | when | decision | source |
+//! |---|---|---|---|
+//! | R1 | this server is in maintenance | `Refuse` | guide "Putting a node in maintenance"; `pf-mariadb` exits |
+//! | R2 | `grastate.dat` has `seqno: -1` (unclean stop) and no recovered position yet | `Recover`: run `mariadbd --wsrep-recover`, then decide again with `recovered` | lab §5: starting without `--wsrep_start_position` resets the cluster's state UUID (and turns an IST into an SST). A precondition of every start below, `--force-new-cluster` included (PacketFence's `bootstrap_new_cluster` recovers first too) |
+//! | R3 | `--force-new-cluster` | `Bootstrap` (the caller sets `safe_to_bootstrap: 1` and removes `gvwstate.dat`) | guide "Create a new cluster", "Electing a new master"; the reason warns when a peer's database is Primary (split brain) |
+//! | R4 | a peer's database is Primary | `Join` it | `pf-mariadb` clean-shutdown path (a); only a *Primary* peer counts, never "its port answers" |
+//! | R5 | this node has `safe_to_bootstrap: 1` | `Bootstrap` | guide "Graceful shutdown behavior": the last node to leave self-elects |
+//! | R6 | `gvwstate.dat` present (hard shutdown) | `StartForPcRecovery` | guide "Ungraceful shutdown behavior"; lab §5: `pc.recovery` re-forms the cluster in ≈1 s once every member is back |
+//! | R7 | empty datadir | `Wait` for a Primary peer (full copy by SST) | guide "MariaDB sync" |
+//! | R8 | total outage, **every** configured member answered with its last committed seqno | the highest seqno `Bootstrap`s (ties: cluster.conf order), the others `Join` it | beyond PacketFence: `galera-autofix` also picks the highest seqno, but from unauthenticated UDP reports and after ping checks; here the answers come over the authenticated node-to-node API |
+//! | R9 | otherwise (a member is missing or has not reported a position) | `Wait`, naming the missing members and the exact command that decides | never automatic with a member missing: it may hold the newest commits, and bootstrapping without it is the split brain of "Recovering from a split brain" |
+//!
+//! A peer in maintenance takes no part in the database: the caller reports it as not answered.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::grastate::GraState;
+
+/// The command that forces a bootstrap on one server (ironfence's `pf-mariadb
+/// --force-new-cluster`).
+pub const FORCE_COMMAND: &str = "ironfence db start --force-new-cluster";
+/// The command that takes a server out of maintenance.
+pub const MAINTENANCE_OFF_COMMAND: &str = "ironfence cluster maintenance --deactivate";
+
+/// What a peer told this server over the node-to-node API about its database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerDbState {
+    /// Its cluster.conf section name.
+    pub name: String,
+    /// It answered (authenticated). `false`: unreachable, not answering, or in maintenance.
+    pub answered: bool,
+    /// Its database is running and Primary (`wsrep_cluster_status=Primary`): it can be joined.
+    pub primary: bool,
+    /// Its last committed seqno (`wsrep_last_committed` when running, else `grastate.dat`'s
+    /// seqno or the recovered position). `None` (or a negative value): it has no position to
+    /// offer (empty datadir, or its unclean stop is not recovered yet).
+    pub last_committed: Option<i64>,
+    /// Its cluster.conf index (the tie-break: lower wins).
+    pub index: usize,
+}
+
+/// Everything the start decision depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartInputs {
+    /// This server is in maintenance (`cluster-local.json`).
+    pub maintenance: bool,
+    /// The operator ran `ironfence db start --force-new-cluster`.
+    pub force_new_cluster: bool,
+    /// `grastate.dat`; `None`: the datadir is empty (never initialised or wiped for an SST).
+    pub local: Option<GraState>,
+    /// `gvwstate.dat` exists (the node was hard-shutdown while in a primary view).
+    pub gvwstate_present: bool,
+    /// The seqno `mariadbd --wsrep-recover` found, when `grastate.dat` says `seqno: -1`.
+    pub recovered: Option<i64>,
+    /// Every other configured member, answered or not.
+    pub peers: Vec<PeerDbState>,
+    /// The number of configured members, this server included (cluster.conf).
+    pub total_members: usize,
+    /// This server's cluster.conf index.
+    pub this_index: usize,
+    /// This server's cluster.conf name (for the operator hint).
+    pub this_name: String,
+}
+
+impl StartInputs {
+    /// This node's last committed seqno, if it has one: `grastate.dat`'s seqno, or the
+    /// recovered one after an unclean stop. `None` for an empty datadir or the zero UUID.
+    pub fn local_position(&self) -> Option<i64> {
+        let g = self.local.as_ref()?;
+        if g.has_zero_uuid() {
+            return None;
+        }
+        if g.seqno >= 0 {
+            Some(g.seqno)
+        } else {
+            self.recovered.filter(|s| *s >= 0)
+        }
+    }
+
+    /// The seqno to pass as `--wsrep_start_position=<uuid>:<seqno>` (with `grastate.dat`'s
+    /// uuid): the recovered one after an unclean stop, `None` when grastate.dat already has it.
+    pub fn start_position(&self) -> Option<i64> {
+        match &self.local {
+            Some(g) if g.needs_recovery() => self.recovered,
+            _ => None,
+        }
+    }
+
+    /// R2's condition: an unclean stop whose position has not been recovered yet.
+    pub fn needs_recovery(&self) -> bool {
+        self.local
+            .as_ref()
+            .is_some_and(|g| g.needs_recovery() && !g.has_zero_uuid())
+            && self.recovered.is_none()
+    }
+}
+
+/// What the supervisor must do. Every variant but `Recover` carries its reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartDecision {
+    /// Do not start the database.
+    Refuse { reason: String },
+    /// Start a new cluster from this node (`--wsrep-new-cluster`, after setting
+    /// `safe_to_bootstrap: 1`), at `recovered_position` when grastate.dat has `seqno: -1`.
+    Bootstrap {
+        reason: String,
+        recovered_position: Option<i64>,
+    },
+    /// Start normally; Galera joins the cluster through these members (IST, or SST for an
+    /// empty datadir). Pass [`StartInputs::start_position`] when it is `Some`.
+    Join { reason: String, via: Vec<String> },
+    /// Run `mariadbd --wsrep-recover` first, then decide again with its position.
+    Recover,
+    /// Start normally and let Galera's primary-component recovery (`pc.recovery`) re-form the
+    /// cluster when the members of the last primary view are back. Pass
+    /// [`StartInputs::start_position`] when it is `Some`.
+    StartForPcRecovery { reason: String },
+    /// Do not start yet; decide again later. `operator_hint` is the exact way out.
+    Wait {
+        reason: String,
+        operator_hint: String,
+    },
+}
+
+impl StartDecision {
+    /// The reason (for `Recover`, the rule).
+    pub fn reason(&self) -> &str {
+        match self {
+            StartDecision::Refuse { reason }
+            | StartDecision::Bootstrap { reason, .. }
+            | StartDecision::Join { reason, .. }
+            | StartDecision::StartForPcRecovery { reason }
+            | StartDecision::Wait { reason, .. } => reason,
+            StartDecision::Recover => RECOVER_REASON,
+        }
+    }
+}
+
+const RECOVER_REASON: &str = "grastate.dat has seqno: -1 (unclean stop): run `mariadbd --wsrep-recover` and start with --wsrep_start_position=<uuid>:<seqno>; starting without it resets the cluster's state UUID";
+
+/// The start decision (rules R1–R9 of the module documentation).
+pub fn decide_start(i: &StartInputs) -> StartDecision {
+    // R1
+    if i.maintenance {
+        return StartDecision::Refuse {
+            reason: format!(
+                "this server is in maintenance: its database stays stopped so that it does not join the cluster; `{MAINTENANCE_OFF_COMMAND}` to start it"
+            ),
+        };
+    }
+    // R2
+    if i.needs_recovery() {
+        return StartDecision::Recover;
+    }
+    let primary: Vec<String> = {
+        let mut p: Vec<&PeerDbState> = i.peers.iter().filter(|p| p.answered && p.primary).collect();
+        p.sort_by_key(|p| p.index);
+        p.into_iter().map(|p| p.name.clone()).collect()
+    };
+    // R3
+    if i.force_new_cluster {
+        let mut reason = match i.local_position() {
+            Some(s) => format!("--force-new-cluster: the operator elected this server; a new cluster starts from its data (seqno {s})"),
+            None if i.local.is_none() => "--force-new-cluster: the operator elected this server; its datadir is empty: a new, empty cluster starts (initialise the datadir first)".to_string(),
+            None => "--force-new-cluster: the operator elected this server; a new cluster starts from its data (no committed position)".to_string(),
+        };
+        if !primary.is_empty() {
+            reason.push_str(&format!(
+                "; WARNING: the database of {} is Primary: this starts a second cluster (split brain, see \"Recovering from a split brain\"); start without --force-new-cluster to join it instead",
+                primary.join(", ")
+            ));
+        }
+        return StartDecision::Bootstrap {
+            reason,
+            recovered_position: i.start_position(),
+        };
+    }
+    // R4
+    if !primary.is_empty() {
+        let how = if i.local.is_none() {
+            "empty datadir: a full copy (SST) follows"
+        } else {
+            "missing writesets follow by IST (or a full SST if too far behind)"
+        };
+        return StartDecision::Join {
+            reason: format!(
+                "the database of {} is Primary: join it; {how}",
+                primary.join(", ")
+            ),
+            via: primary,
+        };
+    }
+    // R5
+    if let Some(g) = &i.local
+        && g.safe_to_bootstrap
+    {
+        return StartDecision::Bootstrap {
+            reason: format!(
+                "no peer's database is Primary and this node has safe_to_bootstrap: 1 (it was the last to leave the cluster cleanly, seqno {}): it starts the cluster",
+                i.local_position()
+                    .map_or_else(|| "unknown".to_string(), |s| s.to_string())
+            ),
+            recovered_position: i.start_position(),
+        };
+    }
+    // R6
+    if i.gvwstate_present && i.local.is_some() {
+        return StartDecision::StartForPcRecovery {
+            reason: "no peer's database is Primary and gvwstate.dat is present (hard shutdown): start and let Galera's primary-component recovery re-form the cluster once the members of the last primary view are back".to_string(),
+        };
+    }
+    elect(i)
+}
+
+/// One member's view in the election (R7–R9).
+struct Candidate<'a> {
+    name: &'a str,
+    index: usize,
+    position: Option<i64>,
+}
+
+/// R7–R9: a total outage where nobody may bootstrap on its own.
+fn elect(i: &StartInputs) -> StartDecision {
+    let mut answered: Vec<Candidate<'_>> = vec![Candidate {
+        name: &i.this_name,
+        index: i.this_index,
+        position: i.local_position(),
+    }];
+    answered.extend(i.peers.iter().filter(|p| p.answered).map(|p| Candidate {
+        name: &p.name,
+        index: p.index,
+        position: p.last_committed.filter(|s| *s >= 0),
+    }));
+    let mut missing: Vec<&PeerDbState> = i.peers.iter().filter(|p| !p.answered).collect();
+    missing.sort_by_key(|p| p.index);
+    let unlisted = i.total_members.saturating_sub(1 + i.peers.len());
+    let mut no_position: Vec<&Candidate<'_>> =
+        answered.iter().filter(|c| c.position.is_none()).collect();
+    no_position.sort_by_key(|c| c.index);
+    // Highest seqno; ties: cluster.conf order (lower index).
+    let best = answered
+        .iter()
+        .filter_map(|c| Some((c.position?, c)))
+        .max_by(|(a, ca), (b, cb)| a.cmp(b).then(cb.index.cmp(&ca.index)));
+    let seen = || {
+        let mut v: Vec<&Candidate<'_>> = answered.iter().filter(|c| c.position.is_some()).collect();
+        v.sort_by_key(|c| c.index);
+        v.iter()
+            .map(|c| format!("{} {}", c.name, c.position.unwrap_or(-1)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+
+    let complete = missing.is_empty() && unlisted == 0 && no_position.is_empty();
+    if complete && let Some((seqno, winner)) = best {
+        let why = format!(
+            "total outage: every member ({}) answered with its last committed seqno ({}); the highest ({seqno}, ties to cluster.conf order) is {}",
+            i.total_members,
+            seen(),
+            winner.name
+        );
+        return if winner.index == i.this_index {
+            StartDecision::Bootstrap {
+                reason: format!("{why}: this server starts the cluster"),
+                recovered_position: i.start_position(),
+            }
+        } else {
+            StartDecision::Join {
+                reason: format!("{why}: it starts the cluster, this server joins it"),
+                via: vec![winner.name.to_string()],
+            }
+        };
+    }
+
+    // R7 / R9: wait, and say exactly what is missing and what decides.
+    let mut waiting: Vec<String> = missing
+        .iter()
+        .map(|p| format!("{} (no answer)", p.name))
+        .collect();
+    if unlisted > 0 {
+        waiting.push(format!(
+            "{unlisted} configured member(s) this server has no state for"
+        ));
+    }
+    waiting.extend(
+        no_position
+            .iter()
+            .filter(|c| c.index != i.this_index || i.local.is_some())
+            .map(|c| {
+                if c.index == i.this_index {
+                    format!("{} (this server: no committed position)", c.name)
+                } else {
+                    format!(
+                        "{} (answered without a position: empty datadir, or its unclean stop is not recovered yet)",
+                        c.name
+                    )
+                }
+            }),
+    );
+    let decide = match best {
+        Some((seqno, c)) => format!(
+            "the highest last committed seqno seen is {seqno} on {}: if the members above are really gone, run `{FORCE_COMMAND}` on {} (the others then join it; commits only the missing members had are lost)",
+            c.name, c.name
+        ),
+        None => format!(
+            "no member reported a position: run `{FORCE_COMMAND}` on the server with the most recent data (compare the seqno in <state_dir>/mysql/data/grastate.dat, or the `WSREP: Recovered position` of `mariadbd --wsrep-recover`, on each server)"
+        ),
+    };
+    let (reason, hint) = if i.local.is_none() {
+        (
+            "this server's datadir is empty: it can only join a Primary database (full copy by SST), and no peer's database is Primary".to_string(),
+            if waiting.is_empty() {
+                format!("start the database of a server that holds the data; {decide}")
+            } else {
+                format!(
+                    "waiting for: {}; start the database of a server that holds the data; {decide}",
+                    waiting.join(", ")
+                )
+            },
+        )
+    } else {
+        let me = match i.local_position() {
+            Some(s) => format!("this server's last committed seqno is {s}"),
+            None => "this server has no committed position".to_string(),
+        };
+        (
+            format!(
+                "no peer's database is Primary, this node may not bootstrap on its own (safe_to_bootstrap: 0, no gvwstate.dat) and not every member has answered with its position ({me}): no automatic bootstrap"
+            ),
+            format!("waiting for: {}; {decide}", waiting.join(", ")),
+        )
+    };
+    StartDecision::Wait {
+        reason,
+        operator_hint: hint,
+    }
+}
+
+/// One line with every input, for the log next to the decision.
+impl fmt::Display for StartInputs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "this={}#{} members={} maintenance={} force_new_cluster={} local=",
+            self.this_name,
+            self.this_index,
+            self.total_members,
+            self.maintenance,
+            self.force_new_cluster
+        )?;
+        match &self.local {
+            Some(g) => write!(
+                f,
+                "{}:{} safe_to_bootstrap={}",
+                g.uuid,
+                g.seqno,
+                u8::from(g.safe_to_bootstrap)
+            )?,
+            None => f.write_str("empty-datadir")?,
+        }
+        write!(f, " gvwstate={}", self.gvwstate_present)?;
+        match self.recovered {
+            Some(s) => write!(f, " recovered={s}")?,
+            None => f.write_str(" recovered=none")?,
+        }
+        f.write_str(" peers=[")?;
+        for (n, p) in self.peers.iter().enumerate() {
+            if n > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{}#{}:", p.name, p.index)?;
+            if !p.answered {
+                f.write_str("no-answer")?;
+                continue;
+            }
+            f.write_str(if p.primary { "primary" } else { "not-primary" })?;
+            match p.last_committed {
+                Some(s) => write!(f, ",seqno={s}")?,
+                None => f.write_str(",seqno=none")?,
+            }
+        }
+        f.write_str("]")
+    }
+}
+
+impl fmt::Display for StartDecision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartDecision::Refuse { reason } => write!(f, "refuse: {reason}"),
+            StartDecision::Bootstrap {
+                reason,
+                recovered_position,
+            } => {
+                write!(f, "bootstrap a new cluster: {reason}")?;
+                match recovered_position {
+                    Some(s) => write!(f, " (start position {s})"),
+                    None => Ok(()),
+                }
+            }
+            StartDecision::Join { reason, via } => {
+                write!(f, "join via {}: {reason}", via.join(", "))
+            }
+            StartDecision::Recover => write!(f, "recover first: {RECOVER_REASON}"),
+            StartDecision::StartForPcRecovery { reason } => {
+                write!(f, "start for primary-component recovery: {reason}")
+            }
+            StartDecision::Wait {
+                reason,
+                operator_hint,
+            } => write!(f, "wait: {reason}; operator: {operator_hint}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
