@@ -70,6 +70,13 @@ pub(crate) async fn writer(shared: Arc<Shared>, mut rx: mpsc::Receiver<AuditReco
                     .get_or_create(&[("outcome", "written")])
                     .inc_by(n);
             }
+            Err(e) if shared.db.write_failed(&shared, &e) => {
+                shared
+                    .metrics
+                    .db_writes_skipped
+                    .get_or_create(&[("op", "audit")])
+                    .inc_by(n);
+            }
             Err(e) => {
                 shared
                     .metrics

@@ -18,6 +18,7 @@
 mod audit;
 pub mod cluster;
 mod control;
+pub mod db_health;
 mod http;
 pub mod metrics;
 mod radius;
@@ -46,6 +47,8 @@ pub struct Shared {
     /// Clients in `require_message_authenticator = auto` mode that have sent one: from then on
     /// it is required from them (BlastRADIUS mitigation without breaking old switches).
     ma_seen: RwLock<std::collections::HashSet<std::net::IpAddr>>,
+    /// Read-only (degraded) mode of the database.
+    pub db: db_health::DbHealth,
     /// Ticks after every successful reload (the webservices supervisor listens).
     reloads: watch::Sender<u64>,
 }
@@ -138,6 +141,7 @@ impl Daemon {
             audit,
             ma_seen: RwLock::default(),
             reloads: watch::channel(0).0,
+            db: db_health::DbHealth::default(),
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let audit_task = tokio::spawn(audit::writer(shared.clone(), audit_rx));
@@ -156,6 +160,10 @@ impl Daemon {
             }
             None => None,
         };
+        tasks.push(tokio::spawn(db_health::run_monitor(
+            shared.clone(),
+            shutdown_rx.clone(),
+        )));
         if cfg.is_cluster() {
             tasks.push(tokio::spawn(cluster::supervisor::supervise(
                 shared.clone(),

@@ -38,6 +38,10 @@ pub struct Metrics {
     pub store_errors: Family<Labels1, Counter>,
     /// Configuration reloads by result (ok, error).
     pub config_reloads: Family<Labels1, Counter>,
+    /// 1 while the database is read-only (Galera node out of the quorum).
+    pub db_read_only: Gauge,
+    /// Writes not done because the database is read-only, by operation.
+    pub db_writes_skipped: Family<Labels1, Counter>,
 }
 
 impl Default for Metrics {
@@ -63,6 +67,8 @@ impl Metrics {
         let nodes_created = Counter::default();
         let store_errors = Family::<Labels1, Counter>::default();
         let config_reloads = Family::<Labels1, Counter>::default();
+        let db_read_only = Gauge::default();
+        let db_writes_skipped = Family::<Labels1, Counter>::default();
         registry.register(
             "radius_requests",
             "RADIUS requests received, by port and code",
@@ -118,6 +124,16 @@ impl Metrics {
             "Configuration reloads, by result",
             config_reloads.clone(),
         );
+        registry.register(
+            "db_read_only",
+            "1 while the database is read-only (out of the Galera quorum)",
+            db_read_only.clone(),
+        );
+        registry.register(
+            "db_writes_skipped",
+            "Writes skipped in read-only mode, by operation",
+            db_writes_skipped.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             requests,
@@ -131,6 +147,8 @@ impl Metrics {
             nodes_created,
             store_errors,
             config_reloads,
+            db_read_only,
+            db_writes_skipped,
         }
     }
 

@@ -9,7 +9,7 @@ use crate::Shared;
 use crate::settings;
 use crate::udp::{PktInfoSocket, Received};
 use ironfence_config::{Config, RequireMessageAuthenticator, SwitchSettings};
-use ironfence_core::{Mac, NodeView, UnixTime};
+use ironfence_core::{Mac, Node, NodeView, UnixTime};
 use ironfence_policy::Decision;
 use ironfence_radius::{CacheKey, CacheLookup, Code, Packet, PacketBuilder, ReplyCache, dict};
 use ironfence_store::{AccountingEvent, AccountingKind, AuditRecord};
@@ -517,12 +517,27 @@ async fn access_request(
     };
     let view = match shared.store.node_view(mac).await {
         Ok(Some(view)) => view,
+        // Read-only (out of quorum): answer as for a new device, persist nothing.
+        Ok(None) if shared.db.is_read_only() => {
+            shared.db.skipped(shared, "create_node");
+            NodeView {
+                node: Node::new_unregistered(mac, now),
+                open_security_events: 0,
+            }
+        }
         Ok(None) => match shared.store.create_node_if_absent(mac, now).await {
             Ok(node) => {
                 shared.metrics.nodes_created.inc();
                 tracing::info!(%mac, switch = %switch.id, "new node, unregistered");
                 NodeView {
                     node,
+                    open_security_events: 0,
+                }
+            }
+            Err(e) if shared.db.write_failed(shared, &e) => {
+                shared.db.skipped(shared, "create_node");
+                NodeView {
+                    node: Node::new_unregistered(mac, now),
                     open_security_events: 0,
                 }
             }
@@ -660,6 +675,10 @@ fn audit(
     if !enabled {
         return;
     }
+    if shared.db.is_read_only() {
+        shared.db.skipped(shared, "audit");
+        return;
+    }
     let text = |t| packet.get_str(t).map(str::to_string);
     let record = AuditRecord {
         created_at: now,
@@ -757,21 +776,18 @@ async fn accounting_request(
                 framed_ip: packet.get_ipv4(dict::FRAMED_IP_ADDRESS),
                 now,
             };
-            // A device first seen through accounting (e.g. after a server change) is a node too.
-            if let Some(mac) = mac.filter(|_| per_device) {
-                match shared.store.create_node_if_absent(mac, now).await {
-                    Ok(_) => {}
-                    Err(e) => {
-                        shared.metrics.store_error("create_node");
-                        tracing::error!(%mac, error = %e, "cannot create node; accounting not answered");
-                        return None;
-                    }
+            // (The store creates the node of a device first seen through accounting.)
+            if shared.db.is_read_only() {
+                // Out of quorum: acknowledged so the NAS does not retransmit for ever, not stored.
+                shared.db.skipped(shared, "accounting");
+            } else if let Err(e) = shared.store.record_accounting(&event).await {
+                if shared.db.write_failed(shared, &e) {
+                    shared.db.skipped(shared, "accounting");
+                } else {
+                    shared.metrics.store_error("accounting");
+                    tracing::error!(error = %e, "accounting not stored; not answered so the NAS retransmits");
+                    return None;
                 }
-            }
-            if let Err(e) = shared.store.record_accounting(&event).await {
-                shared.metrics.store_error("accounting");
-                tracing::error!(error = %e, "accounting not stored; not answered so the NAS retransmits");
-                return None;
             }
         }
     }

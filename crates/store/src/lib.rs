@@ -282,6 +282,15 @@ impl Store {
         dispatch!(self.count_audit(mac))
     }
 
+    /// Galera status rows (`SHOW GLOBAL STATUS LIKE 'wsrep%'`) on MariaDB; `None` on SQLite,
+    /// which has no replication. An empty list means MariaDB without Galera.
+    pub async fn wsrep_status(&self) -> Result<Option<Vec<(String, String)>>, StoreError> {
+        match &*self.backend {
+            Backend::Sqlite(_) => Ok(None),
+            Backend::MySql(m) => m.wsrep_status().await.map(Some),
+        }
+    }
+
     /// Flushes and closes (SQLite: WAL checkpoint; MariaDB: closes the pool, waiting for
     /// connections in use). Other clones become unusable on MariaDB.
     pub async fn close(&self) {

@@ -832,6 +832,24 @@ impl MySqlStore {
         Ok(u64_of(n))
     }
 
+    /// `SHOW GLOBAL STATUS LIKE 'wsrep%'` as (name, value) rows: what the quorum monitor needs;
+    /// empty when Galera is off (`wsrep_on = OFF`).
+    /// Works on a non-Primary Galera node (status queries touch no table).
+    pub(crate) async fn wsrep_status(&self) -> Result<Vec<(String, String)>, StoreError> {
+        // A MariaDB built with wsrep reports wsrep_* status rows even when Galera is off.
+        let on: i64 = sqlx::query_scalar("SELECT CAST(@@global.wsrep_on AS SIGNED)")
+            .fetch_one(&self.pool)
+            .await
+            .unwrap_or(0);
+        if on == 0 {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(String, String)> = sqlx::query_as("SHOW GLOBAL STATUS LIKE 'wsrep%'")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows)
+    }
+
     pub(crate) async fn close(&self) {
         self.pool.close().await;
     }
