@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 /// Records written per transaction at most.
 const BATCH: usize = 8192;
 /// How long the writer waits for a batch to fill before committing what it has.
-const FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+const FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
 
 #[derive(Debug)]
 pub(crate) struct AuditQueue {
@@ -62,7 +62,25 @@ pub(crate) async fn writer(shared: Arc<Shared>, mut rx: mpsc::Receiver<AuditReco
             }
         }
         let n = batch.len() as u64;
-        match shared.store.insert_audit_batch(&batch).await {
+        // SQLite runs the batch synchronously: do it on a blocking thread so the RADIUS
+        // listeners sharing this runtime never wait behind a commit.
+        let store = shared.store.clone();
+        let handle = tokio::runtime::Handle::current();
+        let (result, returned) = tokio::task::spawn_blocking(move || {
+            let r = handle.block_on(store.insert_audit_batch(&batch));
+            (r, batch)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            (
+                Err(ironfence_store::StoreError::other(format!(
+                    "audit writer: {e}"
+                ))),
+                Vec::new(),
+            )
+        });
+        batch = returned;
+        match result {
             Ok(()) => {
                 shared
                     .metrics

@@ -83,40 +83,42 @@ impl Listeners {
         cfg: &Config,
     ) -> Vec<tokio::task::JoinHandle<()>> {
         let max_in_flight = settings::radius(cfg).max_in_flight;
-        [self.auth, self.acct]
-            .into_iter()
-            .map(|l| {
+        let mut tasks = Vec::new();
+        for l in [self.auth, self.acct] {
+            if shared.store.backend_name() == "sqlite" {
+                // Several tasks read the same socket, so one busy switch (one UDP flow, which
+                // SO_REUSEPORT would pin to one socket) still gets every core.
+                for _ in 0..inline_readers() {
+                    tasks.push(tokio::spawn(run_inline(
+                        shared.clone(),
+                        l.clone(),
+                        shutdown.clone(),
+                    )));
+                }
+            } else {
                 let limit = Arc::new(Semaphore::new(max_in_flight));
-                tokio::spawn(run(
+                tasks.push(tokio::spawn(run_concurrent(
                     shared.clone(),
                     l,
                     limit,
                     max_in_flight,
                     shutdown.clone(),
-                ))
-            })
-            .collect()
+                )));
+            }
+        }
+        tasks
     }
 }
 
-async fn run(
-    shared: Arc<Shared>,
-    listener: Arc<Listener>,
-    limit: Arc<Semaphore>,
-    max_in_flight: usize,
-    shutdown: watch::Receiver<bool>,
-) {
-    // The embedded store answers in microseconds without blocking on IO, so requests are
-    // processed right on the listener task, a batch at a time: handing each to another task
-    // would cost more (a wake-up of another worker thread per request) than the work itself. A
-    // network store (MariaDB) suspends on every query, so those requests run concurrently.
-    if shared.store.backend_name() == "sqlite" {
-        run_inline(shared, listener, shutdown).await;
-    } else {
-        run_concurrent(shared, listener, limit, max_in_flight, shutdown).await;
-    }
+/// Listener tasks per socket on the embedded store: one per core, at most 4.
+fn inline_readers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
 }
 
+// The embedded store answers in microseconds without blocking on IO, so requests are
+// processed right on the listener tasks, a batch at a time: handing each to another task would
+// cost more (a wake-up of another worker thread per request) than the work itself. A network
+// store (MariaDB) suspends on every query, so those requests run concurrently (`run_concurrent`).
 async fn run_inline(
     shared: Arc<Shared>,
     listener: Arc<Listener>,

@@ -35,8 +35,10 @@ pub(crate) fn radius(cfg: &Config) -> RadiusSettings {
         acct_port: r.acct_port,
         recv_buffer: r.recv_buffer,
         reply_cache_ttl: r.reply_cache_ttl,
-        // ~ ttl × a high request rate; each entry is a key plus a reply of ~60 octets.
-        reply_cache_entries: 1 << 20,
+        // Bounded memory (~170 octets per entry, ~45 MB): the full ttl holds up to ~50k
+        // requests/s; beyond that the oldest replies go first, which still covers switches'
+        // usual retransmission timers (2-3 s) up to ~100k requests/s.
+        reply_cache_entries: 1 << 18,
         max_in_flight: r.max_in_flight.max(1),
         audit_log: r.audit_log,
         limit_proxy_state: r.limit_proxy_state,

@@ -55,7 +55,7 @@ impl StoreError {
         )
     }
 
-    pub(crate) fn other(message: impl Into<String>) -> StoreError {
+    pub fn other(message: impl Into<String>) -> StoreError {
         StoreError::Other {
             message: message.into(),
         }
