@@ -7,7 +7,7 @@
 //! | setting | value | why |
 //! |---|---|---|
 //! | `user` | `mysql` | rsync SST fails when mariadbd runs as root (the joiner's rsync daemon drops to `nobody`: `mkdir "mysql" … Permission denied`, then `Will never receive state. Need to abort.`) |
-//! | `bind-address` | this server's `management_ip` | peers and the local services reach it there (never the VIP) |
+//! | `bind-address` | `127.0.0.1` and this server's `management_ip` | the local ironfence uses 127.0.0.1 (pf.conf `[database] host`), peers the management IP; never every interface (the registration VLAN must not reach the database), never the VIP |
 //! | `wsrep_cluster_address` | `gcomm://` + the **enabled** members, cluster.conf order | disabled and maintenance members are left out; this server is always listed, so the list is never the empty `gcomm://`, which would silently bootstrap a new cluster (split brain) |
 //! | `wsrep_sst_method` | `rsync` | a join took 3.5–4.1 s in the lab, `mariabackup` 12–12.5 s (`wsrep_sst_mariabackup` has a hard-coded `sleep 10`); needs `user=mysql`, `rsync` and `ss` |
 //! | `wsrep_sst_auth` | pf.conf `[active_active] galera_replication_username:password` | the SST account (clustering guide, step 1); needed if the method becomes `mariabackup` |
@@ -308,7 +308,7 @@ pub fn generate(
     let _ = writeln!(w, "socket={socket}");
     let _ = writeln!(w, "pid-file={pid_file}");
     let _ = writeln!(w, "log-error={error_log}");
-    let _ = writeln!(w, "bind-address={my_ip}");
+    let _ = writeln!(w, "bind-address=127.0.0.1,{my_ip}");
     let _ = writeln!(w, "port={PORT}");
     let _ = writeln!(w, "skip-name-resolve");
     let _ = writeln!(w, "server-id={}", me.index + 1);

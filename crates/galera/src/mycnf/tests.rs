@@ -87,7 +87,10 @@ fn every_server_differs_only_in_its_own_addresses() {
                 "pf1.example.com (cluster.conf server 1",
                 &format!("{me} (cluster.conf server {id}"),
             )
-            .replace("bind-address=192.168.1.5", &format!("bind-address={ip}"))
+            .replace(
+                "bind-address=127.0.0.1,192.168.1.5",
+                &format!("bind-address=127.0.0.1,{ip}"),
+            )
             .replace("server-id=1", &format!("server-id={id}"))
             .replace(
                 "wsrep_node_name=pf1.example.com",
