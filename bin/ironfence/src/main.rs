@@ -4,6 +4,7 @@
 //! 2 usage error (clap).
 
 mod cluster_cmd;
+mod db_cmd;
 mod node_cmd;
 
 use anyhow::Context;
@@ -66,11 +67,30 @@ enum Command {
 enum DbCommand {
     /// Apply pending schema migrations and print the schema version.
     Migrate,
+    /// Write this server's MariaDB Galera configuration (<state_dir>/mysql/my.cnf) from
+    /// pf.conf and cluster.conf; prints its path.
+    GenerateConfig,
+    /// Supervised start of this server's Galera node, in the foreground until SIGTERM/SIGINT
+    /// (run it as its own service): decides whether to join, bootstrap or wait, restarts
+    /// mariadbd if it dies, stops it gracefully on exit.
+    Start(db_cmd::StartArgs),
+    /// wsrep state of this server's database, or of every member's with --all. Exit code 0
+    /// only when this server's database is Primary, Synced and ready.
+    Status(db_cmd::StatusArgs),
+    /// Create the Galera replication user (pf.conf [active_active]) and the application
+    /// user/database (pf.conf [database]) on the local node, if missing.
+    InitReplicationUser,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format, matches!(cli.command, Command::Serve));
+    init_logging(
+        cli.log_format,
+        matches!(
+            cli.command,
+            Command::Serve | Command::Db(DbCommand::Start(_))
+        ),
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -130,6 +150,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             store.close().await;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Db(DbCommand::GenerateConfig) => db_cmd::generate_config(&cli.conf_dir).await,
+        Command::Db(DbCommand::Start(args)) => db_cmd::start(&cli.conf_dir, args).await,
+        Command::Db(DbCommand::Status(args)) => db_cmd::status(&cli.conf_dir, args).await,
+        Command::Db(DbCommand::InitReplicationUser) => {
+            db_cmd::init_replication_user(&cli.conf_dir).await
         }
     }
 }

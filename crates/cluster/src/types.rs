@@ -59,3 +59,37 @@ impl PushReport {
         self.failed.is_empty()
     }
 }
+
+/// A server's database as it reports it to its peers (`GET /api/v1/cluster/db`): what the
+/// Galera start decision of the other servers needs (`ironfence db start`), and what
+/// `ironfence db status --all` shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbState {
+    /// Its mariadbd answers on its local socket.
+    pub running: bool,
+    /// `wsrep_cluster_status = Primary`: it is in a quorum and can be joined.
+    pub primary: bool,
+    /// `wsrep_local_state_comment = Synced`.
+    pub synced: bool,
+    /// `wsrep_ready = ON`.
+    pub ready: bool,
+    /// `wsrep_cluster_size` (running only).
+    pub cluster_size: Option<u32>,
+    /// Its last committed seqno: `wsrep_last_committed` when running; otherwise
+    /// `grastate.dat`'s seqno, or the position `mariadbd --wsrep-recover` found after an
+    /// unclean stop. `None`: no position to offer (empty datadir, unrecovered crash).
+    pub last_committed: Option<i64>,
+    /// `grastate.dat` has `safe_to_bootstrap: 1`.
+    pub safe_to_bootstrap: bool,
+    /// The server is in maintenance: its database takes no part in the cluster.
+    pub maintenance: bool,
+    /// `wsrep_local_state_comment` as reported (empty when not running).
+    #[serde(default)]
+    pub local_state: String,
+    /// `wsrep_cluster_status` as reported (empty when not running).
+    #[serde(default)]
+    pub cluster_status: String,
+    /// `wsrep_incoming_addresses` (running only).
+    #[serde(default)]
+    pub incoming_addresses: Vec<String>,
+}

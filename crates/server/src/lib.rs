@@ -19,6 +19,7 @@ mod audit;
 pub mod cluster;
 mod control;
 pub mod db_health;
+pub mod galera;
 mod http;
 pub mod metrics;
 mod radius;

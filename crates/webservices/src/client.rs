@@ -10,6 +10,7 @@ use axum::http::{HeaderValue, Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
+use ironfence_cluster::types::DbState;
 use ironfence_cluster::{ConfigVersion, PushReport, ServerStatus};
 use rustls::pki_types::ServerName;
 use rustls::{CertificateError, OtherError};
@@ -165,6 +166,11 @@ impl Client {
     /// `GET /api/v1/cluster/version`.
     pub async fn config_version(&self) -> Result<ConfigVersion, ClientError> {
         self.get_json(paths::VERSION).await
+    }
+
+    /// `GET /api/v1/cluster/db`: the peer's database (Galera) state.
+    pub async fn db_state(&self) -> Result<DbState, ClientError> {
+        self.get_json(paths::DB).await
     }
 
     /// `GET /api/v1/cluster/bundle`: the peer's encoded bundle.

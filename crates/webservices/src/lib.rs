@@ -18,7 +18,8 @@
 //!   joining server C (no cluster CA yet)                   │  GET  /api/v1/cluster/files/* │
 //!   cluster sync --from=10.0.0.2 --ca-fingerprint SHA256:… │  POST /api/v1/cluster/bundle  │
 //!   Trust::PinnedCaFingerprint: CA at the end of the chain │  POST /api/v1/cluster/push    │
-//!   must hash to the fingerprint AND sign the leaf ──────► └───────────────────────────────┘
+//!   must hash to the fingerprint AND sign the leaf ──────► │  GET  /api/v1/cluster/db      │
+//!                                                          └───────────────────────────────┘
 //! ```
 //!
 //! # Trust model
@@ -83,6 +84,7 @@ pub(crate) mod paths {
     pub const BUNDLE: &str = "/api/v1/cluster/bundle";
     pub const FILES_PREFIX: &str = "/api/v1/cluster/files/";
     pub const PUSH: &str = "/api/v1/cluster/push";
+    pub const DB: &str = "/api/v1/cluster/db";
     /// Header naming the server a pushed bundle comes from.
     pub const FROM_HEADER: &str = "x-ironfence-from";
 }

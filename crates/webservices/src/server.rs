@@ -20,6 +20,7 @@ use hyper::server::conn::http1;
 use hyper::service::{Service, service_fn};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use ironfence_cluster::types::DbState;
 use ironfence_cluster::{ConfigVersion, PushReport, ServerStatus};
 use rustls::ServerConfig;
 use serde::Serialize;
@@ -65,6 +66,11 @@ pub trait ClusterNode: Send + Sync + 'static {
     ) -> impl Future<Output = Result<ConfigVersion, String>> + Send;
     /// Pushes this server's bundle to its peers.
     fn push_to_peers(&self) -> impl Future<Output = Result<PushReport, String>> + Send;
+    /// This server's database state (Galera): what the peers' `ironfence db start` decides
+    /// on. The default answers that this server does not report it.
+    fn db_state(&self) -> impl Future<Output = Result<DbState, String>> + Send {
+        async { Err("this server does not report its database state".to_string()) }
+    }
 }
 
 /// Webservices user and password (pf.conf `[webservices] user/pass`).
@@ -274,6 +280,7 @@ fn router<N: ClusterNode>(node: Arc<N>) -> Router {
         .route(paths::BUNDLE, get(get_bundle::<N>).post(post_bundle::<N>))
         .route("/api/v1/cluster/files/{*path}", get(get_file::<N>))
         .route(paths::PUSH, post(push::<N>))
+        .route(paths::DB, get(db_state::<N>))
         .fallback(|uri: Uri| async move {
             error(
                 StatusCode::NOT_FOUND,
@@ -336,6 +343,10 @@ fn octets(bytes: Vec<u8>) -> Response {
 
 async fn status<N: ClusterNode>(State(node): State<Arc<N>>) -> Response {
     node_result("cannot read the server status", node.status().await)
+}
+
+async fn db_state<N: ClusterNode>(State(node): State<Arc<N>>) -> Response {
+    node_result("cannot read the database state", node.db_state().await)
 }
 
 async fn version<N: ClusterNode>(State(node): State<Arc<N>>) -> Response {

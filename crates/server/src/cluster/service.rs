@@ -94,6 +94,13 @@ impl ClusterNode for ClusterService {
         let config = self.shared.config();
         push_to_peers(&config, None).await
     }
+
+    /// The local Galera node, from its socket and datadir: answered even while the database
+    /// is down (the peers' start decision needs the saved position).
+    async fn db_state(&self) -> Result<ironfence_cluster::types::DbState, String> {
+        let config = self.shared.config();
+        crate::galera::local_db_state(&config).await
+    }
 }
 
 /// Every `[maintenance] cluster_check_interval`, the management server compares the

@@ -38,7 +38,8 @@ impl Programs {
             mariadbd: find_program(&["mariadbd", "mysqld"]).ok_or_else(|| missing("mariadbd"))?,
             install_db: find_program(&["mariadb-install-db", "mysql_install_db"])
                 .ok_or_else(|| missing("mariadb-install-db"))?,
-            client: find_program(&["mariadb", "mysql"]).ok_or_else(|| missing("mariadb (client)"))?,
+            client: find_program(&["mariadb", "mysql"])
+                .ok_or_else(|| missing("mariadb (client)"))?,
         })
     }
 
@@ -54,11 +55,9 @@ fn find_program(names: &[&str]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
     dirs.extend(SYSTEM_DIRS.iter().map(PathBuf::from));
-    names.iter().find_map(|n| {
-        dirs.iter()
-            .map(|d| d.join(n))
-            .find(|p| p.is_file())
-    })
+    names
+        .iter()
+        .find_map(|n| dirs.iter().map(|d| d.join(n)).find(|p| p.is_file()))
 }
 
 fn defaults_file(config_file: &Path) -> OsString {
@@ -332,9 +331,14 @@ mod tests {
 
     #[tokio::test]
     async fn run_reports_failure_and_timeout() {
-        let ok = run(Path::new("/bin/cat"), vec![], Some("hello".into()), Duration::from_secs(5))
-            .await
-            .unwrap();
+        let ok = run(
+            Path::new("/bin/cat"),
+            vec![],
+            Some("hello".into()),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
         assert_eq!(ok, "hello");
         let err = run(
             Path::new("/bin/sh"),

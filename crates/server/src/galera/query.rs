@@ -137,9 +137,17 @@ mod tests {
         };
         let sql = accounts_sql("repl", "s3cr'et", Some(&app));
         for host in ["'%'", "'localhost'"] {
-            assert!(sql.contains(&format!("CREATE USER IF NOT EXISTS 'repl'@{host} IDENTIFIED BY 's3cr''et';")), "{sql}");
+            assert!(
+                sql.contains(&format!(
+                    "CREATE USER IF NOT EXISTS 'repl'@{host} IDENTIFIED BY 's3cr''et';"
+                )),
+                "{sql}"
+            );
             assert!(sql.contains(&format!("GRANT RELOAD, PROCESS, LOCK TABLES, REPLICATION CLIENT, BINLOG MONITOR, SUPER ON *.* TO 'repl'@{host};")), "{sql}");
-            assert!(sql.contains(&format!("GRANT ALL PRIVILEGES ON `pf`.* TO 'pf'@{host};")), "{sql}");
+            assert!(
+                sql.contains(&format!("GRANT ALL PRIVILEGES ON `pf`.* TO 'pf'@{host};")),
+                "{sql}"
+            );
         }
         assert!(sql.contains("CREATE DATABASE IF NOT EXISTS `pf`;"));
         assert!(sql.contains("IDENTIFIED BY 'app''pass'"));

@@ -1,0 +1,467 @@
+//! Three ironfence servers on a real MariaDB Galera cluster, each in its own network namespace
+//! (the project's `netns::Lab`): bootstrap and joins through `ironfence db start`, a write on
+//! any node read on the others, a partition of one node under continuous registrations (it
+//! turns read-only and keeps answering MAB from stored roles; nothing the majority acknowledged
+//! is lost), and a kill -9 of every node re-forming without an operator.
+//!
+//! Figures (time to read-only, to read-write, to a Primary cluster after kill -9) are printed,
+//! never asserted.
+
+use ironfence_testkit::netns::{Lab, ProcHandle, require_lab};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// TEST FIXTURE secrets, only for this test.
+const WS_USER: &str = "ws-galera-e2e";
+const WS_PASS: &str = "ws-galera-e2e-test-fixture-password-0123";
+const DB_PASS: &str = "db-galera-e2e-test-fixture-password-0123";
+const SST_PASS: &str = "sst-galera-e2e-test-fixture-password-0123";
+const SECRET: &str = "radius-galera-e2e-test-fixture-secret-01";
+const BIN: &str = env!("CARGO_BIN_EXE_ironfence");
+
+fn name(i: usize) -> String {
+    format!("pf{}.example.com", i + 1)
+}
+
+struct Cluster {
+    lab: Lab,
+    roots: Vec<PathBuf>,
+    db: Vec<Option<ProcHandle>>,
+    serve: Vec<Option<ProcHandle>>,
+}
+
+impl Cluster {
+    fn new() -> Cluster {
+        require_lab().expect("network namespaces (root, iproute2, iputils-ping)");
+        let lab = Lab::new(3).expect("lab");
+        let roots: Vec<PathBuf> = (0..3)
+            .map(|i| lab.dir().join(format!("pf{}", i + 1)))
+            .collect();
+        let mut cluster = format!("[CLUSTER]\nmanagement_ip = {}\n\n", lab.vip(0));
+        for i in 0..3 {
+            cluster.push_str(&format!(
+                "[{}]\nmanagement_ip = {}\n\n",
+                name(i),
+                lab.host_ip(i)
+            ));
+        }
+        let pf = format!(
+            "[general]\nstate_dir = state\n\n\
+             [database]\ntype = mysql\nhost = 127.0.0.1\nport = 3306\nuser = ironfence\npass = {DB_PASS}\ndb = pf\n\n\
+             [radius]\nauth_port = 1812\nacct_port = 1813\n\n\
+             [webservices]\nuser = {WS_USER}\npass = {WS_PASS}\n\n\
+             [active_active]\ngalera_replication_username = sst\ngalera_replication_password = {SST_PASS}\n\
+             password = galera-e2e-vrrp-fixture\n\n\
+             [maintenance]\ncluster_check_interval = 0\n"
+        );
+        let switches = format!(
+            "[default]\nregistrationVlan = 2\nisolationVlan = 3\ndefaultVlan = 100\nguestVlan = 200\n\n\
+             [{}]\nradiusSecret = {SECRET}\n",
+            lab.switch_ip()
+        );
+        for root in &roots {
+            let conf = root.join("conf");
+            std::fs::create_dir_all(&conf).unwrap();
+            std::fs::write(conf.join("pf.conf"), &pf).unwrap();
+            std::fs::write(conf.join("cluster.conf"), &cluster).unwrap();
+            std::fs::write(conf.join("switches.conf"), &switches).unwrap();
+            // mariadbd runs as mysql: it must be able to traverse to its datadir.
+            let _ = Command::new("chmod")
+                .arg("755")
+                .arg(root)
+                .arg(lab.dir())
+                .status();
+        }
+        Cluster {
+            lab,
+            roots,
+            db: vec![None, None, None],
+            serve: vec![None, None, None],
+        }
+    }
+
+    fn cli(&self, i: usize, args: &[&str]) -> Output {
+        self.lab
+            .command(i, BIN)
+            .env("IRONFENCE_HOSTNAME", name(i))
+            .arg("--conf-dir")
+            .arg(self.roots[i].join("conf"))
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn spawn_ironfence(&mut self, i: usize, args: &[&str], label: &str) -> ProcHandle {
+        let mut cmd = self.lab.command(i, BIN);
+        cmd.env("IRONFENCE_HOSTNAME", name(i))
+            .env("RUST_LOG", "info")
+            .arg("--conf-dir")
+            .arg(self.roots[i].join("conf"))
+            .args(args);
+        self.lab.spawn(i, cmd, label).unwrap()
+    }
+
+    fn start_db(&mut self, i: usize, force: bool) {
+        let label = format!("db{i}");
+        let args: Vec<&str> = if force {
+            vec!["db", "start", "--force-new-cluster"]
+        } else {
+            vec!["db", "start"]
+        };
+        let h = self.spawn_ironfence(i, &args, &label);
+        self.db[i] = Some(h);
+    }
+
+    fn start_serve(&mut self, i: usize) {
+        let label = format!("serve{i}");
+        let before = self.lab.log(&label).matches("ironfence ready").count();
+        let h = self.spawn_ironfence(i, &["serve"], &label);
+        self.serve[i] = Some(h);
+        eventually(
+            &format!("{} serving", name(i)),
+            Duration::from_secs(60),
+            || self.lab.log(&label).matches("ironfence ready").count() > before,
+            || self.lab.log(&label),
+        );
+    }
+
+    fn socket(&self, i: usize) -> PathBuf {
+        self.roots[i].join("state/mysql/mysqld.sock")
+    }
+
+    /// `SHOW GLOBAL STATUS` value on node i, through its unix socket (works across namespaces).
+    fn wsrep(&self, i: usize, var: &str) -> Option<String> {
+        let out = Command::new("mariadb")
+            .arg(format!("--socket={}", self.socket(i).display()))
+            .args(["-uroot", "-N", "-B", "-e"])
+            .arg(format!("SHOW GLOBAL STATUS LIKE '{var}'"))
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        text.split_whitespace().nth(1).map(str::to_string)
+    }
+
+    fn synced(&self, i: usize) -> bool {
+        self.wsrep(i, "wsrep_cluster_status").as_deref() == Some("Primary")
+            && self.wsrep(i, "wsrep_local_state_comment").as_deref() == Some("Synced")
+            && self.wsrep(i, "wsrep_ready").as_deref() == Some("ON")
+    }
+
+    fn sql(&self, i: usize, sql: &str) -> Result<String, String> {
+        let out = Command::new("mariadb")
+            .arg(format!("--socket={}", self.socket(i).display()))
+            .args(["-uroot", "-N", "-B", "pf", "-e", sql])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).to_string())
+        }
+    }
+
+    fn radclient_mab(&self, i: usize, mac: &str) -> (Option<String>, Option<String>) {
+        let mut child = self
+            .lab
+            .switch_command("radclient")
+            .args(["-x", "-r", "1", "-t", "2"])
+            .arg(format!("{}:1812", self.lab.host_ip(i)))
+            .args(["auth", SECRET])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        write!(
+            child.stdin.take().unwrap(),
+            "User-Name = \"{mac}\"\nCalling-Station-Id = \"{mac}\"\nService-Type = Call-Check\nMessage-Authenticator = 0x00\n"
+        )
+        .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let code = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Received "))
+            .and_then(|r| r.split_whitespace().next())
+            .map(str::to_string);
+        let vlan = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Tunnel-Private-Group-Id:0 = "))
+            .map(|v| v.trim_matches('"').to_string());
+        (code, vlan)
+    }
+
+    fn logs(&self) -> String {
+        let mut all = String::new();
+        for i in 0..3 {
+            for l in [format!("db{i}"), format!("serve{i}")] {
+                all.push_str(&format!("---- {l} ----\n{}\n", tail(&self.lab.log(&l), 60)));
+            }
+        }
+        all
+    }
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+fn eventually(
+    what: &str,
+    timeout: Duration,
+    mut cond: impl FnMut() -> bool,
+    logs: impl Fn() -> String,
+) -> Duration {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if cond() {
+            return start.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "timed out after {timeout:?} waiting for: {what}\n{}",
+        logs()
+    );
+}
+
+fn ok(o: &Output) -> bool {
+    o.status.success()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn galera_cluster_bootstrap_partition_and_crash_recovery() {
+    let mut c = Cluster::new();
+    let t0 = Instant::now();
+    // Bootstrap pf1, create the users, start its daemon (which creates the cluster CA).
+    c.start_db(0, true);
+    eventually(
+        "pf1 Primary/Synced",
+        Duration::from_secs(60),
+        || c.synced(0),
+        || c.logs(),
+    );
+    let o = c.cli(0, &["db", "init-replication-user"]);
+    assert!(ok(&o), "{}", text(&o));
+    c.start_serve(0);
+    let fp = text(&c.cli(0, &["cluster", "status"]))
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("cluster CA fingerprint: ")
+                .map(str::to_string)
+        })
+        .expect("fingerprint");
+    // Join pf2 and pf3: configuration first (verified CA), then the database (SST), then serve.
+    for i in 1..3 {
+        let o = c.cli(
+            i,
+            &[
+                "cluster",
+                "sync",
+                "--from",
+                &c.lab.host_ip(0).to_string(),
+                "--api-user",
+                WS_USER,
+                "--api-password",
+                WS_PASS,
+                "--ca-fingerprint",
+                fp.trim(),
+            ],
+        );
+        assert!(ok(&o), "{}", text(&o));
+        c.start_db(i, false);
+        eventually(
+            &format!("{} joined", name(i)),
+            Duration::from_secs(90),
+            || c.synced(i),
+            || c.logs(),
+        );
+        c.start_serve(i);
+    }
+    println!(
+        "figure: 3-node cluster from nothing to serving in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    assert_eq!(c.wsrep(0, "wsrep_cluster_size").as_deref(), Some("3"));
+
+    // A write on any node is read on the others.
+    for i in 0..3 {
+        let mac = format!("02:00:00:00:0a:0{i}");
+        let o = c.cli(i, &["node", "register", &mac, "--role", "guest"]);
+        assert!(ok(&o), "{}", text(&o));
+    }
+    for i in 0..3 {
+        eventually(
+            "replicated registrations",
+            Duration::from_secs(10),
+            || {
+                c.sql(
+                    i,
+                    "SELECT COUNT(*) FROM node WHERE mac LIKE '02:00:00:00:0a:%'",
+                )
+                .as_deref()
+                    == Ok("3")
+            },
+            || c.logs(),
+        );
+        assert_eq!(
+            c.radclient_mab(i, "02:00:00:00:0a:00").1.as_deref(),
+            Some("200")
+        );
+    }
+
+    // Partition pf3 under continuous registrations sent to all three servers.
+    let mut acknowledged = Vec::new();
+    let mut refused = 0;
+    let mut seq = 0u32;
+    let mut register = |c: &Cluster, acknowledged: &mut Vec<String>, refused: &mut u32| {
+        for i in 0..3 {
+            seq += 1;
+            let mac = format!("02:00:00:01:{:02x}:{:02x}", seq >> 8, seq & 0xff);
+            let o = c.cli(i, &["node", "register", &mac, "--role", "default"]);
+            if ok(&o) {
+                acknowledged.push(mac);
+            } else {
+                *refused += 1;
+            }
+        }
+    };
+    register(&c, &mut acknowledged, &mut refused);
+    let ro_before = c.lab.log("serve2").matches("database read-only").count();
+    let partitioned = Instant::now();
+    c.lab.partition(2).unwrap();
+    let to_ro = eventually(
+        "pf3 read-only",
+        Duration::from_secs(30),
+        || c.lab.log("serve2").matches("database read-only").count() > ro_before,
+        || c.logs(),
+    );
+    println!(
+        "figure: partition -> read-only on the isolated node: {:.2} s",
+        to_ro.as_secs_f64()
+    );
+    for _ in 0..5 {
+        register(&c, &mut acknowledged, &mut refused);
+    }
+    assert!(
+        refused >= 5,
+        "writes on the isolated node must be refused ({refused})"
+    );
+    // The isolated node keeps answering MAB with the stored role, and a new device gets the
+    // registration VLAN without anything being persisted.
+    assert_eq!(
+        c.radclient_mab(2, "02:00:00:00:0a:00").1.as_deref(),
+        Some("200")
+    );
+    assert_eq!(
+        c.radclient_mab(2, "02:00:00:00:0b:01").1.as_deref(),
+        Some("2")
+    );
+    // The majority stays read-write.
+    assert_eq!(
+        c.wsrep(0, "wsrep_cluster_status").as_deref(),
+        Some("Primary")
+    );
+    let o = c.cli(0, &["node", "register", "02:00:00:00:0c:01"]);
+    assert!(ok(&o), "{}", text(&o));
+    acknowledged.push("02:00:00:00:0c:01".into());
+
+    let rw_before = c
+        .lab
+        .log("serve2")
+        .matches("database read-write again")
+        .count();
+    let healed = Instant::now();
+    c.lab.heal(2).unwrap();
+    let to_rw = eventually(
+        "pf3 read-write again",
+        Duration::from_secs(60),
+        || {
+            c.lab
+                .log("serve2")
+                .matches("database read-write again")
+                .count()
+                > rw_before
+        },
+        || c.logs(),
+    );
+    println!(
+        "figure: heal -> read-write on the isolated node: {:.2} s (partition lasted {:.1} s)",
+        to_rw.as_secs_f64(),
+        (healed - partitioned).as_secs_f64()
+    );
+    // Zero acknowledged registrations lost, on every node.
+    let list = acknowledged
+        .iter()
+        .map(|m| format!("'{m}'"))
+        .collect::<Vec<_>>()
+        .join(",");
+    for i in 0..3 {
+        eventually(
+            "every acknowledged registration present",
+            Duration::from_secs(20),
+            || {
+                c.sql(
+                    i,
+                    &format!("SELECT COUNT(*) FROM node WHERE mac IN ({list}) AND status = 'reg'"),
+                ) == Ok(acknowledged.len().to_string())
+            },
+            || c.logs(),
+        );
+    }
+    println!(
+        "figure: {} registrations acknowledged, {refused} refused by the isolated node, 0 lost",
+        acknowledged.len()
+    );
+
+    // kill -9 every database node: the cluster re-forms with no operator action.
+    for i in 0..3 {
+        let h = c.db[i].take().unwrap();
+        c.lab.kill9(&h);
+    }
+    // mariadbd children of the killed supervisors are still running: kill them too (by the PID
+    // in their pid file, which the test's own mariadbd processes wrote).
+    for i in 0..3 {
+        if let Ok(pid) = std::fs::read_to_string(c.roots[i].join("state/mysql/mysqld.pid")) {
+            let _ = Command::new("kill").arg("-9").arg(pid.trim()).status();
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    for i in 0..3 {
+        c.start_db(i, false);
+    }
+    let to_primary = eventually(
+        "cluster Primary after kill -9 of all",
+        Duration::from_secs(120),
+        || (0..3).all(|i| c.synced(i)),
+        || c.logs(),
+    );
+    println!(
+        "figure: kill -9 of all nodes -> Primary 3-node cluster: {:.1} s",
+        to_primary.as_secs_f64()
+    );
+    for i in 0..3 {
+        eventually(
+            "no acknowledged registration lost after the crash",
+            Duration::from_secs(20),
+            || {
+                c.sql(
+                    i,
+                    &format!("SELECT COUNT(*) FROM node WHERE mac IN ({list})"),
+                ) == Ok(acknowledged.len().to_string())
+            },
+            || c.logs(),
+        );
+    }
+}
