@@ -82,6 +82,63 @@ impl Cluster {
         }
     }
 
+    /// Bootstraps pf1, joins pf2 and pf3 (configuration with the pinned CA, then the database by
+    /// SST) and starts `serve` everywhere.
+    fn up() -> Cluster {
+        let mut c = Cluster::new();
+        let t0 = Instant::now();
+        // Bootstrap pf1, create the users, start its daemon (which creates the cluster CA).
+        c.start_db(0, true);
+        eventually(
+            "pf1 Primary/Synced",
+            Duration::from_secs(60),
+            || c.synced(0),
+            || c.logs(),
+        );
+        let o = c.cli(0, &["db", "init-replication-user"]);
+        assert!(ok(&o), "{}", text(&o));
+        c.start_serve(0);
+        let fp = text(&c.cli(0, &["cluster", "status"]))
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("cluster CA fingerprint: ")
+                    .map(str::to_string)
+            })
+            .expect("fingerprint");
+        // Join pf2 and pf3: configuration first (verified CA), then the database (SST), then serve.
+        for i in 1..3 {
+            let o = c.cli(
+                i,
+                &[
+                    "cluster",
+                    "sync",
+                    "--from",
+                    &c.lab.host_ip(0).to_string(),
+                    "--api-user",
+                    WS_USER,
+                    "--api-password",
+                    WS_PASS,
+                    "--ca-fingerprint",
+                    fp.trim(),
+                ],
+            );
+            assert!(ok(&o), "{}", text(&o));
+            c.start_db(i, false);
+            eventually(
+                &format!("{} joined", name(i)),
+                Duration::from_secs(90),
+                || c.synced(i),
+                || c.logs(),
+            );
+            c.start_serve(i);
+        }
+        println!(
+            "figure: 3-node cluster from nothing to serving in {:.1} s",
+            t0.elapsed().as_secs_f64()
+        );
+        c
+    }
+
     fn cli(&self, i: usize, args: &[&str]) -> Output {
         self.lab
             .command(i, BIN)
@@ -261,57 +318,7 @@ fn text(o: &Output) -> String {
 
 #[test]
 fn galera_cluster_bootstrap_partition_and_crash_recovery() {
-    let mut c = Cluster::new();
-    let t0 = Instant::now();
-    // Bootstrap pf1, create the users, start its daemon (which creates the cluster CA).
-    c.start_db(0, true);
-    eventually(
-        "pf1 Primary/Synced",
-        Duration::from_secs(60),
-        || c.synced(0),
-        || c.logs(),
-    );
-    let o = c.cli(0, &["db", "init-replication-user"]);
-    assert!(ok(&o), "{}", text(&o));
-    c.start_serve(0);
-    let fp = text(&c.cli(0, &["cluster", "status"]))
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("cluster CA fingerprint: ")
-                .map(str::to_string)
-        })
-        .expect("fingerprint");
-    // Join pf2 and pf3: configuration first (verified CA), then the database (SST), then serve.
-    for i in 1..3 {
-        let o = c.cli(
-            i,
-            &[
-                "cluster",
-                "sync",
-                "--from",
-                &c.lab.host_ip(0).to_string(),
-                "--api-user",
-                WS_USER,
-                "--api-password",
-                WS_PASS,
-                "--ca-fingerprint",
-                fp.trim(),
-            ],
-        );
-        assert!(ok(&o), "{}", text(&o));
-        c.start_db(i, false);
-        eventually(
-            &format!("{} joined", name(i)),
-            Duration::from_secs(90),
-            || c.synced(i),
-            || c.logs(),
-        );
-        c.start_serve(i);
-    }
-    println!(
-        "figure: 3-node cluster from nothing to serving in {:.1} s",
-        t0.elapsed().as_secs_f64()
-    );
+    let mut c = Cluster::up();
     assert_eq!(c.wsrep(0, "wsrep_cluster_size").as_deref(), Some("3"));
 
     // A write on any node is read on the others.
@@ -481,6 +488,94 @@ fn galera_cluster_bootstrap_partition_and_crash_recovery() {
                 ) == Ok(acknowledged.len().to_string())
             },
             || c.logs(),
+        );
+    }
+}
+
+/// The guide's restart procedures: a graceful stop of every node (the last one down bootstraps
+/// by itself), then the split-brain procedure (`--force-new-cluster` on one node, the others
+/// wiped and rejoined by SST).
+#[test]
+fn galera_graceful_restart_and_force_new_cluster() {
+    let mut c = Cluster::up();
+    let o = c.cli(
+        0,
+        &["node", "register", "02:00:00:00:0d:01", "--role", "guest"],
+    );
+    assert!(ok(&o), "{}", text(&o));
+    // Graceful stop in cluster.conf order: pf3 is the last to leave.
+    for i in 0..3 {
+        let h = c.db[i].take().unwrap();
+        assert!(
+            c.lab.stop(&h, Duration::from_secs(60)),
+            "db start on {} did not stop",
+            name(i)
+        );
+    }
+    let grastate =
+        std::fs::read_to_string(c.roots[2].join("state/mysql/data/grastate.dat")).unwrap();
+    assert!(grastate.contains("safe_to_bootstrap: 1"), "{grastate}");
+    let restarted = Instant::now();
+    for i in 0..3 {
+        c.start_db(i, false);
+    }
+    let t = eventually(
+        "cluster Primary after a graceful stop of all",
+        Duration::from_secs(120),
+        || (0..3).all(|i| c.synced(i)),
+        || c.logs(),
+    );
+    println!(
+        "figure: graceful stop of all -> Primary 3-node cluster: {:.1} s",
+        t.as_secs_f64()
+    );
+    assert!(
+        c.lab.log("db2").contains("bootstrap a new cluster: no peer"),
+        "pf3 (last down) must bootstrap:\n{}",
+        c.logs()
+    );
+    let _ = restarted;
+    for i in 0..3 {
+        assert_eq!(
+            c.sql(
+                i,
+                "SELECT category FROM node WHERE mac = '02:00:00:00:0d:01'"
+            )
+            .as_deref(),
+            Ok("guest")
+        );
+    }
+
+    // Split brain procedure: pf1 forms a new cluster; pf2 and pf3 are wiped and rejoin.
+    for i in 0..3 {
+        let h = c.db[i].take().unwrap();
+        assert!(c.lab.stop(&h, Duration::from_secs(60)));
+    }
+    c.start_db(0, true);
+    eventually(
+        "pf1 Primary after --force-new-cluster",
+        Duration::from_secs(60),
+        || c.synced(0),
+        || c.logs(),
+    );
+    let o = c.cli(0, &["node", "register", "02:00:00:00:0d:02"]);
+    assert!(ok(&o), "{}", text(&o));
+    for i in 1..3 {
+        std::fs::remove_dir_all(c.roots[i].join("state/mysql/data")).unwrap();
+        c.start_db(i, false);
+        eventually(
+            &format!("{} rejoined by SST", name(i)),
+            Duration::from_secs(90),
+            || c.synced(i),
+            || c.logs(),
+        );
+        assert_eq!(
+            c.sql(
+                i,
+                "SELECT COUNT(*) FROM node WHERE mac IN ('02:00:00:00:0d:01','02:00:00:00:0d:02')"
+            )
+            .as_deref(),
+            Ok("2")
         );
     }
 }
