@@ -530,7 +530,9 @@ fn galera_graceful_restart_and_force_new_cluster() {
         t.as_secs_f64()
     );
     assert!(
-        c.lab.log("db2").contains("bootstrap a new cluster: no peer"),
+        c.lab
+            .log("db2")
+            .contains("bootstrap a new cluster: no peer"),
         "pf3 (last down) must bootstrap:\n{}",
         c.logs()
     );
