@@ -239,7 +239,13 @@ async fn status(conf_dir: &Path) -> anyhow::Result<ExitCode> {
             .management_ip
             .map(|i| i.to_string())
             .unwrap_or_else(|| "-".into());
-        let st = if server.name == config.identity {
+        // This server too is asked through its API when its daemon runs (database state,
+        // read-only mode); the local files answer otherwise.
+        let via_api = match cluster::client_for(&config, server, trust.clone()) {
+            Ok(c) => c.status().await.map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        let st = if server.name == config.identity && via_api.is_err() {
             member.version(&config).map(|(v, _, _)| ServerStatus {
                 hostname: config.identity.clone(),
                 software_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -250,10 +256,7 @@ async fn status(conf_dir: &Path) -> anyhow::Result<ExitCode> {
                 read_only: false,
             })
         } else {
-            match cluster::client_for(&config, server, trust.clone()) {
-                Ok(c) => c.status().await.map_err(|e| e.to_string()),
-                Err(e) => Err(e),
-            }
+            via_api
         };
         rows.push((server.name.clone(), ip, st));
     }
@@ -287,7 +290,15 @@ async fn status(conf_dir: &Path) -> anyhow::Result<ExitCode> {
                 crate::fmt_time(s.config_version.changed_at),
                 s.config_version.changed_by,
                 if s.maintenance { "yes" } else { "no" },
-                disabled
+                format!(
+                    "{disabled}  db {}{}",
+                    if s.db_state.is_empty() {
+                        "-"
+                    } else {
+                        &s.db_state
+                    },
+                    if s.read_only { " READ-ONLY" } else { "" }
+                )
             ),
             Err(e) => println!(
                 "{:<2} {:<24} {:<15} {:<10} {:<13} {:<20} {:<24} {:<5} {}   ({e})",

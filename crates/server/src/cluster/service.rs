@@ -38,8 +38,11 @@ pub(crate) fn local_status(shared: &Shared) -> Result<ServerStatus, String> {
         config_version: version,
         maintenance: local.maintenance,
         disabled_peers: local.disabled_peers.into_iter().collect(),
-        db_state: shared.store.backend_name().to_string(),
-        read_only: false,
+        db_state: match shared.db.state() {
+            s if s.is_empty() => shared.store.backend_name().to_string(),
+            s => s,
+        },
+        read_only: shared.db.is_read_only(),
     })
 }
 
