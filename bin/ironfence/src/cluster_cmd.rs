@@ -281,7 +281,7 @@ async fn status(conf_dir: &Path) -> anyhow::Result<ExitCode> {
         let disabled = if local.is_disabled(name) { "yes" } else { "no" };
         match st {
             Ok(s) => println!(
-                "{:<2} {:<24} {:<15} {:<10} {:<13} {:<20} {:<24} {:<5} {}",
+                "{:<2} {:<24} {:<15} {:<10} {:<13} {:<20} {:<24} {:<5} {disabled}  db {}{}",
                 mark,
                 name,
                 ip,
@@ -290,15 +290,12 @@ async fn status(conf_dir: &Path) -> anyhow::Result<ExitCode> {
                 crate::fmt_time(s.config_version.changed_at),
                 s.config_version.changed_by,
                 if s.maintenance { "yes" } else { "no" },
-                format!(
-                    "{disabled}  db {}{}",
-                    if s.db_state.is_empty() {
-                        "-"
-                    } else {
-                        &s.db_state
-                    },
-                    if s.read_only { " READ-ONLY" } else { "" }
-                )
+                if s.db_state.is_empty() {
+                    "-"
+                } else {
+                    &s.db_state
+                },
+                if s.read_only { " READ-ONLY" } else { "" }
             ),
             Err(e) => println!(
                 "{:<2} {:<24} {:<15} {:<10} {:<13} {:<20} {:<24} {:<5} {}   ({e})",
