@@ -19,8 +19,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// How often the local database is polled.
+/// How often the local database is polled while read-write.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// While read-only, poll faster: the way back to read-write is only seen by a poll.
+pub const POLL_INTERVAL_READ_ONLY: Duration = Duration::from_millis(250);
 
 #[derive(Debug, Default)]
 pub struct DbHealth {
@@ -140,8 +142,13 @@ pub async fn run_monitor(shared: std::sync::Arc<Shared>, mut shutdown: watch::Re
                 );
             }
         }
+        let interval = if health.is_read_only() {
+            POLL_INTERVAL_READ_ONLY
+        } else {
+            POLL_INTERVAL
+        };
         tokio::select! {
-            _ = tokio::time::sleep(POLL_INTERVAL) => {}
+            _ = tokio::time::sleep(interval) => {}
             _ = shutdown.wait_for(|s| *s) => return,
         }
     }
