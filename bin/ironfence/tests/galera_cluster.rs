@@ -630,4 +630,65 @@ fn galera_graceful_restart_and_force_new_cluster() {
             Ok("2")
         );
     }
+
+    // Total outage where no node may bootstrap (kill -9 of all, primary-component state
+    // lost): never automatic while a member is missing — the operator is told which command
+    // decides — and automatic once every member has answered: the highest seqno bootstraps.
+    let o = c.cli(0, &["node", "register", "02:00:00:00:0d:03"]);
+    assert!(ok(&o), "{}", text(&o));
+    for i in 0..3 {
+        let h = c.db[i].take().unwrap();
+        c.lab.kill9(&h);
+        if let Ok(pid) = std::fs::read_to_string(c.roots[i].join("state/mysql/mysqld.pid")) {
+            let _ = Command::new("kill").arg("-9").arg(pid.trim()).status();
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    for i in 0..3 {
+        let _ = std::fs::remove_file(c.roots[i].join("state/mysql/data/gvwstate.dat"));
+    }
+    let pf3_serve = c.serve[2].take().unwrap();
+    assert!(c.lab.stop(&pf3_serve, Duration::from_secs(30)));
+    let mark = c.lab.log("db0").len();
+    c.start_db(0, false);
+    c.start_db(1, false);
+    eventually(
+        "pf1 waits and names the missing member and the deciding command",
+        Duration::from_secs(60),
+        || {
+            let log = c.lab.log("db0");
+            let new = &log[mark.min(log.len())..];
+            new.contains("database not started")
+                && new.contains("pf3.example.com")
+                && new.contains("--force-new-cluster")
+        },
+        || c.logs(),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !c.synced(0) && !c.synced(1),
+        "nothing may start while a member is missing"
+    );
+    c.start_serve(2);
+    c.start_db(2, false);
+    let t = eventually(
+        "cluster re-formed by the all-members election",
+        Duration::from_secs(120),
+        || (0..3).all(|i| c.synced(i)),
+        || c.logs(),
+    );
+    println!(
+        "figure: all-members election after a total outage -> Primary 3-node cluster: {:.1} s",
+        t.as_secs_f64()
+    );
+    for i in 0..3 {
+        assert_eq!(
+            c.sql(
+                i,
+                "SELECT COUNT(*) FROM node WHERE mac LIKE '02:00:00:00:0d:%'"
+            )
+            .as_deref(),
+            Ok("3")
+        );
+    }
 }

@@ -129,9 +129,17 @@ impl Daemon {
             tracing::warn!("{w}");
         }
         let store_cfg = settings::store_config(&config);
-        let store = Store::open(&store_cfg).await.with_context(|| {
-            format!("opening the {} store", settings::describe_store(&store_cfg))
-        })?;
+        // A cluster member starts even while its database is down (it must answer its peers'
+        // questions during an outage, and RADIUS resumes as soon as the database is back); a
+        // single server refuses to start without its database, with the reason.
+        let deferred =
+            config.is_cluster() && matches!(store_cfg, ironfence_store::StoreConfig::MySql { .. });
+        let store = if deferred {
+            Store::open_lazy(&store_cfg)
+        } else {
+            Store::open(&store_cfg).await
+        }
+        .with_context(|| format!("opening the {} store", settings::describe_store(&store_cfg)))?;
         let metrics = Metrics::new();
         let (audit, audit_rx) = audit::AuditQueue::new(settings::AUDIT_QUEUE);
         let shared = Arc::new(Shared {
@@ -145,6 +153,12 @@ impl Daemon {
             db: db_health::DbHealth::default(),
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        if deferred {
+            tokio::spawn(migrate_when_reachable(
+                shared.store.clone(),
+                settings::describe_store(&store_cfg),
+            ));
+        }
         let audit_task = tokio::spawn(audit::writer(shared.clone(), audit_rx));
 
         let cfg = shared.config();
@@ -215,5 +229,27 @@ impl Daemon {
         let _ = self.audit_task.await;
         self.shared.store.close().await;
         tracing::info!("stopped");
+    }
+}
+
+/// Applies the schema migrations as soon as the database answers (cluster members start
+/// before their database); says once, then every minute, that it is still waiting.
+async fn migrate_when_reachable(store: Store, what: String) {
+    let started = std::time::Instant::now();
+    let mut last_log: Option<std::time::Instant> = None;
+    loop {
+        match store.migrate().await {
+            Ok(()) => {
+                tracing::info!(store = %what, after_s = started.elapsed().as_secs(), "database reachable, schema up to date");
+                return;
+            }
+            Err(e) => {
+                if last_log.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(60)) {
+                    tracing::warn!(store = %what, error = %e, "database not reachable yet: RADIUS requests that need it are dropped until it is");
+                    last_log = Some(std::time::Instant::now());
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+        }
     }
 }

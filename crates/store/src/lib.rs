@@ -146,6 +146,33 @@ impl Store {
         })
     }
 
+    /// Like [`Store::open`], but a MariaDB store does not connect yet: call [`Store::migrate`]
+    /// until it succeeds. For a cluster member whose database may be down when it starts;
+    /// queries fail with `Unavailable` meanwhile. SQLite opens (and migrates) at once.
+    pub fn open_lazy(cfg: &StoreConfig) -> Result<Store, StoreError> {
+        let backend = match cfg {
+            StoreConfig::Sqlite { path } => Backend::Sqlite(Box::new(SqliteStore::open(path)?)),
+            StoreConfig::MySql {
+                host,
+                port,
+                user,
+                password,
+                database,
+            } => Backend::MySql(MySqlStore::open_lazy(host, *port, user, password, database)),
+        };
+        Ok(Store {
+            backend: Arc::new(backend),
+        })
+    }
+
+    /// Applies pending migrations (idempotent; SQLite did it at open).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &*self.backend {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::MySql(m) => m.migrate().await,
+        }
+    }
+
     /// `"sqlite"` or `"mysql"`.
     pub fn backend_name(&self) -> &'static str {
         match &*self.backend {

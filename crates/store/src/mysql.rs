@@ -237,6 +237,35 @@ impl MySqlStore {
         Ok(MySqlStore { pool })
     }
 
+    /// A pool that connects on first use, without running migrations: for a daemon that must
+    /// start while its database is still down (a cluster member during an outage).
+    pub(crate) fn open_lazy(
+        host: &str,
+        port: u16,
+        user: &str,
+        password: &str,
+        database: &str,
+    ) -> MySqlStore {
+        let opts = MySqlConnectOptions::new()
+            .host(host)
+            .port(port)
+            .username(user)
+            .password(password)
+            .database(database)
+            .charset("utf8mb4");
+        let pool = MySqlPoolOptions::new()
+            .max_connections(16)
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(5))
+            .test_before_acquire(false)
+            .connect_lazy_with(opts);
+        MySqlStore { pool }
+    }
+
+    pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
+        migrate(&self.pool).await
+    }
+
     pub(crate) async fn schema_version(&self) -> Result<u32, StoreError> {
         let mut conn = self.pool.acquire().await?;
         schema_version_on(&mut conn).await

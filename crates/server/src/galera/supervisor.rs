@@ -171,8 +171,8 @@ pub async fn run(
             args = ?args,
             "mariadbd started"
         );
-        // The recovered position is used; after another crash a new recovery is needed.
-        files::clear_recovered(&layout);
+        // The recovered position stays published (peers' elections read it through our API)
+        // until the node is healthy; after another crash a new recovery is needed.
         recovered = None;
         force = false;
 
@@ -261,6 +261,9 @@ async fn watch_node(
                         child.started().elapsed().as_secs_f64()
                     );
                     healthy = Some(true);
+                    if !ever_healthy {
+                        files::clear_recovered(layout);
+                    }
                     ever_healthy = true;
                     last_reason.clear();
                 }
