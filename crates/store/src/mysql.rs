@@ -208,33 +208,24 @@ impl MySqlStore {
         password: &str,
         database: &str,
     ) -> Result<MySqlStore, StoreError> {
-        let opts = MySqlConnectOptions::new()
-            .host(host)
-            .port(port)
-            .username(user)
-            .password(password)
-            .database(database)
-            .charset("utf8mb4");
-        let pool = MySqlPoolOptions::new()
-            .max_connections(16)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(5))
-            .test_before_acquire(false)
-            .connect_with(opts)
-            .await
-            .map_err(|e| {
-                let e = StoreError::from(e);
-                match e {
+        let store = Self::open_lazy(host, port, user, password, database);
+        // Connect now, so that a wrong address or password is reported at start, with where.
+        drop(
+            store
+                .pool
+                .acquire()
+                .await
+                .map_err(|e| match StoreError::from(e) {
                     StoreError::Unavailable { message } => StoreError::Unavailable {
                         message: format!(
                             "cannot connect to MariaDB {user}@{host}:{port}/{database}: {message}"
                         ),
                     },
                     other => other,
-                }
-            })?;
-        migrate(&pool).await?;
-        Ok(MySqlStore { pool })
+                })?,
+        );
+        migrate(&store.pool).await?;
+        Ok(store)
     }
 
     /// A pool that connects on first use, without running migrations: for a daemon that must
