@@ -250,21 +250,33 @@ impl Cluster {
         (code, vlan)
     }
 
-    /// Cuts node i off from its peers (both directions, blackhole routes in every namespace
-    /// involved) while the switch namespace still reaches it: a database partition during which
-    /// RADIUS clients keep talking to the isolated server.
+    /// Cuts node i off from its peers while the switch namespace still reaches it (a database
+    /// partition during which RADIUS clients keep talking to the isolated server). The
+    /// neighbour entries between node i and its peers point at a MAC address nobody has, so
+    /// their frames are silently lost, as in a real partition (timeouts, not errors); no
+    /// firewall or traffic-control kernel module is needed.
     fn isolate_from_peers(&self, i: usize, on: bool) {
-        let verb = if on { "add" } else { "del" };
         for j in (0..3).filter(|&j| j != i) {
             for (from, to) in [(i, j), (j, i)] {
-                let st = self
-                    .lab
-                    .command(from, "ip")
-                    .args(["route", verb, "blackhole"])
-                    .arg(format!("{}/32", self.lab.host_ip(to)))
-                    .status()
-                    .unwrap();
-                assert!(st.success(), "ip route {verb} blackhole in host {from}");
+                let to = self.lab.host_ip(to).to_string();
+                let mut cmd = self.lab.command(from, "ip");
+                if on {
+                    cmd.args([
+                        "neigh",
+                        "replace",
+                        &to,
+                        "lladdr",
+                        "02:00:5e:00:00:01",
+                        "nud",
+                        "permanent",
+                        "dev",
+                        "eth0",
+                    ]);
+                } else {
+                    cmd.args(["neigh", "del", &to, "dev", "eth0"]);
+                }
+                let st = cmd.status().unwrap();
+                assert!(st.success(), "ip neigh in host {from}");
             }
         }
     }
