@@ -64,7 +64,7 @@ pub(crate) async fn run(config: &Config, cmd: NodeCommand) -> anyhow::Result<Exi
 }
 
 async fn exec(config: &Config, store: &Store, cmd: NodeCommand) -> anyhow::Result<ExitCode> {
-    let now = now();
+    let now = ironfence_server::cluster::unix_now();
     match cmd {
         NodeCommand::List {
             status,
@@ -242,19 +242,7 @@ fn parse_when(s: &str, now: UnixTime) -> anyhow::Result<UnixTime> {
     Ok(now + d.as_secs() as i64)
 }
 
+/// `-` for "never"; otherwise RFC 3339 (see `crate::fmt_time`).
 fn fmt_time(t: Option<UnixTime>) -> String {
-    match t {
-        Some(t) if t > 0 => humantime::format_rfc3339_seconds(
-            std::time::UNIX_EPOCH + std::time::Duration::from_secs(t as u64),
-        )
-        .to_string(),
-        _ => "-".to_string(),
-    }
-}
-
-fn now() -> UnixTime {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    t.map_or_else(|| "-".to_string(), crate::fmt_time)
 }
