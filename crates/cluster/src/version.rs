@@ -7,7 +7,6 @@
 
 use crate::types::{ConfigVersion, UnixTime};
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// File name inside the state directory.
@@ -102,19 +101,10 @@ impl VersionStore {
             let path = path.to_path_buf();
             move |source| VersionStoreError::Io { op, path, source }
         };
-        fs::create_dir_all(state_dir).map_err(io("create directory", state_dir))?;
         let path = Self::path(state_dir);
-        let tmp = state_dir.join(format!("{VERSION_FILE}.tmp"));
         let mut json = serde_json::to_vec_pretty(version).unwrap_or_default();
         json.push(b'\n');
-        let mut f = fs::File::create(&tmp).map_err(io("create", &tmp))?;
-        f.write_all(&json).map_err(io("write", &tmp))?;
-        f.sync_all().map_err(io("fsync", &tmp))?;
-        drop(f);
-        fs::rename(&tmp, &path).map_err(io("rename", &tmp))?;
-        if let Ok(d) = fs::File::open(state_dir) {
-            let _ = d.sync_all();
-        }
+        ironfence_core::fsutil::write_atomic(&path, &json, 0o600).map_err(io("write", &path))?;
         Ok(())
     }
 }

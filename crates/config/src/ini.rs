@@ -15,10 +15,9 @@
 
 use std::fmt;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A syntax error in an INI file, located by file and 1-based line.
 ///
@@ -381,46 +380,19 @@ impl Document {
     /// written, fsynced, given the permissions of the file it replaces, then renamed over `path`;
     /// the directory is fsynced afterwards. Readers see either the old or the new file.
     pub fn save_atomic(&self, path: impl AsRef<Path>) -> io::Result<()> {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        use std::os::unix::fs::PermissionsExt;
         let path = path.as_ref();
-        let name = path.file_name().ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{} is not a file path", path.display()),
-            )
-        })?;
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let tmp = dir.join(format!(
-            ".{}.tmp-{}-{}",
-            name.to_string_lossy(),
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let result = (|| {
-            let mut f = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&tmp)?;
-            if let Ok(meta) = fs::metadata(path) {
-                f.set_permissions(meta.permissions())?;
-            }
-            f.write_all(self.to_string().as_bytes())?;
-            f.sync_all()?;
-            drop(f);
-            fs::rename(&tmp, path)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-            return result;
-        }
-        // Make the rename itself durable. Best effort: not every platform can fsync a directory.
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        // Keep the permissions of the file it replaces; a new configuration file is 0640.
+        let mode = fs::metadata(path).map_or(0o640, |m| m.permissions().mode() & 0o7777);
+        ironfence_core::fsutil::write_atomic_with(
+            path,
+            self.to_string().as_bytes(),
+            ironfence_core::fsutil::WriteOptions {
+                mode,
+                create_dirs: None,
+                owner: None,
+            },
+        )
     }
 
     fn visible_blocks(&self) -> impl Iterator<Item = &Block> {

@@ -8,9 +8,11 @@
 //!   server (IO)         store (SQLite / MariaDB)
 //! ```
 //!
-//! Nothing here does IO or reads a clock: times are UNIX seconds passed in by the caller.
+//! Nothing here reads a clock: times are UNIX seconds passed in by the caller. The one IO
+//! exception is [`fsutil`], the shared atomic file write.
 #![forbid(unsafe_code)]
 
+pub mod fsutil;
 mod mac;
 mod node;
 

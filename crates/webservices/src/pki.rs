@@ -2,9 +2,9 @@
 
 use std::fmt;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::net::{IpAddr, Ipv4Addr};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -531,43 +531,7 @@ fn pem_encode(label: &str, der: &[u8]) -> String {
 /// Writes `path` via a temporary file in the same directory + fsync + rename; the directory is
 /// created (0700 for new directories) if needed.
 fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), CertError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = path
-        .parent()
-        .ok_or_else(|| invalid(path, "no parent directory"))?;
-    let name = path
-        .file_name()
-        .ok_or_else(|| invalid(path, "no file name"))?
-        .to_string_lossy();
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(io_err(dir))?;
-    let tmp = dir.join(format!(
-        ".{name}.tmp-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
-        // The umask may have narrowed the requested mode: set it explicitly.
-        f.set_permissions(fs::Permissions::from_mode(mode))?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_err(path)(e));
-    }
-    Ok(())
+    ironfence_core::fsutil::write_atomic(path, data, mode).map_err(io_err(path))
 }
 
 /// Just enough DER to read back the subject of a certificate we issued, so that certificates

@@ -7,7 +7,6 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const FILE: &str = "cluster-local.json";
@@ -42,13 +41,8 @@ impl LocalClusterState {
     }
 
     pub fn save(&self, state_dir: &Path) -> std::io::Result<()> {
-        std::fs::create_dir_all(state_dir)?;
-        let path = Self::path(state_dir);
-        let tmp = path.with_extension("json.tmp");
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)
+        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        ironfence_core::fsutil::write_atomic(&Self::path(state_dir), &json, 0o600)
     }
 
     pub fn is_disabled(&self, peer: &str) -> bool {

@@ -12,7 +12,6 @@
 //!   └── recovered-position      root 0644: the last `--wsrep-recover` result, for peers
 //! ```
 
-use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -144,31 +143,14 @@ pub fn write_config(path: &Path, text: &str, group: Option<u32>) -> Result<(), S
     {
         return Ok(());
     }
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let tmp = path.with_extension("cnf.tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(CONFIG_MODE)
-            .open(&tmp)?;
-        f.set_permissions(std::fs::Permissions::from_mode(CONFIG_MODE))?;
-        if let Some(gid) = group {
-            std::os::unix::fs::fchown(&f, Some(0), Some(gid))?;
-        }
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
+    let opts = ironfence_core::fsutil::WriteOptions {
+        mode: CONFIG_MODE,
+        create_dirs: Some(0o755),
+        owner: group.map(|gid| (0, gid)),
     };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("cannot write {}: {e}", path.display())
-    })
+    ironfence_core::fsutil::write_atomic_with(path, text.as_bytes(), opts)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
-
-use std::os::unix::fs::OpenOptionsExt;
 
 /// `grastate.dat`, or `None` when the datadir has none (empty, or wiped for an SST).
 pub fn read_grastate(layout: &GaleraLayout) -> Result<Option<ironfence_galera::GraState>, String> {
