@@ -136,6 +136,23 @@ async fn sync_from(conf_dir: &Path, args: SyncArgs) -> anyhow::Result<ExitCode> 
 
 async fn as_master(conf_dir: &Path) -> anyhow::Result<ExitCode> {
     let config = cluster_config(conf_dir)?;
+    // Publishing applies locally first: the daemon on this server must run what it is about to
+    // push, or it keeps serving the old configuration while reporting the new version.
+    let client =
+        ironfence_server::ControlClient::new(ironfence_server::control_socket_path(&config));
+    match client.call("reload").await {
+        Ok(_) => println!(
+            "{}: configuration reloaded by the running daemon",
+            config.identity
+        ),
+        Err(ironfence_server::ControlError::NotRunning { .. }) => println!(
+            "{}: no ironfence daemon running here; the configuration is checked and published",
+            config.identity
+        ),
+        Err(e) => bail!(
+            "the running daemon on this server refused the configuration, nothing was published: {e}"
+        ),
+    }
     let report = cluster::push_to_peers(&config, None)
         .await
         .map_err(|e| anyhow!("{e}"))?;
