@@ -179,3 +179,35 @@ fn a_write_on_a_read_only_database_says_so() {
     assert!(out.status.success(), "{}", text(&out));
     db.admin_sql("SET GLOBAL read_only = 0").unwrap();
 }
+
+mod common;
+
+/// Wave-1 item 9: the state directory, the databases and the control socket are private.
+#[test]
+fn state_files_are_private() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let d = common::Daemon::start();
+    let state = d.dir.path().join("state");
+    let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777;
+    // A node write, so that the databases and their WAL files exist.
+    let out = d.cli(&["node", "register", "02:00:00:00:d0:09", "--role", "guest"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(mode(&state), 0o750, "state directory");
+    for f in ["ironfence.db", "ironfence.db-wal", "ironfence.audit.db"] {
+        assert_eq!(mode(&state.join(f)), 0o600, "{f}");
+    }
+    // The control socket lives in a directory only its owner can enter: no other user can
+    // reach it, not even in the instant between bind and chmod.
+    let control = state.join("control");
+    assert_eq!(mode(&control), 0o700);
+    let sock = control.join("ironfence.sock");
+    assert!(std::os::unix::fs::FileTypeExt::is_socket(
+        &std::fs::symlink_metadata(&sock).unwrap().file_type()
+    ));
+    assert_eq!(
+        std::fs::metadata(&control).unwrap().uid(),
+        std::fs::metadata(&state).unwrap().uid()
+    );
+    let out = d.cli(&["configreload"]);
+    assert!(out.status.success(), "{}", text(&out));
+}

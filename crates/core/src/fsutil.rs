@@ -109,6 +109,19 @@ pub fn ensure_dir_mode(dir: &Path, mode: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Creates `dir` (and missing parents, `mode`) when it does not exist; an existing directory
+/// is left as it is (its owner chose its mode).
+pub fn ensure_dir_mode_if_new(dir: &Path, mode: u32) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(mode))
+}
+
 fn parent_of(path: &Path) -> io::Result<&Path> {
     match path.parent() {
         Some(p) if p.as_os_str().is_empty() => Ok(Path::new(".")),

@@ -146,6 +146,12 @@ impl Daemon {
         for w in warnings.iter() {
             tracing::warn!("{w}");
         }
+        settings::prepare_state_dir(&config).with_context(|| {
+            format!(
+                "preparing the state directory {}",
+                config.pf.general.state_dir.display()
+            )
+        })?;
         let store_cfg = settings::store_config(&config);
         // A cluster member starts even while its database is down (it must answer its peers'
         // questions during an outage, and RADIUS resumes as soon as the database is back); a

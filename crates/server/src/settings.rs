@@ -75,9 +75,36 @@ pub(crate) fn metrics_listen(cfg: &Config) -> Option<SocketAddr> {
     cfg.metrics_listen()
 }
 
-/// The daemon's control socket: `<state_dir>/ironfence.sock`.
+/// The daemon's control socket: `<state_dir>/control/ironfence.sock` (the directory is 0700).
 pub fn control_socket_path(cfg: &Config) -> PathBuf {
-    cfg.pf.general.state_dir.join("ironfence.sock")
+    cfg.pf
+        .general
+        .state_dir
+        .join("control")
+        .join("ironfence.sock")
+}
+
+/// Creates the state directory, or tightens it: 0750 (it holds the node database, keys and
+/// the control socket). On a server with a `mysql` account (Galera), root runs the daemon and
+/// the directory's group becomes `mysql` so mariadbd can reach `<state_dir>/mysql`; the files
+/// inside stay private to root.
+pub fn prepare_state_dir(cfg: &Config) -> std::io::Result<()> {
+    let dir = &cfg.pf.general.state_dir;
+    ironfence_core::fsutil::ensure_dir_mode(dir, 0o750)?;
+    if cfg.is_cluster()
+        && let Ok(mysql) = crate::galera::files::mysql_account()
+        && running_as_root()
+    {
+        std::os::unix::fs::chown(dir, None, Some(mysql.gid))?;
+    }
+    Ok(())
+}
+
+/// Whether this process runs as root (the owner of files it creates is then root).
+fn running_as_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
 }
 
 /// Settings that a reload cannot change in a running daemon: reported so the operator knows.

@@ -138,6 +138,7 @@ fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
     for (name, text) in files {
         std::fs::write(dir.path().join("conf").join(name), text).unwrap();
     }
+    crate::test_support::make_private(&dir.path().join("conf"));
     dir
 }
 
