@@ -84,18 +84,23 @@ pub fn control_socket_path(cfg: &Config) -> PathBuf {
         .join("ironfence.sock")
 }
 
-/// Creates the state directory, or tightens it: 0750 (it holds the node database, keys and
-/// the control socket). On a server with a `mysql` account (Galera), root runs the daemon and
-/// the directory's group becomes `mysql` so mariadbd can reach `<state_dir>/mysql`; the files
-/// inside stay private to root.
+/// Creates the state directory (0750), or tightens it to 0750 at most: it holds the node
+/// database, keys and the control socket. On a cluster member with a `mysql` account
+/// (Galera), root's state directory gets group `mysql` and group search (g+x) so mariadbd can
+/// reach `<state_dir>/mysql`; every file inside stays private to root. Called by `serve` and by
+/// the Galera commands before they create anything under it.
 pub fn prepare_state_dir(cfg: &Config) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let dir = &cfg.pf.general.state_dir;
-    ironfence_core::fsutil::ensure_dir_mode(dir, 0o750)?;
+    let mode = ironfence_core::fsutil::tighten_dir_mode(dir, 0o750)?;
     if cfg.is_cluster()
-        && let Ok(mysql) = crate::galera::files::mysql_account()
         && running_as_root()
+        && let Ok(mysql) = crate::galera::files::mysql_account()
     {
         std::os::unix::fs::chown(dir, None, Some(mysql.gid))?;
+        if mode & 0o010 == 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode | 0o010))?;
+        }
     }
     Ok(())
 }
