@@ -31,7 +31,7 @@
 use ironfence_testkit::netns::{Lab, ProcHandle, require_lab};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ironfence");
@@ -51,7 +51,10 @@ const PLACEHOLDERS: &[(&str, &str)] = &[
         "sst-walkthrough-test-fixture-password-0123",
     ),
     ("<keepalived password>", "kaWalk42"),
-    ("<radius secret>", "radius-walkthrough-test-fixture-secret-01"),
+    (
+        "<radius secret>",
+        "radius-walkthrough-test-fixture-secret-01",
+    ),
 ];
 
 /// Longest a single documented command may take (the `until` loops wait inside it).
@@ -217,7 +220,11 @@ impl Walk {
         if let Some(i) = host {
             let root = self.roots[i].display().to_string();
             t = t.replace("/usr/local/bin/ironfence", BIN);
-            for p in ["/usr/local/ironfence", "/etc/systemd/system", "/etc/profile.d"] {
+            for p in [
+                "/usr/local/ironfence",
+                "/etc/systemd/system",
+                "/etc/profile.d",
+            ] {
                 t = t.replace(p, &format!("{root}{p}"));
             }
         }
@@ -291,7 +298,11 @@ impl Walk {
                 self.record(host, &format!("(write {file})"), String::new());
                 continue;
             }
-            assert_eq!(b.lang, "sh", "docs/cluster.md:{}: a walkthrough block is sh or has file=", b.line);
+            assert_eq!(
+                b.lang, "sh",
+                "docs/cluster.md:{}: a walkthrough block is sh or has file=",
+                b.line
+            );
             for line in command_lines(&b.body) {
                 self.run_line(host, &line, b.line);
             }
@@ -316,7 +327,9 @@ impl Walk {
     }
 
     fn start_unit(&mut self, i: usize, unit: &str) {
-        let path = self.roots[i].join("etc/systemd/system").join(unit_file(unit));
+        let path = self.roots[i]
+            .join("etc/systemd/system")
+            .join(unit_file(unit));
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("{unit} is not installed ({}): {e}", path.display()));
         let (exec, env) = parse_unit(&text);
@@ -427,30 +440,59 @@ impl Walk {
                     None => self.lab.switch_command("timeout"),
                 };
                 let bin_dir = Path::new(BIN).parent().unwrap().display().to_string();
-                let out = cmd
+                let out_path = self.lab.dir().join("command.out");
+                let out_file = std::fs::File::create(&out_path).unwrap();
+                let mut child = cmd
                     .arg(LINE_TIMEOUT_SECS.to_string())
                     .args(["sh", "-c", &shell_line])
                     .env(
                         "PATH",
-                        format!("{bin_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+                        format!(
+                            "{bin_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+                        ),
                     )
                     .current_dir(workspace())
-                    .output()
+                    .stdin(Stdio::null())
+                    .stdout(out_file.try_clone().unwrap())
+                    .stderr(out_file)
+                    .spawn()
                     .unwrap();
-                let text = format!(
-                    "{}{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                let ok = out.status.success();
+                // A service that died makes a waiting `until` loop hopeless: stop it at once
+                // (our own child, by its PID) and report the service's log.
+                let status = loop {
+                    if let Some(st) = child.try_wait().unwrap() {
+                        break Ok(st);
+                    }
+                    if let Some(((i, unit), _)) =
+                        self.services.iter().find(|(_, h)| !self.lab.is_running(h))
+                    {
+                        let dead = format!("{unit} on pf{} exited", i + 1);
+                        // SIGTERM: `timeout` passes it on to the shell it runs.
+                        let _ = Command::new("kill")
+                            .args(["-TERM", &child.id().to_string()])
+                            .status();
+                        let _ = child.wait();
+                        break Err(dead);
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                };
+                let text = std::fs::read_to_string(&out_path).unwrap_or_default();
                 self.record(host, line, text);
-                assert!(ok, "{at}\nfailed: {}\n{}", out.status, self.report());
+                match status {
+                    Ok(st) => assert!(st.success(), "{at}\nfailed: {st}\n{}", self.report()),
+                    Err(dead) => panic!("{at}\n{dead}\n{}", self.report()),
+                }
             }
         }
     }
 
-    fn outputs_of<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a (String, String, String)> {
-        self.transcript.iter().filter(move |(_, l, _)| l.starts_with(prefix))
+    fn outputs_of<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = &'a (String, String, String)> {
+        self.transcript
+            .iter()
+            .filter(move |(_, l, _)| l.starts_with(prefix))
     }
 }
 

@@ -586,7 +586,10 @@ fn radius_listen_in_a_cluster_is_a_checkup_warning() {
     let diags = check_as(&[("pf.conf", &pf), ("cluster.conf", GUIDE)], PF2);
     let found: Vec<_> = diags
         .iter()
-        .filter(|d| d.message.contains("is ignored because cluster.conf defines a cluster"))
+        .filter(|d| {
+            d.message
+                .contains("is ignored because cluster.conf defines a cluster")
+        })
         .collect();
     assert_eq!(found.len(), 1, "{diags}");
     let d = found[0];
