@@ -43,7 +43,7 @@ struct Cli {
         short = 'c',
         long,
         env = "IRONFENCE_CONF_DIR",
-        default_value = "/etc/ironfence",
+        default_value = "/usr/local/ironfence/conf",
         global = true
     )]
     conf_dir: PathBuf,
