@@ -192,6 +192,36 @@ fn accounting_with_vendor_mac_spellings_is_stored() {
     }
 }
 
+/// RFC 6929 §2.8: a standard attribute of the wrong length (here a 5-octet NAS-IP-Address,
+/// sent raw by radclient) is ignored, not a reason to drop the packet.
+#[test]
+fn a_wrong_length_attribute_does_not_drop_the_packet() {
+    let d = Daemon::start();
+    let mac = "02:00:00:00:05:01";
+    let r = radclient(
+        d.auth_port,
+        "auth",
+        SECRET,
+        &format!("{}Attr-4 = 0x7f00000101\n", mab(mac)),
+    );
+    assert_eq!(r.code.as_deref(), Some("Access-Accept"), "{}", r.output);
+    assert_eq!(r.vlan(), Some("2"));
+    let start = acct(mac, "Start", 30, "w1")
+        .replace("NAS-IP-Address = 127.0.0.1\n", "Attr-4 = 0x7f00000101\n");
+    let r = radclient(d.acct_port, "acct", SECRET, &start);
+    assert_eq!(
+        r.code.as_deref(),
+        Some("Accounting-Response"),
+        "{}",
+        r.output
+    );
+    let show = node_show(&d, mac);
+    assert!(
+        show.contains("port 30 vlan 100 ssid corp-wifi session w1"),
+        "{show}"
+    );
+}
+
 #[test]
 fn accounting_updates_the_location_log() {
     let d = Daemon::start();
