@@ -16,6 +16,7 @@
 //!   │            StartForPcRecovery | Wait (+ the exact operator command)                  │
 //!   │ health     wsrep status rows ─► WsrepStatus; QuorumMonitor: DbEvent ─► ModeChange    │
 //!   │            (read-write ⇄ read-only)                                                  │
+//!   │ split      members' reports ─► split-brain errors (histories, Primary components)  │
 //!   └──────────────────────────────────────────────────────────────────────────────────────┘
 //!     │  decisions (with their reasons) out
 //!     ▼
@@ -46,6 +47,7 @@ pub mod bootstrap;
 pub mod grastate;
 pub mod health;
 pub mod mycnf;
+pub mod split;
 
 pub use bootstrap::{PeerDbState, StartDecision, StartInputs, decide_start};
 pub use grastate::{GraState, GrastateError, mark_safe_to_bootstrap, parse_wsrep_recover};
