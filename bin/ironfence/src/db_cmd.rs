@@ -24,7 +24,10 @@ pub(crate) struct StartArgs {
     pub force_new_cluster: bool,
     /// With --force-new-cluster: bootstrap even though a peer's database is Primary. Only for
     /// the split-brain procedure (docs/galera.md), on the server whose data is kept.
-    #[arg(long = "i-know-this-splits-the-cluster", requires = "force_new_cluster")]
+    #[arg(
+        long = "i-know-this-splits-the-cluster",
+        requires = "force_new_cluster"
+    )]
     pub split_override: bool,
 }
 
@@ -123,7 +126,11 @@ pub(crate) async fn status(conf_dir: &Path, args: StatusArgs) -> anyhow::Result<
         rows.extend(answers.into_iter().map(|a| (a.name, a.answer)));
     }
     print!("{}", render(&rows));
-    let split = if args.all { split_errors(&rows) } else { Vec::new() };
+    let split = if args.all {
+        split_errors(&rows)
+    } else {
+        Vec::new()
+    };
     for e in &split {
         println!("ERROR: {e}");
     }
@@ -308,7 +315,10 @@ mod tests {
         ];
         let e = split_errors(&rows);
         assert_eq!(e.len(), 1, "{e:?}");
-        assert!(e[0].contains("[pf1 (cluster size 1)] and [pf2 (cluster size 2)]"), "{e:?}");
+        assert!(
+            e[0].contains("[pf1 (cluster size 1)] and [pf2 (cluster size 2)]"),
+            "{e:?}"
+        );
         assert!(split_errors(&rows[1..]).is_empty());
     }
 }

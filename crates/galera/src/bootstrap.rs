@@ -9,8 +9,9 @@
 //! | R1b | `--force-new-cluster` while a peer's database is Primary, without `--i-know-this-splits-the-cluster` | `Refuse`, naming the Primary peers and their cluster sizes | issue 7 C: re-running the bootstrap command (a unit file that kept it, a restart) started a second cluster next to a healthy one; only the guide's split-brain procedure needs it, and says so explicitly |
 //! | R2 | `grastate.dat` has `seqno: -1` (unclean stop) and no recovered position yet | `Recover`: run `mariadbd --wsrep-recover`, then decide again with `recovered` | lab §5: starting without `--wsrep_start_position` resets the cluster's state UUID (and turns an IST into an SST). A precondition of every start below, `--force-new-cluster` included (PacketFence's `bootstrap_new_cluster` recovers first too) |
 //! | R3 | `--force-new-cluster` | `Bootstrap` (the caller sets `safe_to_bootstrap: 1` and removes `gvwstate.dat`) | guide "Create a new cluster", "Electing a new master"; with the override the reason warns that a peer's database is Primary (split brain) |
+//! | R4b | a peer's database is Primary with another state UUID than this node's data | `Wait`, naming both histories and the ways out | joining would replace this node's data by SST without a word; the guide's procedure moves the datadir away first (an empty datadir has no history and joins) |
 //! | R4 | a peer's database is Primary | `Join` it | `pf-mariadb` clean-shutdown path (a); only a *Primary* peer counts, never "its port answers" |
-//! | R5 | this node has `safe_to_bootstrap: 1` | `Bootstrap` | guide "Graceful shutdown behavior": the last node to leave self-elects |
+//! | R5 | this node has `safe_to_bootstrap: 1` and no answered peer reports another history | `Bootstrap` | guide "Graceful shutdown behavior": the last node to leave self-elects. Not against a peer of another history: a lone node of a split (it bootstrapped alone, so it keeps `safe_to_bootstrap: 1`) would otherwise start and the majority would join it and lose its data |
 //! | R6 | `gvwstate.dat` present (hard shutdown) | `StartForPcRecovery` | guide "Ungraceful shutdown behavior"; lab §5: `pc.recovery` re-forms the cluster in ≈1 s once every member is back |
 //! | R7 | empty datadir | `Wait` for a Primary peer (full copy by SST) | guide "MariaDB sync" |
 //! | R8 | total outage, **every** configured member answered with its last committed seqno **and the same state UUID** | the highest seqno `Bootstrap`s (ties: cluster.conf order), the others `Join` it | beyond PacketFence: `galera-autofix` also picks the highest seqno, but from unauthenticated UDP reports and after ping checks; here the answers come over the authenticated node-to-node API |
@@ -212,6 +213,51 @@ pub fn decide_start(i: &StartInputs) -> StartDecision {
             recovered_position: i.start_position(),
         };
     }
+    let mine = history(i.local.as_ref().map(|g| g.uuid.as_str()));
+    // Answered peers whose data belongs to another history than this node's.
+    let foreign: Vec<&PeerDbState> = match &mine {
+        Some(m) => {
+            let mut v: Vec<&PeerDbState> = i
+                .peers
+                .iter()
+                .filter(|p| p.answered)
+                .filter(|p| history(p.state_uuid.as_deref()).is_some_and(|u| u != *m))
+                .collect();
+            v.sort_by_key(|p| p.index);
+            v
+        }
+        None => Vec::new(),
+    };
+    // R4b
+    let foreign_primary: Vec<&PeerDbState> = primary_peers
+        .iter()
+        .copied()
+        .filter(|p| foreign.iter().any(|f| f.index == p.index))
+        .collect();
+    if !foreign_primary.is_empty() {
+        let m = mine.as_deref().unwrap_or_default();
+        let who = foreign_primary
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} (state UUID {})",
+                    p.name,
+                    p.state_uuid.as_deref().unwrap_or("?")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        return StartDecision::Wait {
+            reason: format!(
+                "the database of {who} is Primary with another history than this server's data (state UUID {m}, seqno {}): joining it would replace this server's data with a full copy (SST): no automatic join",
+                i.local_position()
+                    .map_or_else(|| "unknown".to_string(), |s| s.to_string())
+            ),
+            operator_hint: format!(
+                "if the Primary side's data is the one to keep, stop `ironfence db start` here, move this server's datadir away and start it again: it rejoins with a full copy; if this server's data is the one to keep, stop the other side instead and follow \"Recovering from a split brain\" (docs/galera.md, `{FORCE_COMMAND}` here)"
+            ),
+        };
+    }
     // R4
     if !primary.is_empty() {
         let how = if i.local.is_none() {
@@ -227,9 +273,10 @@ pub fn decide_start(i: &StartInputs) -> StartDecision {
             via: primary,
         };
     }
-    // R5
+    // R5, unless a peer's data contradicts this node's history (then R8b decides).
     if let Some(g) = &i.local
         && g.safe_to_bootstrap
+        && foreign.is_empty()
     {
         return StartDecision::Bootstrap {
             reason: format!(
@@ -266,7 +313,9 @@ fn history(uuid: Option<&str>) -> Option<String> {
 
 /// The histories of the members that have a position, largest first (ties: the one whose
 /// first member comes first in cluster.conf). `None`: the member did not report its UUID.
-fn histories<'c, 'a>(answered: &'c [Candidate<'a>]) -> Vec<(Option<&'c str>, Vec<&'c Candidate<'a>>)> {
+fn histories<'c, 'a>(
+    answered: &'c [Candidate<'a>],
+) -> Vec<(Option<&'c str>, Vec<&'c Candidate<'a>>)> {
     let mut out: Vec<(Option<&str>, Vec<&Candidate<'_>>)> = Vec::new();
     let mut with_position: Vec<&Candidate<'_>> =
         answered.iter().filter(|c| c.position.is_some()).collect();

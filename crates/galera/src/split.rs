@@ -117,7 +117,8 @@ pub fn check(members: &[MemberReport]) -> Vec<String> {
             .join(", ")
     };
     let split = if components.len() > 1 {
-        components.sort_by(|a, b| a.1[0].name.cmp(&b.1[0].name));
+        let first = |v: &[&MemberReport]| v.iter().map(|m| m.name.clone()).min();
+        components.sort_by_key(|(_, v)| first(v));
         Some(
             components
                 .iter()
@@ -126,13 +127,33 @@ pub fn check(members: &[MemberReport]) -> Vec<String> {
                 .join(" and "),
         )
     } else if !unplaced.is_empty()
-        && primaries
-            .iter()
-            .any(|m| m.cluster_size.is_some_and(|n| (n as usize) < primaries.len()))
+        && primaries.iter().any(|m| {
+            m.cluster_size
+                .is_some_and(|n| (n as usize) < primaries.len())
+        })
     {
+        // Without addresses (MariaDB reports `AUTO` when it cannot tell), group by size.
+        let mut by_size: Vec<(Option<u32>, Vec<&MemberReport>)> = Vec::new();
+        for m in &primaries {
+            match by_size.iter_mut().find(|(n, _)| *n == m.cluster_size) {
+                Some((_, v)) => v.push(m),
+                None => by_size.push((m.cluster_size, vec![*m])),
+            }
+        }
+        by_size.sort_by_key(|(n, _)| *n);
         Some(format!(
-            "[{}] (a component smaller than the number of Primary members)",
-            describe(&primaries)
+            "{} (a component of {} cannot hold the {} members that report Primary)",
+            by_size
+                .iter()
+                .map(|(_, v)| format!("[{}]", describe(v)))
+                .collect::<Vec<_>>()
+                .join(" and "),
+            primaries
+                .iter()
+                .filter_map(|m| m.cluster_size)
+                .min()
+                .unwrap_or(0),
+            primaries.len()
         ))
     } else {
         None
@@ -181,7 +202,11 @@ mod tests {
         let rows: Vec<Row> = vec![
             (
                 "healthy 3-node cluster",
-                vec![up("pf1", 3, ALL, A), up("pf2", 3, ALL, A), up("pf3", 3, ALL, A)],
+                vec![
+                    up("pf1", 3, ALL, A),
+                    up("pf2", 3, ALL, A),
+                    up("pf3", 3, ALL, A),
+                ],
                 &[],
             ),
             (
@@ -230,9 +255,26 @@ mod tests {
                 ],
             ),
             (
-                "no addresses reported: the size rule",
-                vec![up("pf1", 1, &[], A), up("pf2", 2, &[], A), up("pf3", 2, &[], A)],
-                &["two Primary components", "pf1 (cluster size 1)"],
+                "no addresses reported (MariaDB says AUTO): the size rule",
+                vec![
+                    up("pf1", 1, &["AUTO"], A),
+                    up("pf2", 2, &["AUTO", "AUTO"], A),
+                    up("pf3", 2, &[], A),
+                ],
+                &[
+                    "two Primary components",
+                    "[pf1 (cluster size 1)] and [pf2 (cluster size 2), pf3 (cluster size 2)]",
+                    "a component of 1 cannot hold the 3 members that report Primary",
+                ],
+            ),
+            (
+                "no addresses, one component of 3: no split",
+                vec![
+                    up("pf1", 3, &["AUTO"], A),
+                    up("pf2", 3, &[], A),
+                    up("pf3", 3, &[], A),
+                ],
+                &[],
             ),
             (
                 "a foreign history on a stopped member",

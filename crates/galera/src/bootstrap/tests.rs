@@ -281,6 +281,48 @@ fn decision_rows() {
             },
             Want::Bootstrap(None, &["empty"]),
         ),
+        // R4b
+        (
+            "R4b a Primary peer of another history: no automatic join (SST would wipe this data)",
+            |i| {
+                i.peers[1] = PeerDbState {
+                    state_uuid: Some(FOREIGN.into()),
+                    ..primary(PF3, 2)
+                };
+            },
+            Want::Wait(
+                &[
+                    "pf3.example.com (state UUID 11111111-2222-3333-4444-555555555555) is Primary with another history",
+                    "5bfc8d4b-e95e-11f1-8bb1-32ac4a781a5b, seqno 70",
+                    "no automatic join",
+                ],
+                &[
+                    "move this server's datadir away",
+                    "Recovering from a split brain",
+                ],
+            ),
+        ),
+        (
+            "R4b an empty datadir has no history: it joins a Primary peer of any history",
+            |i| {
+                i.local = None;
+                i.peers[1] = PeerDbState {
+                    state_uuid: Some(FOREIGN.into()),
+                    ..primary(PF3, 2)
+                };
+            },
+            Want::Join(&[PF3], &["full copy (SST)"]),
+        ),
+        (
+            "R4b a Primary peer that does not report its uuid (older ironfence) is joined as before",
+            |i| {
+                i.peers[1] = PeerDbState {
+                    state_uuid: None,
+                    ..primary(PF3, 2)
+                };
+            },
+            Want::Join(&[PF3], &["IST"]),
+        ),
         // R4
         (
             "R4 a peer's database is Primary: join it",
@@ -342,6 +384,24 @@ fn decision_rows() {
                 i.gvwstate_present = true;
             },
             Want::Bootstrap(None, &["safe_to_bootstrap: 1"]),
+        ),
+        (
+            "R5 not against a peer of another history: the lone side of a split keeps safe_to_bootstrap: 1",
+            |i| {
+                i.local = Some(GraState {
+                    uuid: FOREIGN.into(),
+                    seqno: 99,
+                    safe_to_bootstrap: true,
+                });
+                i.peers = vec![down(PF2, 1, Some(75)), down(PF3, 2, Some(75))];
+            },
+            Want::Wait(
+                &[
+                    "different histories",
+                    "pf1.example.com 11111111-2222-3333-4444-555555555555:99",
+                ],
+                &["run `ironfence db start --force-new-cluster` on pf2.example.com"],
+            ),
         ),
         // R6
         (

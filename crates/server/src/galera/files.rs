@@ -427,7 +427,10 @@ mod tests {
     }
 
     fn is_root() -> bool {
-        std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(1) == 0
+        std::fs::metadata("/proc/self")
+            .map(|m| m.uid())
+            .unwrap_or(1)
+            == 0
     }
 
     /// A root-owned file `mysql` would like to overwrite or read.
@@ -495,11 +498,23 @@ mod tests {
         let elsewhere = dir.path().join("elsewhere");
         std::fs::create_dir(&elsewhere).unwrap();
         let other = elsewhere.join("grastate.dat");
-        std::fs::write(&other, "uuid: 5bfc8d4b-e95e-11f1-8bb1-32ac4a781a5b\nseqno: 1\n").unwrap();
+        std::fs::write(
+            &other,
+            "uuid: 5bfc8d4b-e95e-11f1-8bb1-32ac4a781a5b\nseqno: 1\n",
+        )
+        .unwrap();
         std::fs::rename(&layout.datadir, dir.path().join("data.moved")).unwrap();
         std::os::unix::fs::symlink(&elsewhere, &layout.datadir).unwrap();
-        assert!(force_bootstrap_files(&layout).unwrap_err().contains("symbolic link"));
-        assert!(read_grastate(&layout).unwrap_err().contains("symbolic link"));
+        assert!(
+            force_bootstrap_files(&layout)
+                .unwrap_err()
+                .contains("symbolic link")
+        );
+        assert!(
+            read_grastate(&layout)
+                .unwrap_err()
+                .contains("symbolic link")
+        );
         assert_eq!(
             std::fs::read_to_string(&other).unwrap(),
             "uuid: 5bfc8d4b-e95e-11f1-8bb1-32ac4a781a5b\nseqno: 1\n"
@@ -531,10 +546,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let layout = GaleraLayout::new(&dir.path().join("state"));
-        let mysql = Account { uid: 4242, gid: 4243 };
+        let mysql = Account {
+            uid: 4242,
+            gid: 4243,
+        };
         prepare_dirs(&layout, mysql).unwrap();
         let meta = std::fs::metadata(&layout.datadir).unwrap();
-        assert_eq!((meta.uid(), meta.gid(), meta.mode() & 0o7777), (4242, 4243, MYSQL_DIR_MODE));
+        assert_eq!(
+            (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+            (4242, 4243, MYSQL_DIR_MODE)
+        );
         let victim_dir = dir.path().join("etc");
         std::fs::create_dir(&victim_dir).unwrap();
         std::fs::set_permissions(&victim_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -543,6 +564,9 @@ mod tests {
         let e = prepare_dirs(&layout, mysql).unwrap_err();
         assert!(e.contains("symbolic link"), "{e}");
         let meta = std::fs::metadata(&victim_dir).unwrap();
-        assert_eq!((meta.uid(), meta.gid(), meta.mode() & 0o7777), (0, 0, 0o755));
+        assert_eq!(
+            (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+            (0, 0, 0o755)
+        );
     }
 }

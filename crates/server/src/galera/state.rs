@@ -257,7 +257,10 @@ mod tests {
             uuid: ironfence_galera::grastate::ZERO_UUID.into(),
             ..gra(5, false)
         };
-        assert_eq!(db_state_from(None, Some(&zero), None, false).state_uuid, None);
+        assert_eq!(
+            db_state_from(None, Some(&zero), None, false).state_uuid,
+            None
+        );
         // Unclean stop: only a recovered position of the same cluster state counts.
         let crashed = gra(-1, false);
         assert_eq!(
