@@ -38,8 +38,11 @@
 //!   resets the cluster's state UUID);
 //! - there is no "ping quorum" guess: a node joins only a peer whose database *is* Primary, and
 //!   the automatic election after a total outage needs an answer (with its last committed
-//!   seqno) from **every** configured member over the authenticated node-to-node API; with
-//!   anyone missing it waits and tells the operator exactly which command decides;
+//!   seqno and state UUID) from **every** configured member over the authenticated
+//!   node-to-node API; with anyone missing, or members of different histories, it waits and
+//!   tells the operator exactly which command decides;
+//! - `--force-new-cluster` is refused while a peer's database is Primary (it would start a
+//!   second cluster), unless the operator says `--i-know-this-splits-the-cluster`;
 //! - health is `Primary` + `Synced` + `wsrep_ready=ON`, never a TCP check or `SELECT 1`.
 #![forbid(unsafe_code)]
 
