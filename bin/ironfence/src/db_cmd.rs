@@ -18,9 +18,17 @@ use std::time::Duration;
 pub(crate) struct StartArgs {
     /// Start a NEW cluster from this server's data, even though it may not hold the latest
     /// commits (the clustering guide's "Electing a new master" / split-brain recovery). Use it
-    /// on ONE server only; the others then join it.
+    /// on ONE server only; the others then join it. Refused while a peer's database is
+    /// Primary (it would start a second cluster): never leave it in a unit file.
     #[arg(long)]
     pub force_new_cluster: bool,
+    /// With --force-new-cluster: bootstrap even though a peer's database is Primary. Only for
+    /// the split-brain procedure (docs/galera.md), on the server whose data is kept.
+    #[arg(
+        long = "i-know-this-splits-the-cluster",
+        requires = "force_new_cluster"
+    )]
+    pub split_override: bool,
 }
 
 #[derive(Debug, Args)]
@@ -76,6 +84,7 @@ pub(crate) async fn start(conf_dir: &Path, args: StartArgs) -> anyhow::Result<Ex
     });
     let options = StartOptions {
         force_new_cluster: args.force_new_cluster,
+        split_override: args.split_override,
     };
     match galera::supervise(&config, options, rx).await {
         Ok(()) => Ok(ExitCode::SUCCESS),
@@ -99,7 +108,8 @@ pub(crate) async fn init_replication_user(conf_dir: &Path) -> anyhow::Result<Exi
 }
 
 /// `db status [--all]`: exit 0 when this server's database is healthy (Primary, Synced,
-/// wsrep_ready=ON), 1 otherwise.
+/// wsrep_ready=ON), 1 otherwise. With `--all`, also 1 when the members show a split brain
+/// (different state UUIDs, two Primary components), said in `ERROR:` lines.
 pub(crate) async fn status(conf_dir: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
     let config = cluster_config(conf_dir)?;
     let mine = galera::local_db_state(&config)
@@ -116,9 +126,20 @@ pub(crate) async fn status(conf_dir: &Path, args: StatusArgs) -> anyhow::Result<
         rows.extend(answers.into_iter().map(|a| (a.name, a.answer)));
     }
     out!("{}", render(&rows));
+    let split = if args.all {
+        split_errors(&rows)
+    } else {
+        Vec::new()
+    };
+    for e in &split {
+        outln!("ERROR: {e}");
+    }
     let healthy = mine.running && mine.primary && mine.synced && mine.ready;
-    if healthy {
+    if healthy && split.is_empty() {
         return Ok(ExitCode::SUCCESS);
+    }
+    if healthy {
+        return Ok(ExitCode::FAILURE);
     }
     eprintln!(
         "this server's database is not healthy (it needs Primary, Synced, wsrep_ready=ON): {}",
@@ -133,6 +154,26 @@ pub(crate) async fn status(conf_dir: &Path, args: StatusArgs) -> anyhow::Result<
     Ok(ExitCode::FAILURE)
 }
 
+/// The split-brain checks of `ironfence_galera::split` on the members that answered.
+pub(crate) fn split_errors(rows: &[(String, Result<DbState, String>)]) -> Vec<String> {
+    let reports: Vec<ironfence_galera::split::MemberReport> = rows
+        .iter()
+        .filter_map(|(name, r)| {
+            let s = r.as_ref().ok()?;
+            Some(ironfence_galera::split::MemberReport {
+                name: name.trim_end_matches(" (this server)").to_string(),
+                running: s.running,
+                primary: s.primary,
+                cluster_size: s.cluster_size,
+                incoming_addresses: s.incoming_addresses.clone(),
+                state_uuid: s.state_uuid.clone(),
+                last_committed: s.last_committed,
+            })
+        })
+        .collect();
+    ironfence_galera::split::check(&reports)
+}
+
 /// The status table.
 pub(crate) fn render(rows: &[(String, Result<DbState, String>)]) -> String {
     let mut out = String::new();
@@ -145,6 +186,7 @@ pub(crate) fn render(rows: &[(String, Result<DbState, String>)]) -> String {
         "ready",
         "last_committed",
         "safe_to_bootstrap",
+        "state_uuid",
         "incoming_addresses",
     ];
     let mut table: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
@@ -169,6 +211,7 @@ pub(crate) fn render(rows: &[(String, Result<DbState, String>)]) -> String {
                 .into(),
                 s.last_committed.map_or("-".into(), |n| n.to_string()),
                 if s.safe_to_bootstrap { "1" } else { "0" }.into(),
+                s.state_uuid.clone().unwrap_or_else(|| "-".into()),
                 if s.incoming_addresses.is_empty() {
                     "-".into()
                 } else {
@@ -247,7 +290,35 @@ mod tests {
             "{t}"
         );
         let pf2: Vec<&str> = lines[2].split_whitespace().collect();
-        assert_eq!(pf2, ["pf2", "no", "-", "-", "-", "-", "9", "1", "-"], "{t}");
+        assert_eq!(
+            pf2,
+            ["pf2", "no", "-", "-", "-", "-", "9", "1", "-", "-"],
+            "{t}"
+        );
         assert!(t.contains("pf3: no answer: cannot reach"), "{t}");
+    }
+
+    #[test]
+    fn split_is_reported_by_member_name() {
+        let primary = |size: u32, addrs: &[&str]| DbState {
+            running: true,
+            primary: true,
+            cluster_size: Some(size),
+            incoming_addresses: addrs.iter().map(|a| a.to_string()).collect(),
+            state_uuid: Some("5bfc8d4b-e95e-11f1-8bb1-32ac4a781a5b".into()),
+            ..DbState::default()
+        };
+        let rows = vec![
+            ("pf1 (this server)".to_string(), Ok(primary(1, &["a:3306"]))),
+            ("pf2".to_string(), Ok(primary(2, &["b:3306", "c:3306"]))),
+            ("pf3".to_string(), Err("timeout".to_string())),
+        ];
+        let e = split_errors(&rows);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].contains("[pf1 (cluster size 1)] and [pf2 (cluster size 2)]"),
+            "{e:?}"
+        );
+        assert!(split_errors(&rows[1..]).is_empty());
     }
 }

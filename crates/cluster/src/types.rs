@@ -92,4 +92,9 @@ pub struct DbState {
     /// `wsrep_incoming_addresses` (running only).
     #[serde(default)]
     pub incoming_addresses: Vec<String>,
+    /// The Galera state UUID of its data's history (`wsrep_cluster_state_uuid` when running,
+    /// else `grastate.dat`'s uuid). `None`: no history (empty datadir, zero UUID) or a server
+    /// from before this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_uuid: Option<String>,
 }

@@ -16,6 +16,7 @@
 //!   │            StartForPcRecovery | Wait (+ the exact operator command)                  │
 //!   │ health     wsrep status rows ─► WsrepStatus; QuorumMonitor: DbEvent ─► ModeChange    │
 //!   │            (read-write ⇄ read-only)                                                  │
+//!   │ split      members' reports ─► split-brain errors (histories, Primary components)  │
 //!   └──────────────────────────────────────────────────────────────────────────────────────┘
 //!     │  decisions (with their reasons) out
 //!     ▼
@@ -37,8 +38,11 @@
 //!   resets the cluster's state UUID);
 //! - there is no "ping quorum" guess: a node joins only a peer whose database *is* Primary, and
 //!   the automatic election after a total outage needs an answer (with its last committed
-//!   seqno) from **every** configured member over the authenticated node-to-node API; with
-//!   anyone missing it waits and tells the operator exactly which command decides;
+//!   seqno and state UUID) from **every** configured member over the authenticated
+//!   node-to-node API; with anyone missing, or members of different histories, it waits and
+//!   tells the operator exactly which command decides;
+//! - `--force-new-cluster` is refused while a peer's database is Primary (it would start a
+//!   second cluster), unless the operator says `--i-know-this-splits-the-cluster`;
 //! - health is `Primary` + `Synced` + `wsrep_ready=ON`, never a TCP check or `SELECT 1`.
 #![forbid(unsafe_code)]
 
@@ -46,6 +50,7 @@ pub mod bootstrap;
 pub mod grastate;
 pub mod health;
 pub mod mycnf;
+pub mod split;
 
 pub use bootstrap::{PeerDbState, StartDecision, StartInputs, decide_start};
 pub use grastate::{GraState, GrastateError, mark_safe_to_bootstrap, parse_wsrep_recover};

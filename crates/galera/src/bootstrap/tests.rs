@@ -1,4 +1,4 @@
-//! The start decision: one row per rule (R1–R9 of the module docs), then properties of the
+//! The start decision: one row per rule (R1–R9, R1b, R8b of the module docs), then properties of the
 //! election every member runs on the same answers.
 
 use super::*;
@@ -9,6 +9,8 @@ const UUID: &str = "5bfc8d4b-e95e-11f1-8bb1-32ac4a781a5b";
 const PF1: &str = "pf1.example.com";
 const PF2: &str = "pf2.example.com";
 const PF3: &str = "pf3.example.com";
+/// Another cluster's history (a datadir from elsewhere, the other side of a split brain).
+const FOREIGN: &str = "11111111-2222-3333-4444-555555555555";
 
 fn gs(seqno: i64, safe: bool) -> Option<GraState> {
     Some(GraState {
@@ -25,22 +27,37 @@ fn silent(name: &str, index: usize) -> PeerDbState {
         primary: false,
         last_committed: None,
         index,
+        cluster_size: None,
+        state_uuid: None,
     }
 }
 
+/// Answered, database stopped, same history as this server.
 fn down(name: &str, index: usize, seqno: Option<i64>) -> PeerDbState {
     PeerDbState {
         answered: true,
         last_committed: seqno,
+        state_uuid: Some(UUID.into()),
         ..silent(name, index)
     }
 }
 
+/// Answered, database stopped, with another history.
+fn foreign(name: &str, index: usize, seqno: i64) -> PeerDbState {
+    PeerDbState {
+        state_uuid: Some(FOREIGN.into()),
+        ..down(name, index, Some(seqno))
+    }
+}
+
+/// Answered, Primary in a component of 2.
 fn primary(name: &str, index: usize) -> PeerDbState {
     PeerDbState {
         answered: true,
         primary: true,
         last_committed: Some(100),
+        cluster_size: Some(2),
+        state_uuid: Some(UUID.into()),
         ..silent(name, index)
     }
 }
@@ -50,6 +67,7 @@ fn base() -> StartInputs {
     StartInputs {
         maintenance: false,
         force_new_cluster: false,
+        split_override: false,
         local: gs(70, false),
         gvwstate_present: false,
         recovered: None,
@@ -136,6 +154,51 @@ fn decision_rows() {
             },
             Want::Refuse(&["maintenance"]),
         ),
+        // R1b
+        (
+            "R1b forced while a peer's database is Primary: refuse, naming it and its size",
+            |i| {
+                i.force_new_cluster = true;
+                i.peers[1] = primary(PF3, 2);
+            },
+            Want::Refuse(&[
+                "--force-new-cluster refused",
+                "pf3.example.com (Primary, cluster size 2)",
+                "second cluster",
+                "`ironfence db start`",
+                "--i-know-this-splits-the-cluster",
+            ]),
+        ),
+        (
+            "R1b names every Primary peer, in cluster.conf order",
+            |i| {
+                i.force_new_cluster = true;
+                i.peers = vec![primary(PF3, 2), primary(PF2, 1)];
+            },
+            Want::Refuse(&[
+                "pf2.example.com (Primary, cluster size 2), pf3.example.com (Primary, cluster size 2)",
+            ]),
+        ),
+        (
+            "R1b before recovery: a refused force runs nothing",
+            |i| {
+                i.force_new_cluster = true;
+                i.local = gs(-1, false);
+                i.peers[0] = PeerDbState {
+                    cluster_size: None,
+                    ..primary(PF2, 1)
+                };
+            },
+            Want::Refuse(&["pf2.example.com (Primary, cluster size unknown)"]),
+        ),
+        (
+            "R1b peers answering with a stopped database do not block a force",
+            |i| {
+                i.force_new_cluster = true;
+                i.peers = vec![down(PF2, 1, Some(90)), foreign(PF3, 2, 99)];
+            },
+            Want::Bootstrap(None, &["--force-new-cluster", "seqno 70"]),
+        ),
         // R2
         (
             "R2 seqno -1 without a recovered position: recover first",
@@ -194,14 +257,20 @@ fn decision_rows() {
             Want::Bootstrap(Some(71), &["seqno 71"]),
         ),
         (
-            "R3 forced with a Primary peer: bootstrap, with the split-brain warning",
+            "R3 forced with a Primary peer and the override: bootstrap, with the split-brain warning",
             |i| {
                 i.force_new_cluster = true;
+                i.split_override = true;
                 i.peers[1] = primary(PF3, 2);
             },
             Want::Bootstrap(
                 None,
-                &["WARNING", "pf3.example.com is Primary", "split brain"],
+                &[
+                    "WARNING",
+                    "pf3.example.com is Primary",
+                    "--i-know-this-splits-the-cluster was given",
+                    "split brain",
+                ],
             ),
         ),
         (
@@ -211,6 +280,48 @@ fn decision_rows() {
                 i.local = None;
             },
             Want::Bootstrap(None, &["empty"]),
+        ),
+        // R4b
+        (
+            "R4b a Primary peer of another history: no automatic join (SST would wipe this data)",
+            |i| {
+                i.peers[1] = PeerDbState {
+                    state_uuid: Some(FOREIGN.into()),
+                    ..primary(PF3, 2)
+                };
+            },
+            Want::Wait(
+                &[
+                    "pf3.example.com (state UUID 11111111-2222-3333-4444-555555555555) is Primary with another history",
+                    "5bfc8d4b-e95e-11f1-8bb1-32ac4a781a5b, seqno 70",
+                    "no automatic join",
+                ],
+                &[
+                    "move this server's datadir away",
+                    "Recovering from a split brain",
+                ],
+            ),
+        ),
+        (
+            "R4b an empty datadir has no history: it joins a Primary peer of any history",
+            |i| {
+                i.local = None;
+                i.peers[1] = PeerDbState {
+                    state_uuid: Some(FOREIGN.into()),
+                    ..primary(PF3, 2)
+                };
+            },
+            Want::Join(&[PF3], &["full copy (SST)"]),
+        ),
+        (
+            "R4b a Primary peer that does not report its uuid (older ironfence) is joined as before",
+            |i| {
+                i.peers[1] = PeerDbState {
+                    state_uuid: None,
+                    ..primary(PF3, 2)
+                };
+            },
+            Want::Join(&[PF3], &["IST"]),
         ),
         // R4
         (
@@ -273,6 +384,24 @@ fn decision_rows() {
                 i.gvwstate_present = true;
             },
             Want::Bootstrap(None, &["safe_to_bootstrap: 1"]),
+        ),
+        (
+            "R5 not against a peer of another history: the lone side of a split keeps safe_to_bootstrap: 1",
+            |i| {
+                i.local = Some(GraState {
+                    uuid: FOREIGN.into(),
+                    seqno: 99,
+                    safe_to_bootstrap: true,
+                });
+                i.peers = vec![down(PF2, 1, Some(75)), down(PF3, 2, Some(75))];
+            },
+            Want::Wait(
+                &[
+                    "different histories",
+                    "pf1.example.com 11111111-2222-3333-4444-555555555555:99",
+                ],
+                &["run `ironfence db start --force-new-cluster` on pf2.example.com"],
+            ),
         ),
         // R6
         (
@@ -351,7 +480,100 @@ fn decision_rows() {
             },
             Want::Bootstrap(Some(80), &["pf1.example.com 80"]),
         ),
+        // R8b
+        (
+            "R8b a foreign history with the highest seqno never wins: wait, naming the uuids",
+            |i| i.peers = vec![down(PF2, 1, Some(75)), foreign(PF3, 2, 99)],
+            Want::Wait(
+                &[
+                    "different histories",
+                    "pf1.example.com 5bfc8d4b-e95e-11f1-8bb1-32ac4a781a5b:70",
+                    "pf2.example.com 5bfc8d4b-e95e-11f1-8bb1-32ac4a781a5b:75",
+                    "pf3.example.com 11111111-2222-3333-4444-555555555555:99",
+                    "no automatic bootstrap",
+                ],
+                &[
+                    "majority history 5bfc8d4b-e95e-11f1-8bb1-32ac4a781a5b",
+                    "held by pf1.example.com, pf2.example.com",
+                    "highest seqno is 75 on pf2.example.com",
+                    "run `ironfence db start --force-new-cluster` on pf2.example.com",
+                    "that pf3.example.com hold nothing you need",
+                ],
+            ),
+        ),
+        (
+            "R8b seen from the foreign member itself: the same answer",
+            |i| {
+                i.this_index = 2;
+                i.this_name = PF3.into();
+                i.local = Some(GraState {
+                    uuid: FOREIGN.into(),
+                    seqno: 99,
+                    safe_to_bootstrap: false,
+                });
+                i.peers = vec![down(PF1, 0, Some(70)), down(PF2, 1, Some(75))];
+            },
+            Want::Wait(
+                &["different histories"],
+                &["run `ironfence db start --force-new-cluster` on pf2.example.com"],
+            ),
+        ),
+        (
+            "R8b UUIDs compare case-insensitively: no mismatch",
+            |i| {
+                i.peers = vec![
+                    PeerDbState {
+                        state_uuid: Some(UUID.to_ascii_uppercase()),
+                        ..down(PF2, 1, Some(75))
+                    },
+                    down(PF3, 2, Some(60)),
+                ];
+            },
+            Want::Join(&[PF2], &["highest (75"]),
+        ),
+        (
+            "R8b a member that does not report its uuid (older ironfence) blocks the election",
+            |i| {
+                i.peers = vec![
+                    PeerDbState {
+                        state_uuid: None,
+                        ..down(PF2, 1, Some(75))
+                    },
+                    down(PF3, 2, Some(60)),
+                ];
+            },
+            Want::Wait(
+                &["pf2.example.com (uuid not reported: an older ironfence, upgrade it):75"],
+                &["on pf1.example.com"],
+            ),
+        ),
+        (
+            "R8b no majority history (2 members, 2 histories): decide by hand",
+            |i| {
+                i.total_members = 2;
+                i.peers = vec![foreign(PF2, 1, 99)];
+            },
+            Want::Wait(
+                &["different histories"],
+                &[
+                    "no history is held by a majority of the 2 members",
+                    "ironfence db start --force-new-cluster",
+                ],
+            ),
+        ),
         // R9
+        (
+            "R9 a foreign history is not suggested while a member is missing",
+            |i| i.peers = vec![foreign(PF2, 1, 99), silent(PF3, 2)],
+            Want::Wait(
+                &[],
+                &[
+                    "waiting for: pf3.example.com (no answer)",
+                    "different histories",
+                    "none is held by a majority",
+                ],
+            ),
+        ),
         (
             "R9 a member missing: wait, naming it and the server to force",
             |i| i.peers = vec![down(PF2, 1, Some(75)), silent(PF3, 2)],
@@ -453,9 +675,10 @@ fn display_logs_every_input() {
     assert_eq!(
         i.to_string(),
         "this=pf1.example.com#0 members=4 maintenance=false force_new_cluster=false \
-         local=5bfc8d4b-e95e-11f1-8bb1-32ac4a781a5b:-1 safe_to_bootstrap=1 gvwstate=true \
-         recovered=71 peers=[pf2.example.com#1:primary,seqno=100, pf3.example.com#2:no-answer, \
-         pf4#3:not-primary,seqno=none]"
+         split_override=false local=5bfc8d4b-e95e-11f1-8bb1-32ac4a781a5b:-1 safe_to_bootstrap=1 \
+         gvwstate=true recovered=71 peers=[pf2.example.com#1:primary,seqno=100,size=2,\
+         uuid=5bfc8d4b-e95e-11f1-8bb1-32ac4a781a5b, pf3.example.com#2:no-answer, \
+         pf4#3:not-primary,seqno=none,uuid=5bfc8d4b-e95e-11f1-8bb1-32ac4a781a5b]"
     );
     let mut e = base();
     e.local = None;
@@ -483,6 +706,7 @@ proptest! {
             let i = StartInputs {
                 maintenance: false,
                 force_new_cluster: false,
+                split_override: false,
                 local: gs(seqnos[me], false),
                 gvwstate_present: false,
                 recovered: None,
@@ -521,6 +745,7 @@ proptest! {
         let i = StartInputs {
             maintenance: false,
             force_new_cluster: false,
+            split_override: false,
             local: seqnos[me].and_then(|s| gs(s, false)),
             gvwstate_present: false,
             recovered: None,
@@ -539,6 +764,52 @@ proptest! {
                 prop_assert!(operator_hint.contains(FORCE_COMMAND), "{}", operator_hint);
             }
             other => prop_assert!(false, "{other}"),
+        }
+    }
+
+    /// Members with random histories (two UUIDs): whatever the seqnos, a member of a history
+    /// held by a minority never bootstraps and is never joined; with more than one history
+    /// nobody starts automatically.
+    #[test]
+    fn a_foreign_history_never_wins(
+        members in proptest::collection::vec((0i64..100, any::<bool>()), 2..6),
+    ) {
+        let n = members.len();
+        let name = |k: usize| format!("pf{}", k + 1);
+        let uuid = |k: usize| if members[k].1 { FOREIGN } else { UUID };
+        let histories: std::collections::BTreeSet<&str> = (0..n).map(uuid).collect();
+        for me in 0..n {
+            let i = StartInputs {
+                maintenance: false,
+                force_new_cluster: false,
+                split_override: false,
+                local: Some(GraState { uuid: uuid(me).into(), seqno: members[me].0, safe_to_bootstrap: false }),
+                gvwstate_present: false,
+                recovered: None,
+                peers: (0..n).filter(|k| *k != me).map(|k| PeerDbState {
+                    state_uuid: Some(uuid(k).into()),
+                    ..down(&name(k), k, Some(members[k].0))
+                }).collect(),
+                total_members: n,
+                this_index: me,
+                this_name: name(me),
+            };
+            let d = decide_start(&i);
+            if histories.len() == 1 {
+                prop_assert!(matches!(d, StartDecision::Bootstrap { .. } | StartDecision::Join { .. }), "{}", d);
+            } else {
+                let StartDecision::Wait { operator_hint, .. } = &d else {
+                    return Err(TestCaseError::fail(format!("{d}")));
+                };
+                // The suggested server, if any, holds the majority history.
+                let holders = |u: &str| (0..n).filter(|k| uuid(*k) == u).count();
+                for k in 0..n {
+                    let suggestion = format!("`{FORCE_COMMAND}` on {} ", name(k));
+                    if operator_hint.contains(&suggestion) {
+                        prop_assert!(2 * holders(uuid(k)) > n, "{}", operator_hint);
+                    }
+                }
+            }
         }
     }
 }

@@ -11,9 +11,26 @@
 //!   ├── mysqld.sock, mysqld.pid, error.log, wsrep-recover.log   (mysql's)
 //!   └── recovered-position      root 0644: the last `--wsrep-recover` result, for peers
 //! ```
+//!
+//! Root works in directories the `mysql` user can write (`<state_dir>/mysql` is group-writable,
+//! `data/` is mysql's): `mysql` can plant a symbolic link at any name root later writes or
+//! reads there, or swap `data/` itself for a link. So root never follows a link there: files
+//! are replaced with [`write_atomic_with`] (a new temporary opened `O_CREAT|O_EXCL|O_NOFOLLOW`,
+//! then rename, which replaces a link instead of writing through it); files are read with
+//! `O_NOFOLLOW`; the datadir is opened once with `O_NOFOLLOW|O_DIRECTORY` and its files are
+//! reached through that descriptor (`/proc/self/fd/N/<name>`), so a swapped `data/` is refused,
+//! not followed; owners and modes of the directories are set on a descriptor opened the same
+//! way (`fchown`/`fchmod`), never by path.
+//!
+//! [`write_atomic_with`]: ironfence_core::fsutil::write_atomic_with
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+use ironfence_core::fsutil::{WriteOptions, write_atomic_with};
 
 use ironfence_galera::GaleraLayout;
 
@@ -120,14 +137,72 @@ pub fn prepare_dirs(layout: &GaleraLayout, mysql: Account) -> Result<(), String>
     Ok(())
 }
 
+/// `O_NOFOLLOW` / `O_DIRECTORY` on Linux.
+const O_NOFOLLOW: i32 = 0o400_000;
+const O_DIRECTORY: i32 = 0o200_000;
+/// `ELOOP`: what opening a symbolic link with `O_NOFOLLOW` fails with.
+const ELOOP: i32 = 40;
+
+/// Why a path could not be opened, saying so plainly when a link was planted in its place.
+fn open_error(path: &Path, e: &std::io::Error) -> String {
+    // O_NOFOLLOW gives ELOOP on a link to a file, O_DIRECTORY ENOTDIR on a link to a directory.
+    let link = e.raw_os_error() == Some(ELOOP)
+        || std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    if link {
+        format!(
+            "{} is a symbolic link: refusing to follow it (the {MYSQL_USER} user can create links there; remove it and check who planted it)",
+            path.display()
+        )
+    } else {
+        format!("cannot open {}: {e}", path.display())
+    }
+}
+
+/// Opens a directory without following a symbolic link in its place.
+pub fn open_dir_nofollow(path: &Path) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(O_NOFOLLOW | O_DIRECTORY)
+        .open(path)
+}
+
+/// Opens a regular file for reading without following a symbolic link in its place.
+pub fn open_nofollow(path: &Path) -> std::io::Result<File> {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(O_NOFOLLOW)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
+    }
+    Ok(f)
+}
+
+/// `name` inside an opened directory, whatever its path now points to.
+fn in_dir(dir: &File, name: &str) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}/{name}", dir.as_raw_fd()))
+}
+
+fn read_to_string_nofollow(path: &Path) -> std::io::Result<String> {
+    let mut text = String::new();
+    open_nofollow(path)?.read_to_string(&mut text)?;
+    Ok(text)
+}
+
+/// Sets owner and mode on the directory itself, refusing a symbolic link in its place (root
+/// would otherwise chown whatever it points to, e.g. `/etc`, to `mysql`).
 fn set_owner_mode(path: &Path, uid: u32, gid: u32, mode: u32) -> Result<(), String> {
-    std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(|e| {
+    let dir = open_dir_nofollow(path).map_err(|e| open_error(path, &e))?;
+    std::os::unix::fs::fchown(&dir, Some(uid), Some(gid)).map_err(|e| {
         format!(
             "cannot give {} to uid {uid} gid {gid}: {e} (run this command as root)",
             path.display()
         )
     })?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+    dir.set_permissions(std::fs::Permissions::from_mode(mode))
         .map_err(|e| format!("cannot chmod {:o} {}: {e}", mode, path.display()))
 }
 
@@ -152,33 +227,67 @@ pub fn write_config(path: &Path, text: &str, group: Option<u32>) -> Result<(), S
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-/// `grastate.dat`, or `None` when the datadir has none (empty, or wiped for an SST).
+/// The datadir, opened without following a link in its place; `None` when it does not exist.
+fn open_datadir(layout: &GaleraLayout) -> Result<Option<File>, String> {
+    match open_dir_nofollow(&layout.datadir) {
+        Ok(d) => Ok(Some(d)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(open_error(&layout.datadir, &e)),
+    }
+}
+
+/// `grastate.dat`, or `None` when the datadir has none (empty, or wiped for an SST). A
+/// symbolic link in its place (or in place of the datadir) is an error, never followed.
 pub fn read_grastate(layout: &GaleraLayout) -> Result<Option<ironfence_galera::GraState>, String> {
     let path = layout.grastate();
-    match std::fs::read_to_string(&path) {
+    let Some(dir) = open_datadir(layout)? else {
+        return Ok(None);
+    };
+    match read_to_string_nofollow(&in_dir(&dir, GRASTATE)) {
         Ok(text) => ironfence_galera::grastate::parse(&text)
             .map(Some)
             .map_err(|e| format!("{}: {e}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        Err(e) => Err(open_error(&path, &e)),
     }
 }
 
+const GRASTATE: &str = "grastate.dat";
+const GVWSTATE: &str = "gvwstate.dat";
+
 /// Sets `safe_to_bootstrap: 1` in `grastate.dat` (when there is one) and removes
-/// `gvwstate.dat`: what `--force-new-cluster` does before `--wsrep-new-cluster`.
+/// `gvwstate.dat`: what `--force-new-cluster` does before `--wsrep-new-cluster`. The datadir
+/// belongs to `mysql`: the new `grastate.dat` replaces the old one by rename (owner and mode
+/// kept), never written through a link planted there.
 pub fn force_bootstrap_files(layout: &GaleraLayout) -> Result<(), String> {
     let path = layout.grastate();
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
+    let Some(dir) = open_datadir(layout)? else {
+        return Ok(());
+    };
+    let target = in_dir(&dir, GRASTATE);
+    match open_nofollow(&target) {
+        Ok(mut f) => {
+            let meta = f
+                .metadata()
+                .map_err(|e| format!("cannot inspect {}: {e}", path.display()))?;
+            let mut text = String::new();
+            f.read_to_string(&mut text)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            drop(f);
             let marked = ironfence_galera::mark_safe_to_bootstrap(&text);
-            // Keep the owner (mysql): rewrite in place.
-            std::fs::write(&path, marked)
+            let opts = WriteOptions {
+                mode: meta.mode() & 0o666,
+                create_dirs: None,
+                owner: Some((meta.uid(), meta.gid())),
+            };
+            write_atomic_with(&target, marked.as_bytes(), opts)
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        Err(e) => return Err(open_error(&path, &e)),
     }
-    match std::fs::remove_file(layout.gvwstate()) {
+    // unlink removes a link itself, never its target.
+    match std::fs::remove_file(in_dir(&dir, GVWSTATE)) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(format!(
@@ -193,16 +302,31 @@ pub fn datadir_initialised(layout: &GaleraLayout) -> bool {
     layout.datadir.join("mysql").is_dir()
 }
 
-/// The cached `--wsrep-recover` result (`uuid:seqno`).
+/// The cached `--wsrep-recover` result (`uuid:seqno`): only a regular file this process's
+/// user owns (root wrote it), never through a link, never one `mysql` created.
 pub fn read_recovered(layout: &GaleraLayout) -> Option<(String, i64)> {
-    let text = std::fs::read_to_string(recovered_position_file(layout)).ok()?;
+    let path = recovered_position_file(layout);
+    let mut f = open_nofollow(&path).ok()?;
+    let me = std::fs::metadata("/proc/self").ok()?.uid();
+    if f.metadata().ok()?.uid() != me {
+        tracing::warn!(path = %path.display(), "ignoring a recovered position this server did not write");
+        return None;
+    }
+    let mut text = String::new();
+    f.by_ref().take(4096).read_to_string(&mut text).ok()?;
     let (uuid, seqno) = text.trim().rsplit_once(':')?;
     Some((uuid.to_string(), seqno.parse().ok()?))
 }
 
+/// Caches the `--wsrep-recover` result, replacing (never following) whatever is at its name.
 pub fn write_recovered(layout: &GaleraLayout, uuid: &str, seqno: i64) -> Result<(), String> {
     let path = recovered_position_file(layout);
-    std::fs::write(&path, format!("{uuid}:{seqno}\n"))
+    let opts = WriteOptions {
+        mode: 0o644,
+        create_dirs: None,
+        owner: None,
+    };
+    write_atomic_with(&path, format!("{uuid}:{seqno}\n").as_bytes(), opts)
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
@@ -300,5 +424,149 @@ mod tests {
         );
         clear_recovered(&layout);
         assert_eq!(read_recovered(&layout), None);
+    }
+
+    fn is_root() -> bool {
+        std::fs::metadata("/proc/self")
+            .map(|m| m.uid())
+            .unwrap_or(1)
+            == 0
+    }
+
+    /// A root-owned file `mysql` would like to overwrite or read.
+    fn victim(dir: &Path) -> PathBuf {
+        let v = dir.join("victim");
+        std::fs::write(&v, "5bfc8d4b-e95e-11f1-8bb1-32ac4a781a5b:99\nroot's data\n").unwrap();
+        v
+    }
+
+    fn assert_intact(v: &Path) {
+        assert_eq!(
+            std::fs::read_to_string(v).unwrap(),
+            "5bfc8d4b-e95e-11f1-8bb1-32ac4a781a5b:99\nroot's data\n",
+            "the victim behind the planted link was modified"
+        );
+    }
+
+    fn is_link(p: &Path) -> bool {
+        std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink())
+    }
+
+    /// Every name root writes or reads in a directory `mysql` can write, with a link planted
+    /// in its place: the link's target is never written, chowned or read.
+    #[test]
+    fn planted_links_are_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = GaleraLayout::new(&dir.path().join("state"));
+        std::fs::create_dir_all(&layout.datadir).unwrap();
+        let v = victim(dir.path());
+
+        // recovered-position: written by rename over the link, which stays untouched.
+        let rp = recovered_position_file(&layout);
+        std::os::unix::fs::symlink(&v, &rp).unwrap();
+        assert_eq!(read_recovered(&layout), None, "read through a planted link");
+        write_recovered(&layout, "5bfc8d4b-e95e-11f1-8bb1-32ac4a781a5b", 71).unwrap();
+        assert_intact(&v);
+        assert!(!is_link(&rp));
+        assert_eq!(
+            read_recovered(&layout),
+            Some(("5bfc8d4b-e95e-11f1-8bb1-32ac4a781a5b".into(), 71))
+        );
+
+        // grastate.dat as a link: refused by --force-new-cluster and by the reader.
+        std::os::unix::fs::symlink(&v, layout.grastate()).unwrap();
+        let e = force_bootstrap_files(&layout).unwrap_err();
+        assert!(e.contains("symbolic link"), "{e}");
+        assert_intact(&v);
+        let e = read_grastate(&layout).unwrap_err();
+        assert!(e.contains("symbolic link"), "{e}");
+        std::fs::remove_file(layout.grastate()).unwrap();
+
+        // gvwstate.dat as a link: the link is removed, not its target.
+        std::fs::write(
+            layout.grastate(),
+            "version: 2.1\nuuid: 5bfc8d4b-e95e-11f1-8bb1-32ac4a781a5b\nseqno: 3\nsafe_to_bootstrap: 0\n",
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(&v, layout.gvwstate()).unwrap();
+        force_bootstrap_files(&layout).unwrap();
+        assert_intact(&v);
+        assert!(!is_link(&layout.gvwstate()) && !layout.gvwstate().exists());
+        assert!(read_grastate(&layout).unwrap().unwrap().safe_to_bootstrap);
+
+        // The datadir itself swapped for a link to a directory holding a grastate.dat.
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        let other = elsewhere.join("grastate.dat");
+        std::fs::write(
+            &other,
+            "uuid: 5bfc8d4b-e95e-11f1-8bb1-32ac4a781a5b\nseqno: 1\n",
+        )
+        .unwrap();
+        std::fs::rename(&layout.datadir, dir.path().join("data.moved")).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &layout.datadir).unwrap();
+        assert!(
+            force_bootstrap_files(&layout)
+                .unwrap_err()
+                .contains("symbolic link")
+        );
+        assert!(
+            read_grastate(&layout)
+                .unwrap_err()
+                .contains("symbolic link")
+        );
+        assert_eq!(
+            std::fs::read_to_string(&other).unwrap(),
+            "uuid: 5bfc8d4b-e95e-11f1-8bb1-32ac4a781a5b\nseqno: 1\n"
+        );
+    }
+
+    /// A regular file `mysql` created at the recovered position's name is not trusted.
+    #[test]
+    fn a_recovered_position_root_did_not_write_is_ignored() {
+        if !is_root() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let layout = GaleraLayout::new(dir.path());
+        std::fs::create_dir_all(base_dir(&layout)).unwrap();
+        let rp = recovered_position_file(&layout);
+        std::fs::write(&rp, "5bfc8d4b-e95e-11f1-8bb1-32ac4a781a5b:999\n").unwrap();
+        std::os::unix::fs::chown(&rp, Some(4242), Some(4242)).unwrap();
+        assert_eq!(read_recovered(&layout), None);
+    }
+
+    /// `prepare_dirs` gives the datadir to mysql: a link swapped in its place would give its
+    /// target (e.g. `/etc`) to mysql. Refused, target unchanged.
+    #[test]
+    fn prepare_dirs_never_chowns_through_a_link() {
+        if !is_root() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let layout = GaleraLayout::new(&dir.path().join("state"));
+        let mysql = Account {
+            uid: 4242,
+            gid: 4243,
+        };
+        prepare_dirs(&layout, mysql).unwrap();
+        let meta = std::fs::metadata(&layout.datadir).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+            (4242, 4243, MYSQL_DIR_MODE)
+        );
+        let victim_dir = dir.path().join("etc");
+        std::fs::create_dir(&victim_dir).unwrap();
+        std::fs::set_permissions(&victim_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::remove_dir(&layout.datadir).unwrap();
+        std::os::unix::fs::symlink(&victim_dir, &layout.datadir).unwrap();
+        let e = prepare_dirs(&layout, mysql).unwrap_err();
+        assert!(e.contains("symbolic link"), "{e}");
+        let meta = std::fs::metadata(&victim_dir).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+            (0, 0, 0o755)
+        );
     }
 }

@@ -25,6 +25,12 @@ pub fn db_state_from(
     maintenance: bool,
 ) -> DbState {
     let safe_to_bootstrap = grastate.is_some_and(|g| g.safe_to_bootstrap);
+    // The history the position counts in (the election compares it, `db status --all` too).
+    let history = |u: &str| {
+        let u = u.trim().to_ascii_lowercase();
+        (!u.is_empty() && u != ironfence_galera::grastate::ZERO_UUID).then_some(u)
+    };
+    let saved_uuid = grastate.and_then(|g| history(&g.uuid));
     match status {
         Some(s) => DbState {
             running: true,
@@ -38,6 +44,11 @@ pub fn db_state_from(
             local_state: s.local_state_comment.clone(),
             cluster_status: s.cluster_status.clone(),
             incoming_addresses: s.incoming_addresses.clone(),
+            state_uuid: s
+                .cluster_state_uuid
+                .as_deref()
+                .and_then(history)
+                .or(saved_uuid),
         },
         None => {
             let last_committed = grastate.and_then(|g| {
@@ -56,6 +67,7 @@ pub fn db_state_from(
                 last_committed,
                 safe_to_bootstrap,
                 maintenance,
+                state_uuid: saved_uuid,
                 ..DbState::default()
             }
         }
@@ -72,6 +84,8 @@ pub fn peer_from(name: &str, index: usize, answer: Option<&DbState>) -> PeerDbSt
             primary: s.running && s.primary,
             last_committed: s.last_committed,
             index,
+            cluster_size: s.cluster_size,
+            state_uuid: s.state_uuid.clone(),
         },
         _ => PeerDbState {
             name: name.to_string(),
@@ -79,6 +93,8 @@ pub fn peer_from(name: &str, index: usize, answer: Option<&DbState>) -> PeerDbSt
             primary: false,
             last_committed: None,
             index,
+            cluster_size: None,
+            state_uuid: None,
         },
     }
 }
@@ -206,6 +222,21 @@ mod tests {
         assert_eq!(s.last_committed, Some(74));
         assert_eq!(s.incoming_addresses.len(), 2);
         assert!(!s.safe_to_bootstrap);
+        // No live uuid reported: grastate.dat's.
+        assert_eq!(s.state_uuid.as_deref(), Some(UUID));
+        let live = WsrepStatus::from_status_rows(&[
+            ("wsrep_cluster_status".into(), "Primary".into()),
+            (
+                "wsrep_cluster_state_uuid".into(),
+                "AAAAAAAA-E95E-11F1-8BB1-32AC4A781A5B".into(),
+            ),
+        ]);
+        let s = db_state_from(Some(&live), Some(&gra(-1, false)), None, false);
+        assert_eq!(
+            s.state_uuid.as_deref(),
+            Some("aaaaaaaa-e95e-11f1-8bb1-32ac4a781a5b"),
+            "the live uuid wins, lower case"
+        );
         // Non-primary (partitioned) node.
         let np = WsrepStatus::from_status_rows(&[
             ("wsrep_cluster_status".into(), "non-Primary".into()),
@@ -221,6 +252,15 @@ mod tests {
         let clean = db_state_from(None, Some(&gra(73, true)), None, false);
         assert!(!clean.running && clean.safe_to_bootstrap);
         assert_eq!(clean.last_committed, Some(73));
+        assert_eq!(clean.state_uuid.as_deref(), Some(UUID));
+        let zero = GraState {
+            uuid: ironfence_galera::grastate::ZERO_UUID.into(),
+            ..gra(5, false)
+        };
+        assert_eq!(
+            db_state_from(None, Some(&zero), None, false).state_uuid,
+            None
+        );
         // Unclean stop: only a recovered position of the same cluster state counts.
         let crashed = gra(-1, false);
         assert_eq!(
@@ -251,9 +291,16 @@ mod tests {
             last_committed: Some(5),
             ..DbState::default()
         };
+        let up = DbState {
+            cluster_size: Some(2),
+            state_uuid: Some(UUID.into()),
+            ..up
+        };
         let p = peer_from("pf2", 1, Some(&up));
         assert!(p.answered && p.primary);
         assert_eq!(p.last_committed, Some(5));
+        assert_eq!(p.cluster_size, Some(2));
+        assert_eq!(p.state_uuid.as_deref(), Some(UUID));
         let maint = DbState {
             maintenance: true,
             ..up.clone()

@@ -37,6 +37,9 @@ const WAIT_LOG_EVERY: Duration = Duration::from_secs(30);
 pub struct StartOptions {
     /// `--force-new-cluster`: the operator elects this server to start a new cluster.
     pub force_new_cluster: bool,
+    /// `--i-know-this-splits-the-cluster`: force even though a peer's database is Primary (the
+    /// split-brain procedure only; without it such a force is refused).
+    pub split_override: bool,
 }
 
 /// Runs until `shutdown` turns true (then stops mariadbd gracefully and returns `Ok`), or
@@ -106,6 +109,7 @@ pub async fn run(
         let inputs = StartInputs {
             maintenance: local.maintenance,
             force_new_cluster: force,
+            split_override: force && options.split_override,
             local: grastate.clone(),
             gvwstate_present: layout.gvwstate().exists(),
             recovered: recovered.as_ref().map(|r| r.1),
@@ -314,7 +318,8 @@ async fn recover(programs: &Programs, layout: &GaleraLayout) -> Result<(String, 
         HELPER_TIMEOUT,
     )
     .await;
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    // mysql writes this log in a directory it can write: never follow a link planted there.
+    let text = read_tail(&log, 1 << 20);
     match ironfence_galera::parse_wsrep_recover(&text) {
         Some((uuid, seqno)) => {
             tracing::info!(
@@ -374,9 +379,11 @@ fn last_errors(layout: &GaleraLayout, n: usize) -> String {
     tail_matching(&text, n, |l| l.contains("[ERROR]"))
 }
 
+/// The last `max` bytes of a log `mysql` writes (in a directory it can write), never through
+/// a symbolic link planted at its name.
 fn read_tail(path: &std::path::Path, max: u64) -> String {
     use std::io::{Read, Seek, SeekFrom};
-    let Ok(mut f) = std::fs::File::open(path) else {
+    let Ok(mut f) = files::open_nofollow(path) else {
         return String::new();
     };
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
@@ -408,5 +415,21 @@ mod tests {
             "[ERROR] two | [ERROR] three"
         );
         assert_eq!(tail_matching("", 2, |_| true), "(nothing logged)");
+    }
+
+    /// A link `mysql` planted at the error log's name is not read (root would otherwise copy
+    /// lines of any file into its own log and error messages).
+    #[test]
+    fn logs_are_not_read_through_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = GaleraLayout::new(dir.path());
+        std::fs::create_dir_all(files::base_dir(&layout)).unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "[ERROR] root-only secret\n").unwrap();
+        std::os::unix::fs::symlink(&victim, &layout.error_log).unwrap();
+        assert_eq!(last_errors(&layout, 6), "(nothing logged)");
+        std::fs::remove_file(&layout.error_log).unwrap();
+        std::fs::write(&layout.error_log, "[ERROR] mariadbd's own\n").unwrap();
+        assert_eq!(last_errors(&layout, 6), "[ERROR] mariadbd's own");
     }
 }
