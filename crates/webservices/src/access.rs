@@ -76,7 +76,9 @@ impl AllowedPeers {
 
 impl fmt::Debug for AllowedPeers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("AllowedPeers").field(&self.current()).finish()
+        f.debug_tuple("AllowedPeers")
+            .field(&self.current())
+            .finish()
     }
 }
 
@@ -106,12 +108,7 @@ impl SourceSlots {
 
     #[cfg(test)]
     fn held(&self, ip: IpAddr) -> usize {
-        self.0
-            .lock()
-            .unwrap()
-            .get(&ip)
-            .copied()
-            .unwrap_or_default()
+        self.0.lock().unwrap().get(&ip).copied().unwrap_or_default()
     }
 }
 
@@ -327,7 +324,11 @@ mod tests {
             t.blocked(MEMBER, t0 + Duration::from_secs(4)),
             Some(FIRST_BLOCK - Duration::from_secs(4))
         );
-        assert_eq!(t.blocked(STRANGER, t0), None, "other sources are not blocked");
+        assert_eq!(
+            t.blocked(STRANGER, t0),
+            None,
+            "other sources are not blocked"
+        );
         let t1 = t0 + FIRST_BLOCK;
         assert_eq!(t.blocked(MEMBER, t1), None, "the block ends");
         assert_eq!(t.failure(MEMBER, t1).blocked_for, Some(FIRST_BLOCK * 2));

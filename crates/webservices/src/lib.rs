@@ -75,9 +75,9 @@ mod pki;
 mod server;
 mod trust;
 
+pub use access::AllowedPeers;
 pub use client::{Client, ClientError};
 pub use pki::{CertError, ClusterCa, ServerCert, ca_fingerprint, ensure_server_cert};
-pub use access::AllowedPeers;
 pub use server::{ClusterNode, Credentials, parse_basic_credentials, serve};
 pub use trust::Trust;
 

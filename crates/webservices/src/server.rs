@@ -712,9 +712,9 @@ impl Auth {
     /// source: a missing or malformed header guesses nothing.
     fn log_failure(&self, peer: SocketAddr, why: AuthFailure) {
         let outcome = match why {
-            AuthFailure::Wrong => Some(
-                lock(&self.throttle).failure(peer.ip().to_canonical(), Instant::now()),
-            ),
+            AuthFailure::Wrong => {
+                Some(lock(&self.throttle).failure(peer.ip().to_canonical(), Instant::now()))
+            }
             AuthFailure::Missing | AuthFailure::Malformed => None,
         };
         if let Some(FailureOutcome {

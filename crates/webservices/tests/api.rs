@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use ironfence_webservices::{
-    AllowedPeers, Client, ClientError, ClusterCa, Credentials, MAX_BUNDLE_BYTES, ServerCert,
-    Trust,
+    AllowedPeers, Client, ClientError, ClusterCa, Credentials, MAX_BUNDLE_BYTES, ServerCert, Trust,
 };
 use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, SanType};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
