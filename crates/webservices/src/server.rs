@@ -165,16 +165,13 @@ impl Shared {
         if !self.allowed.admits(ip, local) {
             self.log_refused(
                 peer,
-                "not a cluster member: its address is no management_ip in cluster.conf",
+                "not a cluster member (no server or virtual IP of cluster.conf has this address)",
             );
             return None;
         }
         let slot = self.sources.try_take(ip, MAX_PER_SOURCE);
         if slot.is_none() {
-            self.log_refused(
-                peer,
-                "too many connections from this address (at most 8 at a time)",
-            );
+            self.log_refused(peer, "too many concurrent connections from this address");
         }
         slot
     }
