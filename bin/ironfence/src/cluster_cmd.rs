@@ -8,7 +8,7 @@ use ironfence_config::Config;
 use ironfence_server::cluster::{self, LocalClusterState, Member};
 use ironfence_webservices::{Client, ClusterCa, Credentials, Trust};
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, Subcommand)]
@@ -44,9 +44,14 @@ pub(crate) struct SyncArgs {
     /// Webservices user of that member (pf.conf [webservices] user).
     #[arg(long, requires = "from")]
     api_user: Option<String>,
-    /// Webservices password of that member.
-    #[arg(long, requires = "from")]
+    /// Webservices password of that member. Visible to every user of this machine (`ps`):
+    /// prefer --api-password-file, IRONFENCE_API_PASSWORD or the prompt (when none is given
+    /// and stdin is a terminal, the password is asked without echo).
+    #[arg(long, requires = "from", conflicts_with = "api_password_file")]
     api_password: Option<String>,
+    /// File whose first line is the webservices password of that member (keep it mode 0600).
+    #[arg(long, requires = "from", value_name = "FILE")]
+    api_password_file: Option<PathBuf>,
     /// Fingerprint of the cluster CA (`ironfence cluster status` on a member prints it).
     /// Required to join a cluster whose CA this server does not have yet.
     #[arg(long)]
@@ -83,14 +88,111 @@ fn cluster_config(conf_dir: &Path) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// The environment variable `cluster sync --from` reads the webservices password from.
+pub(crate) const API_PASSWORD_ENV: &str = "IRONFENCE_API_PASSWORD";
+
+/// Where the password of `cluster sync --from` came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PasswordSource {
+    File,
+    Flag,
+    Env,
+    Prompt,
+}
+
+/// The credentials for `--from`. The password comes from (first found): --api-password-file,
+/// --api-password (with a warning: the command line is visible in `ps`),
+/// IRONFENCE_API_PASSWORD, or a prompt without echo when stdin is a terminal.
+fn api_credentials(args: &SyncArgs, from: IpAddr) -> anyhow::Result<Credentials> {
+    use std::io::IsTerminal;
+    let Some(user) = args.api_user.clone() else {
+        bail!("--from needs --api-user (the member's pf.conf [webservices] user)");
+    };
+    let (pass, source) = resolve_api_password(
+        args.api_password.as_deref(),
+        args.api_password_file.as_deref(),
+        std::env::var_os(API_PASSWORD_ENV),
+        std::io::stdin().is_terminal(),
+        || prompt_password(&format!("webservices password of {user} on {from}: ")),
+    )?;
+    if source == PasswordSource::Flag {
+        eprintln!(
+            "warning: --api-password is visible to every user of this machine (ps, \
+             /proc/<pid>/cmdline) and stays in the shell history; use --api-password-file FILE, \
+             {API_PASSWORD_ENV}, or no option at all to be asked"
+        );
+    }
+    Ok(Credentials { user, pass })
+}
+
+fn resolve_api_password(
+    flag: Option<&str>,
+    file: Option<&Path>,
+    env: Option<std::ffi::OsString>,
+    stdin_is_terminal: bool,
+    prompt: impl FnOnce() -> anyhow::Result<String>,
+) -> anyhow::Result<(String, PasswordSource)> {
+    let nonempty = |pass: String, source| {
+        if pass.is_empty() {
+            bail!("the webservices password is empty");
+        }
+        Ok((pass, source))
+    };
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the webservices password from {}", path.display()))?;
+        let pass = text.lines().next().unwrap_or_default().to_string();
+        if pass.is_empty() {
+            bail!(
+                "{} is empty: write the webservices password on its first line",
+                path.display()
+            );
+        }
+        return Ok((pass, PasswordSource::File));
+    }
+    if let Some(pass) = flag {
+        return nonempty(pass.to_string(), PasswordSource::Flag);
+    }
+    if let Some(pass) = env {
+        let pass = pass
+            .into_string()
+            .map_err(|_| anyhow!("{API_PASSWORD_ENV} is not valid UTF-8"))?;
+        return nonempty(pass, PasswordSource::Env)
+            .with_context(|| format!("{API_PASSWORD_ENV} is set"));
+    }
+    if stdin_is_terminal {
+        return nonempty(prompt()?, PasswordSource::Prompt);
+    }
+    bail!(
+        "--from needs the member's webservices password (pf.conf [webservices] pass): give \
+         --api-password-file FILE, set {API_PASSWORD_ENV}, or run on a terminal to be asked"
+    )
+}
+
+/// Reads one line from the terminal on stdin with echo turned off (restored afterwards).
+fn prompt_password(prompt: &str) -> anyhow::Result<String> {
+    use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
+    use std::io::{BufRead, Write};
+    let stdin = std::io::stdin();
+    let saved = tcgetattr(&stdin).context("reading the terminal settings")?;
+    let mut quiet = saved.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    quiet.local_flags.insert(LocalFlags::ECHONL);
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    tcsetattr(&stdin, SetArg::TCSANOW, &quiet).context("turning the terminal echo off")?;
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    let restored = tcsetattr(&stdin, SetArg::TCSANOW, &saved);
+    read.context("reading the password")?;
+    restored.context("restoring the terminal echo")?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
 /// Joining: pull the bundle from a member, apply it atomically, record its version, reload.
 async fn sync_from(conf_dir: &Path, args: SyncArgs) -> anyhow::Result<ExitCode> {
     let from = args.from.expect("clap requires --from without --as-master");
-    let (Some(user), Some(pass)) = (args.api_user, args.api_password) else {
-        bail!(
-            "--from needs --api-user and --api-password (the member's pf.conf [webservices] user/pass)"
-        );
-    };
+    let Credentials { user, pass } = api_credentials(&args, from)?;
     let trust = match &args.ca_fingerprint {
         Some(fp) => Trust::PinnedCaFingerprint(fp.clone()),
         None => match ClusterCa::load(conf_dir).map_err(|e| anyhow!("{e}"))? {
@@ -370,5 +472,90 @@ async fn reload_daemon(config: &Config) {
             outln!("(no ironfence daemon running with this configuration: start `ironfence serve`)")
         }
         Err(e) => eprintln!("warning: the running daemon did not reload: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_prompt() -> anyhow::Result<String> {
+        panic!("must not prompt")
+    }
+
+    #[test]
+    fn password_sources_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ws-pass");
+        std::fs::write(&file, "from-the-file\n").unwrap();
+        let env = || Some(std::ffi::OsString::from("from-the-env"));
+        let got = |r: anyhow::Result<(String, PasswordSource)>| r.unwrap();
+
+        assert_eq!(
+            got(resolve_api_password(
+                Some("flag"),
+                Some(&file),
+                env(),
+                true,
+                no_prompt
+            )),
+            ("from-the-file".to_string(), PasswordSource::File)
+        );
+        assert_eq!(
+            got(resolve_api_password(
+                Some("flag"),
+                None,
+                env(),
+                true,
+                no_prompt
+            )),
+            ("flag".to_string(), PasswordSource::Flag)
+        );
+        assert_eq!(
+            got(resolve_api_password(None, None, env(), true, no_prompt)),
+            ("from-the-env".to_string(), PasswordSource::Env)
+        );
+        assert_eq!(
+            got(resolve_api_password(None, None, None, true, || Ok(
+                "typed".into()
+            ))),
+            ("typed".to_string(), PasswordSource::Prompt)
+        );
+        // No terminal, nothing given: a clear error, no prompt.
+        let err = resolve_api_password(None, None, None, false, no_prompt).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("--api-password-file FILE, set IRONFENCE_API_PASSWORD"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_password_files_and_values_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+        let err = resolve_api_password(None, Some(&empty), None, false, no_prompt).unwrap_err();
+        assert!(err.to_string().contains("is empty"), "{err}");
+        let absent = dir.path().join("absent");
+        let err = resolve_api_password(None, Some(&absent), None, false, no_prompt).unwrap_err();
+        assert!(
+            format!("{err:#}").contains(&absent.display().to_string()),
+            "{err:#}"
+        );
+        // Only the first line counts (CRLF included).
+        let crlf = dir.path().join("crlf");
+        std::fs::write(&crlf, "p4ss\r\nsecond line\n").unwrap();
+        assert_eq!(
+            resolve_api_password(None, Some(&crlf), None, false, no_prompt)
+                .unwrap()
+                .0,
+            "p4ss"
+        );
+        let err = resolve_api_password(None, None, Some("".into()), false, no_prompt).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("IRONFENCE_API_PASSWORD"),
+            "{err:#}"
+        );
     }
 }

@@ -18,9 +18,15 @@ pub struct ConfigVersion {
 }
 
 impl ConfigVersion {
-    /// First 12 hex digits, for tables and logs.
+    /// First 12 hex digits, for tables and logs. The hash may come from a peer's JSON: cut at
+    /// a character boundary, never panic on non-hex text.
     pub fn short(&self) -> &str {
-        &self.hash[..self.hash.len().min(12)]
+        let end = self
+            .hash
+            .char_indices()
+            .nth(12)
+            .map_or(self.hash.len(), |(i, _)| i);
+        &self.hash[..end]
     }
 }
 
@@ -97,4 +103,23 @@ pub struct DbState {
     /// from before this field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_uuid: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_never_splits_a_character() {
+        let v = |hash: &str| ConfigVersion {
+            hash: hash.into(),
+            changed_at: 0,
+            changed_by: "pf1".into(),
+        };
+        assert_eq!(v(&"ab".repeat(32)).short(), "abababababab");
+        assert_eq!(v("abc").short(), "abc");
+        // From a peer's JSON: 13 bytes, the 12th inside "é".
+        assert_eq!(v("aaaaaaaaaaaé").short(), "aaaaaaaaaaaé");
+        assert_eq!(v(&"é".repeat(20)).short(), "é".repeat(12));
+    }
 }

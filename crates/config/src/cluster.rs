@@ -94,6 +94,22 @@ impl ClusterConf {
         self.virtual_interfaces.iter().find(|i| i.name == name)
     }
 
+    /// Every address of the cluster's members: each server's `management_ip` and interface
+    /// `ip`s, and the virtual IPs of `[CLUSTER]` (always held by a member). The node-to-node
+    /// API admits connections from these addresses only.
+    pub fn member_addresses(&self) -> BTreeSet<Ipv4Addr> {
+        let servers = self.servers.iter().flat_map(|s| {
+            s.management_ip
+                .into_iter()
+                .chain(s.interfaces.iter().filter_map(|i| i.ip))
+        });
+        let virtuals = self
+            .management_ip
+            .into_iter()
+            .chain(self.virtual_interfaces.iter().filter_map(|i| i.ip));
+        servers.chain(virtuals).collect()
+    }
+
     /// The number of servers that makes a majority: `n / 2 + 1`.
     pub fn quorum(&self) -> usize {
         self.servers.len() / 2 + 1

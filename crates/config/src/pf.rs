@@ -638,9 +638,19 @@ impl PfConf {
                     r.warn_section(format!("the web services password is empty; {advice}"));
                 }
             } else if is_default_password(ws.pass.expose()) {
-                r.warn_at(
+                let msg = format!("the web services password is a well-known default; {advice}");
+                if cluster {
+                    r.error_at("pass", format!("{msg}{CLUSTER_PASS_REMEDY}"));
+                } else {
+                    r.warn_at("pass", msg);
+                }
+            } else if cluster && ws.pass.expose().chars().count() < MIN_CLUSTER_WS_PASS {
+                r.error_at(
                     "pass",
-                    format!("the web services password is a well-known default; {advice}"),
+                    format!(
+                        "the web services password has only {} characters but cluster.conf defines a cluster, where it guards every member's configuration (at least {MIN_CLUSTER_WS_PASS} required); {advice}{CLUSTER_PASS_REMEDY}",
+                        ws.pass.expose().chars().count()
+                    ),
                 );
             }
         }
@@ -702,6 +712,12 @@ impl PfConf {
         pf
     }
 }
+
+/// The shortest `[webservices] pass` a cluster accepts (a checkup error below).
+pub const MIN_CLUSTER_WS_PASS: usize = 16;
+/// How to change the password of a running cluster: pushing a new pf.conf would be refused
+/// by peers that still expect the old password.
+const CLUSTER_PASS_REMEDY: &str = " (e.g. `openssl rand -base64 18`), the same on every server: edit pf.conf on each of them, then `ironfence configreload` on each";
 
 fn is_default_user(u: &str) -> bool {
     DEFAULT_USERS.iter().any(|d| d.eq_ignore_ascii_case(u))

@@ -15,7 +15,7 @@ use ironfence_cluster::{ConfigVersion, PushReport, ServerStatus};
 use rustls::pki_types::ServerName;
 use rustls::{CertificateError, OtherError};
 use serde::de::DeserializeOwned;
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
 
 use crate::paths;
@@ -109,6 +109,7 @@ pub struct Client {
     authorization: HeaderValue,
     host: HeaderValue,
     timeout: Duration,
+    source: Option<IpAddr>,
 }
 
 impl fmt::Debug for Client {
@@ -116,6 +117,7 @@ impl fmt::Debug for Client {
         f.debug_struct("Client")
             .field("peer", &self.peer)
             .field("timeout", &self.timeout)
+            .field("source", &self.source)
             .finish_non_exhaustive()
     }
 }
@@ -150,7 +152,17 @@ impl Client {
             authorization,
             host,
             timeout,
+            source: None,
         })
+    }
+
+    /// Connects from `ip` (this server's management IP): peers admit only the addresses of
+    /// cluster.conf, and on a multi-homed host (or several test servers on loopback) the
+    /// kernel's choice of source address may be another one. When `ip` is not an address of
+    /// this host, the kernel's choice is used.
+    pub fn with_source(mut self, ip: IpAddr) -> Client {
+        self.source = Some(ip);
+        self
     }
 
     /// The peer this client talks to.
@@ -304,7 +316,8 @@ impl Client {
     ) -> Result<(StatusCode, Bytes), ClientError> {
         let peer = self.peer;
         let protocol = |message: String| ClientError::Protocol { peer, message };
-        let tcp = TcpStream::connect(peer)
+        let tcp = self
+            .connect()
             .await
             .map_err(|source| ClientError::Unreachable { peer, source })?;
         let _ = tcp.set_nodelay(true);
@@ -359,6 +372,27 @@ impl Client {
     }
 }
 
+impl Client {
+    async fn connect(&self) -> io::Result<TcpStream> {
+        let Some(source) = self.source.filter(|s| s.is_ipv4() == self.peer.is_ipv4()) else {
+            return TcpStream::connect(self.peer).await;
+        };
+        let socket = if source.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        match socket.bind(SocketAddr::new(source, 0)) {
+            Ok(()) => socket.connect(self.peer).await,
+            // Not (or no longer) an address of this host: let the kernel choose.
+            Err(e) if e.kind() == io::ErrorKind::AddrNotAvailable => {
+                TcpStream::connect(self.peer).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
@@ -405,8 +439,10 @@ fn classify_tls_error(peer: SocketAddr, e: io::Error) -> ClientError {
     }
     let reason = match e.kind() {
         io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset => {
-            "the peer closed the connection during the TLS handshake — is this port really \
-             ironfence's webservices (HTTPS)?"
+            "the peer closed the connection during the TLS handshake — is this server's \
+             address listed in the peer's cluster.conf (it closes connections from other \
+             addresses before TLS; joining servers must be added there first), and is this port \
+             really ironfence's webservices (HTTPS)?"
                 .to_string()
         }
         _ => e.to_string(),

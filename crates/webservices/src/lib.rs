@@ -48,26 +48,37 @@
 //!   ([`Trust::Unknown`]) the connection always fails with [`ClientError::Untrusted`], whose
 //!   message shows the presented fingerprint and the exact option to re-run with — SSH-like,
 //!   never silent trust-on-first-use.
+//! * **Who may connect** ([`AllowedPeers`]): only the members' addresses from cluster.conf
+//!   (their `management_ip` and interface addresses, the cluster's virtual IPs) and this
+//!   server itself; every other source is closed right after `accept`, before the TLS
+//!   handshake, and holds no slot. At most 8 concurrent connections per source (256 in all),
+//!   so one member cannot starve the others. Clients bind their socket to their own
+//!   management IP ([`Client::with_source`]) so that peers see the listed address.
 //! * **Authentication**: HTTP Basic with pf.conf's `[webservices] user/pass` on every endpoint,
 //!   compared in constant time; failures answer 401 with `WWW-Authenticate` and are logged
-//!   (peer address, never the password), rate-limited.
+//!   (peer address, never the password), rate-limited. After 5 wrong passwords a source is
+//!   refused (429 with `Retry-After`, whatever it sends) for 10 s, doubling with each further
+//!   failure up to 15 min; every block is logged.
 //!
 //! # Limits
 //!
 //! Request bodies: 64 MiB for `POST /api/v1/cluster/bundle` ([`MAX_BUNDLE_BYTES`]), 1 MiB for
-//! everything else ([`MAX_REQUEST_BYTES`]); TLS handshake 10 s, request headers 30 s. File
+//! everything else ([`MAX_REQUEST_BYTES`]); TLS handshake 5 s, request headers 10 s, one request
+//! per connection (no idle keep-alive). File
 //! paths under `/files/` are validated (no `..`, no absolute path, no percent-encoded tricks)
 //! before the node is asked, and the node answers only for files of the bundle.
 #![forbid(unsafe_code)]
 
+mod access;
 mod client;
 mod pki;
 mod server;
 mod trust;
 
+pub use access::AllowedPeers;
 pub use client::{Client, ClientError};
 pub use pki::{CertError, ClusterCa, ServerCert, ca_fingerprint, ensure_server_cert};
-pub use server::{ClusterNode, Credentials, serve};
+pub use server::{ClusterNode, Credentials, parse_basic_credentials, serve};
 pub use trust::Trust;
 
 /// Largest accepted `POST /api/v1/cluster/bundle` body.

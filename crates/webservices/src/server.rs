@@ -1,10 +1,11 @@
-//! The HTTPS server: TLS (tokio-rustls) → HTTP/1.1 (hyper) → Basic auth → axum router.
+//! The HTTPS server: source check ([`crate::access`]) → TLS (tokio-rustls) → HTTP/1.1 (hyper)
+//! → login throttle → Basic auth → axum router.
 
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,18 +32,25 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
+use crate::access::{
+    AllowedPeers, FailureOutcome, LogLimiter, LoginThrottle, MAX_PER_SOURCE, SourceSlot,
+    SourceSlots,
+};
 use crate::paths;
 use crate::pki::ServerCert;
 use crate::{MAX_BUNDLE_BYTES, MAX_REQUEST_BYTES, TLS_VERSIONS, crypto_provider};
 
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pre-authentication time a connection may hold a slot: short, members answer in
+/// milliseconds.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Reading a pushed bundle (up to 64 MiB) must finish within this delay.
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(300);
 const MAX_CONNECTIONS: usize = 256;
 /// After shutdown, in-flight requests get this long to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-/// At most this many authentication failures are logged per minute.
+/// At most this many authentication failures (and, separately, refused connections) are
+/// logged per minute.
 const AUTH_LOG_BURST: u32 = 5;
 const AUTH_LOG_WINDOW: Duration = Duration::from_secs(60);
 
@@ -92,10 +100,15 @@ impl fmt::Debug for Credentials {
 /// Serves the node-to-node API on `addr` until `shutdown` completes. Returns the bound address
 /// (useful with port 0) and the task, which ends once in-flight requests are done (at most 30 s
 /// after shutdown).
+///
+/// Only sources in `allowed` (plus this server itself) get past `accept`: everyone else is
+/// closed before the TLS handshake. Keep `allowed` in step with cluster.conf
+/// ([`AllowedPeers::set`]).
 pub async fn serve<N: ClusterNode>(
     addr: SocketAddr,
     cert: ServerCert,
     credentials: Credentials,
+    allowed: AllowedPeers,
     node: Arc<N>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<(SocketAddr, JoinHandle<()>)> {
@@ -122,8 +135,15 @@ pub async fn serve<N: ClusterNode>(
     let shared = Arc::new(Shared {
         router: router(node),
         auth: Auth::new(&credentials),
+        allowed,
+        sources: Arc::new(SourceSlots::default()),
+        refused_log: Mutex::new(LogLimiter::new(AUTH_LOG_BURST, AUTH_LOG_WINDOW)),
     });
-    tracing::info!(addr = %local, "webservices listening (HTTPS, Basic auth)");
+    tracing::info!(
+        addr = %local,
+        members = ?shared.allowed.addresses(),
+        "webservices listening (HTTPS, Basic auth; members' addresses only)"
+    );
     let task = tokio::spawn(accept_loop(listener, acceptor, shared, shutdown));
     Ok((local, task))
 }
@@ -131,6 +151,47 @@ pub async fn serve<N: ClusterNode>(
 struct Shared {
     router: Router,
     auth: Auth,
+    allowed: AllowedPeers,
+    sources: Arc<SourceSlots>,
+    refused_log: Mutex<LogLimiter>,
+}
+
+impl Shared {
+    /// The source checks made right after `accept`, before any TLS byte: `Some` lets the
+    /// connection go on with its per-source slot.
+    fn admit(&self, tcp: &TcpStream, peer: SocketAddr) -> Option<SourceSlot> {
+        let ip = peer.ip().to_canonical();
+        let local = tcp.local_addr().ok().map(|a| a.ip());
+        if !self.allowed.admits(ip, local) {
+            self.log_refused(
+                peer,
+                "not a cluster member (no server or virtual IP of cluster.conf has this address)",
+            );
+            return None;
+        }
+        let slot = self.sources.try_take(ip, MAX_PER_SOURCE);
+        if slot.is_none() {
+            self.log_refused(peer, "too many concurrent connections from this address");
+        }
+        slot
+    }
+
+    fn log_refused(&self, peer: SocketAddr, why: &'static str) {
+        let (log, suppressed) = lock(&self.refused_log).hit(Instant::now());
+        if suppressed > 0 {
+            tracing::warn!(
+                suppressed,
+                "webservices: {suppressed} more refused connections were not logged"
+            );
+        }
+        if log {
+            tracing::warn!(%peer, reason = why, "webservices: connection closed before TLS");
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 async fn accept_loop(
@@ -148,12 +209,15 @@ async fn accept_loop(
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
+                    // Dropping `tcp` closes it: the refused source never sees a ServerHello.
+                    let Some(source) = shared.admit(&tcp, peer) else { continue };
                     let Ok(permit) = slots.clone().try_acquire_owned() else {
                         tracing::warn!(%peer, "webservices: too many connections, closing");
                         continue;
                     };
                     conns.spawn(connection(
-                        tcp, peer, acceptor.clone(), shared.clone(), stop_rx.clone(), permit,
+                        tcp, peer, acceptor.clone(), shared.clone(), stop_rx.clone(),
+                        (permit, source),
                     ));
                 }
                 Err(e) => {
@@ -184,7 +248,7 @@ async fn connection(
     acceptor: TlsAcceptor,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
-    _permit: OwnedSemaphorePermit,
+    _slots: (OwnedSemaphorePermit, SourceSlot),
 ) {
     let _ = tcp.set_nodelay(true);
     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
@@ -205,9 +269,12 @@ async fn connection(
         async move { Ok::<_, Infallible>(handle(req, peer, &shared, inner).await) }
     });
     let mut builder = http1::Builder::new();
+    // One request per connection (the client never reuses one): no idle keep-alive holding
+    // a slot.
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(false);
     let conn = builder.serve_connection(TokioIo::new(tls), service);
     tokio::pin!(conn);
     tokio::select! {
@@ -230,6 +297,22 @@ async fn handle(
     shared: &Shared,
     inner: TowerToHyperService<Router>,
 ) -> Response {
+    let ip = peer.ip().to_canonical();
+    if let Some(remaining) = shared.auth.blocked(ip) {
+        shared.auth.log_blocked(peer, remaining);
+        let secs = remaining.as_secs() + u64::from(remaining.subsec_nanos() > 0);
+        let mut resp = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "too many failed logins from {ip}: refused for {secs} s more; check the \
+                 webservices user/password ([webservices] user/pass in pf.conf) and retry then"
+            ),
+        );
+        if let Ok(v) = HeaderValue::try_from(secs.to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return resp;
+    }
     if let Err(why) = shared.auth.check(req.headers()) {
         shared.auth.log_failure(peer, why);
         let mut resp = error(
@@ -242,6 +325,7 @@ async fn handle(
         );
         return resp;
     }
+    shared.auth.success(ip);
     let limit = if req.method() == Method::POST && req.uri().path() == paths::BUNDLE {
         MAX_BUNDLE_BYTES
     } else {
@@ -537,17 +621,13 @@ async fn push<N: ClusterNode>(
     node_result("cannot push to peers", node.push_to_peers().await)
 }
 
-/// Basic auth check with constant-time comparison and rate-limited failure logs.
+/// Basic auth check with constant-time comparison, per-source backoff after failures and
+/// rate-limited failure logs.
 struct Auth {
     user: [u8; 32],
     pass: [u8; 32],
-    log: Mutex<FailureWindow>,
-}
-
-struct FailureWindow {
-    start: Instant,
-    logged: u32,
-    suppressed: u64,
+    throttle: Mutex<LoginThrottle>,
+    log: Mutex<LogLimiter>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -567,39 +647,48 @@ impl AuthFailure {
     }
 }
 
+/// Decodes an `Authorization` header value of the Basic scheme (RFC 7617) into `(user,
+/// password)`: scheme case-insensitive, base64 (standard alphabet, padded), split at the first
+/// colon. `None` for anything else. Public for the fuzz target; it reads untrusted bytes.
+pub fn parse_basic_credentials(value: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    use base64::Engine;
+    // Header values are visible ASCII; a credential longer than this is no credential.
+    if value.len() > 8192 || !value.is_ascii() {
+        return None;
+    }
+    let value = std::str::from_utf8(value).ok()?;
+    let (scheme, b64) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let mut decoded = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let colon = decoded.iter().position(|b| *b == b':')?;
+    let pass = decoded.split_off(colon + 1);
+    decoded.truncate(colon);
+    Some((decoded, pass))
+}
+
 impl Auth {
     fn new(c: &Credentials) -> Auth {
         Auth {
             user: Sha256::digest(c.user.as_bytes()).into(),
             pass: Sha256::digest(c.pass.as_bytes()).into(),
-            log: Mutex::new(FailureWindow {
-                start: Instant::now(),
-                logged: 0,
-                suppressed: 0,
-            }),
+            throttle: Mutex::new(LoginThrottle::default()),
+            log: Mutex::new(LogLimiter::new(AUTH_LOG_BURST, AUTH_LOG_WINDOW)),
         }
     }
 
     fn check(&self, headers: &HeaderMap) -> Result<(), AuthFailure> {
-        use base64::Engine;
         let value = headers
             .get(header::AUTHORIZATION)
             .ok_or(AuthFailure::Missing)?;
-        let value = value.to_str().map_err(|_| AuthFailure::Malformed)?;
-        let (scheme, b64) = value.trim().split_once(' ').ok_or(AuthFailure::Malformed)?;
-        if !scheme.eq_ignore_ascii_case("basic") {
-            return Err(AuthFailure::Malformed);
-        }
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(b64.trim())
-            .map_err(|_| AuthFailure::Malformed)?;
-        let colon = decoded
-            .iter()
-            .position(|b| *b == b':')
-            .ok_or(AuthFailure::Malformed)?;
+        let (user, pass) =
+            parse_basic_credentials(value.as_bytes()).ok_or(AuthFailure::Malformed)?;
         // Compare digests: constant time and independent of the lengths.
-        let user: [u8; 32] = Sha256::digest(&decoded[..colon]).into();
-        let pass: [u8; 32] = Sha256::digest(&decoded[colon + 1..]).into();
+        let user: [u8; 32] = Sha256::digest(&user).into();
+        let pass: [u8; 32] = Sha256::digest(&pass).into();
         let ok = user.ct_eq(&self.user) & pass.ct_eq(&self.pass);
         if bool::from(ok) {
             Ok(())
@@ -608,35 +697,69 @@ impl Auth {
         }
     }
 
+    fn blocked(&self, ip: IpAddr) -> Option<Duration> {
+        lock(&self.throttle).blocked(ip, Instant::now())
+    }
+
+    fn success(&self, ip: IpAddr) {
+        lock(&self.throttle).success(ip);
+    }
+
+    /// Logs the failure (rate-limited) and, for a wrong user/password, counts it against the
+    /// source: a missing or malformed header guesses nothing.
     fn log_failure(&self, peer: SocketAddr, why: AuthFailure) {
-        let mut w = match self.log.lock() {
-            Ok(w) => w,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let now = Instant::now();
-        if now.duration_since(w.start) >= AUTH_LOG_WINDOW {
-            if w.suppressed > 0 {
-                tracing::warn!(
-                    suppressed = w.suppressed,
-                    "webservices: {} more authentication failures were not logged",
-                    w.suppressed
-                );
+        let outcome = match why {
+            AuthFailure::Wrong => {
+                Some(lock(&self.throttle).failure(peer.ip().to_canonical(), Instant::now()))
             }
-            *w = FailureWindow {
-                start: now,
-                logged: 0,
-                suppressed: 0,
-            };
+            AuthFailure::Missing | AuthFailure::Malformed => None,
+        };
+        if let Some(FailureOutcome {
+            count,
+            blocked_for: Some(d),
+        }) = outcome
+        {
+            // Never suppressed: the operator must see why a member is refused.
+            tracing::warn!(
+                %peer,
+                failures = count,
+                blocked_secs = d.as_secs(),
+                "webservices: {peer} refused for {}s after {count} failed logins",
+                d.as_secs()
+            );
+            return;
         }
-        if w.logged < AUTH_LOG_BURST {
-            w.logged += 1;
+        let (log, suppressed) = lock(&self.log).hit(Instant::now());
+        if suppressed > 0 {
+            tracing::warn!(
+                suppressed,
+                "webservices: {suppressed} more authentication failures were not logged"
+            );
+        }
+        if log {
             tracing::warn!(
                 %peer,
                 reason = why.as_str(),
+                failures = outcome.map(|o| o.count),
                 "webservices: authentication failed (HTTP 401)"
             );
-        } else {
-            w.suppressed += 1;
+        }
+    }
+
+    fn log_blocked(&self, peer: SocketAddr, remaining: Duration) {
+        let (log, suppressed) = lock(&self.log).hit(Instant::now());
+        if suppressed > 0 {
+            tracing::warn!(
+                suppressed,
+                "webservices: {suppressed} more authentication failures were not logged"
+            );
+        }
+        if log {
+            tracing::warn!(
+                %peer,
+                remaining_secs = remaining.as_secs(),
+                "webservices: request refused (HTTP 429): source blocked after failed logins"
+            );
         }
     }
 }
@@ -682,11 +805,14 @@ mod tests {
             pass: "p".into(),
         });
         let peer: SocketAddr = "192.0.2.1:40000".parse().unwrap();
+        // Malformed headers are logged but not counted against the source.
         for _ in 0..8 {
-            auth.log_failure(peer, AuthFailure::Wrong);
+            auth.log_failure(peer, AuthFailure::Malformed);
         }
         let w = auth.log.lock().unwrap();
         assert_eq!((w.logged, w.suppressed), (AUTH_LOG_BURST, 3));
+        drop(w);
+        assert_eq!(auth.blocked(peer.ip()), None);
     }
 
     #[test]

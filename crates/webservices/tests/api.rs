@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use ironfence_webservices::{
-    Client, ClientError, ClusterCa, Credentials, MAX_BUNDLE_BYTES, ServerCert, Trust,
+    AllowedPeers, Client, ClientError, ClusterCa, Credentials, MAX_BUNDLE_BYTES, ServerCert, Trust,
 };
 use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, SanType};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -92,7 +92,16 @@ async fn refused_bundle_is_422_with_the_reason() {
 #[tokio::test]
 async fn wrong_password_is_unauthorized() {
     let ca = ClusterCa::generate("ca").unwrap();
-    let server = start(cert_for(&ca, LOCALHOST)).await;
+    // The raw requests come from a second member address: more than 5 wrong passwords from one
+    // source would block it (see failed_logins_are_throttled_per_source).
+    let raw_source = IpAddr::V4(Ipv4Addr::new(127, 0, 32, 1));
+    let server = start_on(
+        cert_for(&ca, LOCALHOST),
+        LOCALHOST,
+        AllowedPeers::new([raw_source]),
+        TestNode::new(),
+    )
+    .await;
     let c = client(server.addr, trust(&ca), wrong_creds());
     let err = c.status().await.unwrap_err();
     assert!(matches!(err, ClientError::Unauthorized { .. }), "{err:?}");
@@ -131,7 +140,8 @@ async fn wrong_password_is_unauthorized() {
         "\r\nAuthorization: Bearer abc".to_string(),
     ] {
         for path in ["/api/v1/cluster/status", "/nope"] {
-            let (status, text) = raw(
+            let (status, text) = raw_from(
+                raw_source,
                 server.addr,
                 ca.cert_der(),
                 &format!("GET {path} HTTP/1.1{auth}"),
@@ -543,4 +553,201 @@ fn ca_der_accessor_is_the_trust_anchor() {
     let der: &CertificateDer<'static> = ca.cert_der();
     assert!(ca.cert_pem().starts_with("-----BEGIN CERTIFICATE-----"));
     assert_eq!(ironfence_webservices::ca_fingerprint(der), ca.fingerprint());
+}
+
+/// Test cluster on loopback aliases (all of 127/8 is local on Linux): the server is member
+/// 127.0.31.1, the other members 127.0.31.2 and .3; 127.0.9.9 is not a member.
+const SELF_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 31, 1));
+const MEMBER_B: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 31, 2));
+const MEMBER_C: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 31, 3));
+const STRANGER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 9, 9));
+
+fn members() -> AllowedPeers {
+    AllowedPeers::new([SELF_IP, MEMBER_B, MEMBER_C])
+}
+
+/// A TCP connection to `addr` from `source`.
+async fn connect_from(source: IpAddr, addr: SocketAddr) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(source, 0)).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+/// The bytes of a genuine TLS ClientHello for `server`.
+fn client_hello(ca: &ClusterCa, server: IpAddr) -> Vec<u8> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.cert_der().clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let mut conn = rustls::ClientConnection::new(
+        std::sync::Arc::new(config),
+        rustls::pki_types::ServerName::IpAddress(server.into()),
+    )
+    .unwrap();
+    let mut hello = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut hello).unwrap();
+    }
+    assert_eq!(hello[0], 0x16, "a TLS handshake record");
+    hello
+}
+
+/// Sends a ClientHello from `source` and returns everything the server sent back before
+/// closing (or what arrived within 5 s).
+async fn answer_to_client_hello(source: IpAddr, addr: SocketAddr, hello: &[u8]) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = connect_from(source, addr).await;
+    // The server may already have closed: a failed write is part of the answer.
+    let _ = tcp.write_all(hello).await;
+    let mut buf = [0u8; 4096];
+    // The first read tells: a TLS record (the ServerHello), or the close.
+    match tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf)).await {
+        Ok(Ok(n)) => buf[..n].to_vec(),
+        Ok(Err(_)) => Vec::new(),
+        Err(_) => panic!("neither an answer nor a close from the server within 5 s"),
+    }
+}
+
+/// Issue 7 item 5: a non-member is closed before the TLS handshake (no ServerHello), a
+/// member gets one.
+#[tokio::test]
+async fn non_members_are_closed_before_the_tls_handshake() {
+    let ca = ClusterCa::generate("ca").unwrap();
+    let server = start_on(cert_for(&ca, SELF_IP), SELF_IP, members(), TestNode::new()).await;
+    let hello = client_hello(&ca, SELF_IP);
+
+    let from_member = answer_to_client_hello(MEMBER_B, server.addr, &hello).await;
+    assert_eq!(
+        from_member.first(),
+        Some(&0x16),
+        "a member gets a ServerHello (TLS handshake record): {from_member:?}"
+    );
+    let from_stranger = answer_to_client_hello(STRANGER, server.addr, &hello).await;
+    assert!(
+        from_stranger.is_empty(),
+        "a non-member must be closed without any TLS byte, got {} bytes starting {:?}",
+        from_stranger.len(),
+        &from_stranger[..from_stranger.len().min(8)]
+    );
+
+    // Through the client: the error says what to check.
+    let err = client(server.addr, trust(&ca), creds())
+        .with_source(STRANGER)
+        .status()
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("is this server's address listed in the peer's cluster.conf"),
+        "{err}"
+    );
+    // A member (bound to its management IP) is served.
+    let c = client(server.addr, trust(&ca), creds()).with_source(MEMBER_B);
+    assert_eq!(c.config_version().await.unwrap(), version());
+    server.stop().await;
+}
+
+/// The allow-list is live: a reload of cluster.conf (AllowedPeers::set) applies to the next
+/// connection without restarting the server.
+#[tokio::test]
+async fn the_member_list_follows_set_without_a_restart() {
+    let ca = ClusterCa::generate("ca").unwrap();
+    let allowed = members();
+    let server = start_on(
+        cert_for(&ca, SELF_IP),
+        SELF_IP,
+        allowed.clone(),
+        TestNode::new(),
+    )
+    .await;
+    let c = client(server.addr, trust(&ca), creds()).with_source(MEMBER_C);
+    c.status().await.unwrap();
+    allowed.set([SELF_IP, MEMBER_B]); // C removed from cluster.conf
+    let err = c.status().await.unwrap_err();
+    assert!(matches!(err, ClientError::Tls { .. }), "{err:?}");
+    allowed.set([SELF_IP, MEMBER_B, MEMBER_C]);
+    c.status().await.unwrap();
+    server.stop().await;
+}
+
+/// Opens `n` TCP connections from `source` and keeps them open (never speaking TLS).
+async fn flood(source: IpAddr, addr: SocketAddr, n: usize) -> Vec<tokio::net::TcpStream> {
+    let mut held = Vec::with_capacity(n);
+    for _ in 0..n {
+        held.push(connect_from(source, addr).await);
+    }
+    held
+}
+
+/// Issue 7 item 5: a flood of connections that never authenticate, from a non-member and
+/// then from one member, does not keep the other members from being served.
+#[tokio::test]
+async fn members_are_served_while_others_flood_the_port() {
+    let ca = ClusterCa::generate("ca").unwrap();
+    let server = start_on(cert_for(&ca, SELF_IP), SELF_IP, members(), TestNode::new()).await;
+    let member = client(server.addr, trust(&ca), creds()).with_source(MEMBER_B);
+
+    // More connections than the server has slots in all (256), held open.
+    let stranger_flood = flood(STRANGER, server.addr, 300).await;
+    let status = member.status().await.unwrap();
+    assert_eq!(status.hostname, "pf1");
+    assert_eq!(member.bundle().await.unwrap(), server.node.bundle);
+
+    // A member (or whoever took its address) flooding gets its own few slots only.
+    let member_flood = flood(MEMBER_C, server.addr, 300).await;
+    assert_eq!(member.config_version().await.unwrap(), version());
+    assert_eq!(member.status().await.unwrap().hostname, "pf1");
+    drop(stranger_flood);
+    drop(member_flood);
+    server.stop().await;
+}
+
+/// Issue 7 item 8: after 5 wrong passwords a source is refused (429), even with the right
+/// password, while another member is not affected.
+#[tokio::test]
+async fn failed_logins_are_throttled_per_source() {
+    let ca = ClusterCa::generate("ca").unwrap();
+    let server = start_on(cert_for(&ca, SELF_IP), SELF_IP, members(), TestNode::new()).await;
+    let guesser = client(server.addr, trust(&ca), wrong_creds()).with_source(MEMBER_B);
+    for _ in 0..6 {
+        let err = guesser.status().await.unwrap_err();
+        assert!(matches!(err, ClientError::Unauthorized { .. }), "{err:?}");
+    }
+    // Blocked now: the right password from the same source is refused without being checked.
+    let same_source = client(server.addr, trust(&ca), creds()).with_source(MEMBER_B);
+    match same_source.status().await {
+        Err(ClientError::Refused {
+            status: 429,
+            message,
+            ..
+        }) => assert!(
+            message.contains("too many failed logins from 127.0.31.2"),
+            "{message}"
+        ),
+        other => panic!("expected 429, got {other:?}"),
+    }
+    let (status, text) = raw_from(
+        MEMBER_B,
+        server.addr,
+        ca.cert_der(),
+        &format!(
+            "GET /api/v1/cluster/status HTTP/1.1\r\nAuthorization: Basic {}",
+            basic(&creds())
+        ),
+    )
+    .await;
+    assert_eq!(status, 429, "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("retry-after: "),
+        "{text}"
+    );
+    // Another member is served.
+    let other = client(server.addr, trust(&ca), creds()).with_source(MEMBER_C);
+    assert_eq!(other.status().await.unwrap().hostname, "pf1");
+    server.stop().await;
 }

@@ -1195,15 +1195,38 @@ fn checkup_database_quorum_and_secrets() {
                 "the web services password is empty but cluster.conf defines a cluster: the node-to-node API needs it",
             )),
         ),
+        // Issue 7 item 8: in a cluster a default or short password is an error.
         case(
             "webservices pass default",
             g(),
             aa("pass = Zq8vRr2NwX4kTb7mYp3sLd9c\n", "pass = fence\n"),
-            Some(warning(
+            Some(error(
                 "pf.conf",
                 Some("webservices"),
                 "the web services password is a well-known default",
             )),
+        ),
+        case(
+            "webservices pass short",
+            g(),
+            aa(
+                "pass = Zq8vRr2NwX4kTb7mYp3sLd9c\n",
+                "pass = Zq8vRr2NwX4kTb7\n",
+            ),
+            Some(error(
+                "pf.conf",
+                Some("webservices"),
+                "the web services password has only 15 characters but cluster.conf defines a cluster",
+            )),
+        ),
+        case(
+            "webservices pass of 16 characters",
+            g(),
+            aa(
+                "pass = Zq8vRr2NwX4kTb7mYp3sLd9c\n",
+                "pass = Zq8vRr2NwX4kTb7m\n",
+            ),
+            None,
         ),
         case(
             "no webservices section",
@@ -1398,4 +1421,85 @@ fn active_active_values() {
         );
         assert_eq!(diags.errors().count(), 1, "{bad}: {diags}");
     }
+}
+
+/// Issue 7 item 8: in a cluster, a default or short webservices password stops the server
+/// (checkup error at pf.conf's pass= line, with the remedy); on a single server it stays a
+/// warning (default) or nothing (short).
+#[test]
+fn weak_webservices_password_is_an_error_in_a_cluster_only() {
+    let pf = edit(
+        GOOD_PF,
+        "pass = Zq8vRr2NwX4kTb7mYp3sLd9c\n",
+        "pass = s3cret-pass\n",
+    );
+    let dir = dir_with(&[("pf.conf", &pf), ("cluster.conf", GUIDE)]);
+    let diags = checkup_as(&conf(&dir), Some(PF1));
+    let d = diags
+        .errors()
+        .find(|d| {
+            d.message
+                .contains("web services password has only 11 characters")
+        })
+        .unwrap_or_else(|| panic!("{diags}"));
+    assert!(d.file.ends_with("pf.conf"), "{d}");
+    assert_eq!(d.line, Some(7), "{d}");
+    assert!(d.message.contains("the same on every server"), "{d}");
+    assert!(Config::load_as(&conf(&dir), Some(PF1)).is_err());
+
+    let default = edit(
+        GOOD_PF,
+        "pass = Zq8vRr2NwX4kTb7mYp3sLd9c\n",
+        "pass = fence\n",
+    );
+    let diags = check_as(&[("pf.conf", &default), ("cluster.conf", GUIDE)], PF1);
+    assert!(
+        diags.errors().any(|d| d
+            .message
+            .contains("web services password is a well-known default")),
+        "{diags}"
+    );
+
+    let single = check_as(&[("pf.conf", &pf)], PF1);
+    assert!(!single.has_errors(), "{single}");
+    let single = check_as(&[("pf.conf", &default)], PF1);
+    assert!(!single.has_errors(), "{single}");
+    assert!(
+        single.warnings().any(|d| d
+            .message
+            .contains("web services password is a well-known default")),
+        "{single}"
+    );
+}
+
+/// The addresses the node-to-node API admits: every member's management and interface
+/// addresses and the cluster's virtual IPs.
+#[test]
+fn member_addresses_cover_servers_and_virtual_ips() {
+    let c = load_as(&[("cluster.conf", GUIDE), ("pf.conf", GOOD_PF)], PF1);
+    let addrs: Vec<String> = c
+        .cluster
+        .as_ref()
+        .unwrap()
+        .member_addresses()
+        .iter()
+        .map(|ip| ip.to_string())
+        .collect();
+    assert_eq!(
+        addrs,
+        [
+            "192.168.1.5",
+            "192.168.1.6",
+            "192.168.1.7",
+            "192.168.1.10",
+            "192.168.2.5",
+            "192.168.2.6",
+            "192.168.2.7",
+            "192.168.2.10",
+            "192.168.3.5",
+            "192.168.3.6",
+            "192.168.3.7",
+            "192.168.3.10",
+        ]
+    );
 }

@@ -136,7 +136,17 @@ pub fn client_with_timeout(
         credentials(config),
         timeout,
     )
+    .map(|c| from_management_ip(c, config))
     .map_err(|e| e.to_string())
+}
+
+/// Peers admit only the addresses of cluster.conf: `client` connects from this server's
+/// management IP (not whatever source address the kernel would pick).
+pub fn from_management_ip(client: Client, config: &Config) -> Client {
+    match config.this_server().and_then(|s| s.management_ip) {
+        Some(ip) => client.with_source(ip.into()),
+        None => client,
+    }
 }
 
 /// Pushes this server's bundle to `targets` (names), or to every enabled peer when `None`.

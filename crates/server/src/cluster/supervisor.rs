@@ -1,10 +1,12 @@
 //! Runs the node-to-node API for as long as the daemon runs, and restarts it when a reload
 //! changes what it serves with (the cluster CA after a join, the management IP, credentials).
+//! The list of addresses it admits (cluster.conf's members) follows every reload without a
+//! restart: a server added to cluster.conf can join at once, a removed one is refused.
 
 use super::{ClusterService, credentials};
 use crate::Shared;
-use ironfence_webservices::{ClusterCa, ServerCert, ensure_server_cert};
-use std::net::SocketAddr;
+use ironfence_webservices::{AllowedPeers, ClusterCa, ServerCert, ensure_server_cert};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::sync::{oneshot, watch};
@@ -24,8 +26,9 @@ pub fn ensure_cluster_ca(config: &ironfence_config::Config) -> Result<ClusterCa,
         .unwrap_or_else(|| "<this server's management IP>".into());
     tracing::warn!(
         fingerprint = %ca.fingerprint(),
-        "created the cluster CA in {}/ssl; join the other servers with \
-         `ironfence cluster sync --from={ip} --api-user=… --api-password=… --ca-fingerprint={}`",
+        "created the cluster CA in {}/ssl; join the other servers (listed in cluster.conf) with \
+         `ironfence cluster sync --from={ip} --api-user=… --ca-fingerprint={}` (it asks for \
+         the webservices password)",
         config.conf_dir.display(),
         ca.fingerprint()
     );
@@ -51,6 +54,16 @@ fn prepare(
     Ok((addr, cert, credentials(&config)))
 }
 
+/// The addresses the API admits: every member's addresses and the virtual IPs in cluster.conf
+/// (this server's own address is always admitted by the API itself).
+pub fn allowed_addresses(config: &ironfence_config::Config) -> Vec<IpAddr> {
+    config
+        .cluster
+        .as_ref()
+        .map(|c| c.member_addresses().into_iter().map(IpAddr::V4).collect())
+        .unwrap_or_default()
+}
+
 /// The supervisor task. `reloads` ticks after every configuration reload.
 pub async fn supervise(
     shared: Arc<Shared>,
@@ -62,7 +75,13 @@ pub async fn supervise(
     });
     let mut current: Option<(SocketAddr, Vec<u8>, String, String)> = None;
     let mut running: Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)> = None;
+    let allowed = AllowedPeers::default();
     loop {
+        let members = allowed_addresses(&shared.config());
+        if allowed.addresses() != members {
+            tracing::info!(?members, "node-to-node API admits these member addresses");
+            allowed.set(members);
+        }
         match prepare(&shared) {
             Ok((addr, cert, creds)) => {
                 let fingerprint = (
@@ -81,6 +100,7 @@ pub async fn supervise(
                         addr,
                         cert,
                         creds,
+                        allowed.clone(),
                         service.clone(),
                         async move {
                             let _ = stop_rx.await;

@@ -177,6 +177,7 @@ fn client(
         credentials(config),
         timeout,
     )
+    .map(|c| crate::cluster::from_management_ip(c, config))
     .map_err(|e| e.to_string())
 }
 

@@ -10,11 +10,12 @@ use std::time::{Duration, SystemTime};
 
 use ironfence_cluster::{ConfigVersion, PeerFailure, PushReport, ServerStatus};
 use ironfence_webservices::{
-    Client, ClusterCa, ClusterNode, Credentials, ServerCert, Trust, ensure_server_cert, serve,
+    AllowedPeers, Client, ClusterCa, ClusterNode, Credentials, ServerCert, Trust,
+    ensure_server_cert, serve,
 };
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::TcpSocket;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -147,11 +148,22 @@ pub async fn start(cert: ServerCert) -> Running {
 }
 
 pub async fn start_with(cert: ServerCert, node: Arc<TestNode>) -> Running {
+    start_on(cert, LOCALHOST, AllowedPeers::default(), node).await
+}
+
+/// A server on `ip` (port 0) that admits the `allowed` members.
+pub async fn start_on(
+    cert: ServerCert,
+    ip: IpAddr,
+    allowed: AllowedPeers,
+    node: Arc<TestNode>,
+) -> Running {
     let (tx, rx) = oneshot::channel::<()>();
     let (addr, task) = serve(
-        SocketAddr::new(LOCALHOST, 0),
+        SocketAddr::new(ip, 0),
         cert,
         creds(),
+        allowed,
         node.clone(),
         async move {
             let _ = rx.await;
@@ -186,6 +198,16 @@ pub fn basic(c: &Credentials) -> String {
 /// Sends `head` (request line + headers, without the final blank line) and `body` over TLS
 /// verified with `ca`, returns (status, raw answer).
 pub async fn raw(addr: SocketAddr, ca: &CertificateDer<'static>, head: &str) -> (u16, String) {
+    raw_from(LOCALHOST, addr, ca, head).await
+}
+
+/// [`raw`] from the local address `source`.
+pub async fn raw_from(
+    source: IpAddr,
+    addr: SocketAddr,
+    ca: &CertificateDer<'static>,
+    head: &str,
+) -> (u16, String) {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca.clone()).unwrap();
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -196,7 +218,9 @@ pub async fn raw(addr: SocketAddr, ca: &CertificateDer<'static>, head: &str) -> 
     .with_root_certificates(roots)
     .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = TcpStream::connect(addr).await.unwrap();
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(source, 0)).unwrap();
+    let tcp = socket.connect(addr).await.unwrap();
     let mut tls = connector
         .connect(ServerName::IpAddress(addr.ip().into()), tcp)
         .await
