@@ -1,4 +1,5 @@
 use super::*;
+use crate::version::VersionStore;
 use proptest::prelude::*;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
@@ -49,8 +50,39 @@ fn file(path: &str, mode: u32, content: &[u8]) -> BundleFile {
     BundleFile {
         path: path.into(),
         mode,
-        content: content.to_vec(),
+        content: Bytes::copy_from_slice(content),
     }
+}
+
+/// The receiving server's clock in these tests.
+const NOW: i64 = 1_700_000_100;
+
+/// The receiver's rules of a test installation: state in `<root>/state`, the extras the tests
+/// synchronize listed in its own cluster-files.txt.
+fn policy(root: &Path) -> ReceivePolicy {
+    ReceivePolicy::new(
+        root,
+        &root.join("state"),
+        &[
+            root.join("raddb/modules/mschap"),
+            root.join("raddb/modules/eap"),
+        ],
+    )
+}
+
+fn staged_ok(root: &Path) -> Result<StagedConfig, String> {
+    Ok(StagedConfig {
+        state_dir: root.join("state"),
+    })
+}
+
+/// Applies `b` (with its own version) under `root` with the test policy.
+fn apply_to(
+    root: &Path,
+    b: &Bundle,
+    validate: impl FnOnce(&Path) -> Result<StagedConfig, String>,
+) -> Result<ApplyReport, BundleError> {
+    apply(&policy(root), b.clone(), &version_of(b), NOW, validate)
 }
 
 #[test]
@@ -80,7 +112,7 @@ fn collect_takes_conf_ssl_and_extras_sorted_with_modes() {
     );
     assert_eq!(b.get("conf/ssl/server.key").unwrap().mode, 0o600);
     assert_eq!(b.get("raddb/modules/mschap").unwrap().mode, 0o640);
-    assert_eq!(b.get("conf/ssl/ca.pem").unwrap().content, b"CA");
+    assert_eq!(b.get("conf/ssl/ca.pem").unwrap().content, &b"CA"[..]);
     assert_eq!(b.extra_files(), ["raddb/modules/mschap"]);
 }
 
@@ -285,7 +317,7 @@ fn hash_of(records: &[(&str, u32, &[u8])]) -> String {
             .map(|(p, m, c)| BundleFile {
                 path: p.to_string(),
                 mode: *m,
-                content: c.to_vec(),
+                content: Bytes::copy_from_slice(c),
             })
             .collect(),
     }
@@ -434,7 +466,7 @@ fn arb_bundle() -> impl Strategy<Value = Bundle> {
             .map(|(path, mode, content)| BundleFile {
                 path,
                 mode,
-                content,
+                content: content.into(),
             })
             .collect();
         Bundle::from_files(files.clone())
@@ -497,7 +529,7 @@ fn apply_writes_deletes_and_reports() {
     write(d, "conf/ssl/stale.pem", "stale", 0o644);
     let ino_key = fs::metadata(d.join("conf/ssl/server.key")).unwrap().ino();
     let mut seen_staging = None;
-    let report = apply(d, &b, |staging| {
+    let report = apply_to(d, &b, |staging| {
         // A complete conf/ with the changes, for Config::load.
         assert_eq!(
             fs::read_to_string(staging.join("pf.conf")).unwrap(),
@@ -512,7 +544,7 @@ fn apply_writes_deletes_and_reports() {
         assert!(!staging.join("ssl/stale.pem").exists());
         assert!(staging.starts_with(d));
         seen_staging = Some(staging.to_path_buf());
-        Ok(())
+        staged_ok(d)
     })
     .unwrap();
     assert_eq!(
@@ -560,8 +592,12 @@ fn apply_writes_deletes_and_reports() {
     assert_no_temporaries(d);
 
     // Applying again changes nothing and does not call validate.
-    let r2 = apply(d, &b, |_| panic!("validate called without changes")).unwrap();
+    let r2 = apply_to(d, &b, |_| panic!("validate called without changes")).unwrap();
     assert!(!r2.changed());
+    assert_eq!(
+        VersionStore::load(&d.join("state")).unwrap(),
+        Some(version_of(&b))
+    );
 }
 
 fn assert_no_temporaries(root: &Path) {
@@ -569,10 +605,7 @@ fn assert_no_temporaries(root: &Path) {
         for e in fs::read_dir(p).unwrap() {
             let e = e.unwrap();
             let n = e.file_name().to_string_lossy().to_string();
-            if n.ends_with(STAGED_SUFFIX)
-                || n.ends_with(BACKUP_SUFFIX)
-                || n.starts_with(STAGING_DIR_PREFIX)
-            {
+            if is_reserved_name(&n) && n != LOCK_FILE {
                 out.push(e.path().display().to_string());
             }
             if e.file_type().unwrap().is_dir() {
@@ -592,7 +625,7 @@ fn snapshot(root: &Path) -> Vec<(String, Vec<u8>, u32)> {
             let ft = e.file_type().unwrap();
             if ft.is_dir() {
                 walk(root, &e.path(), out);
-            } else {
+            } else if e.file_name() != LOCK_FILE {
                 let rel = e.path().strip_prefix(root).unwrap().display().to_string();
                 out.push((rel, fs::read(e.path()).unwrap(), mode_of(&e.path())));
             }
@@ -621,7 +654,7 @@ fn refused_validation_changes_nothing() {
     let dst = install();
     let d = dst.path();
     let before = snapshot(d);
-    let e = apply(d, &b, |_| Err("conf/pf.conf:1: unknown section".into())).unwrap_err();
+    let e = apply_to(d, &b, |_| Err("conf/pf.conf:1: unknown section".into())).unwrap_err();
     assert!(matches!(e, BundleError::Validation(_)));
     assert!(e.to_string().contains("nothing was changed"), "{e}");
     assert!(e.to_string().contains("unknown section"), "{e}");
@@ -637,9 +670,19 @@ fn failed_rename_rolls_everything_back() {
     let before = snapshot(d);
     // Sabotage: remove the last staged file after validation, so its rename fails after
     // earlier files were already replaced.
-    let e = apply(d, &b, |_| {
-        fs::remove_file(d.join("conf/zz.conf.ironfence-new")).unwrap();
-        Ok(())
+    let e = apply_to(d, &b, |_| {
+        let staged = fs::read_dir(d.join("conf"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(".zz.conf.ironfence-new-")
+            })
+            .expect("zz.conf is staged under a unique name");
+        fs::remove_file(staged).unwrap();
+        staged_ok(d)
     })
     .unwrap_err();
     match &e {
@@ -651,6 +694,7 @@ fn failed_rename_rolls_everything_back() {
     assert!(e.to_string().contains("restored"), "{e}");
     assert_eq!(snapshot(d), before);
     assert_no_temporaries(d);
+    assert!(!journal_pending(&d.join("conf")));
 }
 
 #[test]
@@ -665,7 +709,7 @@ fn apply_refuses_symlinks_on_the_way() {
     let d = dst.path();
     fs::remove_dir_all(d.join("raddb")).unwrap();
     symlink(outside.path(), d.join("raddb")).unwrap();
-    let e = apply(d, &b, |_| Ok(())).unwrap_err();
+    let e = apply_to(d, &b, |_| staged_ok(d)).unwrap_err();
     assert!(matches!(e, BundleError::Symlink { .. }), "{e}");
     assert!(fs::read_dir(outside.path()).unwrap().next().is_none());
 
@@ -674,7 +718,7 @@ fn apply_refuses_symlinks_on_the_way() {
     let d = dst.path();
     fs::remove_file(d.join("conf/pf.conf")).unwrap();
     symlink(outside.path().join("pf.conf"), d.join("conf/pf.conf")).unwrap();
-    let e = apply(d, &b, |_| Ok(())).unwrap_err();
+    let e = apply_to(d, &b, |_| staged_ok(d)).unwrap_err();
     assert!(matches!(e, BundleError::Symlink { .. }), "{e}");
     assert!(!outside.path().join("pf.conf").exists());
 }
@@ -685,7 +729,7 @@ fn apply_refuses_a_bundle_without_configuration() {
     let d = dst.path();
     let before = snapshot(d);
     let b = Bundle::from_files(vec![file("conf/ssl/ca.pem", 0o644, b"CA")]).unwrap();
-    let e = apply(d, &b, |_| Ok(())).unwrap_err();
+    let e = apply_to(d, &b, |_| staged_ok(d)).unwrap_err();
     assert!(e.to_string().contains("delete"), "{e}");
     assert_eq!(snapshot(d), before);
 }
@@ -699,7 +743,14 @@ fn apply_into_an_empty_root_then_decode_apply_round_trip() {
     let (_, received) = decode(&bytes).unwrap();
     let dst = tempfile::tempdir().unwrap();
     let d = dst.path();
-    let r = apply(d, &received, |_| Ok(())).unwrap();
+    let r = apply(
+        &policy(d),
+        received,
+        &version_of(&b),
+        NOW,
+        |_| staged_ok(d),
+    )
+    .unwrap();
     assert_eq!(r.added.len(), b.files().len());
     let got = collect(&d.join("conf"), d, &[d.join("raddb/modules/mschap")]).unwrap();
     assert_eq!(got, b);
