@@ -13,7 +13,7 @@
 //!  journal(commit) ── from here a crash rolls FORWARD (every staged file is durable)
 //!  commit ─ per file: hard-link target → .<file>.ironfence-old-<unique>, rename staged → target;
 //!    │      deleted files: rename target → backup. A failure → journal(rollback), restore
-//!  fsync directories, record the version, remove the journal, remove the backups
+//!  fsync directories, record the version, remove the backups, remove the journal
 //! ```
 //!
 //! A crash at any point leaves either no journal (nothing was changed; at most an orphaned
@@ -273,9 +273,11 @@ pub fn apply(
     // From here on a failure leaves the commit journal: recovery records the version.
     VersionStore::record(&state_dir, &recorded)?;
     fault_point();
-    Journal::remove(&conf_dir)?;
-    fault_point();
+    // Backups go before the journal (rolling forward does not need them), so a crash leaves
+    // none behind.
     journal::remove_backups(&j.ops);
+    fault_point();
+    Journal::remove(&conf_dir)?;
     Ok(report)
 }
 

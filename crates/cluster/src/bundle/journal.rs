@@ -237,8 +237,8 @@ pub(crate) fn recover_locked(conf_dir: &Path) -> Result<Option<Recovered>, Bundl
         }
         Phase::Commit => {
             roll_forward(&j)?;
-            Journal::remove(conf_dir)?;
             remove_backups(&j.ops);
+            Journal::remove(conf_dir)?;
             Recovery::RolledForward
         }
         Phase::Rollback => {
