@@ -116,11 +116,7 @@ async fn sync_from(conf_dir: &Path, args: SyncArgs) -> anyhow::Result<ExitCode> 
     // is now (none yet on a new server: only conf/*.conf and conf/ssl/**).
     let policy = match Config::load(conf_dir) {
         Ok(c) => ReceivePolicy::new(&root, &c.pf.general.state_dir, &c.cluster_files),
-        Err(_) => ReceivePolicy::new(
-            &root,
-            Path::new(ironfence_config::DEFAULT_STATE_DIR),
-            &[],
-        ),
+        Err(_) => ReceivePolicy::new(&root, Path::new(ironfence_config::DEFAULT_STATE_DIR), &[]),
     };
     let now = cluster::unix_now();
     let report = tokio::task::spawn_blocking(move || {

@@ -168,7 +168,11 @@ pub fn decide(obs: &Observation) -> Decision {
         return Decision::Healthy;
     }
 
-    let eligible = || groups.iter().filter_map(|g| g.first.map(|first| (g, first)));
+    let eligible = || {
+        groups
+            .iter()
+            .filter_map(|g| g.first.map(|first| (g, first)))
+    };
     if eligible().next().is_none() {
         return Decision::NoDecision {
             reason: format!(

@@ -256,10 +256,10 @@ pub fn apply(
             }
             let mut rollback_errors = journal::roll_back(&j.ops[..=n]);
             journal::discard_staged(&j);
-            if rollback_errors.is_empty() {
-                if let Err(e) = Journal::remove(&conf_dir) {
-                    rollback_errors.push(e.to_string());
-                }
+            if rollback_errors.is_empty()
+                && let Err(e) = Journal::remove(&conf_dir)
+            {
+                rollback_errors.push(e.to_string());
             }
             return Err(BundleError::Commit {
                 path,

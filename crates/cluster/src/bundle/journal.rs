@@ -58,8 +58,7 @@ impl ApplyLock {
             .map_err(|e| BundleError::io("create directory", conf_dir, e))?;
         let path = conf_dir.join(LOCK_FILE);
         let file = open_lock(&path, true).map_err(|e| BundleError::io("open", &path, e))?;
-        file.lock()
-            .map_err(|e| BundleError::io("lock", &path, e))?;
+        file.lock().map_err(|e| BundleError::io("lock", &path, e))?;
         Ok(ApplyLock {
             _file: Some(file),
             _guard: Some(guard),
@@ -420,7 +419,10 @@ pub(crate) fn fault_point() {
     use std::sync::atomic::{AtomicU32, Ordering};
     static STEP: AtomicU32 = AtomicU32::new(0);
     let n = STEP.fetch_add(1, Ordering::SeqCst) + 1;
-    if std::env::var("IRONFENCE_TEST_APPLY_CRASH_AT").ok().and_then(|v| v.parse().ok()) == Some(n)
+    if std::env::var("IRONFENCE_TEST_APPLY_CRASH_AT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        == Some(n)
     {
         std::process::abort();
     }

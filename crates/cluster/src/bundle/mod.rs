@@ -160,9 +160,7 @@ pub enum BundleError {
     HashMismatch { announced: String, computed: String },
     #[error("the received configuration was refused, nothing was changed: {0}")]
     Validation(String),
-    #[error(
-        "bundle refused, nothing was written: this server does not accept {path}: {reason}"
-    )]
+    #[error("bundle refused, nothing was written: this server does not accept {path}: {reason}")]
     NotAccepted { path: String, reason: String },
     #[error(
         "bundle refused, nothing was written: its version {} is dated {changed_at} (UNIX \

@@ -95,7 +95,9 @@ impl ReceivePolicy {
         for s in &self.state_rel {
             let inside = s.is_empty()
                 || path == s
-                || path.strip_prefix(s.as_str()).is_some_and(|r| r.starts_with('/'));
+                || path
+                    .strip_prefix(s.as_str())
+                    .is_some_and(|r| r.starts_with('/'));
             if inside {
                 return refuse(format!(
                     "it is inside this server's state directory {} (databases, keys and other \
@@ -206,7 +208,10 @@ mod tests {
             assert!(p.check(bad).is_err(), "{bad}");
         }
         let e = p.check("cron.d/x").unwrap_err().to_string();
-        assert!(e.contains("cron.d/x") && e.contains("cluster-files.txt"), "{e}");
+        assert!(
+            e.contains("cron.d/x") && e.contains("cluster-files.txt"),
+            "{e}"
+        );
         // A state directory inside conf/ssl is still refused.
         let p = p.also_refusing_state_dir(&root.join("conf/ssl/state"));
         assert!(p.check("conf/ssl/state/db").is_err());

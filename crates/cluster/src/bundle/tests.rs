@@ -748,14 +748,7 @@ fn apply_into_an_empty_root_then_decode_apply_round_trip() {
     let (_, received) = decode(&bytes).unwrap();
     let dst = tempfile::tempdir().unwrap();
     let d = dst.path();
-    let r = apply(
-        &policy(d),
-        received,
-        &version_of(&b),
-        NOW,
-        |_| staged_ok(d),
-    )
-    .unwrap();
+    let r = apply(&policy(d), received, &version_of(&b), NOW, |_| staged_ok(d)).unwrap();
     assert_eq!(r.added.len(), b.files().len());
     let got = collect(&d.join("conf"), d, &[d.join("raddb/modules/mschap")]).unwrap();
     assert_eq!(got, b);
@@ -799,12 +792,21 @@ fn a_receiver_writes_only_what_its_own_rules_allow() {
         ("conf/cluster-files.txt", 0o644),
     ];
     for (path, mode) in cases {
-        let (v, b) = crafted(vec![pf(), file(path, mode, b"* * * * * root sh -c evil")], NOW);
+        let (v, b) = crafted(
+            vec![pf(), file(path, mode, b"* * * * * root sh -c evil")],
+            NOW,
+        );
         let e = apply(&policy(d), b, &v, NOW, |_| staged_ok(d)).unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains(path) || msg.contains("raddb/modules"), "{path}: {msg}");
         assert!(
-            matches!(e, BundleError::NotAccepted { .. } | BundleError::Symlink { .. }),
+            msg.contains(path) || msg.contains("raddb/modules"),
+            "{path}: {msg}"
+        );
+        assert!(
+            matches!(
+                e,
+                BundleError::NotAccepted { .. } | BundleError::Symlink { .. }
+            ),
             "{path}: {e:?}"
         );
         assert_eq!(snapshot(d), before, "{path}: something was written");
@@ -881,7 +883,10 @@ fn a_version_dated_in_the_future_is_refused() {
     let dst = install();
     let d = dst.path();
     let before = snapshot(d);
-    let (v, b) = crafted(vec![file("conf/pf.conf", 0o644, b"[general]\n")], NOW + 3600);
+    let (v, b) = crafted(
+        vec![file("conf/pf.conf", 0o644, b"[general]\n")],
+        NOW + 3600,
+    );
     let e = apply(&policy(d), b, &v, NOW, |_| staged_ok(d)).unwrap_err();
     assert!(matches!(e, BundleError::FromTheFuture { .. }), "{e}");
     let msg = e.to_string();
@@ -923,7 +928,11 @@ fn tagged_bundle(tag: &str, n: usize) -> Bundle {
     let mut files = vec![file("conf/pf.conf", 0o644, tag.as_bytes())];
     for i in 0..n {
         files.push(file(&format!("conf/f{i:03}.conf"), 0o644, tag.as_bytes()));
-        files.push(file(&format!("conf/ssl/s{i:03}.pem"), 0o600, tag.as_bytes()));
+        files.push(file(
+            &format!("conf/ssl/s{i:03}.pem"),
+            0o600,
+            tag.as_bytes(),
+        ));
     }
     Bundle::from_files(files).unwrap()
 }
@@ -1045,7 +1054,11 @@ fn a_crash_at_every_step_recovers_old_or_new_entirely() {
         let completed = status.success();
         if !completed {
             use std::os::unix::process::ExitStatusExt;
-            assert_eq!(status.signal(), Some(6), "step {step}: not our abort: {status}");
+            assert_eq!(
+                status.signal(),
+                Some(6),
+                "step {step}: not our abort: {status}"
+            );
         }
 
         // Start-up after the crash: odd steps run the start-up recovery; even steps go
@@ -1054,21 +1067,41 @@ fn a_crash_at_every_step_recovers_old_or_new_entirely() {
         if step % 2 == 1 {
             recover(&conf).unwrap();
         } else {
-            let (v, change, _) =
-                local_version(&conf, d, &crash_extras(d), &d.join("state"), "pf2", NOW + 50)
-                    .unwrap();
-            assert_eq!(change, crate::version::LocalChange::Unchanged, "step {step}");
-            assert!(v == old_version || v.hash == new.hash(), "step {step}: {v:?}");
+            let (v, change, _) = local_version(
+                &conf,
+                d,
+                &crash_extras(d),
+                &d.join("state"),
+                "pf2",
+                NOW + 50,
+            )
+            .unwrap();
+            assert_eq!(
+                change,
+                crate::version::LocalChange::Unchanged,
+                "step {step}"
+            );
+            assert!(
+                v == old_version || v.hash == new.hash(),
+                "step {step}: {v:?}"
+            );
         }
         assert!(!journal_pending(&conf), "step {step}");
         let got = collect(&conf, d, &crash_extras(d)).unwrap();
         let recorded = VersionStore::load(&d.join("state")).unwrap().unwrap();
         if got == old {
-            assert_eq!(recorded, old_version, "step {step}: old files, other version");
+            assert_eq!(
+                recorded, old_version,
+                "step {step}: old files, other version"
+            );
             outcomes.0 += 1;
         } else {
             assert_eq!(got, new, "step {step}: a mix of old and new files");
-            assert_eq!(recorded, version_of(&new), "step {step}: new files, other version");
+            assert_eq!(
+                recorded,
+                version_of(&new),
+                "step {step}: new files, other version"
+            );
             outcomes.1 += 1;
         }
         // Nothing else changed, nothing left behind.

@@ -485,10 +485,19 @@ fn a_version_from_the_future_never_wins_and_is_reported() {
     );
     assert_eq!(o.future_dated(), vec![("pf2", &v("bb", NOW + 3600))]);
     // Within the allowed skew it is an ordinary "most recent".
-    let o = obs(vec![up("pf1", "aa", NOW - 10), up("pf2", "bb", NOW + MAX_CLOCK_SKEW)]);
+    let o = obs(vec![
+        up("pf1", "aa", NOW - 10),
+        up("pf2", "bb", NOW + MAX_CLOCK_SKEW),
+    ]);
     assert_eq!(
         decide(&o),
-        push("bb", NOW + MAX_CLOCK_SKEW, "pf2", &["pf1"], Rule::TwoServersMostRecent)
+        push(
+            "bb",
+            NOW + MAX_CLOCK_SKEW,
+            "pf2",
+            &["pf1"],
+            Rule::TwoServersMostRecent
+        )
     );
     assert!(o.future_dated().is_empty());
     // Majority: two future-dated holders do not outvote one sane server.
@@ -497,7 +506,10 @@ fn a_version_from_the_future_never_wins_and_is_reported() {
         up("pf2", "aa", NOW + 9999),
         up("pf3", "bb", NOW),
     ]);
-    assert_eq!(decide(&o), push("bb", NOW, "pf3", &["pf1", "pf2"], Rule::Majority));
+    assert_eq!(
+        decide(&o),
+        push("bb", NOW, "pf3", &["pf1", "pf2"], Rule::Majority)
+    );
     // A hash held by a sane and a future-dated server: the sane one pushes, with its time.
     let o = obs(vec![
         up("pf1", "aa", NOW + 9999),
@@ -510,13 +522,25 @@ fn a_version_from_the_future_never_wins_and_is_reported() {
     ]);
     assert_eq!(
         decide(&o),
-        push("bb", NOW - 1, "pf3", &["pf1", "pf2"], Rule::MostRecentDeadOutnumberAlive)
+        push(
+            "bb",
+            NOW - 1,
+            "pf3",
+            &["pf1", "pf2"],
+            Rule::MostRecentDeadOutnumberAlive
+        )
     );
     // Only future versions: no decision, and the reason names them.
-    let o = obs(vec![up("pf1", "aa", NOW + 999), up("pf2", "bb", NOW + 9999)]);
+    let o = obs(vec![
+        up("pf1", "aa", NOW + 999),
+        up("pf2", "bb", NOW + 9999),
+    ]);
     match decide(&o) {
         Decision::NoDecision { reason } => {
-            assert!(reason.contains("pf1=aa@") && reason.contains("pf2=bb@"), "{reason}");
+            assert!(
+                reason.contains("pf1=aa@") && reason.contains("pf2=bb@"),
+                "{reason}"
+            );
         }
         other => panic!("unexpected {other:?}"),
     }

@@ -214,7 +214,10 @@ async fn check_once(shared: &Arc<Shared>, tracker: &mut ConflictTracker) -> Resu
     };
     for (name, v) in observation.future_dated() {
         tracing::warn!(
-            server = name, version = v.short(), changed_at = v.changed_at, now = observation.now,
+            server = name,
+            version = v.short(),
+            changed_at = v.changed_at,
+            now = observation.now,
             max_skew_s = ironfence_cluster::types::MAX_CLOCK_SKEW,
             "configuration version dated in the future (wrong clock or forged): it is never \
              chosen by the conflict resolution; fix that server's clock"
