@@ -181,13 +181,10 @@ fn recover_interrupted_apply(conf_dir: &Path) -> anyhow::Result<()> {
                 "discarded before its commit (previous configuration)"
             }
         };
+        // Logged at warn: shown by every CLI command too.
         tracing::warn!(
             version = r.version.short(), changed_by = %r.version.changed_by, files = r.files,
             "an interrupted configuration apply was {what}"
-        );
-        eprintln!(
-            "note: an interrupted configuration apply of version {} was {what}",
-            r.version.short()
         );
     }
     Ok(())
