@@ -221,3 +221,77 @@ pub async fn push_to_peers(
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ironfence_cluster::{BundleFile, VersionStore};
+    use std::fs;
+    use std::path::Path;
+
+    /// An installation root with the shipped example configuration (state_dir = state).
+    fn installation() -> (tempfile::TempDir, Config, Member) {
+        let d = tempfile::tempdir().unwrap();
+        let conf = d.path().join("conf");
+        fs::create_dir_all(&conf).unwrap();
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conf");
+        for e in fs::read_dir(shipped).unwrap() {
+            let e = e.unwrap();
+            fs::copy(e.path(), conf.join(e.file_name())).unwrap();
+        }
+        let config = Config::load(&conf).unwrap();
+        let member = Member::of(&config);
+        (d, config, member)
+    }
+
+    fn encoded(files: Vec<BundleFile>) -> (ConfigVersion, Vec<u8>) {
+        let b = Bundle::from_files(files).unwrap();
+        let v = ConfigVersion {
+            hash: b.hash(),
+            changed_at: unix_now(),
+            changed_by: "pf2".into(),
+        };
+        let bytes = b.encode(&v);
+        (v, bytes)
+    }
+
+    #[test]
+    fn a_pushed_bundle_is_held_to_this_servers_rules() {
+        let (d, config, member) = installation();
+        let local = member.bundle(&config).unwrap();
+        assert_eq!(member.state_dir, member.install_root.join("state"));
+        for (path, mode) in [("cron.d/x", 0o755), ("state/ironfence.db", 0o600)] {
+            let mut files = local.files().to_vec();
+            files.push(BundleFile {
+                path: path.into(),
+                mode,
+                content: b"evil".to_vec().into(),
+            });
+            let (_, bytes) = encoded(files);
+            let e = member.apply(&config, bytes, "pf2").unwrap_err();
+            assert!(e.contains(path) && e.contains("does not accept"), "{e}");
+            assert!(!d.path().join(path).exists(), "{path} was written");
+            assert!(VersionStore::load(&member.state_dir).unwrap().is_none());
+        }
+        // An ordinary change is applied and its version recorded in this server's state dir.
+        let mut files: Vec<BundleFile> = local.files().to_vec();
+        for f in &mut files {
+            if f.path == "conf/switches.conf" {
+                let mut c = f.content.to_vec();
+                c.extend_from_slice(b"\n# changed on pf2\n");
+                f.content = c.into();
+            }
+        }
+        let (v, bytes) = encoded(files);
+        let (applied, changed) = member.apply(&config, bytes, "pf2").unwrap();
+        assert_eq!(applied, v);
+        assert_eq!(changed, ["conf/switches.conf"]);
+        assert_eq!(
+            VersionStore::load(&member.state_dir).unwrap(),
+            Some(v.clone())
+        );
+        // And this server now reports exactly that version (no local change).
+        let (now, change, _) = member.version(&config).unwrap();
+        assert_eq!((now, change), (v, LocalChange::Unchanged));
+    }
+}
