@@ -134,7 +134,7 @@ async fn sync_from(conf_dir: &Path, args: SyncArgs) -> anyhow::Result<ExitCode> 
     .map_err(|e| anyhow!("configuration from {from} not applied (nothing was changed): {e}"))?;
     let version = &report.version;
     let config = crate::load_config(conf_dir)?;
-    println!(
+    outln!(
         "configuration {} (changed {} by {}) applied from {from}: {} added, {} modified, {} deleted, {} unchanged",
         version.short(),
         crate::fmt_time(version.changed_at),
@@ -150,6 +150,23 @@ async fn sync_from(conf_dir: &Path, args: SyncArgs) -> anyhow::Result<ExitCode> 
 
 async fn as_master(conf_dir: &Path) -> anyhow::Result<ExitCode> {
     let config = cluster_config(conf_dir)?;
+    // Publishing applies locally first: the daemon on this server must run what it is about to
+    // push, or it keeps serving the old configuration while reporting the new version.
+    let client =
+        ironfence_server::ControlClient::new(ironfence_server::control_socket_path(&config));
+    match client.call("reload").await {
+        Ok(_) => outln!(
+            "{}: configuration reloaded by the running daemon",
+            config.identity
+        ),
+        Err(ironfence_server::ControlError::NotRunning { .. }) => outln!(
+            "{}: no ironfence daemon running here; the configuration is checked and published",
+            config.identity
+        ),
+        Err(e) => bail!(
+            "the running daemon on this server refused the configuration, nothing was published: {e}"
+        ),
+    }
     let report = cluster::push_to_peers(&config, None)
         .await
         .map_err(|e| anyhow!("{e}"))?;
@@ -159,13 +176,13 @@ async fn as_master(conf_dir: &Path) -> anyhow::Result<ExitCode> {
         .map(|v| v.short().to_string())
         .unwrap_or_default();
     for name in &report.updated {
-        println!("{name}: updated to {version}");
+        outln!("{name}: updated to {version}");
     }
     for f in &report.failed {
         eprintln!("{}: NOT updated: {}", f.server, f.error);
     }
     if report.failed.is_empty() {
-        println!(
+        outln!(
             "configuration {version} pushed to {} peer(s)",
             report.updated.len()
         );
@@ -205,7 +222,7 @@ async fn node(conf_dir: &Path, hostname: &str, action: &str) -> anyhow::Result<E
         local.disabled_peers.remove(&server.name)
     };
     local.save(state_dir)?;
-    println!(
+    outln!(
         "{}: {} for this server ({}){}",
         server.name,
         if action == "disable" {
@@ -233,7 +250,7 @@ async fn maintenance(
         local.save(state_dir)?;
         reload_daemon(&config).await;
     }
-    println!(
+    outln!(
         "maintenance mode is {} on {}",
         if local.maintenance { "ACTIVE" } else { "off" },
         config.identity
@@ -241,24 +258,41 @@ async fn maintenance(
     Ok(ExitCode::SUCCESS)
 }
 
+/// How long `cluster status` waits for each server (all are asked at once).
+const STATUS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 async fn status(conf_dir: &Path) -> anyhow::Result<ExitCode> {
     let config = cluster_config(conf_dir)?;
     let cluster = config.cluster.as_ref().expect("checked");
     let local = LocalClusterState::load(&config.pf.general.state_dir)?;
     let trust = cluster::cluster_trust(&config).map_err(|e| anyhow!("{e}"))?;
     let member = Member::of(&config);
+    // Every server is asked at once, with a short timeout: one unreachable peer must not make
+    // the operator wait, let alone one wait per peer. This server too is asked through its API
+    // when its daemon runs (database state, read-only mode); the local files answer otherwise.
+    let asked: Vec<_> = cluster
+        .servers
+        .iter()
+        .map(|server| {
+            let client =
+                cluster::client_with_timeout(&config, server, trust.clone(), STATUS_TIMEOUT);
+            tokio::spawn(async move {
+                match client {
+                    Ok(c) => c.status().await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                }
+            })
+        })
+        .collect();
     let mut rows: Vec<(String, String, Result<ServerStatus, String>)> = Vec::new();
-    for server in &cluster.servers {
+    for (server, answer) in cluster.servers.iter().zip(asked) {
         let ip = server
             .management_ip
             .map(|i| i.to_string())
             .unwrap_or_else(|| "-".into());
-        // This server too is asked through its API when its daemon runs (database state,
-        // read-only mode); the local files answer otherwise.
-        let via_api = match cluster::client_for(&config, server, trust.clone()) {
-            Ok(c) => c.status().await.map_err(|e| e.to_string()),
-            Err(e) => Err(e),
-        };
+        let via_api = answer
+            .await
+            .unwrap_or_else(|e| Err(format!("status request failed: {e}")));
         let st = if server.name == config.identity && via_api.is_err() {
             member.version(&config).map(|(v, _, _)| ServerStatus {
                 hostname: config.identity.clone(),
@@ -282,9 +316,15 @@ async fn status(conf_dir: &Path) -> anyhow::Result<ExitCode> {
         })
         .collect();
     let mgmt = management_server(&candidates).map(str::to_string);
-    println!(
+    outln!(
         "   {:<24} {:<15} {:<10} {:<13} {:<20} {:<24} {:<5} DISABLED HERE",
-        "SERVER", "MANAGEMENT IP", "REACHABLE", "CONFIG", "CHANGED AT", "CHANGED BY", "MAINT"
+        "SERVER",
+        "MANAGEMENT IP",
+        "REACHABLE",
+        "CONFIG",
+        "CHANGED AT",
+        "CHANGED BY",
+        "MAINT"
     );
     for (name, ip, st) in &rows {
         let mark = if mgmt.as_deref() == Some(name) {
@@ -294,7 +334,7 @@ async fn status(conf_dir: &Path) -> anyhow::Result<ExitCode> {
         };
         let disabled = if local.is_disabled(name) { "yes" } else { "no" };
         match st {
-            Ok(s) => println!(
+            Ok(s) => outln!(
                 "{:<2} {:<24} {:<15} {:<10} {:<13} {:<20} {:<24} {:<5} {disabled}  db {}{}",
                 mark,
                 name,
@@ -311,17 +351,25 @@ async fn status(conf_dir: &Path) -> anyhow::Result<ExitCode> {
                 },
                 if s.read_only { " READ-ONLY" } else { "" }
             ),
-            Err(e) => println!(
+            Err(e) => outln!(
                 "{:<2} {:<24} {:<15} {:<10} {:<13} {:<20} {:<24} {:<5} {}   ({e})",
-                mark, name, ip, "NO", "-", "-", "-", "-", disabled
+                mark,
+                name,
+                ip,
+                "NO",
+                "-",
+                "-",
+                "-",
+                "-",
+                disabled
             ),
         }
     }
-    println!(
+    outln!(
         "* = management server (first enabled, reachable server not in maintenance, in cluster.conf order)"
     );
     if let Some(ca) = ClusterCa::load(&config.conf_dir).map_err(|e| anyhow!("{e}"))? {
-        println!("cluster CA fingerprint: {}", ca.fingerprint());
+        outln!("cluster CA fingerprint: {}", ca.fingerprint());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -331,11 +379,9 @@ async fn reload_daemon(config: &Config) {
     let client =
         ironfence_server::ControlClient::new(ironfence_server::control_socket_path(config));
     match client.call("reload").await {
-        Ok(text) => print!("{text}"),
+        Ok(text) => out!("{text}"),
         Err(ironfence_server::ControlError::NotRunning { .. }) => {
-            println!(
-                "(no ironfence daemon running with this configuration: start `ironfence serve`)"
-            )
+            outln!("(no ironfence daemon running with this configuration: start `ironfence serve`)")
         }
         Err(e) => eprintln!("warning: the running daemon did not reload: {e}"),
     }

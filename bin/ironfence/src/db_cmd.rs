@@ -57,7 +57,7 @@ pub(crate) async fn generate_config(conf_dir: &Path) -> anyhow::Result<ExitCode>
         }
     }
     let path = galera::write_config(&config, &answers).map_err(|e| anyhow!(e))?;
-    println!("{}", path.display());
+    outln!("{}", path.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -93,7 +93,7 @@ pub(crate) async fn init_replication_user(conf_dir: &Path) -> anyhow::Result<Exi
         .await
         .map_err(|e| anyhow!(e))?;
     for line in done {
-        println!("ok: {line}");
+        outln!("ok: {line}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -115,7 +115,7 @@ pub(crate) async fn status(conf_dir: &Path, args: StatusArgs) -> anyhow::Result<
             .map_err(|e| anyhow!(e))?;
         rows.extend(answers.into_iter().map(|a| (a.name, a.answer)));
     }
-    print!("{}", render(&rows));
+    out!("{}", render(&rows));
     let healthy = mine.running && mine.primary && mine.synced && mine.ready;
     if healthy {
         return Ok(ExitCode::SUCCESS);

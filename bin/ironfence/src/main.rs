@@ -3,6 +3,24 @@
 //! Exit codes: 0 success, 1 the command failed (the message says why and what to do),
 //! 2 usage error (clap).
 
+/// `outln!` for operator output that survives a closed pipe (`ironfence node show … | head`):
+/// std's `outln!` panics when the reader went away; these stop the command quietly instead.
+macro_rules! outln {
+    () => {
+        $crate::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` counterpart of [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::write_stdout(format_args!($($arg)*))
+    };
+}
+
 mod cluster_cmd;
 mod db_cmd;
 mod node_cmd;
@@ -25,7 +43,7 @@ struct Cli {
         short = 'c',
         long,
         env = "IRONFENCE_CONF_DIR",
-        default_value = "/etc/ironfence",
+        default_value = "/usr/local/ironfence/conf",
         global = true
     )]
     conf_dir: PathBuf,
@@ -134,7 +152,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     match cli.command {
         Command::Version => {
-            println!("ironfence {}", env!("CARGO_PKG_VERSION"));
+            outln!("ironfence {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve => serve(&cli.conf_dir).await,
@@ -146,7 +164,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load_config(&cli.conf_dir)?;
             let store =
                 ironfence_store::Store::open(&ironfence_server::store_config(&config)).await?;
-            println!(
+            outln!(
                 "{} schema at version {}",
                 store.backend_name(),
                 store.schema_version().await?
@@ -216,9 +234,9 @@ fn checkup(conf_dir: &Path) -> ExitCode {
     let diags = ironfence_config::checkup(conf_dir);
     let (errors, warnings) = (diags.errors().count(), diags.warnings().count());
     if errors + warnings > 0 {
-        println!("{diags}");
+        outln!("{diags}");
     }
-    println!(
+    outln!(
         "checkup of {}: {errors} error(s), {warnings} warning(s)",
         conf_dir.display()
     );
@@ -236,13 +254,28 @@ async fn configreload(conf_dir: &Path) -> anyhow::Result<ExitCode> {
         ironfence_server::ControlClient::new(ironfence_server::control_socket_path(&config));
     match client.call("reload").await {
         Ok(text) => {
-            print!("{text}");
+            out!("{text}");
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
             eprintln!("error: {e}");
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+/// Writes operator output to stdout. When the reader has gone (`| head`), the command ends
+/// like any Unix tool killed by SIGPIPE (exit status 141), without a panic or a message;
+/// any other write error is reported on stderr.
+pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(1);
     }
 }
 

@@ -5,7 +5,7 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use ironfence_config::Config;
 use ironfence_core::{Mac, Node, NodeStatus, UnixTime};
-use ironfence_store::{NodeFilter, Store};
+use ironfence_store::{NodeFilter, Store, StoreError};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -57,10 +57,28 @@ pub(crate) enum NodeCommand {
 }
 
 pub(crate) async fn run(config: &Config, cmd: NodeCommand) -> anyhow::Result<ExitCode> {
-    let store = Store::open(&ironfence_server::store_config(config)).await?;
-    let result = exec(config, &store, cmd).await;
+    let store = Store::open(&ironfence_server::store_config(config))
+        .await
+        .map_err(explain)?;
+    let result = exec(config, &store, cmd)
+        .await
+        .map_err(|e| match e.downcast::<StoreError>() {
+            Ok(store_error) => explain(store_error),
+            Err(other) => other,
+        });
     store.close().await;
     result
+}
+
+/// Store errors worded for the operator: a refused write says where to go instead.
+fn explain(e: StoreError) -> anyhow::Error {
+    match e {
+        StoreError::ReadOnly { .. } => anyhow::anyhow!(
+            "this server is read-only (its database has no quorum or is read-only): retry on a \
+             server that has it, e.g. one `ironfence db status --all` shows Primary ({e})"
+        ),
+        other => other.into(),
+    }
 }
 
 async fn exec(config: &Config, store: &Store, cmd: NodeCommand) -> anyhow::Result<ExitCode> {
@@ -80,12 +98,16 @@ async fn exec(config: &Config, store: &Store, cmd: NodeCommand) -> anyhow::Resul
                     offset,
                 })
                 .await?;
-            println!(
+            outln!(
                 "{:<17}  {:<7}  {:<12}  {:<16}  {:<20}  last seen",
-                "MAC", "STATUS", "ROLE", "OWNER", "REGISTERED"
+                "MAC",
+                "STATUS",
+                "ROLE",
+                "OWNER",
+                "REGISTERED"
             );
             for n in &nodes {
-                println!(
+                outln!(
                     "{:<17}  {:<7}  {:<12}  {:<16}  {:<20}  {}",
                     n.mac,
                     n.status,
@@ -95,7 +117,7 @@ async fn exec(config: &Config, store: &Store, cmd: NodeCommand) -> anyhow::Resul
                     fmt_time(n.last_seen)
                 );
             }
-            println!("{} node(s)", nodes.len());
+            outln!("{} node(s)", nodes.len());
         }
         NodeCommand::Show { mac } => {
             let Some(view) = store.node_view(mac).await? else {
@@ -103,11 +125,11 @@ async fn exec(config: &Config, store: &Store, cmd: NodeCommand) -> anyhow::Resul
                 return Ok(ExitCode::FAILURE);
             };
             print_node(&view.node);
-            println!("open security events: {}", view.open_security_events);
+            outln!("open security events: {}", view.open_security_events);
             let log = store.locationlog(mac, 10).await?;
-            println!("location log (newest first):");
+            outln!("location log (newest first):");
             for e in &log {
-                println!(
+                outln!(
                     "  {} .. {}  switch {} ({}) port {} vlan {} ssid {} session {}",
                     fmt_time(Some(e.start_time)),
                     e.end_time
@@ -122,7 +144,7 @@ async fn exec(config: &Config, store: &Store, cmd: NodeCommand) -> anyhow::Resul
                 );
             }
             for ip in store.ip4log_for(mac).await? {
-                println!("  ip {} since {}", ip.ip, fmt_time(Some(ip.start_time)));
+                outln!("  ip {} since {}", ip.ip, fmt_time(Some(ip.start_time)));
             }
         }
         NodeCommand::Register {
@@ -151,14 +173,14 @@ async fn exec(config: &Config, store: &Store, cmd: NodeCommand) -> anyhow::Resul
                 eprintln!("error: node {mac} is not known");
                 return Ok(ExitCode::FAILURE);
             }
-            println!("{mac} unregistered");
+            outln!("{mac} unregistered");
         }
         NodeCommand::Delete { mac } => {
             if !store.delete_node(mac).await? {
                 eprintln!("error: node {mac} is not known");
                 return Ok(ExitCode::FAILURE);
             }
-            println!("{mac} deleted");
+            outln!("{mac} deleted");
         }
         NodeCommand::Isolate {
             mac,
@@ -171,18 +193,18 @@ async fn exec(config: &Config, store: &Store, cmd: NodeCommand) -> anyhow::Resul
             let id = store
                 .open_security_event(mac, event_id, now, notes.as_deref())
                 .await?;
-            println!("{mac} isolated (security event {event_id}, record {id})");
+            outln!("{mac} isolated (security event {event_id}, record {id})");
         }
         NodeCommand::Release { mac } => {
             let n = store.close_security_events(mac, now).await?;
-            println!("{mac}: {n} security event(s) closed");
+            outln!("{mac}: {n} security event(s) closed");
         }
         NodeCommand::Import { file } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
             let nodes = parse_csv(&file, &text, now)?;
             let n = store.bulk_import_nodes(&nodes).await?;
-            println!("{n} node(s) imported from {}", file.display());
+            outln!("{n} node(s) imported from {}", file.display());
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -219,18 +241,18 @@ fn parse_csv(file: &std::path::Path, text: &str, now: UnixTime) -> anyhow::Resul
 }
 
 fn print_node(n: &Node) {
-    println!("mac:        {}", n.mac);
-    println!("status:     {}", n.status);
-    println!("role:       {}", n.role.as_deref().unwrap_or("-"));
-    println!("owner:      {}", n.pid);
-    println!("registered: {}", fmt_time(n.regdate));
-    println!(
+    outln!("mac:        {}", n.mac);
+    outln!("status:     {}", n.status);
+    outln!("role:       {}", n.role.as_deref().unwrap_or("-"));
+    outln!("owner:      {}", n.pid);
+    outln!("registered: {}", fmt_time(n.regdate));
+    outln!(
         "expires:    {}",
         n.unregdate
             .map(|t| fmt_time(Some(t)))
             .unwrap_or_else(|| "never".into())
     );
-    println!("last seen:  {}", fmt_time(n.last_seen));
+    outln!("last seen:  {}", fmt_time(n.last_seen));
 }
 
 fn parse_when(s: &str, now: UnixTime) -> anyhow::Result<UnixTime> {

@@ -504,3 +504,84 @@ fn two_server_cluster_most_recent_wins_and_waits_for_the_peer() {
     );
     assert!(pf1.log().contains("TwoServersMostRecent"), "{}", pf1.log());
 }
+
+/// `auth_port` of the shared pf.conf.
+fn radius_port(server: &Server) -> u16 {
+    server
+        .file("pf.conf")
+        .lines()
+        .find_map(|l| l.strip_prefix("auth_port = "))
+        .and_then(|p| p.trim().parse().ok())
+        .expect("auth_port in pf.conf")
+}
+
+/// The VLAN `server`'s RADIUS (on its management IP) gives an unknown device, by radtest.
+fn registration_vlan_answered(server: &Server, mac: &str) -> String {
+    let out = Command::new("radtest")
+        .args(["-t", "pap", "-x", mac, mac])
+        .arg(format!("{}:{}", server.ip, radius_port(server)))
+        .args(["0", RADIUS_SECRET])
+        .output()
+        .expect("radtest is required: apt-get install freeradius-utils");
+    let t = text(&out);
+    t.lines()
+        .find_map(|l| {
+            let l = l.trim();
+            l.strip_prefix("Tunnel-Private-Group-Id:0 = ")
+                .or_else(|| l.strip_prefix("Tunnel-Private-Group-Id = "))
+        })
+        .map(|v| v.trim_matches('"').to_string())
+        .unwrap_or_else(|| panic!("no VLAN from {}:\n{t}", server.name))
+}
+
+/// The CONFIG column of `server`'s row in `cluster status` as seen from `from`.
+fn status_version(from: &Server, server: &str) -> String {
+    let status = text(&from.cli(&["cluster", "status"]));
+    let row = status
+        .lines()
+        .find(|l| l.contains(server))
+        .unwrap_or_else(|| panic!("{status}"));
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    let at = cols.iter().position(|c| *c == server).unwrap();
+    assert_eq!(cols[at + 2], "yes", "{server} unreachable:\n{status}");
+    cols[at + 3].to_string()
+}
+
+/// Wave-1 defect A: `cluster sync --as-master` must apply the change on the publishing server
+/// too, and every server must report the version it actually runs.
+#[test]
+fn publishing_applies_locally_and_status_reports_the_running_version() {
+    let db = MariaDb::start().expect("mariadbd (apt-get install mariadb-server)");
+    db.create_database("cluster_c").unwrap();
+    let base = tempfile::tempdir().unwrap();
+    let names = [
+        ("pf1.example.com", "127.0.23.1"),
+        ("pf2.example.com", "127.0.23.2"),
+    ];
+    let mut pf1 = Server::new(base.path(), names[0].0, names[0].1);
+    let mut pf2 = Server::new(base.path(), names[1].0, names[1].1);
+    write_first_config(&pf1, &names, "127.0.23.10", &db, "cluster_c");
+    pf1.start();
+    let fp = fingerprint(&pf1);
+    join(&pf2, &pf1, &fp);
+    pf2.start();
+    assert_eq!(registration_vlan_answered(&pf1, "02:00:00:00:23:01"), "2");
+
+    // An admin edits switches.conf on pf1 and publishes it, without a configreload.
+    manual_edit(&pf1, 7);
+    // Until it is reloaded or published, pf1 runs (and reports) the old version.
+    assert_eq!(
+        status_version(&pf1, "pf1.example.com"),
+        status_version(&pf1, "pf2.example.com")
+    );
+    let out = pf1.cli(&["cluster", "sync", "--as-master"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(vlan_of(&pf2), "7");
+    // Every server answers the new VLAN, the publishing one included.
+    assert_eq!(registration_vlan_answered(&pf2, "02:00:00:00:23:02"), "7");
+    assert_eq!(registration_vlan_answered(&pf1, "02:00:00:00:23:03"), "7");
+    // And both report the same version, the one they run.
+    let v1 = status_version(&pf2, "pf1.example.com");
+    assert_eq!(v1, status_version(&pf2, "pf2.example.com"));
+    assert_ne!(v1, "-");
+}

@@ -61,6 +61,11 @@ fn every_mac_spelling_is_the_same_device() {
         "AA-BB-CC-DD-EE-01",
         "aabb.ccdd.ee01",
         "aabbccddee01",
+        // Vendors' defaults: Huawei/H3C, HP/Aruba-OS-Switch and FortiSwitch, D-Link (twice).
+        "aabb-ccdd-ee01",
+        "aabbcc-ddee01",
+        "AA.BB.CC.DD.EE.01",
+        "AABBCC.DDEE01",
     ] {
         let r = radclient(d.auth_port, "auth", SECRET, &mab(spelling));
         assert_eq!(
@@ -146,6 +151,75 @@ fn acct(mac: &str, status: &str, port: u32, session: &str) -> String {
          NAS-Port = {port}\nNAS-Port-Type = Wireless-802.11\nCalled-Station-Id = \"00-11-22-33-44-55:corp-wifi\"\n\
          Acct-Session-Id = \"{session}\"\nTunnel-Private-Group-Id:0 = \"100\"\nFramed-IP-Address = 192.0.2.10\n"
     )
+}
+
+/// Accounting from switches that spell the MAC their own way is stored for the device, never
+/// answered and dropped.
+#[test]
+fn accounting_with_vendor_mac_spellings_is_stored() {
+    let d = Daemon::start();
+    for (i, spelling) in [
+        "0200-0000-0401",
+        "020000-000402",
+        "02.00.00.00.04.03",
+        "020000.000404",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let session = format!("v{i}");
+        let r = radclient(
+            d.acct_port,
+            "acct",
+            SECRET,
+            &acct(spelling, "Start", 20 + i as u32, &session),
+        );
+        assert_eq!(
+            r.code.as_deref(),
+            Some("Accounting-Response"),
+            "{spelling}: {}",
+            r.output
+        );
+        let canonical = format!("02:00:00:00:04:0{}", i + 1);
+        let show = node_show(&d, &canonical);
+        assert!(
+            show.contains(&format!(
+                "port {} vlan 100 ssid corp-wifi session {session}",
+                20 + i
+            )),
+            "{spelling}: {show}"
+        );
+    }
+}
+
+/// RFC 6929 §2.8: a standard attribute of the wrong length (here a 5-octet NAS-IP-Address,
+/// sent raw by radclient) is ignored, not a reason to drop the packet.
+#[test]
+fn a_wrong_length_attribute_does_not_drop_the_packet() {
+    let d = Daemon::start();
+    let mac = "02:00:00:00:05:01";
+    let r = radclient(
+        d.auth_port,
+        "auth",
+        SECRET,
+        &format!("{}Attr-4 = 0x7f00000101\n", mab(mac)),
+    );
+    assert_eq!(r.code.as_deref(), Some("Access-Accept"), "{}", r.output);
+    assert_eq!(r.vlan(), Some("2"));
+    let start = acct(mac, "Start", 30, "w1")
+        .replace("NAS-IP-Address = 127.0.0.1\n", "Attr-4 = 0x7f00000101\n");
+    let r = radclient(d.acct_port, "acct", SECRET, &start);
+    assert_eq!(
+        r.code.as_deref(),
+        Some("Accounting-Response"),
+        "{}",
+        r.output
+    );
+    let show = node_show(&d, mac);
+    assert!(
+        show.contains("port 30 vlan 100 ssid corp-wifi session w1"),
+        "{show}"
+    );
 }
 
 #[test]

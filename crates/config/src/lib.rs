@@ -216,6 +216,31 @@ pub fn checkup_as(conf_dir: &Path, identity: Option<&str>) -> Diagnostics {
     build(conf_dir, identity).1
 }
 
+/// pf.conf (database, webservices and VRRP passwords) and switches.conf (RADIUS secrets) must
+/// not be readable by every local user.
+fn warn_world_readable_secrets(conf_dir: &Path, diags: &mut Diagnostics) {
+    use std::os::unix::fs::PermissionsExt;
+    for name in [PF_CONF, SWITCHES_CONF] {
+        let path = conf_dir.join(name);
+        if let Ok(meta) = std::fs::metadata(&path)
+            && meta.permissions().mode() & 0o004 != 0
+        {
+            diags.push(
+                Severity::Warning,
+                &path,
+                None,
+                None,
+                format!(
+                    "readable by every user on this machine (mode {:o}) although it holds secrets: \
+                     run `chmod 640 {}` (or 600)",
+                    meta.permissions().mode() & 0o7777,
+                    path.display()
+                ),
+            );
+        }
+    }
+}
+
 fn build(conf_dir: &Path, identity: Option<&str>) -> (Config, Diagnostics) {
     let mut diags = Diagnostics::default();
     if !conf_dir.is_dir() {
@@ -234,6 +259,7 @@ fn build(conf_dir: &Path, identity: Option<&str>) -> (Config, Diagnostics) {
     let cluster_mode = cluster_doc
         .as_ref()
         .is_some_and(|d| d.sections().next().is_some());
+    warn_world_readable_secrets(conf_dir, &mut diags);
 
     let roles = RolesConf::from_document(
         roles_doc.as_ref(),
@@ -328,3 +354,18 @@ fn read_optional(conf_dir: &Path, name: &str, diags: &mut Diagnostics) -> Option
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    /// Files written by tests get the umask's 0644; secrets files must not be world-readable,
+    /// so tests that count diagnostics make them 0640 as an administrator would.
+    pub(crate) fn make_private(conf_dir: &std::path::Path) {
+        use std::os::unix::fs::PermissionsExt;
+        for entry in std::fs::read_dir(conf_dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+            }
+        }
+    }
+}

@@ -559,6 +559,12 @@ impl PfConf {
             |s| s.parse::<IpAddr>().ok(),
         ) {
             rc.listen = ip;
+            // In a cluster the sockets bind this server's cluster.conf management_ip
+            // (Config::radius_listen): pf.conf is shared by every member, so one address here
+            // could not be right for all of them, and it is not used.
+            if cluster {
+                r.warn_at("listen", format!("listen = {ip} is ignored because cluster.conf defines a cluster: RADIUS binds each server's own management_ip (cluster.conf [<hostname>] management_ip), ports auth_port/acct_port; remove listen= from [radius] (pf.conf is shared by every server), and point switches at the servers' management_ip"));
+            }
         }
         rc.auth_port = r
             .parsed("auth_port", "a UDP port (1-65535)", parse_port)

@@ -11,6 +11,7 @@ fn conf(files: &[(&str, &str)]) -> tempfile::TempDir {
     for (name, text) in files {
         std::fs::write(dir.path().join("conf").join(name), text).unwrap();
     }
+    crate::test_support::make_private(&dir.path().join("conf"));
     dir
 }
 
@@ -51,8 +52,13 @@ fn shipped_example_conf_loads_without_errors() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conf");
     let diags = checkup(&dir);
     assert!(!diags.has_errors(), "{diags}");
-    // Exactly one warning: the example's public test-fixture secret must be changed.
-    let warnings: Vec<_> = diags.warnings().collect();
+    // Exactly one warning: the example's public test-fixture secret must be changed. (File
+    // modes depend on the checkout's umask: a world-readable warning is not counted here;
+    // scripts/serve-example makes the files 0640.)
+    let warnings: Vec<_> = diags
+        .warnings()
+        .filter(|w| !w.message.contains("readable by every user"))
+        .collect();
     assert_eq!(warnings.len(), 1, "{diags}");
     assert!(
         warnings[0].message.contains("well-known default")
@@ -805,4 +811,40 @@ fn diagnostic_display_format() {
     assert_eq!(all.errors().count(), 1);
     assert_eq!(all.warnings().count(), 1);
     assert!(all.to_string().ends_with("\nWARNING conf/switches.conf: registrationVlan \"5000\" is not a VLAN id (1-4094): fix the value\n"));
+}
+
+#[test]
+fn world_readable_secret_files_are_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = conf(&[
+        ("pf.conf", "[general]\nhostname = pf1\n"),
+        ("switches.conf", "[default]\nregistrationVlan = 2\n"),
+    ]);
+    let set = |name: &str, mode: u32| {
+        std::fs::set_permissions(
+            conf_dir(&dir).join(name),
+            std::fs::Permissions::from_mode(mode),
+        )
+        .unwrap()
+    };
+    set("pf.conf", 0o644);
+    set("switches.conf", 0o604);
+    let diags = checkup(&conf_dir(&dir));
+    for name in ["pf.conf", "switches.conf"] {
+        let d = diags
+            .iter()
+            .find(|d| d.file.ends_with(name) && d.message.contains("readable by every user"))
+            .unwrap_or_else(|| panic!("no warning for {name}:\n{diags}"));
+        assert_eq!(d.severity, Severity::Warning);
+        assert!(d.message.contains("chmod 640"), "{}", d.message);
+    }
+    set("pf.conf", 0o640);
+    set("switches.conf", 0o600);
+    let diags = checkup(&conf_dir(&dir));
+    assert!(
+        !diags
+            .iter()
+            .any(|d| d.message.contains("readable by every user")),
+        "{diags}"
+    );
 }

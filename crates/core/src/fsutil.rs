@@ -109,6 +109,42 @@ pub fn ensure_dir_mode(dir: &Path, mode: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Creates `dir` (and missing parents) with `max_mode`, or removes from an existing directory
+/// every permission bit outside `max_mode` (a 0710 directory stays 0710 under 0750; a 0755
+/// one becomes 0750). Returns the resulting mode. Refuses a symbolic link in its place.
+pub fn tighten_dir_mode(dir: &Path, max_mode: u32) -> io::Result<u32> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(max_mode)
+        .create(dir)?;
+    let meta = fs::symlink_metadata(dir)?;
+    if !meta.is_dir() {
+        return Err(io::Error::other(format!(
+            "{} is not a directory (a symbolic link or file is in its place)",
+            dir.display()
+        )));
+    }
+    let current = meta.permissions().mode() & 0o7777;
+    let wanted = current & max_mode;
+    if wanted != current {
+        fs::set_permissions(dir, fs::Permissions::from_mode(wanted))?;
+    }
+    Ok(wanted)
+}
+
+/// Creates `dir` (and missing parents, `mode`) when it does not exist; an existing directory
+/// is left as it is (its owner chose its mode).
+pub fn ensure_dir_mode_if_new(dir: &Path, mode: u32) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(mode))
+}
+
 fn parent_of(path: &Path) -> io::Result<&Path> {
     match path.parent() {
         Some(p) if p.as_os_str().is_empty() => Ok(Path::new(".")),
@@ -179,6 +215,19 @@ mod tests {
                 .is_symlink()
         );
         assert_eq!(fs::read(&target).unwrap(), b"new");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn tighten_dir_mode_only_removes_bits() {
+        let dir = tempfile_dir();
+        let d = dir.join("state");
+        assert_eq!(tighten_dir_mode(&d, 0o750).unwrap(), 0o750);
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o710)).unwrap();
+        assert_eq!(tighten_dir_mode(&d, 0o750).unwrap(), 0o710);
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o777)).unwrap();
+        assert_eq!(tighten_dir_mode(&d, 0o750).unwrap(), 0o750);
+        assert_eq!(fs::metadata(&d).unwrap().mode() & 0o7777, 0o750);
         fs::remove_dir_all(&dir).unwrap();
     }
 

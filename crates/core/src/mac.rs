@@ -3,16 +3,16 @@ use std::str::FromStr;
 
 /// A 48-bit MAC address: the identity of a device (a "node" in PacketFence terms).
 ///
-/// Switches spell MACs many ways in RADIUS (`User-Name`, `Calling-Station-Id`); all of
-/// `aa:bb:cc:dd:ee:ff`, `AA-BB-CC-DD-EE-FF`, `aabb.ccdd.eeff` and `aabbccddeeff` parse to the
-/// same value. The canonical text form (used in the store and logs) is lower-case,
+/// Switches spell MACs many ways in RADIUS (`User-Name`, `Calling-Station-Id`); every layout
+/// of [`Mac::parse`] (`aa:bb:cc:dd:ee:ff`, `AA-BB-CC-DD-EE-FF`, `aabb.ccdd.eeff`,
+/// `aabb-ccdd-eeff`, `aabbcc-ddeeff`, `aabbccddeeff`, …) parses to the same value. The canonical text form (used in the store and logs) is lower-case,
 /// colon-separated.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Mac(pub [u8; 6]);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "not a MAC address: {input:?} (expected 12 hex digits, e.g. aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF, aabb.ccdd.eeff)"
+    "not a MAC address: {input:?} (expected 12 hex digits, e.g. aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF, aabb.ccdd.eeff, aabb-ccdd-eeff, aabbcc-ddeeff)"
 )]
 pub struct MacParseError {
     pub input: String,
@@ -23,34 +23,41 @@ impl Mac {
         self.0
     }
 
-    /// Parses any common spelling. Separators must be used consistently in one of the
-    /// accepted layouts: 6 groups of 2 (`:` or `-`), 3 groups of 4 (`.`), or none.
+    /// Parses any common spelling: 12 hex digits (either case) with no separator, or split
+    /// into equal groups by ONE separator (`:`, `-` or `.`) used throughout:
+    ///
+    /// | groups | examples (vendors' defaults) |
+    /// |---|---|
+    /// | 6 × 2 | `aa:bb:cc:dd:ee:ff`, `AA-BB-CC-DD-EE-FF` (Windows, Cisco WLC), `AA.BB.CC.DD.EE.FF` (D-Link) |
+    /// | 3 × 4 | `aabb.ccdd.eeff` (Cisco IOS), `aabb-ccdd-eeff` (Huawei, H3C) |
+    /// | 2 × 6 | `aabbcc-ddeeff` (HP/Aruba-OS-Switch, FortiSwitch), `AABBCC.DDEEFF` (D-Link) |
+    ///
+    /// These are the layouts PacketFence's `clean_mac` accepts in practice. Anything else
+    /// (mixed separators, uneven groups, single-digit octets) is refused: it could be a user
+    /// name, and no digit must be guessed.
     pub fn parse(input: &str) -> Result<Mac, MacParseError> {
         let err = || MacParseError {
             input: input.chars().take(64).collect(),
         };
-        let s = input.trim();
-        let b = s.as_bytes();
-        let mut digits = [0u8; 12];
-        let mut n = 0;
-        let layout_ok = match b.len() {
-            12 => true,
-            17 => {
-                let sep = b[2];
-                (sep == b':' || sep == b'-') && (0..5).all(|i| b[2 + i * 3] == sep)
-            }
-            14 => b[4] == b'.' && b[9] == b'.',
-            _ => false,
+        let b = input.trim().as_bytes();
+        let sep = b.iter().copied().find(|c| !c.is_ascii_hexdigit());
+        let group_len = match sep {
+            None => 12,
+            Some(c @ (b':' | b'-' | b'.')) => b.iter().position(|&x| x == c).unwrap_or(0),
+            Some(_) => return Err(err()),
         };
-        if !layout_ok {
+        if !matches!(group_len, 2 | 4 | 6 | 12) || b.len() != 12 + (12 / group_len - 1) {
             return Err(err());
         }
-        for &c in b {
-            if matches!(c, b':' | b'-' | b'.') {
+        let mut digits = [0u8; 12];
+        let mut n = 0;
+        for (i, &c) in b.iter().enumerate() {
+            // Every (group_len + 1)-th byte is the separator, every other one a hex digit.
+            if group_len < 12 && i % (group_len + 1) == group_len {
+                if Some(c) != sep {
+                    return Err(err());
+                }
                 continue;
-            }
-            if n == 12 {
-                return Err(err());
             }
             digits[n] = match c {
                 b'0'..=b'9' => c - b'0',
@@ -59,9 +66,6 @@ impl Mac {
                 _ => return Err(err()),
             };
             n += 1;
-        }
-        if n != 12 {
-            return Err(err());
         }
         let mut out = [0u8; 6];
         for (i, o) in out.iter_mut().enumerate() {
@@ -110,6 +114,14 @@ mod tests {
             "aabbccddeeff",
             "AABBCCDDEEFF",
             " aa:bb:cc:dd:ee:ff ",
+            // Huawei / H3C default.
+            "aabb-ccdd-eeff",
+            // HP / Aruba-OS-Switch, FortiSwitch.
+            "aabbcc-ddeeff",
+            // D-Link.
+            "AA.BB.CC.DD.EE.FF",
+            "AABBCC.DDEEFF",
+            "aabbcc:ddeeff",
         ] {
             assert_eq!(Mac::parse(s), Ok(want), "{s}");
         }
@@ -127,6 +139,14 @@ mod tests {
             "aabbccddeeff00",
             "bob",
             "aa:bb:cc:dd:ee:ff:00",
+            "aabbc-cddeeff",
+            "a:b:c:d:e:f",
+            "aab-bcc-dde-eff",
+            "aa bb cc dd ee ff",
+            "aabbcc-dd:eeff",
+            "aa::bb:cc:dd:eeff",
+            "aabb.ccdd.eeff.",
+            ":aabbccddeeff",
         ] {
             assert!(Mac::parse(s).is_err(), "{s:?} should be rejected");
         }
@@ -138,6 +158,11 @@ mod tests {
             let m = Mac(o);
             prop_assert_eq!(Mac::parse(&m.to_string()), Ok(m));
             prop_assert_eq!(Mac::parse(&m.to_string().replace(':', "-").to_uppercase()), Ok(m));
+            let hex: String = m.to_string().replace(':', "");
+            for (len, sep) in [(4, "."), (4, "-"), (6, "-"), (6, "."), (2, ".")] {
+                let groups: Vec<&str> = (0..12 / len).map(|i| &hex[i * len..(i + 1) * len]).collect();
+                prop_assert_eq!(Mac::parse(&groups.join(sep)), Ok(m));
+            }
         }
 
         #[test]

@@ -19,6 +19,9 @@ pub struct Packet<'a> {
     authenticator: &'a [u8; 16],
     /// Offset of the Message-Authenticator *value* inside `bytes`.
     ma_offset: Option<u16>,
+    /// Attributes whose value length their type does not allow (RFC 6929 §2.8 "invalid
+    /// attributes"): kept on the wire view, ignored by the typed accessors.
+    invalid: u16,
 }
 
 /// Two views are equal when their packet bytes are equal.
@@ -46,9 +49,15 @@ impl<'a> Packet<'a> {
     ///
     /// RFC 2865 §3: the Length field must be 20..=4096 and not exceed the datagram; octets
     /// past Length are padding and ignored. Every attribute must have a length ≥ 2 that stays
-    /// inside the packet (§5). Integer/ipaddr/date attributes of the dictionary must be 4
-    /// octets, IPv6 addresses 16, Message-Authenticator 16 (RFC 3579 §3.2) and appear at most
-    /// once.
+    /// inside the packet (§5). Message-Authenticator must be 16 octets (RFC 3579 §3.2) and
+    /// appear at most once.
+    ///
+    /// An attribute whose value length its dictionary type does not allow (a 5-octet
+    /// NAS-IP-Address, a 3-octet NAS-Port) is an *invalid attribute* (RFC 6929 §2.8): the packet
+    /// is kept, the attribute is ignored by [`Packet::get`] and the typed accessors, and
+    /// counted ([`Packet::invalid_attributes`]). Only attributes the packet's integrity or
+    /// authentication rests on ([`STRICT_LENGTH`]: Message-Authenticator, User-Password,
+    /// CHAP-Password, EAP-Message) make the whole packet malformed.
     pub fn decode(buf: &'a [u8]) -> Result<Packet<'a>, DecodeError> {
         if buf.len() < HEADER_LEN {
             return Err(DecodeError::TooShort { len: buf.len() });
@@ -68,6 +77,7 @@ impl<'a> Packet<'a> {
             return Err(DecodeError::TooShort { len: buf.len() });
         };
         let mut ma_offset = None;
+        let mut invalid: u16 = 0;
         let mut pos = HEADER_LEN;
         while pos < length {
             let typ = bytes[pos];
@@ -79,9 +89,11 @@ impl<'a> Packet<'a> {
                 return Err(DecodeError::MalformedAttribute { offset: pos, typ });
             }
             let vlen = alen - 2;
-            let (min, max) = VALUE_LEN_BOUNDS[usize::from(typ)];
-            if vlen < usize::from(min) || vlen > usize::from(max) {
-                return Err(DecodeError::BadAttributeLength { typ, len: vlen });
+            if !value_len_allowed(typ, vlen) {
+                if STRICT_LENGTH.contains(&typ) {
+                    return Err(DecodeError::BadAttributeLength { typ, len: vlen });
+                }
+                invalid = invalid.saturating_add(1);
             }
             if typ == MESSAGE_AUTHENTICATOR {
                 if ma_offset.is_some() {
@@ -96,7 +108,16 @@ impl<'a> Packet<'a> {
             bytes,
             authenticator,
             ma_offset,
+            invalid,
         })
+    }
+
+    /// Attributes of a length their type does not allow (RFC 6929 §2.8), in wire order: the
+    /// packet was accepted, these are ignored by [`Packet::get`] and the typed accessors.
+    pub fn invalid_attributes(&self) -> impl Iterator<Item = RawAttribute<'a>> + use<'a> {
+        let any = self.invalid > 0;
+        self.attributes()
+            .filter(move |a| any && !value_len_allowed(a.typ, a.value.len()))
     }
 
     /// Code.
@@ -126,9 +147,12 @@ impl<'a> Packet<'a> {
         }
     }
 
-    /// Value of the first attribute of this type.
+    /// Value of the first valid attribute of this type (invalid attributes, RFC 6929 §2.8,
+    /// are skipped).
     pub fn get(&self, typ: u8) -> Option<&'a [u8]> {
-        self.attributes().find(|a| a.typ == typ).map(|a| a.value)
+        self.attributes()
+            .find(|a| a.typ == typ && value_len_allowed(typ, a.value.len()))
+            .map(|a| a.value)
     }
 
     /// Values of every attribute of this type, in order (e.g. EAP-Message, Proxy-State, Class).
@@ -210,6 +234,20 @@ impl<'a> Packet<'a> {
     pub(crate) fn ma_offset(&self) -> Option<usize> {
         self.ma_offset.map(usize::from)
     }
+}
+
+/// Attribute types whose wrong length makes the whole packet malformed instead of one invalid
+/// attribute: the packet's authentication or its EAP conversation depends on them.
+pub const STRICT_LENGTH: [u8; 4] = [
+    crate::dict::MESSAGE_AUTHENTICATOR,
+    crate::dict::USER_PASSWORD,
+    crate::dict::CHAP_PASSWORD,
+    crate::dict::EAP_MESSAGE,
+];
+
+fn value_len_allowed(typ: u8, len: usize) -> bool {
+    let (min, max) = VALUE_LEN_BOUNDS[usize::from(typ)];
+    (usize::from(min)..=usize::from(max)).contains(&len)
 }
 
 /// RFC 2868 §3.6: a leading octet 0x00..=0x1F is a tag; anything else starts the string.

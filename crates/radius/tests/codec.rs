@@ -70,17 +70,9 @@ fn decode_errors() {
             typ: 31
         }
     );
-    // Fixed-size attributes: integer, ipaddr, date, tagged integer, MA.
-    for (typ, vlen) in [
-        (dict::NAS_PORT, 3usize),
-        (dict::NAS_PORT, 5),
-        (dict::NAS_IP_ADDRESS, 2),
-        (dict::EVENT_TIMESTAMP, 8),
-        (dict::TUNNEL_TYPE, 3),
-        (dict::NAS_IPV6_ADDRESS, 4),
-        (dict::MESSAGE_AUTHENTICATOR, 15),
-        (dict::MESSAGE_AUTHENTICATOR, 0),
-    ] {
+    // Message-Authenticator of the wrong size: the packet is malformed.
+    for vlen in [15usize, 0] {
+        let typ = dict::MESSAGE_AUTHENTICATOR;
         let mut a = vec![typ, (vlen + 2) as u8];
         a.resize(vlen + 2, 0);
         let e = Packet::decode(&with_attrs(1, &a)).unwrap_err();
@@ -94,6 +86,47 @@ fn decode_errors() {
     let e = Packet::decode(&with_attrs(1, &a)).unwrap_err();
     assert_eq!(e, DecodeError::DuplicateMessageAuthenticator);
     assert_eq!(e.reason(), "duplicate_message_authenticator");
+}
+
+/// RFC 6929 §2.8: a standard attribute of the wrong length is an invalid attribute: the
+/// packet stays, the attribute is ignored by the accessors and reported.
+#[test]
+fn wrong_length_standard_attributes_are_invalid_not_fatal() {
+    for (typ, vlen) in [
+        (dict::NAS_PORT, 3usize),
+        (dict::NAS_PORT, 5),
+        (dict::NAS_IP_ADDRESS, 2),
+        (dict::NAS_IP_ADDRESS, 5),
+        (dict::EVENT_TIMESTAMP, 8),
+        (dict::TUNNEL_TYPE, 3),
+        (dict::NAS_IPV6_ADDRESS, 4),
+    ] {
+        let mut a = vec![typ, (vlen + 2) as u8];
+        a.resize(vlen + 2, 7);
+        // A valid User-Name after it.
+        a.extend_from_slice(&[dict::USER_NAME, 5, b'b', b'o', b'b']);
+        let v = with_attrs(4, &a);
+        let p = Packet::decode(&v).unwrap_or_else(|e| panic!("{typ}/{vlen}: {e}"));
+        assert_eq!(p.get(typ), None, "{typ}");
+        assert_eq!(p.get_u32(typ), None);
+        assert_eq!(p.get_str(dict::USER_NAME), Some("bob"));
+        let invalid: Vec<_> = p
+            .invalid_attributes()
+            .map(|a| (a.typ, a.value.len()))
+            .collect();
+        assert_eq!(invalid, [(typ, vlen)]);
+        assert_eq!(p.attributes().count(), 2, "kept on the wire view");
+    }
+    // A second, valid instance after an invalid one is found.
+    let v = with_attrs(
+        4,
+        &[dict::NAS_PORT, 5, 0, 0, 9, dict::NAS_PORT, 6, 0, 0, 0, 12],
+    );
+    let p = Packet::decode(&v).unwrap();
+    assert_eq!(p.get_u32(dict::NAS_PORT), Some(12));
+    // A valid packet reports none.
+    let v = with_attrs(4, &[dict::NAS_PORT, 6, 0, 0, 0, 12]);
+    assert_eq!(Packet::decode(&v).unwrap().invalid_attributes().count(), 0);
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! The daemon's local control socket (a Unix socket under the state directory, root-only).
+//! The daemon's local control socket (`<state_dir>/control/ironfence.sock`, in a 0700
+//! directory: root-only from the moment it is bound).
 //! `ironfence configreload` uses it so the operator sees the daemon's own verdict: either the
 //! new configuration is in force, or it was refused (file:line, reason) and the old one stays.
 //!
@@ -18,8 +19,10 @@ pub(crate) fn serve(
     path: &Path,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    // The socket is bound inside a directory only root can enter (0700), so there is no window
+    // in which another user could connect before its own mode is set.
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        ironfence_core::fsutil::ensure_dir_mode(dir, 0o700)?;
     }
     // A stale socket from a crashed daemon: refuse if a daemon still answers on it.
     if path.exists() {

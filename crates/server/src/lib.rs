@@ -52,12 +52,25 @@ pub struct Shared {
     pub db: db_health::DbHealth,
     /// Ticks after every successful reload (the webservices supervisor listens).
     reloads: watch::Sender<u64>,
+    /// In a cluster: the configuration version of the files the configuration in force was
+    /// loaded from (what this server actually runs, reported to peers and `cluster status`;
+    /// the files on disk may be newer until the next reload).
+    running_version: RwLock<Option<ironfence_cluster::ConfigVersion>>,
 }
 
 impl Shared {
     /// The configuration in force. Cheap: one read lock and an `Arc` clone.
     pub fn config(&self) -> Arc<Config> {
         self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The configuration version this server runs (cluster members; `None` on a single
+    /// server or when it could not be computed at the last load).
+    pub fn running_version(&self) -> Option<ironfence_cluster::ConfigVersion> {
+        self.running_version
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
@@ -86,7 +99,12 @@ impl Shared {
                 for n in &notes {
                     tracing::warn!("{n}");
                 }
+                let version = running_version_of(&new);
                 *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+                *self
+                    .running_version
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner()) = version;
                 self.reloads.send_modify(|n| *n += 1);
                 self.metrics
                     .config_reloads
@@ -128,6 +146,12 @@ impl Daemon {
         for w in warnings.iter() {
             tracing::warn!("{w}");
         }
+        settings::prepare_state_dir(&config).with_context(|| {
+            format!(
+                "preparing the state directory {}",
+                config.pf.general.state_dir.display()
+            )
+        })?;
         let store_cfg = settings::store_config(&config);
         // A cluster member starts even while its database is down (it must answer its peers'
         // questions during an outage, and RADIUS resumes as soon as the database is back); a
@@ -142,6 +166,14 @@ impl Daemon {
         .with_context(|| format!("opening the {} store", settings::describe_store(&store_cfg)))?;
         let metrics = Metrics::new();
         let (audit, audit_rx) = audit::AuditQueue::new(settings::AUDIT_QUEUE);
+        if config.is_cluster() {
+            // The first server creates the cluster CA (part of the synchronized files) before
+            // its version is taken, so the version it reports covers what it serves with.
+            if let Err(e) = cluster::supervisor::ensure_cluster_ca(&config) {
+                tracing::warn!(error = %e, "cannot create the cluster CA yet");
+            }
+        }
+        let running_version = running_version_of(&config);
         let shared = Arc::new(Shared {
             conf_dir: conf_dir.to_path_buf(),
             config: RwLock::new(Arc::new(config)),
@@ -151,6 +183,7 @@ impl Daemon {
             ma_seen: RwLock::default(),
             reloads: watch::channel(0).0,
             db: db_health::DbHealth::default(),
+            running_version: RwLock::new(running_version),
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         if deferred {
@@ -229,6 +262,20 @@ impl Daemon {
         let _ = self.audit_task.await;
         self.shared.store.close().await;
         tracing::info!("stopped");
+    }
+}
+
+/// The version of the configuration files `config` was just loaded from (cluster members).
+fn running_version_of(config: &Config) -> Option<ironfence_cluster::ConfigVersion> {
+    if !config.is_cluster() {
+        return None;
+    }
+    match cluster::Member::of(config).version(config) {
+        Ok((version, _, _)) => Some(version),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot compute the configuration version in force");
+            None
+        }
     }
 }
 

@@ -75,9 +75,41 @@ pub(crate) fn metrics_listen(cfg: &Config) -> Option<SocketAddr> {
     cfg.metrics_listen()
 }
 
-/// The daemon's control socket: `<state_dir>/ironfence.sock`.
+/// The daemon's control socket: `<state_dir>/control/ironfence.sock` (the directory is 0700).
 pub fn control_socket_path(cfg: &Config) -> PathBuf {
-    cfg.pf.general.state_dir.join("ironfence.sock")
+    cfg.pf
+        .general
+        .state_dir
+        .join("control")
+        .join("ironfence.sock")
+}
+
+/// Creates the state directory (0750), or tightens it to 0750 at most: it holds the node
+/// database, keys and the control socket. On a cluster member with a `mysql` account
+/// (Galera), root's state directory gets group `mysql` and group search (g+x) so mariadbd can
+/// reach `<state_dir>/mysql`; every file inside stays private to root. Called by `serve` and by
+/// the Galera commands before they create anything under it.
+pub fn prepare_state_dir(cfg: &Config) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = &cfg.pf.general.state_dir;
+    let mode = ironfence_core::fsutil::tighten_dir_mode(dir, 0o750)?;
+    if cfg.is_cluster()
+        && running_as_root()
+        && let Ok(mysql) = crate::galera::files::mysql_account()
+    {
+        std::os::unix::fs::chown(dir, None, Some(mysql.gid))?;
+        if mode & 0o010 == 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode | 0o010))?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether this process runs as root (the owner of files it creates is then root).
+fn running_as_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
 }
 
 /// Settings that a reload cannot change in a running daemon: reported so the operator knows.

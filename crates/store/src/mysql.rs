@@ -138,10 +138,25 @@ async fn schema_version_on(conn: &mut MySqlConnection) -> Result<u32, StoreError
 }
 
 async fn migrate_locked(conn: &mut MySqlConnection) -> Result<(), StoreError> {
+    // An up-to-date schema needs no DDL: a read-only node (no quorum, `read_only=1`) can
+    // still open the store and say "read-only" about the write it is asked for, instead of
+    // failing on a CREATE TABLE it did not need.
+    if let Ok(found) = schema_version_on(conn).await
+        && found == LATEST_VERSION
+    {
+        return Ok(());
+    }
     sqlx::raw_sql(MYSQL_SCHEMA_VERSION_DDL)
         .execute(&mut *conn)
         .await
-        .map_err(|e| StoreError::migration(format!("creating schema_version: {e}")))?;
+        .map_err(|e| {
+            let e = StoreError::from(e);
+            if e.is_retryable() {
+                e
+            } else {
+                StoreError::migration(format!("creating schema_version: {e}"))
+            }
+        })?;
     let found = schema_version_on(conn).await?;
     if found > LATEST_VERSION {
         return Err(newer_schema_error(found));

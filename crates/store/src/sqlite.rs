@@ -129,7 +129,44 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Creates the database file private (0600) before SQLite opens it, and tightens one created
+/// by an older version with the umask: it holds MACs, owners and IP addresses. SQLite gives
+/// its `-wal`/`-shm` files the mode of the database file.
+fn make_private(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let io = |e: std::io::Error| {
+        StoreError::other(format!(
+            "cannot create SQLite database {}: {e}",
+            path.display()
+        ))
+    };
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
+    if file.metadata().map_err(io)?.permissions().mode() & 0o077 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(io)?;
+    }
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.as_os_str().to_os_string();
+        side.push(suffix);
+        if let Ok(m) = std::fs::metadata(&side)
+            && m.permissions().mode() & 0o077 != 0
+        {
+            std::fs::set_permissions(&side, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
 fn open_connection(path: &Path, writer: bool) -> Result<Connection, StoreError> {
+    if writer {
+        make_private(path)?;
+    }
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -212,7 +249,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 impl SqliteStore {
     pub(crate) fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| {
+            ironfence_core::fsutil::ensure_dir_mode_if_new(parent, 0o750).map_err(|e| {
                 StoreError::other(format!(
                     "cannot create directory {} for the SQLite database: {e}",
                     parent.display()

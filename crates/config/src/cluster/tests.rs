@@ -138,6 +138,7 @@ fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
     for (name, text) in files {
         std::fs::write(dir.path().join("conf").join(name), text).unwrap();
     }
+    crate::test_support::make_private(&dir.path().join("conf"));
     dir
 }
 
@@ -574,6 +575,55 @@ fn listen_addresses_single_server_and_cluster() {
         assert_eq!(c.metrics_listen(), want.map(sock), "{me} {metrics}");
         assert!(c.interfaces().is_empty());
     }
+}
+
+/// `[radius] listen` is not used in a cluster (each server binds its own management_ip), so
+/// checkup must say so at the key's line instead of letting the operator believe it applies;
+/// on a single server the key is used and nothing is reported.
+#[test]
+fn radius_listen_in_a_cluster_is_a_checkup_warning() {
+    let pf = format!("{GOOD_PF}[radius]\nauth_port = 1812\nlisten = 10.9.8.7\n");
+    let listen_line = pf.lines().position(|l| l.starts_with("listen =")).unwrap() + 1;
+    let diags = check_as(&[("pf.conf", &pf), ("cluster.conf", GUIDE)], PF2);
+    let found: Vec<_> = diags
+        .iter()
+        .filter(|d| {
+            d.message
+                .contains("is ignored because cluster.conf defines a cluster")
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "{diags}");
+    let d = found[0];
+    assert_eq!(d.severity, Severity::Warning, "{d}");
+    assert!(d.file.ends_with("pf.conf"), "{d}");
+    assert_eq!(d.line, Some(listen_line), "{d}");
+    assert_eq!(d.section.as_deref(), Some("radius"), "{d}");
+    // Reason and remedy: what it binds instead, and what to do.
+    assert!(
+        d.message.contains("listen = 10.9.8.7") && d.message.contains("management_ip"),
+        "{d}"
+    );
+    assert!(d.message.contains("remove listen="), "{d}");
+    assert!(!diags.has_errors(), "{diags}");
+    // And it really is ignored: RADIUS binds pf2's management_ip.
+    let c = load_as(&[("pf.conf", &pf), ("cluster.conf", GUIDE)], PF2);
+    assert_eq!(c.radius_listen(), IpAddr::V4(v4("192.168.1.6")));
+
+    // Without listen= a cluster's pf.conf has no finding; on a single server listen= is used
+    // and not reported.
+    run(vec![case(
+        "no listen in a cluster",
+        GUIDE.into(),
+        format!("{GOOD_PF}[radius]\nauth_port = 1812\n"),
+        None,
+    )]);
+    let single = check_as(&[("pf.conf", &pf)], PF2);
+    assert!(
+        !single.iter().any(|d| d.message.contains("listen")),
+        "{single}"
+    );
+    let c = load_as(&[("pf.conf", &pf)], PF2);
+    assert_eq!(c.radius_listen(), IpAddr::V4(v4("10.9.8.7")));
 }
 
 #[test]

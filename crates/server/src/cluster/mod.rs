@@ -159,6 +159,16 @@ pub fn cluster_trust(config: &Config) -> Result<Trust, String> {
 
 /// A client for `server`'s node-to-node API.
 pub fn client_for(config: &Config, server: &ClusterServer, trust: Trust) -> Result<Client, String> {
+    client_with_timeout(config, server, trust, PEER_TIMEOUT)
+}
+
+/// [`client_for`] with another per-call timeout (status displays use a short one).
+pub fn client_with_timeout(
+    config: &Config,
+    server: &ClusterServer,
+    trust: Trust,
+    timeout: Duration,
+) -> Result<Client, String> {
     let ip = server
         .management_ip
         .ok_or_else(|| format!("{} has no management_ip in cluster.conf", server.name))?;
@@ -167,7 +177,7 @@ pub fn client_for(config: &Config, server: &ClusterServer, trust: Trust) -> Resu
         config.pf.webservices.port,
         trust,
         credentials(config),
-        PEER_TIMEOUT,
+        timeout,
     )
     .map_err(|e| e.to_string())
 }

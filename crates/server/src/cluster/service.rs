@@ -36,8 +36,7 @@ impl ClusterService {
 pub(crate) async fn local_status(shared: &Shared) -> Result<ServerStatus, String> {
     let config = shared.config();
     let member = Member::of(&config);
-    let (version, change, _) = Member::version_blocking(config.clone()).await?;
-    warn_local_change(&member, &change);
+    let version = running_version(shared, &config, &member).await?;
     let local = LocalClusterState::load(&member.state_dir).map_err(|e| e.to_string())?;
     Ok(ServerStatus {
         hostname: member.identity,
@@ -51,6 +50,32 @@ pub(crate) async fn local_status(shared: &Shared) -> Result<ServerStatus, String
         },
         read_only: shared.db.is_read_only(),
     })
+}
+
+/// The version this server runs: the one of the files its configuration in force was loaded
+/// from. Files edited since (not reloaded yet) are reported in the log, not as the version:
+/// peers and `cluster status` must see what this server actually serves.
+async fn running_version(
+    shared: &Shared,
+    config: &Arc<ironfence_config::Config>,
+    member: &Member,
+) -> Result<ConfigVersion, String> {
+    let (on_disk, change, _) = Member::version_blocking(config.clone()).await?;
+    warn_local_change(member, &change);
+    match shared.running_version() {
+        Some(running) => {
+            if running.hash != on_disk.hash {
+                tracing::warn!(
+                    running = running.short(),
+                    on_disk = on_disk.short(),
+                    "the configuration files differ from the configuration in force: run \
+                     `ironfence configreload` (or publish with `ironfence cluster sync --as-master`)"
+                );
+            }
+            Ok(running)
+        }
+        None => Ok(on_disk),
+    }
 }
 
 /// A manual edit is never reverted silently: say so, and how to publish it.
@@ -73,9 +98,7 @@ impl ClusterNode for ClusterService {
 
     async fn config_version(&self) -> Result<ConfigVersion, String> {
         let (config, member) = self.member();
-        let (version, change, _) = Member::version_blocking(config).await?;
-        warn_local_change(&member, &change);
-        Ok(version)
+        running_version(&self.shared, &config, &member).await
     }
 
     async fn bundle(&self) -> Result<Vec<u8>, String> {
@@ -165,8 +188,7 @@ async fn check_once(shared: &Arc<Shared>, tracker: &mut ConflictTracker) -> Resu
     let mut candidates = Vec::new();
     for server in &cluster.servers {
         if server.name == member.identity {
-            let (version, change, _) = Member::version_blocking(config.clone()).await?;
-            warn_local_change(&member, &change);
+            let version = running_version(shared, &config, &member).await?;
             candidates.push((server.name.clone(), true));
             observed.push(ServerObservation {
                 name: server.name.clone(),

@@ -51,6 +51,12 @@ pub fn write_config(config: &Config, answers: &[PeerAnswer]) -> Result<PathBuf, 
         &state::in_maintenance(answers),
     );
     let text = ironfence_galera::generate(config, &members, &layout).map_err(|e| e.to_string())?;
+    crate::settings::prepare_state_dir(config).map_err(|e| {
+        format!(
+            "cannot prepare {}: {e}",
+            config.pf.general.state_dir.display()
+        )
+    })?;
     files::prepare_dirs(&layout, mysql)?;
     files::write_config(&layout.config_file, &text, Some(mysql.gid))?;
     Ok(layout.config_file)

@@ -56,6 +56,12 @@ pub async fn run(
     let layout = GaleraLayout::from_config(config);
     let programs = Programs::find()?;
     let mysql = files::mysql_account()?;
+    crate::settings::prepare_state_dir(config).map_err(|e| {
+        format!(
+            "cannot prepare {}: {e}",
+            config.pf.general.state_dir.display()
+        )
+    })?;
     files::prepare_dirs(&layout, mysql)?;
     if let Ok(s) = query::wsrep_status(&programs.client, &layout.socket).await {
         return Err(format!(
