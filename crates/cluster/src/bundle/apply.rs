@@ -187,6 +187,7 @@ pub fn apply(
                 backup: unique(&target, "old"),
                 target,
                 existed,
+                sha256: Some(journal::sha256_hex(&f.content)),
             },
             Some(i),
         ));
@@ -203,6 +204,7 @@ pub fn apply(
                     backup: unique(&target, "old"),
                     target,
                     existed: true,
+                    sha256: None,
                 },
                 None,
             ));

@@ -8,7 +8,9 @@
 //!  conf/.ironfence-apply.journal  written atomically (fsync'd) before each phase:
 //!      staging   staged files being written; a crash → staged files removed (old config)
 //!      commit    every staged file durable and validated; a crash → roll FORWARD: rename the
-//!                remaining staged files, delete, record the version (new config)
+//!                remaining staged files, delete, record the version (new config) — or, if a
+//!                staged file vanished and its target lacks the new content (its SHA-256 is
+//!                in the journal), roll back from the backups (old config)
 //!      rollback  a rename failed in-process; a crash → roll BACK from the backups (old config)
 //!  no journal    nothing in flight
 //! ```
@@ -120,6 +122,10 @@ pub(crate) struct JournalOp {
     pub backup: PathBuf,
     /// The target existed before the apply.
     pub existed: bool,
+    /// SHA-256 (hex) of the new content: rolling forward checks that a target whose staged
+    /// file is gone really holds it.
+    #[serde(default)]
+    pub sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -234,13 +240,15 @@ pub(crate) fn recover_locked(conf_dir: &Path) -> Result<Option<Recovered>, Bundl
             Journal::remove(conf_dir)?;
             Recovery::Discarded
         }
-        Phase::Commit => {
+        Phase::Commit if can_roll_forward(&j) => {
             roll_forward(&j)?;
             remove_backups(&j.ops);
             Journal::remove(conf_dir)?;
             Recovery::RolledForward
         }
-        Phase::Rollback => {
+        // Committed, but a staged file is gone and its target does not hold the new content
+        // (removed by someone else): the new bundle cannot be completed, the old one can.
+        Phase::Commit | Phase::Rollback => {
             let errors = roll_back(&j.ops);
             if !errors.is_empty() {
                 return Err(BundleError::Commit {
@@ -259,6 +267,25 @@ pub(crate) fn recover_locked(conf_dir: &Path) -> Result<Option<Recovered>, Bundl
         version: j.version,
         files: j.ops.len(),
     }))
+}
+
+/// True when every write can be completed: its staged file is there, or its target already
+/// holds the new content.
+fn can_roll_forward(j: &Journal) -> bool {
+    j.ops.iter().all(|op| match (&op.staged, &op.sha256) {
+        (Some(staged), Some(want)) => {
+            exists(staged) || fs::read(&op.target).is_ok_and(|c| &sha256_hex(&c) == want)
+        }
+        _ => true,
+    })
+}
+
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Commit phase, resumed: every staged file still present is renamed over its target (a
@@ -319,6 +346,7 @@ pub(crate) fn roll_back(ops: &[JournalOp]) -> Vec<String> {
         if let Err(e) = r {
             errors.push(format!("{}: {e}", op.target.display()));
         }
+        fault_point();
     }
     sync_parents(ops);
     for op in ops {

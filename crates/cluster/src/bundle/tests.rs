@@ -988,6 +988,7 @@ fn the_apply_lock_excludes_other_processes() {
 
 const CRASH_ROOT_ENV: &str = "IRONFENCE_TEST_CRASH_ROOT";
 const CRASH_AT_ENV: &str = "IRONFENCE_TEST_APPLY_CRASH_AT";
+const CRASH_SABOTAGE_ENV: &str = "IRONFENCE_TEST_CRASH_SABOTAGE";
 
 /// The bundle the crash test installs over [`install`]: modified, added (in a new directory,
 /// an extra file), deleted and unchanged files, modes changing.
@@ -1017,11 +1018,48 @@ fn crash_extras(root: &Path) -> Vec<std::path::PathBuf> {
 #[ignore = "run as a child process by a_crash_at_every_step_recovers_old_or_new_entirely"]
 fn crash_child() {
     let root = std::path::PathBuf::from(std::env::var(CRASH_ROOT_ENV).expect("child only"));
-    apply_to(&root, &crash_new_bundle(), |_| staged_ok(&root)).unwrap();
+    if std::env::var_os(CRASH_SABOTAGE_ENV).is_none() {
+        apply_to(&root, &crash_new_bundle(), |_| staged_ok(&root)).unwrap();
+        return;
+    }
+    // The last rename of the commit fails (its staged file is removed behind apply's back),
+    // so the commit rolls back — and the fault hook also crashes inside that rollback.
+    let e = apply_to(&root, &crash_new_bundle(), |_| {
+        let dir = root.join("raddb/modules");
+        let staged = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(".mschap.ironfence-new-")
+            })
+            .unwrap();
+        fs::remove_file(staged).unwrap();
+        staged_ok(&root)
+    })
+    .unwrap_err();
+    assert!(matches!(e, BundleError::Commit { .. }), "{e}");
 }
 
 #[test]
 fn a_crash_at_every_step_recovers_old_or_new_entirely() {
+    let outcomes = crash_at_every_step(false);
+    // Crashes before the commit point give the old bundle, after it the new one.
+    assert!(outcomes.0 > 3 && outcomes.1 > 3, "{outcomes:?}");
+}
+
+#[test]
+fn a_crash_while_a_failed_commit_rolls_back_recovers_the_old_bundle() {
+    let outcomes = crash_at_every_step(true);
+    assert!(outcomes.0 > 10 && outcomes.1 == 0, "{outcomes:?}");
+}
+
+/// Runs the apply in a child process killed at step 1, 2, … until it completes; after each
+/// crash, recovers and checks that exactly the old or the new bundle is on disk with its
+/// version. Returns how many crashes ended in (old, new).
+fn crash_at_every_step(sabotage: bool) -> (usize, usize) {
     let new = crash_new_bundle();
     let mut outcomes = (0, 0);
     for step in 1.. {
@@ -1038,7 +1076,11 @@ fn a_crash_at_every_step_recovers_old_or_new_entirely() {
         };
         VersionStore::record(&d.join("state"), &old_version).unwrap();
 
-        let status = std::process::Command::new(std::env::current_exe().unwrap())
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+        if sabotage {
+            child.env(CRASH_SABOTAGE_ENV, "1");
+        }
+        let status = child
             .args([
                 "--exact",
                 "bundle::tests::crash_child",
@@ -1108,14 +1150,13 @@ fn a_crash_at_every_step_recovers_old_or_new_entirely() {
         assert!(d.join("conf/notes.txt").exists() && d.join("var/state.json").exists());
         assert_no_temporaries(d);
         if completed {
-            assert_eq!(got, new);
+            assert_eq!(&got, if sabotage { &old } else { &new });
             break;
         }
         // And the next apply works.
         apply_to(d, &new, |_| staged_ok(d)).unwrap();
         assert_eq!(collect(&conf, d, &crash_extras(d)).unwrap(), new);
     }
-    // Crashes before the commit point give the old bundle, after it the new one.
     eprintln!("crash points (old bundle, new bundle after recovery): {outcomes:?}");
-    assert!(outcomes.0 > 3 && outcomes.1 > 3, "{outcomes:?}");
+    outcomes
 }
