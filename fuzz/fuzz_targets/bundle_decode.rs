@@ -40,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
         .map(|(path, mode, content)| BundleFile {
             path,
             mode: u32::from(mode),
-            content,
+            content: content.into(),
         })
         .collect();
     let Ok(b) = Bundle::from_files(files) else {

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, anyhow, bail};
 use clap::{Args, Subcommand};
-use ironfence_cluster::{ServerStatus, VersionStore, management_server};
+use ironfence_cluster::{ReceivePolicy, ServerStatus, StagedConfig, management_server};
 use ironfence_config::Config;
 use ironfence_server::cluster::{self, LocalClusterState, Member};
 use ironfence_webservices::{Client, ClusterCa, Credentials, Trust};
@@ -209,19 +209,33 @@ async fn sync_from(conf_dir: &Path, args: SyncArgs) -> anyhow::Result<ExitCode> 
     )
     .map_err(|e| anyhow!("{e}"))?;
     let bytes = client.bundle().await.map_err(|e| anyhow!("{e}"))?;
-    let (version, bundle) = ironfence_cluster::decode(&bytes)
+    let (version, bundle) = ironfence_cluster::decode_owned(bytes)
         .map_err(|e| anyhow!("the bundle from {from} is unusable: {e}"))?;
     let root = ironfence_config::installation_root(conf_dir);
     std::fs::create_dir_all(conf_dir)
         .with_context(|| format!("creating {}", conf_dir.display()))?;
-    let report = ironfence_cluster::apply(&root, &bundle, |staging| {
-        Config::load_as(staging, None).map(|_| ()).map_err(|d| {
-            format!("the configuration from {from} would not load on this server:\n{d}")
+    // This server's own rules decide what the member may write here: its configuration as it
+    // is now (none yet on a new server: only conf/*.conf and conf/ssl/**).
+    let policy = match Config::load(conf_dir) {
+        Ok(c) => ReceivePolicy::new(&root, &c.pf.general.state_dir, &c.cluster_files),
+        Err(_) => ReceivePolicy::new(&root, Path::new(ironfence_config::DEFAULT_STATE_DIR), &[]),
+    };
+    let now = cluster::unix_now();
+    let report = tokio::task::spawn_blocking(move || {
+        ironfence_cluster::apply(&policy, bundle, &version, now, |staging| {
+            Config::load_as(staging, None)
+                .map(|c| StagedConfig {
+                    state_dir: c.pf.general.state_dir,
+                })
+                .map_err(|d| {
+                    format!("the configuration from {from} would not load on this server:\n{d}")
+                })
         })
     })
+    .await?
     .map_err(|e| anyhow!("configuration from {from} not applied (nothing was changed): {e}"))?;
+    let version = &report.version;
     let config = crate::load_config(conf_dir)?;
-    VersionStore::record(&config.pf.general.state_dir, &version).map_err(|e| anyhow!("{e}"))?;
     outln!(
         "configuration {} (changed {} by {}) applied from {from}: {} added, {} modified, {} deleted, {} unchanged",
         version.short(),

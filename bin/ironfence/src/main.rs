@@ -147,6 +147,9 @@ fn init_logging(format: LogFormat, daemon: bool) {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if !matches!(cli.command, Command::Version) {
+        recover_interrupted_apply(&cli.conf_dir)?;
+    }
     match cli.command {
         Command::Version => {
             outln!("ironfence {}", env!("CARGO_PKG_VERSION"));
@@ -176,6 +179,33 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             db_cmd::init_replication_user(&cli.conf_dir).await
         }
     }
+}
+
+/// A configuration apply that a crash interrupted is finished (or undone) before anything reads
+/// the configuration: otherwise a mix of old and new files would run, and be stamped as a
+/// local change that wins "most recent".
+fn recover_interrupted_apply(conf_dir: &Path) -> anyhow::Result<()> {
+    let recovered = ironfence_cluster::recover(conf_dir).with_context(|| {
+        format!(
+            "completing an interrupted configuration apply in {}",
+            conf_dir.display()
+        )
+    })?;
+    if let Some(r) = recovered {
+        let what = match r.recovery {
+            ironfence_cluster::bundle::Recovery::RolledForward => "completed (new configuration)",
+            ironfence_cluster::bundle::Recovery::RolledBack => "undone (previous configuration)",
+            ironfence_cluster::bundle::Recovery::Discarded => {
+                "discarded before its commit (previous configuration)"
+            }
+        };
+        // Logged at warn: shown by every CLI command too.
+        tracing::warn!(
+            version = r.version.short(), changed_by = %r.version.changed_by, files = r.files,
+            "an interrupted configuration apply was {what}"
+        );
+    }
+    Ok(())
 }
 
 pub(crate) fn load_config(conf_dir: &Path) -> anyhow::Result<Config> {

@@ -4,7 +4,8 @@
 //! ```text
 //!  daemon / CLI ──► bundle   collect conf/*.conf, conf/ssl/**, cluster-files.txt extras;
 //!                            hash (= ConfigVersion.hash); encode/decode IFBUNDLE (untrusted
-//!                            input: strict); apply atomically (stage, validate, rename, rollback)
+//!                            input: strict); receiver policy; apply under a lock with a commit
+//!                            journal (stage, validate, rename, rollback; recover after a crash)
 //!               ──► version  <state_dir>/config-version.json: this server's version, local
 //!                            changes detected by hash
 //!               ──► resolve  pure: Observation ─► Decision (guide's rules) ─► ConflictTracker
@@ -22,7 +23,10 @@ pub mod resolve;
 pub mod types;
 pub mod version;
 
-pub use bundle::{ApplyReport, Bundle, BundleError, BundleFile, apply, collect, decode};
+pub use bundle::{
+    ApplyReport, Bundle, BundleError, BundleFile, ReceivePolicy, StagedConfig, apply, collect,
+    decode, decode_owned, local_version, recover,
+};
 pub use resolve::{
     Action, ConflictTracker, Decision, Observation, Rule, ServerObservation, decide,
     management_server,

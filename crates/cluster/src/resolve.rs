@@ -23,8 +23,13 @@
 //!
 //! The pusher is the first server in cluster.conf order (among alive ones) holding the chosen
 //! hash, and the pushed [`ConfigVersion`] is that server's (its `changed_at`/`changed_by`).
+//!
+//! A version dated more than [`MAX_CLOCK_SKEW`] after the check's clock (a peer's wrong clock,
+//! or a forged `changed_at`) would win "most recent" for as long as the clock lags: it is
+//! never chosen and its time never counts ([`Observation::future_dated`] lists it for the log);
+//! its holders are pushed the chosen version like any other server on another version.
 
-use crate::types::ConfigVersion;
+use crate::types::{ConfigVersion, MAX_CLOCK_SKEW, UnixTime};
 
 /// What one configuration check saw.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -32,6 +37,24 @@ pub struct Observation {
     /// In cluster.conf order: every configured server that this server has NOT disabled
     /// (this server included).
     pub servers: Vec<ServerObservation>,
+    /// The clock of the server that made the observation.
+    pub now: UnixTime,
+}
+
+impl Observation {
+    /// The alive servers whose version is dated beyond `now + MAX_CLOCK_SKEW`: never chosen.
+    pub fn future_dated(&self) -> Vec<(&str, &ConfigVersion)> {
+        self.servers
+            .iter()
+            .filter(|s| s.alive)
+            .filter_map(|s| s.version.as_ref().map(|v| (s.name.as_str(), v)))
+            .filter(|(_, v)| self.is_future(v))
+            .collect()
+    }
+
+    fn is_future(&self, v: &ConfigVersion) -> bool {
+        v.changed_at > self.now.saturating_add(MAX_CLOCK_SKEW)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,11 +98,12 @@ pub enum Decision {
 
 /// One distinct hash among the alive servers.
 struct Group<'a> {
-    /// Index (in `alive`) of the first server holding it: the pusher.
-    first: usize,
-    version: &'a ConfigVersion,
+    /// Index (in `alive`) of the first server holding it with a version not dated in the
+    /// future: the pusher. `None`: every holder's version is future-dated (never chosen).
+    first: Option<usize>,
+    hash: &'a str,
     count: usize,
-    /// Highest `changed_at` among its holders.
+    /// Highest `changed_at` among its holders, future-dated versions left out.
     latest: i64,
 }
 
@@ -120,17 +144,22 @@ pub fn decide(obs: &Observation) -> Decision {
     // "The results are then organized by version identifier."
     let mut groups: Vec<Group> = Vec::new();
     for (i, (_, v)) in alive.iter().enumerate() {
-        match groups.iter_mut().find(|g| g.version.hash == v.hash) {
-            Some(g) => {
-                g.count += 1;
-                g.latest = g.latest.max(v.changed_at);
+        let g = match groups.iter_mut().position(|g| g.hash == v.hash) {
+            Some(k) => &mut groups[k],
+            None => {
+                groups.push(Group {
+                    first: None,
+                    hash: &v.hash,
+                    count: 0,
+                    latest: i64::MIN,
+                });
+                groups.last_mut().expect("just pushed")
             }
-            None => groups.push(Group {
-                first: i,
-                version: v,
-                count: 1,
-                latest: v.changed_at,
-            }),
+        };
+        g.count += 1;
+        if !obs.is_future(v) {
+            g.latest = g.latest.max(v.changed_at);
+            g.first.get_or_insert(i);
         }
     }
     // "Should all alive servers run the same version, the state is considered as healthy and
@@ -139,13 +168,27 @@ pub fn decide(obs: &Observation) -> Decision {
         return Decision::Healthy;
     }
 
-    // Groups are in cluster.conf order of their first holder, so `max_by_key` with
-    // `Reverse(first)` prefers the earlier server on ties.
-    let most_recent = || {
+    let eligible = || {
         groups
             .iter()
-            .max_by_key(|g| (g.latest, std::cmp::Reverse(g.first)))
+            .filter_map(|g| g.first.map(|first| (g, first)))
     };
+    if eligible().next().is_none() {
+        return Decision::NoDecision {
+            reason: format!(
+                "every version is dated more than {MAX_CLOCK_SKEW} s after this server's clock \
+                 ({}): {}; fix the clocks, then publish with `ironfence cluster sync --as-master`",
+                obs.now,
+                obs.future_dated()
+                    .iter()
+                    .map(|(n, v)| format!("{n}={}@{}", v.short(), v.changed_at))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+    }
+    // `Reverse(first)` prefers the earlier server on ties.
+    let most_recent = || eligible().max_by_key(|(g, first)| (g.latest, std::cmp::Reverse(*first)));
     let (chosen, rule) = if configured <= 2 {
         // "should there be more than one version identifier across the alive servers, the
         // algorithm validates that there are at least 2 servers configured in the cluster. If
@@ -164,13 +207,11 @@ pub fn decide(obs: &Observation) -> Decision {
         // when the failed nodes will come back online, they will have quorum on the previous
         // configuration and the one they are running will be pushed to all the servers."
         (
-            groups
-                .iter()
-                .max_by_key(|g| (g.count, g.latest, std::cmp::Reverse(g.first))),
+            eligible().max_by_key(|(g, first)| (g.count, g.latest, std::cmp::Reverse(*first))),
             Rule::Majority,
         )
     };
-    let Some(chosen) = chosen else {
+    let Some((chosen, first)) = chosen else {
         // Unreachable: there are at least two groups.
         return Decision::NoDecision {
             reason: "no version to choose".into(),
@@ -180,13 +221,13 @@ pub fn decide(obs: &Observation) -> Decision {
     // will be the one pushing the new configuration to the other servers. Otherwise, a
     // webservice call is made to one of the servers running the selected version so that it
     // pushes its configuration to its peers." — the first one in cluster.conf order.
-    let (pusher, version) = alive[chosen.first];
+    let (pusher, version) = alive[first];
     Decision::Push {
         version: version.clone(),
         pusher: pusher.to_string(),
         targets: alive
             .iter()
-            .filter(|(_, v)| v.hash != chosen.version.hash)
+            .filter(|(_, v)| v.hash != chosen.hash)
             .map(|(n, _)| n.to_string())
             .collect(),
         rule,

@@ -5,6 +5,11 @@ use serde::{Deserialize, Serialize};
 /// Seconds since the UNIX epoch.
 pub type UnixTime = i64;
 
+/// How far in the future (seconds, against the local clock) a version's `changed_at` may be.
+/// A version dated further ahead would win "most recent" until that time comes: a receiver
+/// refuses it and the conflict check never chooses it.
+pub const MAX_CLOCK_SKEW: i64 = 300;
+
 /// A configuration version: the content hash of the config bundle, plus when and where the
 /// change that produced it was made. Two servers run the same configuration iff their hashes
 /// are equal; `changed_at` only orders versions ("most recent").

@@ -73,6 +73,8 @@ impl VersionStore {
     /// This server's version for a bundle hashing to `bundle_hash`: the recorded version if its
     /// hash matches; otherwise a local change is detected and
     /// `ConfigVersion { hash, changed_at: now, changed_by: identity }` is recorded and returned.
+    /// Call it through [`crate::bundle::local_version`], which holds the apply lock and never
+    /// stamps while an apply is pending (a half-applied mix is not a local change).
     pub fn current(
         state_dir: &Path,
         bundle_hash: &str,

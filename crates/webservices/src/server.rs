@@ -590,7 +590,8 @@ async fn post_bundle<N: ClusterNode>(
         return error(StatusCode::BAD_REQUEST, "empty bundle");
     }
     let size = bytes.len();
-    match node.apply_bundle(bytes.to_vec(), from.clone()).await {
+    // Moved, not copied: the bundle is held once in memory while it is applied.
+    match node.apply_bundle(Vec::from(bytes), from.clone()).await {
         Ok(v) => {
             tracing::info!(%peer, from = %from, size, version = %v.short(), "bundle applied");
             json(StatusCode::OK, &v)

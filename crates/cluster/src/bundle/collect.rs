@@ -1,8 +1,8 @@
 //! Reading the synchronized files from disk.
 
 use super::{
-    BACKUP_SUFFIX, Bundle, BundleError, BundleFile, MAX_FILE_SIZE, MAX_FILES, MAX_TOTAL_SIZE,
-    NEVER_SYNCED, STAGED_SUFFIX,
+    Bundle, BundleError, BundleFile, MAX_FILE_SIZE, MAX_FILES, MAX_TOTAL_SIZE, NEVER_SYNCED,
+    is_reserved_name, normalize_mode,
 };
 use std::fs;
 use std::io::Read;
@@ -13,7 +13,8 @@ use std::path::{Component, Path, PathBuf};
 /// `conf/ssl/**` and `extra_files` (the lines of `conf/cluster-files.txt`: absolute, or relative
 /// to `install_root`; each must be inside `install_root`). `conf_dir` must be
 /// `install_root/conf`. Symbolic links, special files, missing extra files and files over the
-/// size limits are refused with an error naming the file.
+/// size limits are refused with an error naming the file. Modes are reported normalised
+/// ([`normalize_mode`]): what a receiver writes, so that sender and receiver hash alike.
 pub fn collect(
     conf_dir: &Path,
     install_root: &Path,
@@ -29,7 +30,7 @@ pub fn collect(
         let Some(name) = name.to_str() else {
             continue; // not UTF-8, so not `*.conf` as far as we can name it
         };
-        if !name.ends_with(".conf") {
+        if !name.ends_with(".conf") || is_reserved_name(name) {
             continue;
         }
         let path = entry.path();
@@ -191,8 +192,8 @@ impl Collector {
         }
         self.files.push(BundleFile {
             path: rel,
-            mode: meta.permissions().mode() & 0o777,
-            content,
+            mode: normalize_mode(meta.permissions().mode() & 0o777),
+            content: content.into(),
         });
         Ok(())
     }
@@ -207,8 +208,8 @@ impl Collector {
             let name = name
                 .to_str()
                 .ok_or_else(|| BundleError::NonUtf8Path { path: path.clone() })?;
-            if name.ends_with(STAGED_SUFFIX) || name.ends_with(BACKUP_SUFFIX) {
-                continue; // leftovers of an interrupted apply are not configuration
+            if is_reserved_name(name) {
+                continue; // apply's own files are not configuration
             }
             let child = format!("{rel}/{name}");
             let meta =

@@ -1,5 +1,6 @@
 //! The configuration bundle: every file the cluster keeps identical on all servers, its content
-//! hash (the [`ConfigVersion::hash`]), its wire format, and its atomic application.
+//! hash (the [`ConfigVersion::hash`]), its wire format, what a receiver accepts, and its
+//! crash-safe application.
 //!
 //! ```text
 //!  conf/*.conf ─────────┐
@@ -9,8 +10,9 @@
 //!                                         ▼  │           bounds, paths, hash checked)
 //!                                      IFBUNDLE bytes
 //!                                         │
-//!                       apply() ◄─────────┘ stage *.ironfence-new ─► validate(staging conf/)
-//!                                           ─► rename over targets (backups, rollback)
+//!  apply() ◄──────────────────────────────┘  under the apply lock: ReceivePolicy (this server's
+//!    rules) ─► stage ─► validate(staging conf/) ─► journal ─► renames ─► version record
+//!  recover() at start-up: finishes or undoes an apply a crash interrupted (see `journal`)
 //! ```
 //!
 //! # What is synchronized
@@ -21,22 +23,39 @@
 //!   synchronization"); they must be inside the installation root.
 //!
 //! Files that are never synchronized even though they match the rules above:
-//! [`NEVER_SYNCED`] (none yet; per-server state such as maintenance mode and disabled peers lives
-//! in the state directory, not in `conf/`).
+//! [`NEVER_SYNCED`] (`conf/cluster-files.txt` itself: each server's list of extra files is the
+//! rule its receiver applies, so a peer must not be able to widen it).
+//!
+//! # What a receiver accepts
+//! The sender's list is not trusted: [`ReceivePolicy`] (built from the receiver's own
+//! configuration) accepts only `conf/*.conf`, `conf/ssl/**` and the extra files the
+//! receiver's own `conf/cluster-files.txt` lists, never anything in its state directory, never
+//! through a symbolic link; any other path refuses the whole bundle with an error naming it.
+//! Modes are normalised with [`normalize_mode`] (no execute bits, no group/other write), both
+//! when collecting and when writing, so the hash of what a receiver wrote equals the hash it
+//! later collects.
 //!
 //! Symbolic links are refused everywhere (a link could make a peer's push write outside the
-//! installation root), as are devices, FIFOs and sockets. Only the permission bits (`0o777`) of
-//! a file's mode travel; ownership is not synchronized (files are written by the daemon's user).
+//! installation root), as are devices, FIFOs and sockets. Ownership is not synchronized (files
+//! are written by the daemon's user).
 
 mod apply;
 mod collect;
+mod journal;
+mod policy;
 mod wire;
 
-pub use apply::{ApplyReport, STAGING_DIR_PREFIX, apply};
+pub use apply::{ApplyReport, MAX_CLOCK_SKEW, StagedConfig, apply};
 pub use collect::collect;
-pub use wire::{FORMAT_VERSION, MAGIC, decode};
+pub use journal::{
+    ApplyLock, JOURNAL_FILE, LOCK_FILE, Recovered, Recovery, journal_pending, local_version,
+    recover,
+};
+pub use policy::{ReceivePolicy, normalize_mode};
+pub use wire::{FORMAT_VERSION, MAGIC, decode, decode_owned};
 
-use crate::types::ConfigVersion;
+use crate::types::{ConfigVersion, UnixTime};
+use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -49,13 +68,13 @@ pub const MAX_TOTAL_SIZE: u64 = 64 * 1024 * 1024;
 pub const MAX_FILES: usize = 10_000;
 /// Longest path (bytes) in a bundle.
 pub const MAX_PATH_LEN: usize = 1024;
-/// Suffix of a file staged next to its target during [`apply`].
-pub const STAGED_SUFFIX: &str = ".ironfence-new";
-/// Suffix of the backup of a replaced file during [`apply`].
-pub const BACKUP_SUFFIX: &str = ".ironfence-old";
-/// Files (relative to the installation root) that match the synchronization rules but are never
-/// synchronized: not collected, and never deleted by [`apply`]. None yet.
-pub const NEVER_SYNCED: &[&str] = &[];
+/// Marker of the names [`apply`] uses for its own files (staged files
+/// `.<name>.ironfence-new-…`, backups `.<name>.ironfence-old-…`, the staging directory, the
+/// journal and the lock): a path component containing it is never collected nor accepted.
+pub const RESERVED_MARKER: &str = ".ironfence-";
+/// Files (relative to the installation root) that are never synchronized: not collected, never
+/// accepted from a peer, never deleted by [`apply`].
+pub const NEVER_SYNCED: &[&str] = &["conf/cluster-files.txt"];
 
 /// One synchronized file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +83,8 @@ pub struct BundleFile {
     pub path: String,
     /// Permission bits (`0o777` at most), e.g. `0o600` for private keys.
     pub mode: u32,
-    pub content: Vec<u8>,
+    /// Shared, so that a decoded bundle slices the received bytes instead of copying them.
+    pub content: Bytes,
 }
 
 /// The set of synchronized files, sorted by path, each path valid and unique.
@@ -140,13 +160,39 @@ pub enum BundleError {
     HashMismatch { announced: String, computed: String },
     #[error("the received configuration was refused, nothing was changed: {0}")]
     Validation(String),
+    #[error("bundle refused, nothing was written: this server does not accept {path}: {reason}")]
+    NotAccepted { path: String, reason: String },
+    #[error(
+        "bundle refused, nothing was written: its version {} is dated {changed_at} (UNIX \
+         time), {} s ahead of this server's clock ({now}); at most {max_skew} s of clock skew \
+         is accepted (a version from the future would win \"most recent\" forever): fix the \
+         clock of {changed_by} or of this server, then publish again",
+        &.hash[..hash.len().min(12)], .changed_at.saturating_sub(*.now)
+    )]
+    FromTheFuture {
+        hash: String,
+        changed_by: String,
+        changed_at: UnixTime,
+        now: UnixTime,
+        max_skew: i64,
+    },
+    #[error(
+        "an interrupted configuration apply is pending ({}): it is completed at the next \
+         start of any ironfence command; until then this server's version is not reported",
+        journal.display()
+    )]
+    ApplyPending { journal: PathBuf },
+    #[error("{} is corrupt ({reason}): restore the files listed in it by hand, then delete it", path.display())]
+    CorruptJournal { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Version(#[from] crate::version::VersionStoreError),
     #[error(
         "applying the configuration failed at {}: {source}; {}",
         path.display(),
         if rollback_errors.is_empty() {
             "every file was restored to its previous content".to_string()
         } else {
-            format!("ROLLBACK INCOMPLETE, check these files by hand: {}", rollback_errors.join("; "))
+            format!("ROLLBACK INCOMPLETE ({}), check these files by hand: {}", RECOVERY_NOTE, rollback_errors.join("; "))
         }
     )]
     Commit {
@@ -168,6 +214,25 @@ impl BundleError {
 }
 
 impl Bundle {
+    /// The same files with every mode passed through [`normalize_mode`] (what a receiver
+    /// writes), and the paths whose mode changed.
+    pub fn normalized(self) -> (Bundle, Vec<String>) {
+        let mut changed = Vec::new();
+        let files = self
+            .files
+            .into_iter()
+            .map(|mut f| {
+                let m = normalize_mode(f.mode);
+                if m != f.mode {
+                    changed.push(format!("{} ({:o} → {:o})", f.path, f.mode, m));
+                    f.mode = m;
+                }
+                f
+            })
+            .collect();
+        (Bundle { files }, changed)
+    }
+
     /// Builds a bundle from files in any order: validates every path and mode, the size limits,
     /// and refuses duplicates and a path that is also a directory of another path.
     pub fn from_files(mut files: Vec<BundleFile>) -> Result<Bundle, BundleError> {
@@ -276,8 +341,17 @@ pub fn is_default_synced(path: &str) -> bool {
     }
 }
 
+/// True for a file name of [`apply`]'s own (staged files, backups, staging directory, journal,
+/// lock): never collected, never accepted, never deleted as "absent from the bundle".
+pub fn is_reserved_name(name: &str) -> bool {
+    name.contains(RESERVED_MARKER)
+}
+
+/// What a failed rollback leaves to the operator.
+const RECOVERY_NOTE: &str = "the journal is kept: the next start of any ironfence command retries";
+
 /// Validates a bundle path: relative, `/`-separated, no empty, `.` or `..` component, no NUL
-/// or other control character, not one of apply's own temporary names, at most
+/// or other control character, no name reserved for apply's own files, at most
 /// [`MAX_PATH_LEN`] bytes. A valid path never leaves the installation root lexically (apply
 /// also refuses symbolic links on the way).
 pub fn validate_path(path: &str) -> Result<(), BundleError> {
@@ -302,17 +376,14 @@ pub fn validate_path(path: &str) -> Result<(), BundleError> {
     if path.contains('\\') {
         return bad("contains a backslash");
     }
-    for (i, c) in path.split('/').enumerate() {
+    for c in path.split('/') {
         match c {
             "" => return bad("empty component"),
             "." | ".." => return bad("`.` or `..` component"),
             _ => {}
         }
-        if c.ends_with(STAGED_SUFFIX) || c.ends_with(BACKUP_SUFFIX) {
-            return bad("uses a name reserved for apply's temporary files");
-        }
-        if i == 0 && c.starts_with(STAGING_DIR_PREFIX) {
-            return bad("inside apply's staging directory");
+        if is_reserved_name(c) {
+            return bad("uses a name reserved for apply's own files (containing `.ironfence-`)");
         }
     }
     Ok(())

@@ -23,6 +23,7 @@ use super::{
     is_default_synced, validate_path,
 };
 use crate::types::ConfigVersion;
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 /// First 8 bytes of an encoded bundle.
@@ -67,7 +68,7 @@ pub(super) fn encode(bundle: &Bundle, version: &ConfigVersion) -> Vec<u8> {
 }
 
 struct Reader<'a> {
-    bytes: &'a [u8],
+    bytes: &'a Bytes,
     pos: usize,
 }
 
@@ -77,6 +78,13 @@ impl<'a> Reader<'a> {
             offset: self.pos,
             reason: reason.into(),
         }
+    }
+
+    /// The next `n` bytes, sharing the input's buffer (no copy).
+    fn take_shared(&mut self, n: usize, what: &str) -> Result<Bytes, BundleError> {
+        let start = self.pos;
+        self.take(n, what)?;
+        Ok(self.bytes.slice(start..self.pos))
     }
 
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], BundleError> {
@@ -102,8 +110,17 @@ impl<'a> Reader<'a> {
 /// Decodes bytes received from a peer: checks the magic, format version, every length against
 /// the remaining input and the limits, every path ([`validate_path`]; outside `conf/*.conf` and
 /// `conf/ssl/**` only the declared extra files), modes, canonical order, and that the header's
-/// hash equals the hash of the records. Never panics.
+/// hash equals the hash of the records. Never panics. Copies the file contents once; see
+/// [`decode_owned`] to avoid that.
 pub fn decode(bytes: &[u8]) -> Result<(ConfigVersion, Bundle), BundleError> {
+    decode_owned(Bytes::copy_from_slice(bytes))
+}
+
+/// [`decode`] taking ownership of the received bytes: the files' contents are slices of that
+/// one buffer (a 64 MiB push is held once in memory, not twice).
+pub fn decode_owned(bytes: impl Into<Bytes>) -> Result<(ConfigVersion, Bundle), BundleError> {
+    let bytes: Bytes = bytes.into();
+    let bytes = &bytes;
     let mut r = Reader { bytes, pos: 0 };
     if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
         return Err(BundleError::BadMagic);
@@ -177,7 +194,7 @@ pub fn decode(bytes: &[u8]) -> Result<(ConfigVersion, Bundle), BundleError> {
             });
         }
         // len <= MAX_FILE_SIZE fits in usize on every supported target.
-        let content = r.take(len as usize, "file content")?.to_vec();
+        let content = r.take_shared(len as usize, "file content")?;
         files.push(BundleFile {
             path,
             mode,

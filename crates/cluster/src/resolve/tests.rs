@@ -26,8 +26,11 @@ fn down(name: &str) -> ServerObservation {
     }
 }
 
+/// Checks made long after every time used in these tests.
+const NOW: i64 = 2_000_000_000;
+
 fn obs(servers: Vec<ServerObservation>) -> Observation {
-    Observation { servers }
+    Observation { servers, now: NOW }
 }
 
 fn push(hash: &str, at: i64, pusher: &str, targets: &[&str], rule: Rule) -> Decision {
@@ -471,10 +474,84 @@ fn management_server_is_first_enabled_and_alive() {
     assert_eq!(management_server(&[]), None);
 }
 
+#[test]
+fn a_version_from_the_future_never_wins_and_is_reported() {
+    // Two servers: pf2 claims a change an hour ahead of the checking server's clock. Without
+    // the rule it would win "most recent" (and keep winning for an hour after every change).
+    let o = obs(vec![up("pf1", "aa", NOW - 10), up("pf2", "bb", NOW + 3600)]);
+    assert_eq!(
+        decide(&o),
+        push("aa", NOW - 10, "pf1", &["pf2"], Rule::TwoServersMostRecent)
+    );
+    assert_eq!(o.future_dated(), vec![("pf2", &v("bb", NOW + 3600))]);
+    // Within the allowed skew it is an ordinary "most recent".
+    let o = obs(vec![
+        up("pf1", "aa", NOW - 10),
+        up("pf2", "bb", NOW + MAX_CLOCK_SKEW),
+    ]);
+    assert_eq!(
+        decide(&o),
+        push(
+            "bb",
+            NOW + MAX_CLOCK_SKEW,
+            "pf2",
+            &["pf1"],
+            Rule::TwoServersMostRecent
+        )
+    );
+    assert!(o.future_dated().is_empty());
+    // Majority: two future-dated holders do not outvote one sane server.
+    let o = obs(vec![
+        up("pf1", "aa", NOW + 9999),
+        up("pf2", "aa", NOW + 9999),
+        up("pf3", "bb", NOW),
+    ]);
+    assert_eq!(
+        decide(&o),
+        push("bb", NOW, "pf3", &["pf1", "pf2"], Rule::Majority)
+    );
+    // A hash held by a sane and a future-dated server: the sane one pushes, with its time.
+    let o = obs(vec![
+        up("pf1", "aa", NOW + 9999),
+        up("pf2", "aa", NOW - 5),
+        up("pf3", "bb", NOW - 1),
+        down("pf4"),
+        down("pf5"),
+        down("pf6"),
+        down("pf7"),
+    ]);
+    assert_eq!(
+        decide(&o),
+        push(
+            "bb",
+            NOW - 1,
+            "pf3",
+            &["pf1", "pf2"],
+            Rule::MostRecentDeadOutnumberAlive
+        )
+    );
+    // Only future versions: no decision, and the reason names them.
+    let o = obs(vec![
+        up("pf1", "aa", NOW + 999),
+        up("pf2", "bb", NOW + 9999),
+    ]);
+    match decide(&o) {
+        Decision::NoDecision { reason } => {
+            assert!(
+                reason.contains("pf1=aa@") && reason.contains("pf2=bb@"),
+                "{reason}"
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
 fn arb_observation() -> impl Strategy<Value = Observation> {
     // Few hashes and timestamps, so that conflicts and ties are frequent.
+    // `now` such that some of the times are beyond the allowed skew.
     let server = (any::<bool>(), 0u8..4, 0i64..4, any::<bool>());
-    proptest::collection::vec(server, 0..8).prop_map(|servers| Observation {
+    (proptest::collection::vec(server, 0..8), 0i64..4).prop_map(|(servers, k)| Observation {
+        now: k - MAX_CLOCK_SKEW,
         servers: servers
             .into_iter()
             .enumerate()
@@ -503,17 +580,25 @@ proptest! {
                 prop_assert!(alive.iter().all(|s| &s.version.as_ref().unwrap().hash == h));
             }
             Decision::NoDecision { .. } => {
-                prop_assert!(alive.is_empty() || (o.servers.len() == 2 && alive.len() < 2));
+                let all_future = alive.iter().all(|s| o.is_future(s.version.as_ref().unwrap()));
+                prop_assert!(
+                    alive.is_empty() || (o.servers.len() == 2 && alive.len() < 2) || all_future
+                );
             }
             Decision::Push { version, pusher, targets, rule } => {
-                // Never a version no alive server holds; the pusher holds it exactly.
+                // Never a version no alive server holds; the pusher holds it exactly; never
+                // a version dated in the future.
+                prop_assert!(!o.is_future(&version), "future version {:?} chosen", version);
                 let p = alive.iter().find(|s| s.name == pusher);
                 prop_assert!(p.is_some(), "pusher {} is not alive", pusher);
                 prop_assert_eq!(p.unwrap().version.as_ref(), Some(&version));
-                // The pusher is the first alive holder in cluster.conf order.
+                // The pusher is the first alive holder (not future-dated) in cluster.conf order.
                 let first = alive
                     .iter()
-                    .find(|s| s.version.as_ref().unwrap().hash == version.hash)
+                    .find(|s| {
+                        let v = s.version.as_ref().unwrap();
+                        v.hash == version.hash && !o.is_future(v)
+                    })
                     .unwrap();
                 prop_assert_eq!(&first.name, &pusher);
                 // Targets: exactly the alive servers on another version, in order, not empty.
@@ -538,18 +623,28 @@ proptest! {
                         alive.iter().filter(|s| s.version.as_ref().unwrap().hash == h).count()
                     };
                     let chosen = count(&version.hash);
-                    prop_assert!(alive.iter().all(|s| count(&s.version.as_ref().unwrap().hash) <= chosen));
+                    // Among the hashes that may be chosen (one holder not future-dated).
+                    prop_assert!(alive
+                        .iter()
+                        .filter(|s| !o.is_future(s.version.as_ref().unwrap()))
+                        .all(|s| count(&s.version.as_ref().unwrap().hash) <= chosen));
                 } else {
+                    // Future-dated times do not count.
+                    let present = |s: &&&ServerObservation| !o.is_future(s.version.as_ref().unwrap());
                     let latest = |h: &str| {
                         alive
                             .iter()
+                            .filter(present)
                             .filter(|s| s.version.as_ref().unwrap().hash == h)
                             .map(|s| s.version.as_ref().unwrap().changed_at)
                             .max()
                             .unwrap()
                     };
                     let chosen = latest(&version.hash);
-                    prop_assert!(alive.iter().all(|s| s.version.as_ref().unwrap().changed_at <= chosen));
+                    prop_assert!(alive
+                        .iter()
+                        .filter(present)
+                        .all(|s| s.version.as_ref().unwrap().changed_at <= chosen));
                 }
             }
         }

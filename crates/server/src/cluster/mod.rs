@@ -19,11 +19,12 @@ pub use local_state::LocalClusterState;
 pub use service::{ClusterService, run_conflict_checks};
 
 use ironfence_cluster::{
-    Bundle, ConfigVersion, LocalChange, PeerFailure, PushReport, VersionStore,
+    Bundle, ConfigVersion, LocalChange, PeerFailure, PushReport, ReceivePolicy, StagedConfig,
 };
 use ironfence_config::{ClusterServer, Config};
 use ironfence_webservices::{Client, ClusterCa, Credentials, Trust};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Timeout of one node-to-node call.
@@ -59,33 +60,75 @@ impl Member {
             .map_err(|e| e.to_string())
     }
 
-    /// This server's configuration version. A bundle whose hash differs from the recorded
-    /// version is a local change (manual edit): it gets a new version stamped now, by us.
+    /// This server's configuration version, read under the shared apply lock. A bundle whose
+    /// hash differs from the recorded version is a local change (manual edit): it gets a new
+    /// version stamped now, by us — never while an apply is pending. Blocking (file IO, and it
+    /// waits for an apply in progress): async callers use [`Member::version_blocking`].
     pub fn version(&self, config: &Config) -> Result<(ConfigVersion, LocalChange, Bundle), String> {
-        let bundle = self.bundle(config)?;
-        let (version, change) =
-            VersionStore::current(&self.state_dir, &bundle.hash(), &self.identity, unix_now())
-                .map_err(|e| e.to_string())?;
-        Ok((version, change, bundle))
+        ironfence_cluster::local_version(
+            &self.conf_dir,
+            &self.install_root,
+            &config.cluster_files,
+            &self.state_dir,
+            &self.identity,
+            unix_now(),
+        )
+        .map_err(|e| e.to_string())
     }
 
-    /// Applies a bundle received from a peer: decoded and verified, validated as a whole
-    /// configuration (for this server's identity) in a staging copy, then written atomically.
-    /// Returns the version now in force.
-    pub fn apply(&self, bytes: &[u8], from: &str) -> Result<(ConfigVersion, Vec<String>), String> {
-        let (version, bundle) = ironfence_cluster::decode(bytes)
+    /// [`Member::version`] off the runtime threads.
+    pub async fn version_blocking(
+        config: Arc<Config>,
+    ) -> Result<(ConfigVersion, LocalChange, Bundle), String> {
+        tokio::task::spawn_blocking(move || Member::of(&config).version(&config))
+            .await
+            .map_err(|e| format!("computing the configuration version: {e}"))?
+    }
+
+    /// What this server accepts from a peer's bundle: its own rules (see
+    /// `ironfence_cluster::ReceivePolicy`).
+    pub fn receive_policy(&self, config: &Config) -> ReceivePolicy {
+        ReceivePolicy::new(&self.install_root, &self.state_dir, &config.cluster_files)
+    }
+
+    /// Applies a bundle received from a peer: decoded and verified (its file contents stay
+    /// slices of `bytes`), checked against this server's receive policy, validated as a whole
+    /// configuration (for this server's identity) in a staging copy, then written atomically
+    /// under the apply lock with its version. Blocking: run it off the runtime threads.
+    /// Returns the version now in force and the changed files.
+    pub fn apply(
+        &self,
+        config: &Config,
+        bytes: Vec<u8>,
+        from: &str,
+    ) -> Result<(ConfigVersion, Vec<String>), String> {
+        let (version, bundle) = ironfence_cluster::decode_owned(bytes)
             .map_err(|e| format!("bundle from {from} refused: {e}"))?;
         let identity = self.identity.clone();
-        let report = ironfence_cluster::apply(&self.install_root, &bundle, |staging_conf| {
-            Config::load_as(staging_conf, Some(&identity))
-                .map(|_| ())
-                .map_err(|d| format!("the configuration would not load on {identity}:\n{d}"))
-        })
+        let report = ironfence_cluster::apply(
+            &self.receive_policy(config),
+            bundle,
+            &version,
+            unix_now(),
+            |staging_conf| {
+                Config::load_as(staging_conf, Some(&identity))
+                    .map(|c| StagedConfig {
+                        state_dir: c.pf.general.state_dir,
+                    })
+                    .map_err(|d| format!("the configuration would not load on {identity}:\n{d}"))
+            },
+        )
         .map_err(|e| format!("bundle from {from} not applied: {e}"))?;
-        VersionStore::record(&self.state_dir, &version).map_err(|e| e.to_string())?;
+        if !report.normalized_modes.is_empty() {
+            tracing::warn!(
+                from, files = ?report.normalized_modes,
+                "file modes offered by the peer were normalised (no execute bits, no group/other write)"
+            );
+        }
         let mut changed = report.added.clone();
         changed.extend(report.modified.iter().cloned());
         changed.extend(report.deleted.iter().map(|d| format!("{d} (deleted)")));
+        let version = report.version;
         tracing::info!(
             from, version = version.short(), changed_by = %version.changed_by,
             files = ?changed, "configuration bundle applied"
@@ -157,7 +200,7 @@ pub async fn push_to_peers(
 ) -> Result<PushReport, String> {
     let member = Member::of(config);
     let local = LocalClusterState::load(&member.state_dir).map_err(|e| e.to_string())?;
-    let (version, _, bundle) = member.version(config)?;
+    let (version, _, bundle) = Member::version_blocking(Arc::new(config.clone())).await?;
     let encoded = bundle.encode(&version);
     let trust = cluster_trust(config)?;
     let mut report = PushReport {
@@ -197,4 +240,78 @@ pub async fn push_to_peers(
         tracing::warn!(version = version.short(), updated = ?report.updated, failed = ?report.failed, "configuration push incomplete");
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ironfence_cluster::{BundleFile, VersionStore};
+    use std::fs;
+    use std::path::Path;
+
+    /// An installation root with the shipped example configuration (state_dir = state).
+    fn installation() -> (tempfile::TempDir, Config, Member) {
+        let d = tempfile::tempdir().unwrap();
+        let conf = d.path().join("conf");
+        fs::create_dir_all(&conf).unwrap();
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conf");
+        for e in fs::read_dir(shipped).unwrap() {
+            let e = e.unwrap();
+            fs::copy(e.path(), conf.join(e.file_name())).unwrap();
+        }
+        let config = Config::load(&conf).unwrap();
+        let member = Member::of(&config);
+        (d, config, member)
+    }
+
+    fn encoded(files: Vec<BundleFile>) -> (ConfigVersion, Vec<u8>) {
+        let b = Bundle::from_files(files).unwrap();
+        let v = ConfigVersion {
+            hash: b.hash(),
+            changed_at: unix_now(),
+            changed_by: "pf2".into(),
+        };
+        let bytes = b.encode(&v);
+        (v, bytes)
+    }
+
+    #[test]
+    fn a_pushed_bundle_is_held_to_this_servers_rules() {
+        let (d, config, member) = installation();
+        let local = member.bundle(&config).unwrap();
+        assert_eq!(member.state_dir, member.install_root.join("state"));
+        for (path, mode) in [("cron.d/x", 0o755), ("state/ironfence.db", 0o600)] {
+            let mut files = local.files().to_vec();
+            files.push(BundleFile {
+                path: path.into(),
+                mode,
+                content: b"evil".to_vec().into(),
+            });
+            let (_, bytes) = encoded(files);
+            let e = member.apply(&config, bytes, "pf2").unwrap_err();
+            assert!(e.contains(path) && e.contains("does not accept"), "{e}");
+            assert!(!d.path().join(path).exists(), "{path} was written");
+            assert!(VersionStore::load(&member.state_dir).unwrap().is_none());
+        }
+        // An ordinary change is applied and its version recorded in this server's state dir.
+        let mut files: Vec<BundleFile> = local.files().to_vec();
+        for f in &mut files {
+            if f.path == "conf/switches.conf" {
+                let mut c = f.content.to_vec();
+                c.extend_from_slice(b"\n# changed on pf2\n");
+                f.content = c.into();
+            }
+        }
+        let (v, bytes) = encoded(files);
+        let (applied, changed) = member.apply(&config, bytes, "pf2").unwrap();
+        assert_eq!(applied, v);
+        assert_eq!(changed, ["conf/switches.conf"]);
+        assert_eq!(
+            VersionStore::load(&member.state_dir).unwrap(),
+            Some(v.clone())
+        );
+        // And this server now reports exactly that version (no local change).
+        let (now, change, _) = member.version(&config).unwrap();
+        assert_eq!((now, change), (v, LocalChange::Unchanged));
+    }
 }

@@ -1,5 +1,9 @@
 //! The daemon side of cluster membership: the node-to-node API handlers and the periodic
 //! configuration conflict check.
+//!
+//! File work (collecting the bundle, applying a pushed one: up to 64 MiB of writes and fsyncs)
+//! runs on the blocking pool, never on a runtime worker; pushed bundles are applied one at a
+//! time (an async queue in front, the apply lock behind it).
 
 use super::{LocalClusterState, Member, client_for, cluster_trust, push_to_peers};
 use crate::Shared;
@@ -9,7 +13,10 @@ use ironfence_cluster::{
 };
 use ironfence_webservices::ClusterNode;
 use std::sync::Arc;
-use tokio::sync::watch;
+use tokio::sync::{Mutex, watch};
+
+/// Pushed bundles wait here for their turn (asynchronously, holding no blocking thread).
+static APPLY_QUEUE: Mutex<()> = Mutex::const_new(());
 
 /// Implements the node-to-node API on top of the running daemon.
 #[derive(Debug)]
@@ -26,10 +33,10 @@ impl ClusterService {
 }
 
 /// This server's status as its peers see it.
-pub(crate) fn local_status(shared: &Shared) -> Result<ServerStatus, String> {
+pub(crate) async fn local_status(shared: &Shared) -> Result<ServerStatus, String> {
     let config = shared.config();
     let member = Member::of(&config);
-    let version = running_version(shared, &config, &member)?;
+    let version = running_version(shared, &config, &member).await?;
     let local = LocalClusterState::load(&member.state_dir).map_err(|e| e.to_string())?;
     Ok(ServerStatus {
         hostname: member.identity,
@@ -48,12 +55,12 @@ pub(crate) fn local_status(shared: &Shared) -> Result<ServerStatus, String> {
 /// The version this server runs: the one of the files its configuration in force was loaded
 /// from. Files edited since (not reloaded yet) are reported in the log, not as the version:
 /// peers and `cluster status` must see what this server actually serves.
-fn running_version(
+async fn running_version(
     shared: &Shared,
-    config: &ironfence_config::Config,
+    config: &Arc<ironfence_config::Config>,
     member: &Member,
 ) -> Result<ConfigVersion, String> {
-    let (on_disk, change, _) = member.version(config)?;
+    let (on_disk, change, _) = Member::version_blocking(config.clone()).await?;
     warn_local_change(member, &change);
     match shared.running_version() {
         Some(running) => {
@@ -86,34 +93,47 @@ pub(crate) fn warn_local_change(member: &Member, change: &LocalChange) {
 
 impl ClusterNode for ClusterService {
     async fn status(&self) -> Result<ServerStatus, String> {
-        local_status(&self.shared)
+        local_status(&self.shared).await
     }
 
     async fn config_version(&self) -> Result<ConfigVersion, String> {
         let (config, member) = self.member();
-        running_version(&self.shared, &config, &member)
+        running_version(&self.shared, &config, &member).await
     }
 
     async fn bundle(&self) -> Result<Vec<u8>, String> {
-        let (config, member) = self.member();
-        let (version, _, bundle) = member.version(&config)?;
+        let (config, _) = self.member();
+        let (version, _, bundle) = Member::version_blocking(config).await?;
         Ok(bundle.encode(&version))
     }
 
     async fn bundle_file(&self, path: &str) -> Result<Option<Vec<u8>>, String> {
         let (config, member) = self.member();
-        let bundle = member.bundle(&config)?;
-        Ok(bundle.get(path).map(|f| f.content.clone()))
+        let path = path.to_string();
+        tokio::task::spawn_blocking(move || {
+            let bundle = member.bundle(&config)?;
+            Ok(bundle.get(&path).map(|f| f.content.to_vec()))
+        })
+        .await
+        .map_err(|e| format!("reading the bundle: {e}"))?
     }
 
     async fn apply_bundle(&self, bundle: Vec<u8>, from: String) -> Result<ConfigVersion, String> {
-        let (_, member) = self.member();
-        let (version, _) = member.apply(&bundle, &from)?;
-        // The files are in place; the running configuration follows.
-        self.shared
-            .reload()
-            .map_err(|d| format!("applied but not reloaded: {d}"))?;
-        Ok(version)
+        // One at a time: later pushes wait here without holding a blocking thread.
+        let _turn = APPLY_QUEUE.lock().await;
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || {
+            let config = shared.config();
+            let member = Member::of(&config);
+            let (version, _) = member.apply(&config, bundle, &from)?;
+            // The files are in place; the running configuration follows.
+            shared
+                .reload()
+                .map_err(|d| format!("applied but not reloaded: {d}"))?;
+            Ok(version)
+        })
+        .await
+        .map_err(|e| format!("applying the bundle: {e}"))?
     }
 
     async fn push_to_peers(&self) -> Result<PushReport, String> {
@@ -168,7 +188,7 @@ async fn check_once(shared: &Arc<Shared>, tracker: &mut ConflictTracker) -> Resu
     let mut candidates = Vec::new();
     for server in &cluster.servers {
         if server.name == member.identity {
-            let version = running_version(shared, &config, &member)?;
+            let version = running_version(shared, &config, &member).await?;
             candidates.push((server.name.clone(), true));
             observed.push(ServerObservation {
                 name: server.name.clone(),
@@ -210,7 +230,21 @@ async fn check_once(shared: &Arc<Shared>, tracker: &mut ConflictTracker) -> Resu
     if management_server(&candidates) != Some(member.identity.as_str()) {
         return Ok(()); // only the management server resolves conflicts
     }
-    let observation = Observation { servers: observed };
+    let observation = Observation {
+        servers: observed,
+        now: super::unix_now(),
+    };
+    for (name, v) in observation.future_dated() {
+        tracing::warn!(
+            server = name,
+            version = v.short(),
+            changed_at = v.changed_at,
+            now = observation.now,
+            max_skew_s = ironfence_cluster::types::MAX_CLOCK_SKEW,
+            "configuration version dated in the future (wrong clock or forged): it is never \
+             chosen by the conflict resolution; fix that server's clock"
+        );
+    }
     let inputs: Vec<String> = observation
         .servers
         .iter()
