@@ -79,6 +79,10 @@ impl Shared {
     /// Re-reads the conf directory. On any error the running configuration stays in force and
     /// the diagnostics are returned (file:line and reason for each).
     pub fn reload(&self) -> Result<Vec<String>, String> {
+        // Never load a configuration while a peer's bundle is being applied (a mix of old and
+        // new files): readers share the apply lock.
+        let _apply = ironfence_cluster::bundle::ApplyLock::shared(&self.conf_dir)
+            .map_err(|e| format!("cannot take the configuration apply lock: {e}"))?;
         match Config::load(&self.conf_dir) {
             Ok(new) => {
                 let old = self.config();
