@@ -89,33 +89,24 @@ pub fn sync_dir(dir: &Path) {
     }
 }
 
-/// Creates `dir` (and missing parents) and makes sure it has exactly `mode` (e.g. `0o750`
-/// for the state directory). Refuses a symbolic link in place of the directory.
+/// Creates `dir` (and missing parents) and makes sure it has exactly `mode` (e.g. `0o700`
+/// for the control socket's directory). Refuses a symbolic link in place of the directory.
 pub fn ensure_dir_mode(dir: &Path, mode: u32) -> io::Result<()> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(mode)
-        .create(dir)?;
-    let meta = fs::symlink_metadata(dir)?;
-    if !meta.is_dir() {
-        return Err(io::Error::other(format!(
-            "{} is not a directory (a symbolic link or file is in its place)",
-            dir.display()
-        )));
-    }
-    if meta.permissions().mode() & 0o7777 != mode {
-        fs::set_permissions(dir, fs::Permissions::from_mode(mode))?;
-    }
-    Ok(())
+    set_dir_mode(dir, mode, |_| mode).map(|_| ())
 }
 
 /// Creates `dir` (and missing parents) with `max_mode`, or removes from an existing directory
 /// every permission bit outside `max_mode` (a 0710 directory stays 0710 under 0750; a 0755
 /// one becomes 0750). Returns the resulting mode. Refuses a symbolic link in its place.
 pub fn tighten_dir_mode(dir: &Path, max_mode: u32) -> io::Result<u32> {
+    set_dir_mode(dir, max_mode, |current| current & max_mode)
+}
+
+/// Creates `dir` with `create_mode` if missing, then gives it `wanted(current mode)`.
+fn set_dir_mode(dir: &Path, create_mode: u32, wanted: impl Fn(u32) -> u32) -> io::Result<u32> {
     fs::DirBuilder::new()
         .recursive(true)
-        .mode(max_mode)
+        .mode(create_mode)
         .create(dir)?;
     let meta = fs::symlink_metadata(dir)?;
     if !meta.is_dir() {
@@ -125,11 +116,11 @@ pub fn tighten_dir_mode(dir: &Path, max_mode: u32) -> io::Result<u32> {
         )));
     }
     let current = meta.permissions().mode() & 0o7777;
-    let wanted = current & max_mode;
-    if wanted != current {
-        fs::set_permissions(dir, fs::Permissions::from_mode(wanted))?;
+    let new = wanted(current);
+    if new != current {
+        fs::set_permissions(dir, fs::Permissions::from_mode(new))?;
     }
-    Ok(wanted)
+    Ok(new)
 }
 
 /// Creates `dir` (and missing parents, `mode`) when it does not exist; an existing directory
