@@ -1,0 +1,575 @@
+//! The local accounting spool: writes the RADIUS path acknowledges while the database cannot
+//! take them, made durable on this server's disk and replayed into the database later.
+//!
+//! RFC 2866 §2 / §4.1: an Accounting-Response means the record is stored. When the database
+//! refuses writes (read-only, out of the Galera quorum) or cannot be reached, a record is
+//! appended here instead and the switch is answered only once the fsync covering it returned —
+//! so nothing a switch reported is lost across a partition, and no record is answered and then
+//! dropped. When the spool cannot take it (full, disk error), the request is not answered: the
+//! NAS retransmits or fails over.
+//!
+//! ```text
+//!  request ─ append(record) ─► channel ─► writer thread: one write + one fdatasync for every
+//!     ▲                                    record queued meanwhile (group commit)
+//!     └──── durable ack ◄──────────────────┘
+//!  replay task ─ replay(store) ─► reads frames in file order ─► store (idempotency key per
+//!                                 record) ─► at the end: truncate, if nothing was appended
+//! ```
+//!
+//! Order: while the spool holds records, new records queue behind them even when the database
+//! is writable again ([`Spool::append_if_pending`]), so the store sees each session's
+//! Start/Interim/Stop in the order they arrived. The decision is taken by the writer thread,
+//! the only one that also truncates, so no record can slip past an unreplayed one.
+//!
+//! Idempotency: each record carries a key (see [`record::idempotency_key`]); the store records
+//! it in the same transaction as the record's effects and ignores a key it already has, so a
+//! crash in the middle of a replay (the whole spool is replayed again at the next start) applies
+//! nothing twice.
+//!
+//! The file lives in the state directory, mode 0600, opened without following symbolic links.
+//! Its frames carry a length and a CRC: at start-up a torn tail left by a crash is detected and
+//! truncated (see [`record`]).
+
+pub mod record;
+
+use crate::Shared;
+use crate::metrics::SpoolMetrics;
+use ironfence_core::UnixTime;
+use ironfence_store::{Store, StoreError};
+use record::{Entry, FrameError, Record};
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+use tokio::sync::{Notify, oneshot, watch};
+
+/// File name inside the state directory.
+pub const FILE_NAME: &str = "accounting.spool";
+/// Records appended with one write + fsync at most.
+const GROUP_MAX: usize = 4096;
+/// Records read from the file per replay step.
+const REPLAY_BATCH: usize = 512;
+/// How long the idempotency keys of replayed records are kept in the database. A replay that
+/// crashed is resumed at the next start; only a server down for longer could re-apply.
+pub const KEY_RETENTION_SECS: i64 = 30 * 24 * 3600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error("the accounting spool is full ({used} of {max} bytes)")]
+    Full { used: u64, max: u64 },
+    #[error("accounting spool {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("accounting spool {path}: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("the accounting spool writer has stopped")]
+    Closed,
+}
+
+enum Cmd {
+    Append {
+        frame: Vec<u8>,
+        /// Only if the spool already holds records (else answer `Appended::NotPending`).
+        if_pending: bool,
+        done: oneshot::Sender<Result<Appended, SpoolError>>,
+    },
+    /// Truncate to zero if the durable length is still `len` (nothing appended since the
+    /// replay read up to there).
+    TruncateIfLen {
+        len: u64,
+        done: oneshot::Sender<Result<bool, SpoolError>>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Appended {
+    Durable,
+    NotPending,
+}
+
+#[derive(Debug)]
+struct State {
+    path: PathBuf,
+    max_bytes: u64,
+    /// Bytes written and fsync'd; the replay reads below this only.
+    durable_len: AtomicU64,
+    /// The spool holds records (durable_len > 0).
+    pending: AtomicBool,
+    /// Woken after every durable append.
+    appended: Notify,
+    metrics: SpoolMetrics,
+}
+
+/// Handle to the spool. One per state directory; cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Spool {
+    state: Arc<State>,
+    tx: mpsc::Sender<Cmd>,
+    reader: Arc<File>,
+    /// Replay position (offset of the next record to apply); one replay at a time.
+    cursor: tokio::sync::Mutex<u64>,
+}
+
+/// What one [`Spool::replay`] call did.
+#[derive(Debug, Default)]
+pub struct ReplayReport {
+    pub applied: u64,
+    pub duplicates: u64,
+    pub discarded: u64,
+    /// The spool was emptied (truncated) at the end.
+    pub drained: bool,
+    /// The store refused a record (read-only, unreachable…): replay stopped before it, and
+    /// resumes from it next time.
+    pub blocked: Option<StoreError>,
+}
+
+impl Spool {
+    /// Opens (creating it, mode 0600, and its directory) the spool at `path`, truncates a torn
+    /// tail and starts the writer thread.
+    pub fn open(path: &Path, max_bytes: u64, metrics: SpoolMetrics) -> Result<Spool, SpoolError> {
+        let io_err = |source| SpoolError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.exists()
+        {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o750)
+                .create(dir)
+                .map_err(io_err)?;
+        }
+        let existed = path.exists();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)
+            .map_err(io_err)?;
+        let meta = file.metadata().map_err(io_err)?;
+        if !meta.is_file() {
+            return Err(SpoolError::Corrupt {
+                path: path.to_path_buf(),
+                reason: "not a regular file".into(),
+            });
+        }
+        if meta.permissions().mode() & 0o777 != 0o600 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(io_err)?;
+        }
+        let (_, valid_len, tail) = read_entries(&file, 0, meta.len(), usize::MAX, path)?;
+        if valid_len < meta.len() {
+            tracing::warn!(
+                spool = %path.display(),
+                kept = valid_len,
+                discarded = meta.len() - valid_len,
+                reason = %tail.map(|e| e.to_string()).unwrap_or_else(|| "incomplete last record (torn write)".into()),
+                "accounting spool: truncating a damaged tail left by a crash"
+            );
+            file.set_len(valid_len).map_err(io_err)?;
+            file.sync_all().map_err(io_err)?;
+        }
+        if !existed && let Some(dir) = path.parent() {
+            ironfence_core::fsutil::sync_dir(if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            });
+        }
+        metrics.bytes.set(valid_len as i64);
+        let state = Arc::new(State {
+            path: path.to_path_buf(),
+            max_bytes,
+            durable_len: AtomicU64::new(valid_len),
+            pending: AtomicBool::new(valid_len > 0),
+            appended: Notify::new(),
+            metrics,
+        });
+        let reader = Arc::new(file.try_clone().map_err(io_err)?);
+        let (tx, rx) = mpsc::channel();
+        let writer_state = state.clone();
+        std::thread::Builder::new()
+            .name("ironfence-spool".into())
+            .spawn(move || writer(file, valid_len, writer_state, rx))
+            .map_err(io_err)?;
+        if valid_len > 0 {
+            tracing::info!(spool = %path.display(), bytes = valid_len, "accounting spool holds records to replay");
+        }
+        Ok(Spool {
+            state,
+            tx,
+            reader,
+            cursor: tokio::sync::Mutex::new(0),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.state.path
+    }
+
+    /// The spool holds records not yet replayed.
+    pub fn is_pending(&self) -> bool {
+        self.state.pending.load(Ordering::Acquire)
+    }
+
+    /// Bytes in the spool (durable).
+    pub fn len(&self) -> u64 {
+        self.state.durable_len.load(Ordering::Acquire)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends `record`; returns once it is on disk (fsync'd).
+    pub async fn append(&self, record: Record) -> Result<(), SpoolError> {
+        self.send_append(record, false).await.map(|_| ())
+    }
+
+    /// Appends `record` only if the spool already holds records (it must queue behind them);
+    /// `Ok(false)` when the spool is empty and the caller should write to the store directly.
+    pub async fn append_if_pending(&self, record: Record) -> Result<bool, SpoolError> {
+        Ok(self.send_append(record, true).await? == Appended::Durable)
+    }
+
+    async fn send_append(&self, record: Record, if_pending: bool) -> Result<Appended, SpoolError> {
+        let frame = record::encode_frame(&Entry::new(record));
+        let (done, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::Append {
+                frame,
+                if_pending,
+                done,
+            })
+            .map_err(|_| SpoolError::Closed)?;
+        rx.await.map_err(|_| SpoolError::Closed)?
+    }
+
+    /// Waits until a record was appended since the last call (or was already pending).
+    pub async fn appended(&self) {
+        self.state.appended.notified().await
+    }
+
+    async fn truncate_if_len(&self, len: u64) -> Result<bool, SpoolError> {
+        let (done, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::TruncateIfLen { len, done })
+            .map_err(|_| SpoolError::Closed)?;
+        rx.await.map_err(|_| SpoolError::Closed)?
+    }
+
+    /// Applies the spooled records to `store` in order, from where the last call stopped (from
+    /// the start after a restart: the idempotency keys skip what was applied before a crash).
+    /// Stops before the first record the store cannot take now (`blocked`). A record the
+    /// store rejects for good (a data error) is logged with its content and discarded, so it
+    /// cannot block the spool for ever. When everything durable is applied and nothing new was
+    /// appended, the spool is truncated.
+    pub async fn replay(
+        &self,
+        store: &Store,
+        now: impl Fn() -> UnixTime,
+    ) -> Result<ReplayReport, SpoolError> {
+        let mut cursor = self.cursor.lock().await;
+        let mut report = ReplayReport::default();
+        loop {
+            let end = self.len();
+            if *cursor > end {
+                *cursor = 0; // cannot happen (only this function truncates); be safe
+            }
+            if *cursor == end {
+                if end == 0 || self.truncate_if_len(end).await? {
+                    *cursor = 0;
+                    report.drained = true;
+                    return Ok(report);
+                }
+                continue; // appended meanwhile: keep going
+            }
+            let reader = self.reader.clone();
+            let (from, path) = (*cursor, self.state.path.clone());
+            let (entries, valid, tail) = tokio::task::spawn_blocking(move || {
+                read_entries(&reader, from, end, REPLAY_BATCH, &path)
+            })
+            .await
+            .map_err(|e| SpoolError::Corrupt {
+                path: self.state.path.clone(),
+                reason: format!("reader task failed: {e}"),
+            })??;
+            if entries.is_empty() {
+                // Below the durable length everything was written and fsync'd by us.
+                return Err(SpoolError::Corrupt {
+                    path: self.state.path.clone(),
+                    reason: format!(
+                        "unreadable record at offset {valid}: {}",
+                        tail.map(|e| e.to_string())
+                            .unwrap_or_else(|| "incomplete".into())
+                    ),
+                });
+            }
+            for (entry, next) in entries {
+                match apply(store, &entry, now()).await {
+                    Ok(true) => {
+                        report.applied += 1;
+                        self.state.metrics.replayed("applied");
+                    }
+                    Ok(false) => {
+                        report.duplicates += 1;
+                        self.state.metrics.replayed("duplicate");
+                    }
+                    Err(e) if e.is_retryable() => {
+                        report.blocked = Some(e);
+                        return Ok(report);
+                    }
+                    Err(e) => {
+                        tracing::error!(record = ?entry.record, error = %e, "spooled record refused by the database for good: discarded (enter it by hand if it matters)");
+                        report.discarded += 1;
+                        self.state.metrics.replayed("discarded");
+                    }
+                }
+                *cursor = next;
+            }
+        }
+    }
+}
+
+async fn apply(store: &Store, entry: &Entry, now: UnixTime) -> Result<bool, StoreError> {
+    match &entry.record {
+        Record::Accounting(ev) => store.record_accounting_idempotent(ev, &entry.key, now).await,
+        // The insert is idempotent by itself (the MAC is the primary key).
+        Record::NodeSeen { mac, at } => store.create_node_if_absent(*mac, *at).await.map(|_| true),
+    }
+}
+
+/// Reads up to `max` entries between `from` and `to`. Returns them (with the offset after
+/// each), the offset where reading stopped, and why it stopped early (bad frame), if it did.
+fn read_entries(
+    file: &File,
+    from: u64,
+    to: u64,
+    max: usize,
+    path: &Path,
+) -> Result<(Vec<(Entry, u64)>, u64, Option<FrameError>), SpoolError> {
+    const CHUNK: usize = 1 << 20;
+    let mut out = Vec::new();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut buf_start = from; // file offset of buf[0]
+    let mut read_to = from;
+    let mut at = 0usize; // position in buf
+    loop {
+        if out.len() >= max {
+            return Ok((out, buf_start + at as u64, None));
+        }
+        match record::decode_frame(&buf[at..]) {
+            Ok(Some((entry, n))) => {
+                at += n;
+                out.push((entry, buf_start + at as u64));
+                continue;
+            }
+            Err(e) => return Ok((out, buf_start + at as u64, Some(e))),
+            Ok(None) => {}
+        }
+        if read_to >= to {
+            return Ok((out, buf_start + at as u64, None));
+        }
+        // Need more: drop what was consumed, read the next chunk.
+        buf.drain(..at);
+        buf_start += at as u64;
+        at = 0;
+        let n = CHUNK.min((to - read_to) as usize);
+        let old = buf.len();
+        buf.resize(old + n, 0);
+        file.read_exact_at(&mut buf[old..], read_to)
+            .map_err(|source| SpoolError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        read_to += n as u64;
+    }
+}
+
+/// The writer thread: batches every append queued while the previous fsync ran into one write
+/// and one fsync (group commit); answers each append only after the fsync that covers it.
+fn writer(file: File, mut len: u64, state: Arc<State>, rx: mpsc::Receiver<Cmd>) {
+    let mut broken = false;
+    while let Ok(first) = rx.recv() {
+        let mut cmds = vec![first];
+        while cmds.len() < GROUP_MAX {
+            match rx.try_recv() {
+                Ok(c) => cmds.push(c),
+                Err(_) => break,
+            }
+        }
+        let mut group = Group::default();
+        for cmd in cmds {
+            match cmd {
+                Cmd::Append {
+                    frame,
+                    if_pending,
+                    done,
+                } => {
+                    let used = len + group.buf.len() as u64;
+                    if if_pending && used == 0 {
+                        let _ = done.send(Ok(Appended::NotPending));
+                    } else if broken {
+                        state.metrics.refused("io_error");
+                        let _ = done.send(Err(SpoolError::Io {
+                            path: state.path.clone(),
+                            source: io::Error::other("an earlier write failed and could not be undone; restart the daemon"),
+                        }));
+                    } else if used + frame.len() as u64 > state.max_bytes {
+                        state.metrics.refused("full");
+                        let _ = done.send(Err(SpoolError::Full {
+                            used,
+                            max: state.max_bytes,
+                        }));
+                    } else {
+                        group.buf.extend_from_slice(&frame);
+                        group.waiters.push(done);
+                    }
+                }
+                Cmd::TruncateIfLen { len: expected, done } => {
+                    group.flush(&file, &mut len, &state, &mut broken);
+                    let r = if len == expected && !broken {
+                        truncate(&file, &state).map(|()| {
+                            len = 0;
+                            true
+                        })
+                    } else {
+                        Ok(false)
+                    };
+                    let _ = done.send(r);
+                }
+            }
+        }
+        group.flush(&file, &mut len, &state, &mut broken);
+    }
+}
+
+#[derive(Default)]
+struct Group {
+    buf: Vec<u8>,
+    waiters: Vec<oneshot::Sender<Result<Appended, SpoolError>>>,
+}
+
+impl Group {
+    fn flush(&mut self, file: &File, len: &mut u64, state: &State, broken: &mut bool) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let result = file
+            .write_all_at(&self.buf, *len)
+            .and_then(|()| file.sync_data());
+        match result {
+            Ok(()) => {
+                *len += self.buf.len() as u64;
+                state.durable_len.store(*len, Ordering::Release);
+                state.pending.store(true, Ordering::Release);
+                state.metrics.bytes.set(*len as i64);
+                for w in self.waiters.drain(..) {
+                    let _ = w.send(Ok(Appended::Durable));
+                }
+                state.appended.notify_one();
+            }
+            Err(e) => {
+                tracing::error!(spool = %state.path.display(), error = %e, records = self.waiters.len(), "accounting spool write failed: those requests are not answered");
+                // Cut what may have been half-written, so the next group does not follow garbage.
+                if file.set_len(*len).and_then(|()| file.sync_data()).is_err() {
+                    *broken = true;
+                }
+                for w in self.waiters.drain(..) {
+                    state.metrics.refused("io_error");
+                    let _ = w.send(Err(SpoolError::Io {
+                        path: state.path.clone(),
+                        source: io::Error::new(e.kind(), e.to_string()),
+                    }));
+                }
+            }
+        }
+        self.buf.clear();
+    }
+}
+
+fn truncate(file: &File, state: &State) -> Result<(), SpoolError> {
+    file.set_len(0)
+        .and_then(|()| file.sync_data())
+        .map_err(|source| SpoolError::Io {
+            path: state.path.clone(),
+            source,
+        })?;
+    state.durable_len.store(0, Ordering::Release);
+    state.pending.store(false, Ordering::Release);
+    state.metrics.bytes.set(0);
+    Ok(())
+}
+
+/// The replay task: runs whenever the spool holds records and the database is not known to be
+/// read-only; retries a refused replay with a growing pause (the read-only monitor's return to
+/// read-write wakes it at once).
+pub(crate) async fn run_replay(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    const MIN_PAUSE: Duration = Duration::from_millis(250);
+    const MAX_PAUSE: Duration = Duration::from_secs(5);
+    let spool = &shared.spool;
+    let mut pause = MIN_PAUSE;
+    loop {
+        let wait: Option<Duration> = if !spool.is_pending() {
+            None // until something is appended
+        } else if shared.db.is_read_only() {
+            Some(MAX_PAUSE)
+        } else {
+            match spool.replay(&shared.store, crate::radius::unix_now).await {
+                Ok(r) => {
+                    if r.applied + r.duplicates + r.discarded > 0 {
+                        tracing::info!(
+                            applied = r.applied,
+                            duplicates = r.duplicates,
+                            discarded = r.discarded,
+                            drained = r.drained,
+                            "accounting spool replayed"
+                        );
+                    }
+                    match r.blocked {
+                        Some(e) => {
+                            shared.db.write_failed(&shared, &e);
+                            tracing::debug!(error = %e, ?pause, "accounting spool replay waits: the database does not take writes yet");
+                            let p = pause;
+                            pause = (pause * 2).min(MAX_PAUSE);
+                            Some(p)
+                        }
+                        None => {
+                            pause = MIN_PAUSE;
+                            if r.drained && r.applied > 0 {
+                                let before = crate::radius::unix_now() - KEY_RETENTION_SECS;
+                                if let Err(e) = shared.store.prune_spool_keys(before).await {
+                                    tracing::debug!(error = %e, "pruning old spool keys failed; next time");
+                                }
+                            }
+                            if spool.is_pending() { Some(Duration::ZERO) } else { None }
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "accounting spool replay failed");
+                    Some(MAX_PAUSE)
+                }
+            }
+        };
+        tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => return,
+            _ = spool.appended(), if wait.is_none() => {}
+            _ = shared.db.writable_again(), if wait.is_some() => {}
+            _ = tokio::time::sleep(wait.unwrap_or(MAX_PAUSE)), if wait.is_some() => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
