@@ -71,7 +71,9 @@ fn spool_path(d: &Daemon) -> std::path::PathBuf {
 }
 
 fn spool_len(d: &Daemon) -> u64 {
-    std::fs::metadata(spool_path(d)).map(|m| m.len()).unwrap_or(0)
+    std::fs::metadata(spool_path(d))
+        .map(|m| m.len())
+        .unwrap_or(0)
 }
 
 /// Sends each request; each must be answered, and only once the spool file holds it.
@@ -90,7 +92,12 @@ fn send_while_read_only(d: &Daemon, reqs: &[Acct]) {
         );
         // Spooled (fsync'd) before the answer: the file grew and the counter moved by the
         // time radclient got its reply.
-        assert!(spool_len(d) > before_len, "{} {} answered but not in the spool", a.status, a.session);
+        assert!(
+            spool_len(d) > before_len,
+            "{} {} answered but not in the spool",
+            a.status,
+            a.session
+        );
         assert_eq!(
             d.metric("ironfence_spool_records_total{op=\"accounting\"}"),
             before_metric + 1.0
@@ -111,7 +118,12 @@ fn locationlog(db: &MariaDb) -> (Vec<(String, String, String, bool)>, Vec<(i64, 
     for line in out.lines().filter(|l| !l.is_empty()) {
         let f: Vec<&str> = line.split('\t').collect();
         let end: i64 = f[4].parse().unwrap();
-        rows.push((f[0].to_string(), f[1].to_string(), f[2].to_string(), end < 0));
+        rows.push((
+            f[0].to_string(),
+            f[1].to_string(),
+            f[2].to_string(),
+            end < 0,
+        ));
         times.push((f[3].parse().unwrap(), (end >= 0).then_some(end)));
     }
     (rows, times)
@@ -169,18 +181,26 @@ fn accounting_is_spooled_while_read_only_and_replayed_in_order_across_kill_9() {
     let r = radclient(d.auth_port, "auth", SECRET, mab);
     assert_eq!(r.code.as_deref(), Some("Access-Accept"), "{}", r.output);
     assert_eq!(r.vlan(), Some("2"), "registration VLAN");
-    assert_eq!(d.metric("ironfence_spool_records_total{op=\"create_node\"}"), 1.0);
+    assert_eq!(
+        d.metric("ironfence_spool_records_total{op=\"create_node\"}"),
+        1.0
+    );
 
     // Nothing reached the database: the spool is the only copy.
     assert_eq!(locationlog(&db).0, vec![]);
     // Crash while the records exist only in the spool.
     d.kill9();
+    let spooled = std::fs::read(spool_path(&d)).unwrap();
     db.admin_sql("SET GLOBAL read_only = 0").unwrap();
     d.restart();
-    wait_until("spool replayed after the restart", Duration::from_secs(20), || {
-        d.metric("ironfence_spool_bytes") == 0.0
-            && d.metric("ironfence_spool_replayed_total{outcome=\"applied\"}") == 9.0
-    });
+    wait_until(
+        "spool replayed after the restart",
+        Duration::from_secs(20),
+        || {
+            d.metric("ironfence_spool_bytes") == 0.0
+                && d.metric("ironfence_spool_replayed_total{outcome=\"applied\"}") == 9.0
+        },
+    );
     assert_eq!(spool_len(&d), 0, "truncated once replayed");
     let t1 = unix_now();
     let (rows, times) = locationlog(&db);
@@ -214,6 +234,23 @@ fn accounting_is_spooled_while_read_only_and_replayed_in_order_across_kill_9() {
         "MAB node row replayed"
     );
 
+    // A crash after the replay applied everything but before the truncation reached the disk:
+    // the next start replays the same records again, and the idempotency keys make that a
+    // no-op (without them the Start of session C would reopen a stay its Stop closed).
+    d.kill9();
+    std::fs::write(spool_path(&d), &spooled).unwrap();
+    d.restart();
+    wait_until("spool replayed again", Duration::from_secs(20), || {
+        d.metric("ironfence_spool_bytes") == 0.0
+            && d.metric("ironfence_spool_replayed_total{outcome=\"duplicate\"}") == 8.0
+    });
+    assert_eq!(
+        d.metric("ironfence_spool_replayed_total{outcome=\"applied\"}"),
+        1.0,
+        "the node row (idempotent by itself)"
+    );
+    assert_eq!(locationlog(&db).0.len(), 4, "nothing applied twice");
+
     // Second partition, this time healed while the daemon runs: the replay follows by itself,
     // and what was applied before is not applied twice.
     db.admin_sql("SET GLOBAL read_only = 1").unwrap();
@@ -223,11 +260,15 @@ fn accounting_is_spooled_while_read_only_and_replayed_in_order_across_kill_9() {
         acct("Interim-Update", "02:00:00:00:5a:04", 5, "E"),
     ];
     send_while_read_only(&d, &batch2);
-    assert_eq!(locationlog(&db).0.len(), 4, "nothing written while read-only");
+    assert_eq!(
+        locationlog(&db).0.len(),
+        4,
+        "nothing written while read-only"
+    );
     db.admin_sql("SET GLOBAL read_only = 0").unwrap();
     wait_until("second spool replayed", Duration::from_secs(20), || {
         d.metric("ironfence_spool_bytes") == 0.0
-            && d.metric("ironfence_spool_replayed_total{outcome=\"applied\"}") == 12.0
+            && d.metric("ironfence_spool_replayed_total{outcome=\"applied\"}") == 4.0
     });
     assert_eq!(
         locationlog(&db).0,
@@ -246,8 +287,16 @@ fn accounting_is_spooled_while_read_only_and_replayed_in_order_across_kill_9() {
         SECRET,
         &request(&acct("Stop", "02:00:00:00:5a:04", 5, "E")),
     );
-    assert_eq!(r.code.as_deref(), Some("Accounting-Response"), "{}", r.output);
-    assert_eq!(d.metric("ironfence_spool_records_total{op=\"accounting\"}"), 3.0);
+    assert_eq!(
+        r.code.as_deref(),
+        Some("Accounting-Response"),
+        "{}",
+        r.output
+    );
+    assert_eq!(
+        d.metric("ironfence_spool_records_total{op=\"accounting\"}"),
+        3.0
+    );
     assert_eq!(
         count(
             &db,
@@ -271,15 +320,27 @@ fn a_full_spool_answers_nothing_and_loses_nothing_it_answered() {
     send_while_read_only(&d, &reqs);
     let third = acct("Start", "02:00:00:00:5b:03", 3, "F3");
     let r = radclient(d.acct_port, "acct", SECRET, &request(&third));
-    assert_eq!(r.code, None, "a record that could not be stored was answered: {}", r.output);
-    assert_eq!(d.metric("ironfence_spool_refused_total{reason=\"full\"}"), 1.0);
+    assert_eq!(
+        r.code, None,
+        "a record that could not be stored was answered: {}",
+        r.output
+    );
+    assert_eq!(
+        d.metric("ironfence_spool_refused_total{reason=\"full\"}"),
+        1.0
+    );
     db.admin_sql("SET GLOBAL read_only = 0").unwrap();
     wait_until("spool replayed", Duration::from_secs(20), || {
         d.metric("ironfence_spool_bytes") == 0.0
     });
     // The switch retransmits the unanswered one: now stored directly.
     let r = radclient(d.acct_port, "acct", SECRET, &request(&third));
-    assert_eq!(r.code.as_deref(), Some("Accounting-Response"), "{}", r.output);
+    assert_eq!(
+        r.code.as_deref(),
+        Some("Accounting-Response"),
+        "{}",
+        r.output
+    );
     assert_eq!(
         locationlog(&db).0,
         vec![

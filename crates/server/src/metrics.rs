@@ -70,7 +70,9 @@ impl SpoolMetrics {
             .inc();
     }
     pub fn refused(&self, reason: &'static str) {
-        self.refused_total.get_or_create(&[("reason", reason)]).inc();
+        self.refused_total
+            .get_or_create(&[("reason", reason)])
+            .inc();
     }
 }
 

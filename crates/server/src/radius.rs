@@ -7,12 +7,12 @@
 
 use crate::Shared;
 use crate::settings;
+use crate::spool::record::Record;
 use crate::udp::{PktInfoSocket, Received};
 use ironfence_config::{Config, RequireMessageAuthenticator, SwitchSettings};
 use ironfence_core::{Mac, Node, NodeView, UnixTime};
 use ironfence_policy::Decision;
 use ironfence_radius::{CacheKey, CacheLookup, Code, Packet, PacketBuilder, ReplyCache, dict};
-use crate::spool::record::Record;
 use ironfence_store::{AccountingEvent, AccountingKind, AuditRecord, StoreError};
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
@@ -805,7 +805,11 @@ async fn store_accounting(shared: &Shared, event: AccountingEvent) -> Option<()>
     if shared.spool.is_pending() {
         // Earlier records still wait in the spool: this one queues behind them, so that each
         // session's Start / Interim / Stop reach the database in the order they came.
-        match shared.spool.append_if_pending(Record::Accounting(event.clone())).await {
+        match shared
+            .spool
+            .append_if_pending(Record::Accounting(event.clone()))
+            .await
+        {
             Ok(true) => {
                 shared.metrics.spool.spooled("accounting");
                 return Some(());
@@ -859,7 +863,10 @@ async fn spool_new_node(shared: &Shared, mac: Mac, now: UnixTime) {
 /// spool it. A read-only error also switches a Galera node to read-only mode at once.
 fn spoolable(shared: &Shared, e: &StoreError) -> bool {
     shared.db.write_failed(shared, e)
-        || matches!(e, StoreError::ReadOnly { .. } | StoreError::Unavailable { .. })
+        || matches!(
+            e,
+            StoreError::ReadOnly { .. } | StoreError::Unavailable { .. }
+        )
 }
 
 /// RFC 2868 §3.6: a string Tunnel-* value may start with a tag octet (0x01..=0x1F).

@@ -597,10 +597,10 @@ impl MySqlStore {
         let mut tx = self.pool.begin().await?;
         if let Some((key, applied_at)) = key {
             // First statement of the transaction: a concurrent replay of the same record waits
-            // on this key's lock and then finds it.
+            // on this key's lock and then finds it. (IGNORE, not ON DUPLICATE KEY UPDATE: the
+            // client counts found rows, so a no-op update would also report 1.)
             let r = sqlx::query(
-                "INSERT INTO spool_applied (idem_key, applied_at) VALUES (?, ?)
-                 ON DUPLICATE KEY UPDATE idem_key = idem_key",
+                "INSERT IGNORE INTO spool_applied (idem_key, applied_at) VALUES (?, ?)",
             )
             .bind(key)
             .bind(applied_at)
@@ -765,9 +765,11 @@ impl MySqlStore {
     }
 
     pub(crate) async fn record_accounting(&self, ev: &AccountingEvent) -> Result<(), StoreError> {
-        retry_write("record_accounting", || self.record_accounting_once(ev, None))
-            .await
-            .map(|_| ())
+        retry_write("record_accounting", || {
+            self.record_accounting_once(ev, None)
+        })
+        .await
+        .map(|_| ())
     }
 
     pub(crate) async fn record_accounting_keyed(

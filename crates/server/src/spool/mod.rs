@@ -343,7 +343,11 @@ impl Spool {
 
 async fn apply(store: &Store, entry: &Entry, now: UnixTime) -> Result<bool, StoreError> {
     match &entry.record {
-        Record::Accounting(ev) => store.record_accounting_idempotent(ev, &entry.key, now).await,
+        Record::Accounting(ev) => {
+            store
+                .record_accounting_idempotent(ev, &entry.key, now)
+                .await
+        }
         // The insert is idempotent by itself (the MAC is the primary key).
         Record::NodeSeen { mac, at } => store.create_node_if_absent(*mac, *at).await.map(|_| true),
     }
@@ -436,7 +440,10 @@ fn writer(file: File, mut len: u64, state: Arc<State>, rx: mpsc::Receiver<Cmd>) 
                         group.waiters.push(done);
                     }
                 }
-                Cmd::TruncateIfLen { len: expected, done } => {
+                Cmd::TruncateIfLen {
+                    len: expected,
+                    done,
+                } => {
                     group.flush(&file, &mut len, &state, &mut broken);
                     let r = if len == expected && !broken {
                         truncate(&file, &state).map(|()| {
@@ -552,7 +559,11 @@ pub(crate) async fn run_replay(shared: Arc<Shared>, mut shutdown: watch::Receive
                                     tracing::debug!(error = %e, "pruning old spool keys failed; next time");
                                 }
                             }
-                            if spool.is_pending() { Some(Duration::ZERO) } else { None }
+                            if spool.is_pending() {
+                                Some(Duration::ZERO)
+                            } else {
+                                None
+                            }
                         }
                     }
                 }

@@ -414,7 +414,10 @@ mod tests {
         assert_eq!(s.valid_len, buf.len() as u64);
         let got: Vec<Record> = s.entries.iter().map(|(e, _)| e.record.clone()).collect();
         assert_eq!(got, records);
-        assert_eq!(s.entries.last().map(|(_, end)| *end), Some(buf.len() as u64));
+        assert_eq!(
+            s.entries.last().map(|(_, end)| *end),
+            Some(buf.len() as u64)
+        );
         for (e, _) in &s.entries {
             assert_eq!(e.key, idempotency_key(&e.record));
         }
@@ -450,7 +453,11 @@ mod tests {
         garbage.extend_from_slice(&[0xff; 12]);
         let s = scan(&garbage);
         assert_eq!(s.entries.len(), 1);
-        assert!(matches!(s.tail, Some(FrameError::TooLong(_))), "{:?}", s.tail);
+        assert!(
+            matches!(s.tail, Some(FrameError::TooLong(_))),
+            "{:?}",
+            s.tail
+        );
         // Zeroed space (a file extended but never written) is not a record either.
         let mut zeros = buf[..first_end].to_vec();
         zeros.extend_from_slice(&[0; 64]);

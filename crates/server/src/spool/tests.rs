@@ -104,7 +104,11 @@ async fn a_torn_tail_is_truncated_at_open_and_never_replayed() {
     drop(f);
     let (spool, _) = open(&path, 1 << 20);
     assert_eq!(spool.len(), whole);
-    assert_eq!(std::fs::metadata(&path).unwrap().len(), whole, "cut at open");
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        whole,
+        "cut at open"
+    );
     // New appends follow the last whole record, so the file reads cleanly.
     spool
         .append(event(AccountingKind::Stop, "s0", "1", T0 + 9))
@@ -117,8 +121,8 @@ async fn a_torn_tail_is_truncated_at_open_and_never_replayed() {
 async fn when_full_new_records_are_refused_and_the_old_kept() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(FILE_NAME);
-    let frame_len = record::encode_frame(&Entry::new(event(AccountingKind::Start, "s0", "1", T0)))
-        .len() as u64;
+    let frame_len =
+        record::encode_frame(&Entry::new(event(AccountingKind::Start, "s0", "1", T0))).len() as u64;
     let (spool, m) = open(&path, frame_len * 3);
     for i in 0..3 {
         spool
@@ -131,7 +135,10 @@ async fn when_full_new_records_are_refused_and_the_old_kept() {
         .await
         .unwrap_err();
     assert!(matches!(e, SpoolError::Full { .. }), "{e}");
-    assert_eq!(m.refused_total.get_or_create(&[("reason", "full")]).get(), 1);
+    assert_eq!(
+        m.refused_total.get_or_create(&[("reason", "full")]).get(),
+        1
+    );
     assert_eq!(records_in(&path).len(), 3);
 }
 

@@ -453,11 +453,31 @@ pub async fn idempotent_accounting_applies_each_key_once(cfg: StoreConfig) {
     };
     let (k_start, k_stop) = ([1u8; 32], [2u8; 32]);
     let now = T0 + 1000;
-    assert!(store.record_accounting_idempotent(&start, &k_start, now).await.unwrap());
-    assert!(store.record_accounting_idempotent(&stop, &k_stop, now).await.unwrap());
+    assert!(
+        store
+            .record_accounting_idempotent(&start, &k_start, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .record_accounting_idempotent(&stop, &k_stop, now)
+            .await
+            .unwrap()
+    );
     // The replay again, from the start: nothing changes.
-    assert!(!store.record_accounting_idempotent(&start, &k_start, now).await.unwrap());
-    assert!(!store.record_accounting_idempotent(&stop, &k_stop, now).await.unwrap());
+    assert!(
+        !store
+            .record_accounting_idempotent(&start, &k_start, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_accounting_idempotent(&stop, &k_stop, now)
+            .await
+            .unwrap()
+    );
     let log = store.locationlog(m, 10).await.unwrap();
     assert_eq!(log.len(), 1, "{log:?}");
     assert_eq!(log[0].start_time, T0);
@@ -466,7 +486,12 @@ pub async fn idempotent_accounting_applies_each_key_once(cfg: StoreConfig) {
     // Pruning forgets old keys only.
     assert_eq!(store.prune_spool_keys(now).await.unwrap(), 0);
     assert_eq!(store.prune_spool_keys(now + 1).await.unwrap(), 2);
-    assert!(store.record_accounting_idempotent(&stop, &k_stop, now + 2).await.unwrap());
+    assert!(
+        store
+            .record_accounting_idempotent(&stop, &k_stop, now + 2)
+            .await
+            .unwrap()
+    );
     store.close().await;
 }
 
