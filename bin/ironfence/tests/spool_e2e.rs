@@ -105,9 +105,12 @@ fn send_while_read_only(d: &Daemon, reqs: &[Acct]) {
     }
 }
 
+/// `(mac, port, session, still open)`.
+type Row = (String, String, String, bool);
+
 /// `(mac, port, session, still open)` of every location-log row, in MAC then id order, and
 /// the rows' times.
-fn locationlog(db: &MariaDb) -> (Vec<(String, String, String, bool)>, Vec<(i64, Option<i64>)>) {
+fn locationlog(db: &MariaDb) -> (Vec<Row>, Vec<(i64, Option<i64>)>) {
     let out = db
         .admin_sql(&format!(
             "SELECT mac, port, session_id, start_time, IFNULL(end_time, -1) FROM {DB}.locationlog ORDER BY mac, id"
@@ -133,7 +136,7 @@ fn count(db: &MariaDb, sql: &str) -> u64 {
     db.admin_sql(sql).unwrap().trim().parse().unwrap()
 }
 
-fn row(mac: &str, port: u32, session: &str, open: bool) -> (String, String, String, bool) {
+fn row(mac: &str, port: u32, session: &str, open: bool) -> Row {
     (mac.to_string(), port.to_string(), session.to_string(), open)
 }
 

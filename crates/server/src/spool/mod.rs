@@ -353,15 +353,18 @@ async fn apply(store: &Store, entry: &Entry, now: UnixTime) -> Result<bool, Stor
     }
 }
 
-/// Reads up to `max` entries between `from` and `to`. Returns them (with the offset after
-/// each), the offset where reading stopped, and why it stopped early (bad frame), if it did.
+/// What [`read_entries`] found: the entries (with the offset after each), the offset where
+/// reading stopped, and why it stopped early (a bad frame), if it did.
+type Read = (Vec<(Entry, u64)>, u64, Option<FrameError>);
+
+/// Reads up to `max` entries between `from` and `to`.
 fn read_entries(
     file: &File,
     from: u64,
     to: u64,
     max: usize,
     path: &Path,
-) -> Result<(Vec<(Entry, u64)>, u64, Option<FrameError>), SpoolError> {
+) -> Result<Read, SpoolError> {
     const CHUNK: usize = 1 << 20;
     let mut out = Vec::new();
     let mut buf: Vec<u8> = Vec::new();

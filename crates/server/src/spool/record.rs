@@ -31,6 +31,7 @@ const TYPE_NODE_SEEN: u8 = 2;
 
 /// A write the RADIUS path acknowledged while the database could not take it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // one short-lived value per request; boxing buys nothing
 pub enum Record {
     /// An Accounting-Request, answered once spooled.
     Accounting(AccountingEvent),
