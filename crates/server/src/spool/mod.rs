@@ -12,13 +12,16 @@
 //!  request ─ append(record) ─► channel ─► writer thread: one write + one fdatasync for every
 //!     ▲                                    record queued meanwhile (group commit)
 //!     └──── durable ack ◄──────────────────┘
-//!  replay task ─ replay(store) ─► reads frames in file order ─► store (idempotency key per
-//!                                 record) ─► at the end: truncate, if nothing was appended
+//!  replay task ─ replay(store) ─► reads frames in file order ─► waves of independent records
+//!                                 (record::waves) ─► store, idempotency key per record
+//!                                 ─► at the end: truncate, if nothing was appended
 //! ```
 //!
 //! Order: while the spool holds records, new records queue behind them even when the database
 //! is writable again ([`Spool::append_if_pending`]), so the store sees each session's
-//! Start/Interim/Stop in the order they arrived. The decision is taken by the writer thread,
+//! Start/Interim/Stop in the order they arrived. The replay applies records of different
+//! devices concurrently, a few at a time, but each device's (and each IP address's) records
+//! in spool order ([`record::waves`]). The decision is taken by the writer thread,
 //! the only one that also truncates, so no record can slip past an unreplayed one.
 //!
 //! Idempotency: each record carries a key (see [`record::idempotency_key`]); the store records
@@ -53,6 +56,9 @@ pub const FILE_NAME: &str = "accounting.spool";
 const GROUP_MAX: usize = 4096;
 /// Records read from the file per replay step.
 const REPLAY_BATCH: usize = 512;
+/// Records applied concurrently at most (the MariaDB pool has 16 connections, shared with the
+/// RADIUS path).
+const WAVE_MAX: usize = 8;
 /// How long the idempotency keys of replayed records are kept in the database. A replay that
 /// crashed is resumed at the next start; only a server down for longer could re-apply.
 pub const KEY_RETENTION_SECS: i64 = 30 * 24 * 3600;
@@ -113,9 +119,21 @@ pub struct Spool {
     state: Arc<State>,
     tx: mpsc::Sender<Cmd>,
     reader: Arc<File>,
-    /// Replay position (offset of the next record to apply); one replay at a time.
-    cursor: tokio::sync::Mutex<u64>,
+    /// Replay position; one replay at a time.
+    cursor: tokio::sync::Mutex<Cursor>,
 }
+
+#[derive(Debug, Default)]
+struct Cursor {
+    /// Offset of the next record to apply.
+    offset: u64,
+    /// Times the record at `offset` was refused with a permanent error.
+    refusals: u32,
+}
+
+/// Attempts (spread over replay calls) before a record the database refuses for good is
+/// discarded: an error classified as permanent by mistake must not lose a record at once.
+const PERMANENT_REFUSALS: u32 = 3;
 
 /// What one [`Spool::replay`] call did.
 #[derive(Debug, Default)]
@@ -209,7 +227,7 @@ impl Spool {
             state,
             tx,
             reader,
-            cursor: tokio::sync::Mutex::new(0),
+            cursor: tokio::sync::Mutex::new(Cursor::default()),
         })
     }
 
@@ -271,8 +289,8 @@ impl Spool {
     /// Applies the spooled records to `store` in order, from where the last call stopped (from
     /// the start after a restart: the idempotency keys skip what was applied before a crash).
     /// Stops before the first record the store cannot take now (`blocked`). A record the
-    /// store rejects for good (a data error) is logged with its content and discarded, so it
-    /// cannot block the spool for ever. When everything durable is applied and nothing new was
+    /// store rejects for good (a data error) is retried a few times, then logged with its
+    /// content and discarded, so it cannot block the spool for ever. When everything durable is applied and nothing new was
     /// appended, the spool is truncated.
     pub async fn replay(
         &self,
@@ -283,19 +301,19 @@ impl Spool {
         let mut report = ReplayReport::default();
         loop {
             let end = self.len();
-            if *cursor > end {
-                *cursor = 0; // cannot happen (only this function truncates); be safe
+            if cursor.offset > end {
+                *cursor = Cursor::default(); // cannot happen (only this function truncates)
             }
-            if *cursor == end {
+            if cursor.offset == end {
                 if end == 0 || self.truncate_if_len(end).await? {
-                    *cursor = 0;
+                    *cursor = Cursor::default();
                     report.drained = true;
                     return Ok(report);
                 }
                 continue; // appended meanwhile: keep going
             }
             let reader = self.reader.clone();
-            let (from, path) = (*cursor, self.state.path.clone());
+            let (from, path) = (cursor.offset, self.state.path.clone());
             let (entries, valid, tail) = tokio::task::spawn_blocking(move || {
                 read_entries(&reader, from, end, REPLAY_BATCH, &path)
             })
@@ -315,27 +333,58 @@ impl Spool {
                     ),
                 });
             }
-            for (entry, next) in entries {
-                match apply(store, &entry, now()).await {
-                    Ok(true) => {
-                        report.applied += 1;
-                        self.state.metrics.replayed("applied");
-                    }
-                    Ok(false) => {
-                        report.duplicates += 1;
-                        self.state.metrics.replayed("duplicate");
-                    }
-                    Err(e) if e.is_retryable() => {
-                        report.blocked = Some(e);
-                        return Ok(report);
-                    }
-                    Err(e) => {
-                        tracing::error!(record = ?entry.record, error = %e, "spooled record refused by the database for good: discarded (enter it by hand if it matters)");
-                        report.discarded += 1;
-                        self.state.metrics.replayed("discarded");
-                    }
+            let records: Vec<&Record> = entries.iter().map(|(e, _)| &e.record).collect();
+            for wave in record::waves(&records, WAVE_MAX) {
+                // The records of a wave are independent (see `waves`): applied concurrently.
+                let at = now();
+                let tasks: Vec<_> = entries[wave.clone()]
+                    .iter()
+                    .map(|(entry, _)| {
+                        let (store, entry) = (store.clone(), entry.clone());
+                        tokio::spawn(async move { apply(&store, &entry, at).await })
+                    })
+                    .collect();
+                let mut results = Vec::with_capacity(tasks.len());
+                for t in tasks {
+                    results.push(t.await.unwrap_or_else(|e| {
+                        Err(StoreError::Unavailable {
+                            message: format!("replay task failed: {e}"),
+                        })
+                    }));
                 }
-                *cursor = next;
+                // The cursor moves over the prefix that was applied; records of the wave after
+                // a refused one are applied again next time (their keys make that a no-op).
+                for ((entry, next), result) in entries[wave].iter().zip(results) {
+                    match result {
+                        Ok(true) => {
+                            report.applied += 1;
+                            self.state.metrics.replayed("applied");
+                        }
+                        Ok(false) => {
+                            report.duplicates += 1;
+                            self.state.metrics.replayed("duplicate");
+                        }
+                        Err(e) if e.is_retryable() => {
+                            report.blocked = Some(e);
+                            return Ok(report);
+                        }
+                        Err(e) if cursor.refusals + 1 < PERMANENT_REFUSALS => {
+                            cursor.refusals += 1;
+                            tracing::warn!(record = ?entry.record, error = %e, attempt = cursor.refusals, "spooled record refused by the database; will retry before giving up on it");
+                            report.blocked = Some(e);
+                            return Ok(report);
+                        }
+                        Err(e) => {
+                            tracing::error!(record = ?entry.record, error = %e, "spooled record refused by the database for good: discarded (enter it by hand if it matters)");
+                            report.discarded += 1;
+                            self.state.metrics.replayed("discarded");
+                        }
+                    }
+                    *cursor = Cursor {
+                        offset: *next,
+                        refusals: 0,
+                    };
+                }
             }
         }
     }
@@ -529,12 +578,20 @@ pub(crate) async fn run_replay(shared: Arc<Shared>, mut shutdown: watch::Receive
     const MAX_PAUSE: Duration = Duration::from_secs(5);
     let spool = &shared.spool;
     let mut pause = MIN_PAUSE;
+    // A cluster member may start before its database: the schema (the idempotency keys' table
+    // among it) must be up to date before anything is replayed, or a record would fail for
+    // good on a missing table. Idempotent, and serialised with the start-up migration.
+    let mut schema_ready = false;
     loop {
         let wait: Option<Duration> = if !spool.is_pending() {
             None // until something is appended
         } else if shared.db.is_read_only() {
             Some(MAX_PAUSE)
+        } else if !schema_ready && let Err(e) = shared.store.migrate().await {
+            tracing::debug!(error = %e, "accounting spool replay waits for the schema migration");
+            Some(MAX_PAUSE)
         } else {
+            schema_ready = true;
             match spool.replay(&shared.store, crate::radius::unix_now).await {
                 Ok(r) => {
                     if r.applied + r.duplicates + r.discarded > 0 {

@@ -154,6 +154,54 @@ pub fn scan(buf: &[u8]) -> Scan {
     }
 }
 
+/// Replay planning: splits a batch of records (in spool order) into consecutive waves whose
+/// records can be applied concurrently without changing the outcome. What one record does is
+/// confined to its MAC's rows (node, location log, its own IPs) and to the address it reports
+/// (an IPv4 taken over from another MAC); so no two records of a wave share a MAC or a
+/// Framed-IP-Address, and a record without a MAC (Accounting-On/Off, a Stop identified by NAS
+/// and session only: they touch every row of a NAS) is a wave by itself. Waves are applied
+/// one after the other, so every MAC's and every address's records keep their order.
+pub fn waves(records: &[&Record], max: usize) -> Vec<std::ops::Range<usize>> {
+    let max = max.max(1);
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut macs: Vec<Mac> = Vec::new();
+    let mut ips: Vec<Ipv4Addr> = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        let (mac, ip) = match r {
+            Record::Accounting(ev) => (ev.mac, ev.framed_ip),
+            Record::NodeSeen { mac, .. } => (Some(*mac), None),
+        };
+        match mac {
+            None => {
+                if start < i {
+                    out.push(start..i);
+                }
+                out.push(i..i + 1);
+                start = i + 1;
+                macs.clear();
+                ips.clear();
+            }
+            Some(m) => {
+                let conflict =
+                    macs.contains(&m) || ip.is_some_and(|ip| ips.contains(&ip)) || i - start >= max;
+                if conflict && start < i {
+                    out.push(start..i);
+                    start = i;
+                    macs.clear();
+                    ips.clear();
+                }
+                macs.push(m);
+                ips.extend(ip);
+            }
+        }
+    }
+    if start < records.len() {
+        out.push(start..records.len());
+    }
+    out
+}
+
 fn encode_body(record: &Record, out: &mut Vec<u8>) {
     match record {
         Record::Accounting(ev) => {
@@ -486,6 +534,49 @@ mod tests {
             ..ev
         });
         assert_ne!(a, idempotency_key(&other_nas), "other NAS");
+    }
+
+    fn acct(kind: AccountingKind, mac: Option<u8>, ip: Option<u8>) -> Record {
+        Record::Accounting(AccountingEvent {
+            mac: mac.map(|m| Mac([2, 0, 0, 0, 0, m])),
+            framed_ip: ip.map(|i| Ipv4Addr::new(10, 0, 0, i)),
+            ..AccountingEvent::new(kind, "sw1", "192.0.2.1", 1)
+        })
+    }
+
+    fn plan(records: &[Record], max: usize) -> Vec<std::ops::Range<usize>> {
+        waves(&records.iter().collect::<Vec<_>>(), max)
+    }
+
+    #[test]
+    fn waves_keep_each_device_and_address_in_order() {
+        use AccountingKind::*;
+        let r = [
+            acct(Start, Some(1), None),    // 0
+            acct(Start, Some(2), Some(7)), // 1
+            acct(Stop, Some(3), None),     // 2
+            acct(Stop, Some(6), None),     // 3
+            acct(Start, Some(4), Some(7)), // 4: address 7 taken over → new wave
+            Record::NodeSeen {
+                mac: Mac([2, 0, 0, 0, 0, 5]),
+                at: 1,
+            }, // 5
+            acct(AccountingOn, None, None), // 6: NAS-wide → alone
+            acct(Start, Some(1), None),    // 7
+            acct(Stop, None, None),        // 8: by NAS + session → alone
+        ];
+        assert_eq!(plan(&r, 16), vec![0..4, 4..6, 6..7, 7..8, 8..9]);
+        // The same device twice: its second record waits for the first.
+        let twice = [acct(Start, Some(1), None), acct(Stop, Some(1), None)];
+        assert_eq!(plan(&twice, 16), vec![0..1, 1..2]);
+        // The waves cover the batch, in order, without gaps.
+        let flat: Vec<usize> = plan(&r, 16).into_iter().flatten().collect();
+        assert_eq!(flat, (0..r.len()).collect::<Vec<_>>());
+        // Bounded concurrency.
+        let many: Vec<Record> = (0..10).map(|i| acct(Start, Some(i), None)).collect();
+        assert_eq!(plan(&many, 4), vec![0..4, 4..8, 8..10]);
+        assert_eq!(plan(&[], 4), Vec::<std::ops::Range<usize>>::new());
+        assert_eq!(plan(&[acct(AccountingOff, None, None)], 4), vec![0..1]);
     }
 
     #[test]
