@@ -816,7 +816,7 @@ async fn store_accounting(shared: &Shared, event: AccountingEvent) -> Option<()>
             }
             Ok(false) => {} // replayed and emptied meanwhile: write directly
             Err(e) => {
-                tracing::warn!(error = %e, "accounting not spooled; not answered so the NAS retransmits");
+                tracing::debug!(error = %e, "accounting not spooled; not answered so the NAS retransmits");
                 return None;
             }
         }
@@ -839,7 +839,8 @@ async fn spool_accounting(shared: &Shared, event: AccountingEvent) -> Option<()>
             Some(())
         }
         Err(e) => {
-            tracing::warn!(error = %e, "the database cannot take accounting and the spool could not either: not answered, so the NAS retransmits or fails over");
+            // Counted (ironfence_spool_refused_total) and logged once by the spool when full.
+            tracing::debug!(error = %e, "the database cannot take accounting and the spool could not either: not answered, so the NAS retransmits or fails over");
             None
         }
     }
@@ -854,7 +855,7 @@ async fn spool_new_node(shared: &Shared, mac: Mac, now: UnixTime) {
         Ok(()) => shared.metrics.spool.spooled("create_node"),
         Err(e) => {
             shared.db.skipped(shared, "create_node");
-            tracing::warn!(%mac, error = %e, "node row of a new device neither stored nor spooled");
+            tracing::debug!(%mac, error = %e, "node row of a new device neither stored nor spooled");
         }
     }
 }

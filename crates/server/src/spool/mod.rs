@@ -456,6 +456,7 @@ fn read_entries(
 /// and one fsync (group commit); answers each append only after the fsync that covers it.
 fn writer(file: File, mut len: u64, state: Arc<State>, rx: mpsc::Receiver<Cmd>) {
     let mut broken = false;
+    let mut full_warned = false;
     while let Ok(first) = rx.recv() {
         let mut cmds = vec![first];
         while cmds.len() < GROUP_MAX {
@@ -483,6 +484,11 @@ fn writer(file: File, mut len: u64, state: Arc<State>, rx: mpsc::Receiver<Cmd>) 
                         }));
                     } else if used + frame.len() as u64 > state.max_bytes {
                         state.metrics.refused("full");
+                        if !full_warned {
+                            // Once per episode, not per request: the metric counts them.
+                            tracing::warn!(spool = %state.path.display(), max = state.max_bytes, "accounting spool full: new Accounting-Requests are not answered until the database takes writes again (ironfence_spool_refused_total)");
+                            full_warned = true;
+                        }
                         let _ = done.send(Err(SpoolError::Full {
                             used,
                             max: state.max_bytes,
@@ -500,6 +506,7 @@ fn writer(file: File, mut len: u64, state: Arc<State>, rx: mpsc::Receiver<Cmd>) 
                     let r = if len == expected && !broken {
                         truncate(&file, &state).map(|()| {
                             len = 0;
+                            full_warned = false;
                             true
                         })
                     } else {
