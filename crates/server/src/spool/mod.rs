@@ -286,12 +286,13 @@ impl Spool {
         rx.await.map_err(|_| SpoolError::Closed)?
     }
 
-    /// Applies the spooled records to `store` in order, from where the last call stopped (from
-    /// the start after a restart: the idempotency keys skip what was applied before a crash).
-    /// Stops before the first record the store cannot take now (`blocked`). A record the
-    /// store rejects for good (a data error) is retried a few times, then logged with its
-    /// content and discarded, so it cannot block the spool for ever. When everything durable is applied and nothing new was
-    /// appended, the spool is truncated.
+    /// Applies one batch of spooled records to `store` in order, from where the last call
+    /// stopped (from the start after a restart: the idempotency keys skip what was applied
+    /// before a crash). Stops before the first record the store cannot take now (`blocked`).
+    /// A record the store rejects for good (a data error) is retried a few times, then logged
+    /// with its content and discarded, so it cannot block the spool for ever. When everything
+    /// durable is applied and nothing new was appended, the spool is truncated (`drained`);
+    /// otherwise call again.
     pub async fn replay(
         &self,
         store: &Store,
@@ -385,6 +386,10 @@ impl Spool {
                         refusals: 0,
                     };
                 }
+            }
+            if cursor.offset < self.len() {
+                // One batch per call: the caller gets to notice a shutdown between batches.
+                return Ok(report);
             }
         }
     }

@@ -249,3 +249,32 @@ async fn a_symlink_in_place_of_the_spool_is_refused() {
     let e = Spool::open(&path, 1 << 20, SpoolMetrics::default()).unwrap_err();
     assert!(matches!(e, SpoolError::Io { .. }), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_long_spool_is_replayed_one_batch_per_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(FILE_NAME);
+    let st = store(dir.path()).await;
+    let (spool, _) = open(&path, 1 << 24);
+    let spool = Arc::new(spool);
+    let n = REPLAY_BATCH + 88;
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let spool = spool.clone();
+        tasks.push(tokio::spawn(async move {
+            let mac = Mac([2, 1, 0, 0, (i >> 8) as u8, i as u8]);
+            spool.append(Record::NodeSeen { mac, at: T0 }).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    // Between calls the replay task notices a shutdown: a call never runs the whole spool.
+    let first = spool.replay(&st, || T0).await.unwrap();
+    assert_eq!((first.applied, first.drained), (REPLAY_BATCH as u64, false));
+    assert!(spool.is_pending());
+    let second = spool.replay(&st, || T0).await.unwrap();
+    assert_eq!((second.applied, second.drained), (88, true));
+    assert_eq!(st.count_nodes().await.unwrap(), n as u64);
+    assert!(!spool.is_pending());
+}
