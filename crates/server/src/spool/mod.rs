@@ -594,6 +594,7 @@ pub(crate) async fn run_replay(shared: Arc<Shared>, mut shutdown: watch::Receive
     // among it) must be up to date before anything is replayed, or a record would fail for
     // good on a missing table. Idempotent, and serialised with the start-up migration.
     let mut schema_ready = false;
+    let mut totals = (0u64, 0u64, 0u64);
     loop {
         let wait: Option<Duration> = if !spool.is_pending() {
             None // until something is appended
@@ -606,14 +607,19 @@ pub(crate) async fn run_replay(shared: Arc<Shared>, mut shutdown: watch::Receive
             schema_ready = true;
             match spool.replay(&shared.store, crate::radius::unix_now).await {
                 Ok(r) => {
-                    if r.applied + r.duplicates + r.discarded > 0 {
+                    // One line per replay run (until drained or blocked), not per batch.
+                    totals.0 += r.applied;
+                    totals.1 += r.duplicates;
+                    totals.2 += r.discarded;
+                    if (r.drained || r.blocked.is_some()) && totals != (0, 0, 0) {
                         tracing::info!(
-                            applied = r.applied,
-                            duplicates = r.duplicates,
-                            discarded = r.discarded,
+                            applied = totals.0,
+                            duplicates = totals.1,
+                            discarded = totals.2,
                             drained = r.drained,
                             "accounting spool replayed"
                         );
+                        totals = (0, 0, 0);
                     }
                     match r.blocked {
                         Some(e) => {
