@@ -353,3 +353,73 @@ fn a_full_spool_answers_nothing_and_loses_nothing_it_answered() {
         ]
     );
 }
+
+/// Throughput figures (printed as `figure:` lines, never asserted; run with
+/// `cargo nextest run -p ironfence --test spool_e2e --run-ignored only --no-capture`):
+/// Accounting-Requests per second answered on the normal path (written to MariaDB) and on the
+/// spool path (`read_only = 1`), and records per second replayed afterwards. radclient sends
+/// `N` Interim-Updates of distinct devices, 64 in flight.
+#[test]
+#[ignore = "figures, not a check: run explicitly"]
+fn figure_accounting_rates_normal_spool_replay() {
+    const N: usize = 4000;
+    let db = MariaDb::start().expect("start mariadbd (apt-get install mariadb-server)");
+    db.create_database(DB).unwrap();
+    let d = start_daemon(&db, "audit_log = disabled\n");
+    let work = tempfile::tempdir().unwrap();
+    let requests = |tag: u32| {
+        let mut s = String::new();
+        for i in 0..N {
+            s.push_str(&format!(
+                "Acct-Status-Type = Interim-Update\nCalling-Station-Id = \"02:00:00:{tag:02x}:{:02x}:{:02x}\"\n\
+                 NAS-Port = {}\nAcct-Session-Id = \"s{tag}-{i}\"\n\n",
+                (i / 256) % 256,
+                i % 256,
+                i % 48
+            ));
+        }
+        let p = work.path().join(format!("requests-{tag}.txt"));
+        std::fs::write(&p, s).unwrap();
+        p
+    };
+    let blast = |file: &std::path::Path| -> f64 {
+        let started = Instant::now();
+        let out = std::process::Command::new("radclient")
+            .args(["-q", "-s", "-r", "3", "-t", "3", "-p", "64", "-f"])
+            .arg(file)
+            .arg(format!("127.0.0.1:{}", d.acct_port))
+            .args(["acct", SECRET])
+            .output()
+            .expect("radclient");
+        let secs = started.elapsed().as_secs_f64();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.lines()
+                .any(|l| l.contains("Lost") && l.trim_end().ends_with(": 0")),
+            "every request answered: {text}"
+        );
+        N as f64 / secs
+    };
+    let normal = blast(&requests(1));
+    db.admin_sql("SET GLOBAL read_only = 1").unwrap();
+    let spooled = blast(&requests(2));
+    assert_eq!(
+        d.metric("ironfence_spool_records_total{op=\"accounting\"}"),
+        N as f64
+    );
+    db.admin_sql("SET GLOBAL read_only = 0").unwrap();
+    let applied = || d.metric("ironfence_spool_replayed_total{outcome=\"applied\"}");
+    wait_until("replay started", Duration::from_secs(20), || {
+        applied() > 0.0
+    });
+    let (started, first) = (Instant::now(), applied());
+    wait_until("spool replayed", Duration::from_secs(120), || {
+        d.metric("ironfence_spool_bytes") == 0.0
+    });
+    let replay = (applied() - first) / started.elapsed().as_secs_f64();
+    assert_eq!(applied(), N as f64);
+    println!(
+        "figure: accounting, {N} Interim-Updates, 64 in flight: normal path {normal:.0} req/s, \
+         spool path (read_only=1) {spooled:.0} req/s, replay {replay:.0} records/s"
+    );
+}
