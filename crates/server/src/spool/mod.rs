@@ -117,7 +117,9 @@ struct State {
 #[derive(Debug)]
 pub struct Spool {
     state: Arc<State>,
-    tx: mpsc::Sender<Cmd>,
+    /// `None` only while dropping.
+    tx: Option<mpsc::Sender<Cmd>>,
+    writer: Option<std::thread::JoinHandle<()>>,
     reader: Arc<File>,
     /// Replay position; one replay at a time.
     cursor: tokio::sync::Mutex<Cursor>,
@@ -174,6 +176,18 @@ impl Spool {
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(path)
             .map_err(io_err)?;
+        // One daemon per spool: a second one would take the first's record being written for
+        // a torn tail and cut it, and replay the same records concurrently.
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(SpoolError::Corrupt {
+                    path: path.to_path_buf(),
+                    reason: "in use by another process (is another `ironfence serve` running on this state directory?)".into(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_err(e)),
+        }
         let meta = file.metadata().map_err(io_err)?;
         if !meta.is_file() {
             return Err(SpoolError::Corrupt {
@@ -216,7 +230,7 @@ impl Spool {
         let reader = Arc::new(file.try_clone().map_err(io_err)?);
         let (tx, rx) = mpsc::channel();
         let writer_state = state.clone();
-        std::thread::Builder::new()
+        let writer_thread = std::thread::Builder::new()
             .name("ironfence-spool".into())
             .spawn(move || writer(file, valid_len, writer_state, rx))
             .map_err(io_err)?;
@@ -225,7 +239,8 @@ impl Spool {
         }
         Ok(Spool {
             state,
-            tx,
+            tx: Some(tx),
+            writer: Some(writer_thread),
             reader,
             cursor: tokio::sync::Mutex::new(Cursor::default()),
         })
@@ -233,6 +248,10 @@ impl Spool {
 
     pub fn path(&self) -> &Path {
         &self.state.path
+    }
+
+    fn sender(&self) -> Result<&mpsc::Sender<Cmd>, SpoolError> {
+        self.tx.as_ref().ok_or(SpoolError::Closed)
     }
 
     /// The spool holds records not yet replayed.
@@ -263,7 +282,7 @@ impl Spool {
     async fn send_append(&self, record: Record, if_pending: bool) -> Result<Appended, SpoolError> {
         let frame = record::encode_frame(&Entry::new(record));
         let (done, rx) = oneshot::channel();
-        self.tx
+        self.sender()?
             .send(Cmd::Append {
                 frame,
                 if_pending,
@@ -280,7 +299,7 @@ impl Spool {
 
     async fn truncate_if_len(&self, len: u64) -> Result<bool, SpoolError> {
         let (done, rx) = oneshot::channel();
-        self.tx
+        self.sender()?
             .send(Cmd::TruncateIfLen { len, done })
             .map_err(|_| SpoolError::Closed)?;
         rx.await.map_err(|_| SpoolError::Closed)?
@@ -391,6 +410,17 @@ impl Spool {
                 // One batch per call: the caller gets to notice a shutdown between batches.
                 return Ok(report);
             }
+        }
+    }
+}
+
+impl Drop for Spool {
+    /// Stops the writer (it finishes the group in hand) and waits for it, so that the file and
+    /// its lock are released when this returns.
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
         }
     }
 }

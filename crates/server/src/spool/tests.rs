@@ -278,3 +278,15 @@ async fn a_long_spool_is_replayed_one_batch_per_call() {
     assert_eq!(st.count_nodes().await.unwrap(), n as u64);
     assert!(!spool.is_pending());
 }
+
+#[tokio::test]
+async fn a_second_process_cannot_open_a_spool_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(FILE_NAME);
+    let (first, _) = open(&path, 1 << 20);
+    // flock locks belong to the open file: a second open, even in this process, is refused.
+    let e = Spool::open(&path, 1 << 20, SpoolMetrics::default()).unwrap_err();
+    assert!(e.to_string().contains("another process"), "{e}");
+    drop(first);
+    let (_again, _) = open(&path, 1 << 20);
+}
