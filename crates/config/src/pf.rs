@@ -122,6 +122,8 @@ pub struct RadiusConf {
     pub audit_log: bool,
     /// Limit Proxy-State attributes (BlastRADIUS mitigation).
     pub limit_proxy_state: bool,
+    /// Largest size of the local accounting spool (`<state_dir>/accounting.spool`), in bytes.
+    pub accounting_spool_max_size: usize,
 }
 
 impl Default for RadiusConf {
@@ -135,6 +137,7 @@ impl Default for RadiusConf {
             max_in_flight: 4096,
             audit_log: true,
             limit_proxy_state: true,
+            accounting_spool_max_size: 256 << 20,
         }
     }
 }
@@ -369,6 +372,7 @@ const RADIUS_KEYS: &[&str] = &[
     "max_in_flight",
     "audit_log",
     "limit_proxy_state",
+    "accounting_spool_max_size",
 ];
 const METRICS_KEYS: &[&str] = &["listen"];
 const WEBSERVICES_KEYS: &[&str] = &["user", "pass", "port"];
@@ -597,6 +601,13 @@ impl PfConf {
         rc.limit_proxy_state = r
             .parsed("limit_proxy_state", "yes or no", parse_bool)
             .unwrap_or(rc.limit_proxy_state);
+        rc.accounting_spool_max_size = r
+            .parsed(
+                "accounting_spool_max_size",
+                "a size in bytes (e.g. 268435456 or 256M)",
+                parse_size,
+            )
+            .unwrap_or(rc.accounting_spool_max_size);
         if rc.auth_port == rc.acct_port {
             r.error_at("acct_port", format!("auth_port and acct_port are both {}: give accounting its own port (usually 1813)", rc.auth_port));
         }

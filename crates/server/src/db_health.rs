@@ -7,9 +7,10 @@
 //! ready).
 //!
 //! In read-only mode the RADIUS path keeps answering from what the database holds (Galera's
-//! dirty reads) but persists nothing: no new node rows, no accounting or audit writes. Those
-//! are counted as skipped (`ironfence_db_writes_skipped_total{op}`), never retried or logged
-//! one by one.
+//! dirty reads) and writes nothing to the database: accounting records and the node rows of
+//! devices seen for the first time go to the local spool ([`crate::spool`]) and are replayed
+//! when writes work again; audit records are counted as skipped
+//! (`ironfence_db_writes_skipped_total{op}`), never retried or logged one by one.
 
 use crate::Shared;
 use ironfence_galera::{DbEvent, QuorumMonitor, WriteErrorKind, WsrepStatus};
@@ -30,11 +31,18 @@ pub struct DbHealth {
     /// `None` until the first poll shows a Galera node (and for SQLite / plain MariaDB).
     monitor: Mutex<Option<QuorumMonitor>>,
     last_state: Mutex<String>,
+    /// Woken when the monitor goes back to read-write (the spool replay waits on it).
+    writable: tokio::sync::Notify,
 }
 
 impl DbHealth {
     pub fn is_read_only(&self) -> bool {
         self.read_only.load(Ordering::Relaxed)
+    }
+
+    /// Completes when the database next returns to read-write.
+    pub async fn writable_again(&self) {
+        self.writable.notified().await
     }
 
     /// Free-text database state for `cluster status` and the node-to-node API.
@@ -60,6 +68,7 @@ impl DbHealth {
                 tracing::warn!(%change, "database read-only: RADIUS keeps answering from stored roles, nothing is persisted");
             } else {
                 tracing::info!(%change, "database read-write again");
+                self.writable.notify_waiters();
             }
         }
     }

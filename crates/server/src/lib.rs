@@ -8,6 +8,8 @@
 //!                                                              ▼
 //!                                   auth (MAB) ──► store.node_view ──► policy::decide ──► reply
 //!                                   acct        ──► store.record_accounting ──────────► reply
+//!                                                   └ read-only / unreachable: spool (fsync) ► reply
+//!                                   spool replay ──► store (in order, idempotency key per record)
 //!                                   audit records ──► bounded queue ──► audit writer (batches)
 //!   operator ── unix socket (control) ──► reload config     Prometheus ──► http /metrics
 //! ```
@@ -24,6 +26,7 @@ mod http;
 pub mod metrics;
 mod radius;
 mod settings;
+pub mod spool;
 pub mod udp;
 
 pub use control::{ControlClient, ControlError};
@@ -50,6 +53,8 @@ pub struct Shared {
     ma_seen: RwLock<std::collections::HashSet<std::net::IpAddr>>,
     /// Read-only (degraded) mode of the database.
     pub db: db_health::DbHealth,
+    /// Writes acknowledged while the database could not take them, until replayed.
+    pub spool: spool::Spool,
     /// Ticks after every successful reload (the webservices supervisor listens).
     reloads: watch::Sender<u64>,
     /// In a cluster: the configuration version of the files the configuration in force was
@@ -169,6 +174,13 @@ impl Daemon {
         }
         .with_context(|| format!("opening the {} store", settings::describe_store(&store_cfg)))?;
         let metrics = Metrics::new();
+        let spool_path = settings::spool_path(&config);
+        let spool = spool::Spool::open(
+            &spool_path,
+            settings::radius(&config).spool_max_bytes,
+            metrics.spool.clone(),
+        )
+        .context("opening the accounting spool")?;
         let (audit, audit_rx) = audit::AuditQueue::new(settings::AUDIT_QUEUE);
         if config.is_cluster() {
             // The first server creates the cluster CA (part of the synchronized files) before
@@ -188,6 +200,7 @@ impl Daemon {
             reloads: watch::channel(0).0,
             db: db_health::DbHealth::default(),
             running_version: RwLock::new(running_version),
+            spool,
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         if deferred {
@@ -212,6 +225,10 @@ impl Daemon {
             }
             None => None,
         };
+        tasks.push(tokio::spawn(spool::run_replay(
+            shared.clone(),
+            shutdown_rx.clone(),
+        )));
         tasks.push(tokio::spawn(db_health::run_monitor(
             shared.clone(),
             shutdown_rx.clone(),

@@ -42,6 +42,38 @@ pub struct Metrics {
     pub db_read_only: Gauge,
     /// Writes not done because the database is read-only, by operation.
     pub db_writes_skipped: Family<Labels1, Counter>,
+    /// The local accounting spool.
+    pub spool: SpoolMetrics,
+}
+
+/// Metrics of the local accounting spool (`crate::spool`).
+#[derive(Debug, Clone, Default)]
+pub struct SpoolMetrics {
+    /// Records made durable in the spool (and then answered), by operation.
+    pub spooled: Family<Labels1, Counter>,
+    /// Spooled records replayed into the database: applied, duplicate (already applied before
+    /// a crash), discarded (refused by the database for good).
+    pub replayed_total: Family<Labels1, Counter>,
+    /// Size of the spool file.
+    pub bytes: Gauge,
+    /// Records the spool could not take (full, io_error): their requests were not answered.
+    pub refused_total: Family<Labels1, Counter>,
+}
+
+impl SpoolMetrics {
+    pub fn spooled(&self, op: &'static str) {
+        self.spooled.get_or_create(&[("op", op)]).inc();
+    }
+    pub fn replayed(&self, outcome: &'static str) {
+        self.replayed_total
+            .get_or_create(&[("outcome", outcome)])
+            .inc();
+    }
+    pub fn refused(&self, reason: &'static str) {
+        self.refused_total
+            .get_or_create(&[("reason", reason)])
+            .inc();
+    }
 }
 
 impl Default for Metrics {
@@ -134,7 +166,29 @@ impl Metrics {
             "Writes skipped in read-only mode, by operation",
             db_writes_skipped.clone(),
         );
+        let spool = SpoolMetrics::default();
+        registry.register(
+            "spool_records",
+            "Records written to the local accounting spool (answered once durable), by operation",
+            spool.spooled.clone(),
+        );
+        registry.register(
+            "spool_replayed",
+            "Spooled records replayed into the database, by outcome",
+            spool.replayed_total.clone(),
+        );
+        registry.register(
+            "spool_bytes",
+            "Size of the local accounting spool",
+            spool.bytes.clone(),
+        );
+        registry.register(
+            "spool_refused",
+            "Records the spool could not take (request not answered), by reason",
+            spool.refused_total.clone(),
+        );
         Metrics {
+            spool,
             registry: Mutex::new(registry),
             requests,
             replies,

@@ -7,12 +7,13 @@
 
 use crate::Shared;
 use crate::settings;
+use crate::spool::record::Record;
 use crate::udp::{PktInfoSocket, Received};
 use ironfence_config::{Config, RequireMessageAuthenticator, SwitchSettings};
 use ironfence_core::{Mac, Node, NodeView, UnixTime};
 use ironfence_policy::Decision;
 use ironfence_radius::{CacheKey, CacheLookup, Code, Packet, PacketBuilder, ReplyCache, dict};
-use ironfence_store::{AccountingEvent, AccountingKind, AuditRecord};
+use ironfence_store::{AccountingEvent, AccountingKind, AuditRecord, StoreError};
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -519,9 +520,9 @@ async fn access_request(
     };
     let view = match shared.store.node_view(mac).await {
         Ok(Some(view)) => view,
-        // Read-only (out of quorum): answer as for a new device, persist nothing.
+        // Read-only (out of quorum): answer as for a new device; its node row is spooled.
         Ok(None) if shared.db.is_read_only() => {
-            shared.db.skipped(shared, "create_node");
+            spool_new_node(shared, mac, now).await;
             NodeView {
                 node: Node::new_unregistered(mac, now),
                 open_security_events: 0,
@@ -536,8 +537,8 @@ async fn access_request(
                     open_security_events: 0,
                 }
             }
-            Err(e) if shared.db.write_failed(shared, &e) => {
-                shared.db.skipped(shared, "create_node");
+            Err(e) if spoolable(shared, &e) => {
+                spool_new_node(shared, mac, now).await;
                 NodeView {
                     node: Node::new_unregistered(mac, now),
                     open_security_events: 0,
@@ -722,7 +723,8 @@ fn nas_port(packet: &Packet<'_>) -> Option<String> {
 }
 
 /// Accounting-Request: stored first, answered after (RFC 2866 §4.1: a response only once the
-/// record is safely recorded). A store failure means no answer, so the NAS retransmits.
+/// record is safely recorded) — in the database, or in the local spool while the database
+/// cannot take writes. When neither can, no answer, so the NAS retransmits.
 async fn accounting_request(
     shared: &Shared,
     switch: &SwitchSettings,
@@ -779,18 +781,7 @@ async fn accounting_request(
                 now,
             };
             // (The store creates the node of a device first seen through accounting.)
-            if shared.db.is_read_only() {
-                // Out of quorum: acknowledged so the NAS does not retransmit for ever, not stored.
-                shared.db.skipped(shared, "accounting");
-            } else if let Err(e) = shared.store.record_accounting(&event).await {
-                if shared.db.write_failed(shared, &e) {
-                    shared.db.skipped(shared, "accounting");
-                } else {
-                    shared.metrics.store_error("accounting");
-                    tracing::error!(error = %e, "accounting not stored; not answered so the NAS retransmits");
-                    return None;
-                }
-            }
+            store_accounting(shared, event).await?;
         }
     }
     match reply_builder(Code::AccountingResponse, packet) {
@@ -801,6 +792,82 @@ async fn accounting_request(
             None
         }
     }
+}
+
+/// Stores an accounting record in the database, or durably in the local spool when the
+/// database cannot take it. `None`: neither worked, so the request must not be answered
+/// (RFC 2866 §4.1: the NAS retransmits or fails over to another server).
+async fn store_accounting(shared: &Shared, event: AccountingEvent) -> Option<()> {
+    if shared.db.is_read_only() {
+        // Known out of quorum: no point trying the database.
+        return spool_accounting(shared, event).await;
+    }
+    if shared.spool.is_pending() {
+        // Earlier records still wait in the spool: this one queues behind them, so that each
+        // session's Start / Interim / Stop reach the database in the order they came.
+        match shared
+            .spool
+            .append_if_pending(Record::Accounting(event.clone()))
+            .await
+        {
+            Ok(true) => {
+                shared.metrics.spool.spooled("accounting");
+                return Some(());
+            }
+            Ok(false) => {} // replayed and emptied meanwhile: write directly
+            Err(e) => {
+                tracing::debug!(error = %e, "accounting not spooled; not answered so the NAS retransmits");
+                return None;
+            }
+        }
+    }
+    match shared.store.record_accounting(&event).await {
+        Ok(()) => Some(()),
+        Err(e) if spoolable(shared, &e) => spool_accounting(shared, event).await,
+        Err(e) => {
+            shared.metrics.store_error("accounting");
+            tracing::error!(error = %e, "accounting not stored; not answered so the NAS retransmits");
+            None
+        }
+    }
+}
+
+async fn spool_accounting(shared: &Shared, event: AccountingEvent) -> Option<()> {
+    match shared.spool.append(Record::Accounting(event)).await {
+        Ok(()) => {
+            shared.metrics.spool.spooled("accounting");
+            Some(())
+        }
+        Err(e) => {
+            // Counted (ironfence_spool_refused_total) and logged once by the spool when full.
+            tracing::debug!(error = %e, "the database cannot take accounting and the spool could not either: not answered, so the NAS retransmits or fails over");
+            None
+        }
+    }
+}
+
+/// A device first seen while the database cannot take its node row: the row is spooled (it is
+/// what `node list` and the portal rely on). The Access-Accept does not depend on it, so when
+/// the spool cannot take it either the request is still answered and the row counted as
+/// skipped: it is created at the device's next authentication or by its accounting Start.
+async fn spool_new_node(shared: &Shared, mac: Mac, now: UnixTime) {
+    match shared.spool.append(Record::NodeSeen { mac, at: now }).await {
+        Ok(()) => shared.metrics.spool.spooled("create_node"),
+        Err(e) => {
+            shared.db.skipped(shared, "create_node");
+            tracing::debug!(%mac, error = %e, "node row of a new device neither stored nor spooled");
+        }
+    }
+}
+
+/// The database did not take a write but may later (read-only, out of quorum, unreachable):
+/// spool it. A read-only error also switches a Galera node to read-only mode at once.
+fn spoolable(shared: &Shared, e: &StoreError) -> bool {
+    shared.db.write_failed(shared, e)
+        || matches!(
+            e,
+            StoreError::ReadOnly { .. } | StoreError::Unavailable { .. }
+        )
 }
 
 /// RFC 2868 §3.6: a string Tunnel-* value may start with a tag octet (0x01..=0x1F).

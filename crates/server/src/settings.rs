@@ -22,6 +22,7 @@ pub(crate) struct RadiusSettings {
     pub max_in_flight: usize,
     pub audit_log: bool,
     pub limit_proxy_state: bool,
+    pub spool_max_bytes: u64,
 }
 
 pub(crate) fn radius(cfg: &Config) -> RadiusSettings {
@@ -42,6 +43,7 @@ pub(crate) fn radius(cfg: &Config) -> RadiusSettings {
         max_in_flight: r.max_in_flight.max(1),
         audit_log: r.audit_log,
         limit_proxy_state: r.limit_proxy_state,
+        spool_max_bytes: r.accounting_spool_max_size as u64,
     }
 }
 
@@ -73,6 +75,11 @@ pub(crate) fn describe_store(s: &StoreConfig) -> String {
 
 pub(crate) fn metrics_listen(cfg: &Config) -> Option<SocketAddr> {
     cfg.metrics_listen()
+}
+
+/// The local accounting spool: `<state_dir>/accounting.spool`.
+pub(crate) fn spool_path(cfg: &Config) -> PathBuf {
+    cfg.pf.general.state_dir.join(crate::spool::FILE_NAME)
 }
 
 /// The daemon's control socket: `<state_dir>/control/ironfence.sock` (the directory is 0700).
@@ -122,15 +129,17 @@ pub(crate) fn restart_needed(old: &Config, new: &Config) -> Vec<String> {
         o.acct_port,
         o.recv_buffer,
         o.max_in_flight,
+        o.spool_max_bytes,
     ) != (
         n.listen,
         n.auth_port,
         n.acct_port,
         n.recv_buffer,
         n.max_in_flight,
+        n.spool_max_bytes,
     ) {
         notes.push(
-            "pf.conf [radius] listen/ports/buffers changed: restart `ironfence serve` to apply"
+            "pf.conf [radius] listen/ports/buffers/accounting_spool_max_size changed: restart `ironfence serve` to apply"
                 .to_string(),
         );
     }

@@ -280,6 +280,24 @@ impl Store {
         dispatch!(self.record_accounting(ev))
     }
 
+    /// Like [`Store::record_accounting`], exactly once per `key` (a replay of a locally spooled
+    /// record): the key is recorded with `applied_at` in the event's transaction, and an event
+    /// whose key is already recorded changes nothing. Returns `false` in that case.
+    pub async fn record_accounting_idempotent(
+        &self,
+        ev: &AccountingEvent,
+        key: &[u8; 32],
+        applied_at: UnixTime,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self.record_accounting_keyed(ev, Some((key.as_slice(), applied_at))))
+    }
+
+    /// Forgets the idempotency keys recorded before `before` (see
+    /// [`Store::record_accounting_idempotent`]); returns how many.
+    pub async fn prune_spool_keys(&self, before: UnixTime) -> Result<u64, StoreError> {
+        dispatch!(self.prune_spool_keys(before))
+    }
+
     /// The MAC's location history, newest first.
     pub async fn locationlog(
         &self,

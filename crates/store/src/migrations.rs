@@ -31,7 +31,7 @@ pub struct Migration {
 }
 
 /// The schema version this binary writes and understands.
-pub const LATEST_VERSION: u32 = 3;
+pub const LATEST_VERSION: u32 = 4;
 
 pub(crate) const SQLITE_SCHEMA_VERSION_DDL: &str = "CREATE TABLE IF NOT EXISTS schema_version (
     version INTEGER NOT NULL PRIMARY KEY,
@@ -228,6 +228,25 @@ pub const MIGRATIONS: &[Migration] = &[
         // invalidate the node readers' cache. See sqlite.rs `audit_path`. MariaDB keeps it.
         sqlite: &["DROP TABLE IF EXISTS radius_audit_log"],
         mysql: &[],
+    },
+    Migration {
+        version: 4,
+        description: "idempotency keys of replayed accounting-spool records",
+        // A server replaying its local spool records each record's key in the same
+        // transaction as the record's effects, so a replay interrupted by a crash (or a
+        // record spooled twice) is never applied twice. Pruned after a retention period.
+        sqlite: &[
+            "CREATE TABLE IF NOT EXISTS spool_applied (
+                idem_key BLOB NOT NULL PRIMARY KEY,
+                applied_at INTEGER NOT NULL
+            ) WITHOUT ROWID",
+            "CREATE INDEX IF NOT EXISTS spool_applied_at ON spool_applied (applied_at)",
+        ],
+        mysql: &["CREATE TABLE IF NOT EXISTS spool_applied (
+                idem_key BINARY(32) NOT NULL PRIMARY KEY,
+                applied_at BIGINT NOT NULL,
+                KEY spool_applied_at (applied_at)
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"],
     },
 ];
 

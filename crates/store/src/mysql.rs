@@ -587,10 +587,29 @@ impl MySqlStore {
         .await
     }
 
-    async fn record_accounting_once(&self, ev: &AccountingEvent) -> Result<(), StoreError> {
+    async fn record_accounting_once(
+        &self,
+        ev: &AccountingEvent,
+        key: Option<(&[u8], UnixTime)>,
+    ) -> Result<bool, StoreError> {
         let now = ev.now;
         let mac = ev.mac.map(mac_text);
         let mut tx = self.pool.begin().await?;
+        if let Some((key, applied_at)) = key {
+            // First statement of the transaction: a concurrent replay of the same record waits
+            // on this key's lock and then finds it. (IGNORE, not ON DUPLICATE KEY UPDATE: the
+            // client counts found rows, so a no-op update would also report 1.)
+            let r = sqlx::query(
+                "INSERT IGNORE INTO spool_applied (idem_key, applied_at) VALUES (?, ?)",
+            )
+            .bind(key)
+            .bind(applied_at)
+            .execute(&mut *tx)
+            .await?;
+            if r.rows_affected() == 0 {
+                return Ok(false); // already applied; the transaction rolls back on drop
+            }
+        }
         match (ev.kind, mac.as_deref()) {
             (AccountingKind::Start | AccountingKind::InterimUpdate, Some(m)) => {
                 // Ensure the node exists and lock its row: concurrent events for one MAC
@@ -742,11 +761,34 @@ impl MySqlStore {
             .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     pub(crate) async fn record_accounting(&self, ev: &AccountingEvent) -> Result<(), StoreError> {
-        retry_write("record_accounting", || self.record_accounting_once(ev)).await
+        retry_write("record_accounting", || {
+            self.record_accounting_once(ev, None)
+        })
+        .await
+        .map(|_| ())
+    }
+
+    pub(crate) async fn record_accounting_keyed(
+        &self,
+        ev: &AccountingEvent,
+        key: Option<(&[u8], UnixTime)>,
+    ) -> Result<bool, StoreError> {
+        retry_write("record_accounting", || self.record_accounting_once(ev, key)).await
+    }
+
+    pub(crate) async fn prune_spool_keys(&self, before: UnixTime) -> Result<u64, StoreError> {
+        retry_write("prune_spool_keys", || async {
+            let r = sqlx::query("DELETE FROM spool_applied WHERE applied_at < ?")
+                .bind(before)
+                .execute(&self.pool)
+                .await?;
+            Ok(r.rows_affected())
+        })
+        .await
     }
 
     pub(crate) async fn locationlog(

@@ -551,8 +551,29 @@ impl SqliteStore {
     }
 
     pub(crate) fn record_accounting(&self, ev: &AccountingEvent) -> Result<(), StoreError> {
+        self.record_accounting_keyed(ev, None).map(|_| ())
+    }
+
+    /// With `key = Some((idempotency key, now))`, the key is recorded in the same transaction
+    /// and an event whose key is already recorded changes nothing (returns `false`).
+    pub(crate) fn record_accounting_keyed(
+        &self,
+        ev: &AccountingEvent,
+        key: Option<(&[u8], UnixTime)>,
+    ) -> Result<bool, StoreError> {
         let mut conn = self.writer();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some((key, applied_at)) = key {
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT INTO spool_applied (idem_key, applied_at) VALUES (?1, ?2)
+                     ON CONFLICT (idem_key) DO NOTHING",
+                )?
+                .execute(params![key, applied_at])?;
+            if inserted == 0 {
+                return Ok(false); // already applied; the transaction rolls back on drop
+            }
+        }
         let now = ev.now;
         let mac = ev.mac.map(mac_text);
         match (ev.kind, mac.as_deref()) {
@@ -669,7 +690,16 @@ impl SqliteStore {
             .execute(params![ip, m, now])?;
         }
         tx.commit()?;
-        Ok(())
+        Ok(true)
+    }
+
+    /// Forgets idempotency keys recorded before `before`; returns how many.
+    pub(crate) fn prune_spool_keys(&self, before: UnixTime) -> Result<u64, StoreError> {
+        let conn = self.writer();
+        let n = conn
+            .prepare_cached("DELETE FROM spool_applied WHERE applied_at < ?1")?
+            .execute(params![before])?;
+        Ok(n as u64)
     }
 
     pub(crate) fn locationlog(

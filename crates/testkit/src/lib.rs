@@ -215,6 +215,8 @@ impl MariaDb {
                 .arg("--skip-test-db")
                 .arg("--skip-name-resolve")
                 .arg("--innodb-log-file-size=16M")
+                // Not the shared /tmp: concurrent bootstraps collide on temporary table names.
+                .arg(format!("--tmpdir={}", root.display()))
                 .current_dir(&root),
         )
         .context("mariadb-install-db failed")?;

@@ -40,6 +40,7 @@ pub struct Daemon {
 pub struct DaemonBuilder {
     switches: String,
     database: String,
+    radius_extra: String,
 }
 
 impl Default for DaemonBuilder {
@@ -50,6 +51,7 @@ impl Default for DaemonBuilder {
                  [127.0.0.1]\ndescription=e2e switch\nradiusSecret={SECRET}\nrequire_message_authenticator=yes\nguestVlan=210\n"
             ),
             database: "[database]\ntype=sqlite\n".to_string(),
+            radius_extra: String::new(),
         }
     }
 }
@@ -65,6 +67,12 @@ impl DaemonBuilder {
         self
     }
 
+    /// More `key = value` lines for pf.conf's `[radius]` section.
+    pub fn radius_extra(mut self, lines: &str) -> Self {
+        self.radius_extra = lines.to_string();
+        self
+    }
+
     pub fn start(self) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("conf");
@@ -75,29 +83,22 @@ impl DaemonBuilder {
         std::fs::write(
             conf.join("pf.conf"),
             format!(
-                "[general]\nstate_dir={}\n\n{}\n[radius]\nlisten=127.0.0.1\nauth_port={auth_port}\nacct_port={acct_port}\n\n[metrics]\nlisten=127.0.0.1:{metrics_port}\n",
+                "[general]\nstate_dir={}\n\n{}\n[radius]\nlisten=127.0.0.1\nauth_port={auth_port}\nacct_port={acct_port}\n{}\n[metrics]\nlisten=127.0.0.1:{metrics_port}\n",
                 state.display(),
-                self.database
+                self.database,
+                self.radius_extra
             ),
         )
         .unwrap();
         std::fs::write(conf.join("switches.conf"), &self.switches).unwrap();
-        let log = std::fs::File::create(dir.path().join("ironfence.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_ironfence"))
-            .args(["--conf-dir", conf.to_str().unwrap(), "serve"])
-            .env("RUST_LOG", "info,ironfence_server=debug")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn ironfence");
         let mut d = Daemon {
             dir,
             auth_port,
             acct_port,
             metrics_port,
-            child: Some(child),
+            child: None,
         };
-        d.wait_ready();
+        d.spawn();
         d
     }
 }
@@ -115,13 +116,47 @@ impl Daemon {
         std::fs::read_to_string(self.dir.path().join("ironfence.log")).unwrap_or_default()
     }
 
-    fn wait_ready(&mut self) {
+    /// Starts `ironfence serve` on this conf dir (its log appended to the previous runs').
+    fn spawn(&mut self) {
+        let conf = self.conf_dir();
+        let ready_before = self.log().matches("ironfence ready").count();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("ironfence.log"))
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_ironfence"))
+            .args(["--conf-dir", conf.to_str().unwrap(), "serve"])
+            .env("RUST_LOG", "info,ironfence_server=debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn ironfence");
+        self.child = Some(child);
+        self.wait_ready(ready_before);
+    }
+
+    /// SIGKILL and wait: a crash (nothing flushed, no shutdown code runs).
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().expect("already stopped");
+        signal(child.id(), "KILL");
+        child.wait().unwrap();
+    }
+
+    /// Starts the daemon again after [`Daemon::stop`] or [`Daemon::kill9`], same conf dir and
+    /// state, and waits until it is ready.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "still running");
+        self.spawn();
+    }
+
+    fn wait_ready(&mut self, ready_before: usize) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("ironfence exited early ({status}):\n{}", self.log());
             }
-            if self.log().contains("ironfence ready")
+            if self.log().matches("ironfence ready").count() > ready_before
                 && TcpStream::connect(("127.0.0.1", self.metrics_port)).is_ok()
             {
                 return;

@@ -27,6 +27,7 @@ macro_rules! with_cases {
             node_view_counts_open_security_events,
             accounting_start_interim_stop,
             accounting_on_closes_only_that_switch,
+            idempotent_accounting_applies_each_key_once,
             concurrent_accounting_keeps_one_open_entry,
             concurrent_security_event_opens_once,
             ip4log_follows_framed_ip,
@@ -434,6 +435,63 @@ pub async fn accounting_start_interim_stop(cfg: StoreConfig) {
     assert_eq!(log[0].end_time, Some(T0 + 180));
     assert_eq!(store.open_locationlog_count().await.unwrap(), 0);
     assert_eq!(store.locationlog(m, 1).await.unwrap().len(), 1, "limit");
+    store.close().await;
+}
+
+/// A replayed spool (crash in the middle of a replay, then the whole spool replayed again)
+/// must not re-open a session its Stop already closed: the keyed events apply once.
+pub async fn idempotent_accounting_applies_each_key_once(cfg: StoreConfig) {
+    let store = open(&cfg).await;
+    let m = mac(45);
+    let start = AccountingEvent {
+        session_id: Some("R1".into()),
+        ..session(AccountingKind::Start, m, "10.0.0.9", "7", T0)
+    };
+    let stop = AccountingEvent {
+        session_id: Some("R1".into()),
+        ..session(AccountingKind::Stop, m, "10.0.0.9", "7", T0 + 30)
+    };
+    let (k_start, k_stop) = ([1u8; 32], [2u8; 32]);
+    let now = T0 + 1000;
+    assert!(
+        store
+            .record_accounting_idempotent(&start, &k_start, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .record_accounting_idempotent(&stop, &k_stop, now)
+            .await
+            .unwrap()
+    );
+    // The replay again, from the start: nothing changes.
+    assert!(
+        !store
+            .record_accounting_idempotent(&start, &k_start, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_accounting_idempotent(&stop, &k_stop, now)
+            .await
+            .unwrap()
+    );
+    let log = store.locationlog(m, 10).await.unwrap();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0].start_time, T0);
+    assert_eq!(log[0].end_time, Some(T0 + 30));
+    assert_eq!(store.open_locationlog_count().await.unwrap(), 0);
+    // Pruning forgets old keys only.
+    assert_eq!(store.prune_spool_keys(now).await.unwrap(), 0);
+    assert_eq!(store.prune_spool_keys(now + 1).await.unwrap(), 2);
+    assert!(
+        store
+            .record_accounting_idempotent(&stop, &k_stop, now + 2)
+            .await
+            .unwrap()
+    );
     store.close().await;
 }
 
