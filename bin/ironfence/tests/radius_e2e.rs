@@ -222,6 +222,35 @@ fn a_wrong_length_attribute_does_not_drop_the_packet() {
     );
 }
 
+/// The SSID comes from Aruba-Essid-Name, or from a Called-Station-Id whose AP MAC is spelt
+/// with colons (`aa:bb:cc:dd:ee:ff:SSID`).
+#[test]
+fn ssid_is_recorded_from_vendor_attributes_and_colon_spelt_called_station_ids() {
+    let d = Daemon::start();
+    let colon = acct("02:00:00:00:06:01", "Start", 40, "c1").replace(
+        "Called-Station-Id = \"00-11-22-33-44-55:corp-wifi\"",
+        "Called-Station-Id = \"00:11:22:33:44:55:colon-wifi\"",
+    );
+    let aruba = acct("02:00:00:00:06:02", "Start", 41, "c2").replace(
+        "Called-Station-Id = \"00-11-22-33-44-55:corp-wifi\"",
+        "Called-Station-Id = \"00:11:22:33:44:55\"\nAruba-Essid-Name = \"aruba-wifi\"",
+    );
+    for (mac, req, want) in [
+        ("02:00:00:00:06:01", colon, "ssid colon-wifi session c1"),
+        ("02:00:00:00:06:02", aruba, "ssid aruba-wifi session c2"),
+    ] {
+        let r = radclient(d.acct_port, "acct", SECRET, &req);
+        assert_eq!(
+            r.code.as_deref(),
+            Some("Accounting-Response"),
+            "{}",
+            r.output
+        );
+        let show = node_show(&d, mac);
+        assert!(show.contains(want), "{show}");
+    }
+}
+
 #[test]
 fn accounting_updates_the_location_log() {
     let d = Daemon::start();

@@ -773,7 +773,7 @@ async fn accounting_request(
                 port: nas_port(packet),
                 vlan,
                 role: None,
-                ssid: packet.get_str(dict::CALLED_STATION_ID).and_then(ssid_of),
+                ssid: ssid(packet),
                 session_id: packet.get_str(dict::ACCT_SESSION_ID).map(str::to_string),
                 username: packet.get_str(dict::USER_NAME).map(str::to_string),
                 connection_type: packet.get_u32(dict::NAS_PORT_TYPE).map(connection_type),
@@ -878,11 +878,32 @@ fn strip_tag(v: &[u8]) -> &[u8] {
     }
 }
 
-/// Wireless controllers send `Called-Station-Id = "AA-BB-CC-DD-EE-FF:SSID"` (RFC 3580 §3.20).
+/// Vendor attributes that carry the SSID, as data: `(vendor, type)`, tried in order before the
+/// Called-Station-Id (PacketFence reads the same ones).
+const SSID_VENDOR_ATTRIBUTES: &[(u32, u8)] = &[(dict::vendor::ARUBA, dict::aruba::ESSID_NAME)];
+
+/// The SSID of a wireless session: a vendor attribute of [`SSID_VENDOR_ATTRIBUTES`], else the
+/// Called-Station-Id.
+fn ssid(packet: &Packet<'_>) -> Option<String> {
+    let from_vsa = SSID_VENDOR_ATTRIBUTES.iter().find_map(|&(vendor, typ)| {
+        packet
+            .vendor_attributes(vendor)
+            .find(|(t, _)| *t == typ)
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    });
+    from_vsa.or_else(|| packet.get_str(dict::CALLED_STATION_ID).and_then(ssid_of))
+}
+
+/// Wireless controllers send `Called-Station-Id = "<AP MAC>:<SSID>"` (RFC 3580 §3.20), the MAC
+/// in any spelling [`Mac::parse`] accepts, colon-separated ones included
+/// (`aa:bb:cc:dd:ee:ff:corp-wifi`); the SSID may itself contain colons.
 fn ssid_of(called: &str) -> Option<String> {
-    let (_, ssid) = called
-        .split_once(':')
-        .filter(|(mac, _)| Mac::parse(mac).is_ok())?;
+    let ssid = called
+        .match_indices(':')
+        .find(|&(i, _)| Mac::parse(&called[..i]).is_ok())
+        .map(|(i, _)| &called[i + 1..])?;
     (!ssid.is_empty()).then(|| ssid.to_string())
 }
 
@@ -921,8 +942,18 @@ mod tests {
             ssid_of("AA-BB-CC-DD-EE-FF:corp-wifi").as_deref(),
             Some("corp-wifi")
         );
+        assert_eq!(
+            ssid_of("aa:bb:cc:dd:ee:ff:corp-wifi").as_deref(),
+            Some("corp-wifi")
+        );
+        assert_eq!(
+            ssid_of("aabbccddeeff:guest:5GHz").as_deref(),
+            Some("guest:5GHz")
+        );
+        assert_eq!(ssid_of("aabb.ccdd.eeff:lab").as_deref(), Some("lab"));
         assert_eq!(ssid_of("aa:bb:cc:dd:ee:ff"), None);
         assert_eq!(ssid_of("AA-BB-CC-DD-EE-FF:"), None);
+        assert_eq!(ssid_of("aa:bb:cc:dd:ee:ff:"), None);
         assert_eq!(ssid_of("not-a-mac:ssid"), None);
     }
 
