@@ -148,7 +148,7 @@ pub async fn run_monitor(shared: std::sync::Arc<Shared>, mut shutdown: watch::Re
         };
         let previous = {
             let mut last = health.last_found.lock().unwrap_or_else(|e| e.into_inner());
-            std::mem::replace(&mut *last, Some(found))
+            last.replace(found)
         };
         if previous != Some(found) {
             match found {
