@@ -15,10 +15,16 @@ fn rows_of(s: &WsrepStatus) -> Vec<(String, String)> {
     let on = |b: bool| if b { "ON" } else { "OFF" }.to_string();
     let mut rows = vec![
         ("wsrep_cluster_status".into(), s.cluster_status.clone()),
-        ("wsrep_local_state_comment".into(), s.local_state_comment.clone()),
+        (
+            "wsrep_local_state_comment".into(),
+            s.local_state_comment.clone(),
+        ),
         ("wsrep_ready".into(), on(s.ready)),
         ("wsrep_connected".into(), on(s.connected)),
-        ("wsrep_incoming_addresses".into(), s.incoming_addresses.join(",")),
+        (
+            "wsrep_incoming_addresses".into(),
+            s.incoming_addresses.join(","),
+        ),
     ];
     if let Some(n) = s.cluster_size {
         rows.push(("wsrep_cluster_size".into(), n.to_string()));
@@ -52,7 +58,11 @@ fuzz_target!(|data: &[u8]| {
     );
     assert_eq!(s.is_healthy(), s.unhealthy_reason().is_none());
     if s.is_healthy() {
-        assert_eq!(s.not_writable_reason(), None, "healthy must be writable: {s:?}");
+        assert_eq!(
+            s.not_writable_reason(),
+            None,
+            "healthy must be writable: {s:?}"
+        );
     }
     let members = [
         Ipv4Addr::new(10, 99, 0, 11),
