@@ -95,14 +95,10 @@ impl Cluster {
             std::fs::write(conf.join("pf.conf"), &pf).unwrap();
             std::fs::write(conf.join("cluster.conf"), &cluster).unwrap();
             std::fs::write(conf.join("switches.conf"), &switches).unwrap();
-            // mariadbd runs as mysql: it must be able to traverse to its datadir. The state
-            // directory is created here because `serve`, started together with `db start`,
-            // would otherwise create it 0700 first and `db start` refuses that.
-            std::fs::create_dir_all(root.join("state")).unwrap();
+            // mariadbd runs as mysql: it must be able to traverse to its datadir.
             let _ = Command::new("chmod")
                 .arg("755")
                 .arg(root)
-                .arg(root.join("state"))
                 .arg(lab.dir())
                 .status();
         }
