@@ -11,15 +11,27 @@
 //! serving what it can; back in a quorum, it goes read-write automatically):
 //!
 //! ```text
-//!              healthy poll (Primary + Synced + ready)
+//!              writable poll (Primary + Synced or Donor/Desynced + ready;
+//!                             MariaDB without Galera: read_only=OFF)
 //!   ReadOnly ───────────────────────────────────────────► ReadWrite
 //!      ▲  ◄──────────────────────────────────────────────────  │
-//!      │   poll: non-Primary / not Synced / not ready           │
+//!      │   poll: non-Primary / Joining / not ready / read_only=ON
 //!      │   poll failed (database down)                          │
-//!      │   write rejected: 1047 / 1180 (WSREP), 1290 / 1792 (read-only)
-//!      └── (starts here: read-only until the first healthy poll)
+//!      │   write rejected: 1047 / 1180 (WSREP), 1290 / 1792 / 1836 (read-only)
+//!      └── (starts here: read-only until the first writable poll)
 //!   1213 deadlock (certification conflict): not a quorum signal, retry the transaction
 //! ```
+//!
+//! The monitor follows the database through restarts: the same machine takes Galera polls,
+//! polls of MariaDB without Galera (only its `read_only` flag matters: there is no quorum to
+//! lose) and failed polls, in any order, so a server whose first poll found its database down
+//! (every reboot: `serve` and `db start` start together) or not yet running Galera starts
+//! quorum monitoring as soon as Galera answers. [`poll_interval`] says when to poll next.
+//!
+//! A donor (`Donor/Desynced`) stays writable: with mariabackup SST the donor keeps committing
+//! (Galera only lifts flow control for it) — going read-only there would stop the donor's
+//! RADIUS writes for the whole copy, the defect the mariabackup method removes. `db status` still
+//! calls only `Synced` healthy ([`WsrepStatus::is_healthy`]).
 //!
 //! Time is an input: events carry their [`Instant`]; an event older than the last mode change
 //! is stale (observed before it) and ignored, so a slow poll cannot undo a newer failure and a
@@ -27,7 +39,7 @@
 
 use std::fmt;
 use std::net::Ipv4Addr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -97,6 +109,17 @@ impl WsrepStatus {
 
     /// Why the node is not healthy (`None` when it is), for logs and mode changes.
     pub fn unhealthy_reason(&self) -> Option<String> {
+        self.reasons(false)
+    }
+
+    /// Whether this node accepts writes: `Primary`, `wsrep_ready = ON` and either `Synced` or
+    /// a donor (`Donor/Desynced`: a mariabackup donor keeps committing). `None` when it does,
+    /// otherwise why not. Joining / Joined nodes do not (their data is not complete yet).
+    pub fn not_writable_reason(&self) -> Option<String> {
+        self.reasons(true)
+    }
+
+    fn reasons(&self, donor_ok: bool) -> Option<String> {
         let mut why = Vec::new();
         if !self.cluster_status.eq_ignore_ascii_case("Primary") {
             why.push(format!(
@@ -104,10 +127,12 @@ impl WsrepStatus {
                 shown(&self.cluster_status)
             ));
         }
-        if !self.local_state_comment.eq_ignore_ascii_case("Synced") {
+        let state = &self.local_state_comment;
+        let donor = donor_ok && state.eq_ignore_ascii_case(DONOR_DESYNCED);
+        if !state.eq_ignore_ascii_case("Synced") && !donor {
             why.push(format!(
                 "wsrep_local_state_comment is {} (not Synced)",
-                shown(&self.local_state_comment)
+                shown(state)
             ));
         }
         if !self.ready {
@@ -137,6 +162,9 @@ impl WsrepStatus {
     }
 }
 
+/// `wsrep_local_state_comment` of a donor (also of a node desynced by `wsrep_desync=ON`).
+pub const DONOR_DESYNCED: &str = "Donor/Desynced";
+
 fn shown(v: &str) -> &str {
     if v.is_empty() { "missing" } else { v }
 }
@@ -147,7 +175,8 @@ pub enum WriteErrorKind {
     /// 1047 `WSREP has not yet prepared node for application use` (or 1180 `… Not connected to
     /// Primary Component`): this node is out of the quorum.
     WsrepNotReady,
-    /// 1290 (`--read-only`) / 1792 (read-only transaction): the server refuses writes.
+    /// 1290 (`--read-only`) / 1792 (read-only transaction) / 1836 (read-only mode): the server
+    /// refuses writes.
     ReadOnly,
     /// 1213 `Deadlock found`: a certification conflict between two writers. Not a quorum
     /// signal: retry the transaction.
@@ -162,7 +191,7 @@ impl WriteErrorKind {
         match code {
             1047 => Some(WriteErrorKind::WsrepNotReady),
             1180 if message.contains("Primary Component") => Some(WriteErrorKind::WsrepNotReady),
-            1290 | 1792 => Some(WriteErrorKind::ReadOnly),
+            1290 | 1792 | 1836 => Some(WriteErrorKind::ReadOnly),
             1213 => Some(WriteErrorKind::Deadlock),
             _ => None,
         }
@@ -174,7 +203,7 @@ impl WriteErrorKind {
                 "a write was rejected with 1047 (WSREP has not yet prepared node for application use): this node is out of the quorum"
             }
             WriteErrorKind::ReadOnly => {
-                "a write was rejected with 1290/1792: the database is read-only"
+                "a write was rejected with 1290/1792/1836: the database is read-only"
             }
             WriteErrorKind::Deadlock => {
                 "a write hit 1213 (deadlock: certification conflict): retry it"
@@ -188,6 +217,9 @@ impl WriteErrorKind {
 pub enum DbEvent {
     /// `SHOW GLOBAL STATUS LIKE 'wsrep%'` answered.
     StatusPolled { status: WsrepStatus, at: Instant },
+    /// MariaDB answered with Galera off (`wsrep_on = OFF`, or a build without wsrep): no
+    /// quorum, only its `read_only` flag decides.
+    PlainPolled { read_only: bool, at: Instant },
     /// The poll failed (database down, socket refused, timeout).
     PollFailed { error: String, at: Instant },
     /// A write failed with a quorum-related error.
@@ -198,6 +230,7 @@ impl DbEvent {
     pub fn at(&self) -> Instant {
         match self {
             DbEvent::StatusPolled { at, .. }
+            | DbEvent::PlainPolled { at, .. }
             | DbEvent::PollFailed { at, .. }
             | DbEvent::WriteRejected { at, .. } => *at,
         }
@@ -257,7 +290,7 @@ pub struct QuorumMonitor {
 }
 
 impl QuorumMonitor {
-    /// Read-only until the first healthy poll.
+    /// Read-only until the first writable poll.
     pub fn new(at: Instant) -> QuorumMonitor {
         QuorumMonitor {
             mode: DbMode::ReadOnly {
@@ -290,8 +323,9 @@ impl QuorumMonitor {
         }
         let fail_reason = match ev {
             DbEvent::StatusPolled { status, .. } => {
-                let why = status.unhealthy_reason();
+                let why = status.not_writable_reason();
                 let size = status.cluster_size;
+                let state = status.local_state_comment.clone();
                 self.last_status = Some(status);
                 match why {
                     None => {
@@ -299,11 +333,22 @@ impl QuorumMonitor {
                         return self.switch(
                             DbMode::ReadWrite,
                             at,
-                            format!("wsrep status Primary, Synced, ready{size}"),
+                            format!("wsrep status Primary, {state}, ready{size}"),
                         );
                     }
                     Some(why) => format!("wsrep status: {why}"),
                 }
+            }
+            DbEvent::PlainPolled { read_only, .. } => {
+                self.last_status = None;
+                if !read_only {
+                    return self.switch(
+                        DbMode::ReadWrite,
+                        at,
+                        "MariaDB without Galera, read_only=OFF".to_string(),
+                    );
+                }
+                "MariaDB without Galera has read_only=ON".to_string()
             }
             DbEvent::PollFailed { error, .. } => {
                 format!("the database did not answer the status poll: {error}")
@@ -336,6 +381,38 @@ impl QuorumMonitor {
         let from = std::mem::replace(&mut self.mode, to.clone());
         self.changed_at = at;
         Some(ModeChange { from, to, reason })
+    }
+}
+
+/// What the last poll of the local database found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolledDb {
+    /// A Galera node (`wsrep_on = ON`).
+    Galera,
+    /// MariaDB with Galera off.
+    Plain,
+    /// The poll failed (down, restarting, refusing connections).
+    Unreachable,
+}
+
+/// While read-write on Galera: a partition is seen within a second even with no write.
+pub const POLL_GALERA: Duration = Duration::from_secs(1);
+/// While read-only on Galera: the way back to read-write is only seen by a poll.
+pub const POLL_GALERA_READ_ONLY: Duration = Duration::from_millis(250);
+/// MariaDB without Galera: nothing but its `read_only` flag can change (or Galera appearing
+/// after a restart with another my.cnf); refused writes flip to read-only at once anyway.
+pub const POLL_PLAIN: Duration = Duration::from_secs(5);
+/// Database down: a restart (when Galera may appear) is seen within a second; a refused
+/// connection costs nothing.
+pub const POLL_UNREACHABLE: Duration = Duration::from_secs(1);
+
+/// When to poll next, after a poll that found `found` with the monitor `read_only`.
+pub fn poll_interval(found: PolledDb, read_only: bool) -> Duration {
+    match (found, read_only) {
+        (PolledDb::Galera, false) => POLL_GALERA,
+        (PolledDb::Galera, true) => POLL_GALERA_READ_ONLY,
+        (PolledDb::Plain, _) => POLL_PLAIN,
+        (PolledDb::Unreachable, _) => POLL_UNREACHABLE,
     }
 }
 

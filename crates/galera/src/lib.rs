@@ -54,5 +54,8 @@ pub mod split;
 
 pub use bootstrap::{PeerDbState, StartDecision, StartInputs, decide_start};
 pub use grastate::{GraState, GrastateError, mark_safe_to_bootstrap, parse_wsrep_recover};
-pub use health::{DbEvent, DbMode, ModeChange, QuorumMonitor, WriteErrorKind, WsrepStatus};
+pub use health::{
+    DbEvent, DbMode, ModeChange, PolledDb, QuorumMonitor, WriteErrorKind, WsrepStatus,
+    poll_interval,
+};
 pub use mycnf::{CLUSTER_NAME, GaleraLayout, GenerateError, Member, generate};

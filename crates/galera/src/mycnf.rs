@@ -9,8 +9,8 @@
 //! | `user` | `mysql` | rsync SST fails when mariadbd runs as root (the joiner's rsync daemon drops to `nobody`: `mkdir "mysql" … Permission denied`, then `Will never receive state. Need to abort.`) |
 //! | `bind-address` | `127.0.0.1` and this server's `management_ip` | the local ironfence uses 127.0.0.1 (pf.conf `[database] host`), peers the management IP; never every interface (the registration VLAN must not reach the database), never the VIP |
 //! | `wsrep_cluster_address` | `gcomm://` + the **enabled** members, cluster.conf order | disabled and maintenance members are left out; this server is always listed, so the list is never the empty `gcomm://`, which would silently bootstrap a new cluster (split brain) |
-//! | `wsrep_sst_method` | `rsync` | a join took 3.5–4.1 s in the lab, `mariabackup` 12–12.5 s (`wsrep_sst_mariabackup` has a hard-coded `sleep 10`); needs `user=mysql`, `rsync` and `ss` |
-//! | `wsrep_sst_auth` | pf.conf `[active_active] galera_replication_username:password` | the SST account (clustering guide, step 1); needed if the method becomes `mariabackup` |
+//! | `wsrep_sst_method` | `mariabackup` | the donor keeps accepting writes during the copy (rsync holds `FLUSH TABLES WITH READ LOCK` on the donor for the whole copy: its RADIUS writes stop); the guide installs XtraBackup for the same reason. A join costs ≈10 s more (`wsrep_sst_mariabackup` sleeps 10 s before streaming). Needs `mariadb-backup` and `socat` (`db start` checks) |
+//! | `wsrep_sst_auth` | pf.conf `[active_active] galera_replication_username:password` | the donor's mariabackup connects to its own mariadbd over the socket as this account (`…@'localhost'`, RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR); the SST script hands the password to mariabackup in `MYSQL_PWD`, never on a command line |
 //! | `wsrep_dirty_reads` | `ON` | a non-Primary node still serves (stale) reads: RADIUS keeps answering from what it has |
 //! | `wsrep_provider_options` | `pc.recovery=TRUE` + the lab's "fast" LAN timeouts | after a crash of every node the primary component re-forms in ≈1 s from `gvwstate.dat`; partitions are detected in 1.1–1.4 s instead of 5.4–6.5 s (`keepalive_period ≤ inactive_check_period ≤ suspect_timeout ≤ inactive_timeout`) |
 //! | `innodb_flush_log_at_trx_commit` | `2` | `0` lost the last committed row when every node was killed; `2` survives a process kill (not a host crash) |
@@ -42,6 +42,8 @@ pub const PORT: u16 = 3306;
 /// (partition detected in 1.1–1.4 s, rejoin by IST in 0.6–2.0 s). `gcache.size` is Galera's
 /// default, written out because it bounds how long a node may be away and still rejoin by IST.
 pub const PROVIDER_OPTIONS: &str = "gcache.size=128M; pc.recovery=TRUE; gmcast.peer_timeout=PT1S; evs.keepalive_period=PT0.2S; evs.inactive_check_period=PT0.2S; evs.suspect_timeout=PT1S; evs.inactive_timeout=PT2S; evs.install_timeout=PT2S; evs.join_retrans_period=PT0.2S";
+/// `wsrep_sst_method`: a non-blocking state transfer (see the module documentation).
+pub const SST_METHOD: &str = "mariabackup";
 /// The longest unix socket path (`sun_path` is 108 bytes with the terminating NUL).
 pub const MAX_SOCKET_PATH: usize = 107;
 
@@ -300,7 +302,7 @@ pub fn generate(
     let _ = writeln!(w, "[mariadbd]");
     let _ = writeln!(
         w,
-        "# mysql, not root: rsync SST fails when mariadbd runs as root"
+        "# mysql, not root: the data files stay the mysql user's (and rsync SST fails as root)"
     );
     let _ = writeln!(w, "user=mysql");
     let _ = writeln!(w, "datadir={datadir}");
@@ -332,9 +334,9 @@ pub fn generate(
     let _ = writeln!(w, "wsrep_node_address={my_ip}");
     let _ = writeln!(
         w,
-        "# rsync: a join takes 3.5-4 s (mariabackup 12 s: its SST script sleeps 10 s); needs user=mysql"
+        "# mariabackup: the donor keeps accepting writes during a join (rsync locks it for the whole copy)"
     );
-    let _ = writeln!(w, "wsrep_sst_method=rsync");
+    let _ = writeln!(w, "wsrep_sst_method={SST_METHOD}");
     let _ = writeln!(w, "wsrep_sst_auth={}", quote(&format!("{user}:{pass}")));
     let _ = writeln!(w, "wsrep_slave_threads=1");
     let _ = writeln!(

@@ -336,6 +336,15 @@ impl Store {
         }
     }
 
+    /// MariaDB's `@@global.read_only` (`None` on SQLite): what decides whether MariaDB without
+    /// Galera accepts writes.
+    pub async fn read_only(&self) -> Result<Option<bool>, StoreError> {
+        match &*self.backend {
+            Backend::Sqlite(_) => Ok(None),
+            Backend::MySql(m) => m.read_only().await.map(Some),
+        }
+    }
+
     /// Flushes and closes (SQLite: WAL checkpoint; MariaDB: closes the pool, waiting for
     /// connections in use). Other clones become unusable on MariaDB.
     pub async fn close(&self) {

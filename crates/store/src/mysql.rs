@@ -39,6 +39,8 @@ pub(crate) const WRITE_ATTEMPTS: u32 = 4;
 /// write-set limits).
 const BATCH_ROWS: usize = 1000;
 const MIGRATION_LOCK: &str = "ironfence_schema_migration";
+/// ER_UNKNOWN_SYSTEM_VARIABLE: `@@wsrep_on` on a server built without wsrep.
+const UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
 
 #[derive(Debug)]
 pub(crate) struct MySqlStore {
@@ -913,11 +915,23 @@ impl MySqlStore {
     /// empty when Galera is off (`wsrep_on = OFF`).
     /// Works on a non-Primary Galera node (status queries touch no table).
     pub(crate) async fn wsrep_status(&self) -> Result<Vec<(String, String)>, StoreError> {
-        // A MariaDB built with wsrep reports wsrep_* status rows even when Galera is off.
-        let on: i64 = sqlx::query_scalar("SELECT CAST(@@global.wsrep_on AS SIGNED)")
+        // A MariaDB built with wsrep reports wsrep_* status rows even when Galera is off. Only
+        // "no such variable" (a build without wsrep) means no Galera: a database that is down
+        // or restarting is an error, never "not Galera" (the quorum monitor keeps following it).
+        let on: i64 = match sqlx::query_scalar("SELECT CAST(@@global.wsrep_on AS SIGNED)")
             .fetch_one(&self.pool)
             .await
-            .unwrap_or(0);
+        {
+            Ok(on) => on,
+            Err(sqlx::Error::Database(db))
+                if db
+                    .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                    .is_some_and(|e| e.number() == UNKNOWN_SYSTEM_VARIABLE) =>
+            {
+                0
+            }
+            Err(e) => return Err(e.into()),
+        };
         if on == 0 {
             return Ok(Vec::new());
         }
@@ -925,6 +939,14 @@ impl MySqlStore {
             .fetch_all(&self.pool)
             .await?;
         Ok(rows)
+    }
+
+    /// `@@global.read_only`: MariaDB without Galera refuses writes (1290) while it is set.
+    pub(crate) async fn read_only(&self) -> Result<bool, StoreError> {
+        let v: i64 = sqlx::query_scalar("SELECT CAST(@@global.read_only AS SIGNED)")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(v != 0)
     }
 
     pub(crate) async fn close(&self) {

@@ -140,6 +140,50 @@ fn health_rows() {
     }
 }
 
+/// Writable is healthy plus the donor: one row per difference.
+#[test]
+fn writable_rows() {
+    let rows: Vec<(&str, WsrepStatus, bool, bool)> = vec![
+        ("Primary, Synced, ready", healthy(), true, true),
+        (
+            "donor: writable, not healthy",
+            with(|s| s.local_state_comment = "Donor/Desynced".into()),
+            true,
+            false,
+        ),
+        (
+            "joiner: neither",
+            with(|s| s.local_state_comment = "Joiner".into()),
+            false,
+            false,
+        ),
+        (
+            "donor not ready: neither",
+            with(|s| {
+                s.local_state_comment = "Donor/Desynced".into();
+                s.ready = false;
+            }),
+            false,
+            false,
+        ),
+        ("isolated: neither", isolated(), false, false),
+    ];
+    for (rule, status, writable, healthy) in rows {
+        assert_eq!(status.not_writable_reason().is_none(), writable, "{rule}");
+        assert_eq!(status.is_healthy(), healthy, "{rule}");
+    }
+}
+
+#[test]
+fn poll_cadence() {
+    use PolledDb::*;
+    assert_eq!(poll_interval(Galera, false), Duration::from_secs(1));
+    assert_eq!(poll_interval(Galera, true), Duration::from_millis(250));
+    assert_eq!(poll_interval(Plain, false), Duration::from_secs(5));
+    assert_eq!(poll_interval(Plain, true), Duration::from_secs(5));
+    assert_eq!(poll_interval(Unreachable, true), Duration::from_secs(1));
+}
+
 #[test]
 fn missing_members_from_incoming_addresses() {
     let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
@@ -180,6 +224,11 @@ fn write_error_codes() {
             "Deadlock found when trying to get lock; try restarting transaction",
             Some(WriteErrorKind::Deadlock),
         ),
+        (
+            1836,
+            "Running in read-only mode",
+            Some(WriteErrorKind::ReadOnly),
+        ),
         (1062, "Duplicate entry", None),
     ];
     for (code, msg, want) in rows {
@@ -206,6 +255,7 @@ fn kind(m: &DbMode) -> M {
 
 enum E {
     Poll(WsrepStatus),
+    Plain(bool),
     Fail(&'static str),
     Write(WriteErrorKind),
 }
@@ -274,15 +324,94 @@ fn quorum_monitor_rows() {
             ],
         ),
         (
-            "not Synced (donor) -> read-only",
+            "a donor (Donor/Desynced) stays read-write: a mariabackup donor keeps committing",
             vec![
                 (1000, E::Poll(healthy()), M::Rw, true),
                 (
                     2000,
                     E::Poll(with(|s| s.local_state_comment = "Donor/Desynced".into())),
+                    M::Rw,
+                    false,
+                ),
+            ],
+        ),
+        (
+            "a donor out of the quorum is read-only",
+            vec![
+                (1000, E::Poll(healthy()), M::Rw, true),
+                (
+                    2000,
+                    E::Poll(with(|s| {
+                        s.local_state_comment = "Donor/Desynced".into();
+                        s.cluster_status = "non-Primary".into();
+                    })),
                     M::Ro,
                     true,
                 ),
+            ],
+        ),
+        (
+            "a joiner (Joining / Joined) is read-only: its data is not complete",
+            vec![
+                (
+                    1000,
+                    E::Poll(with(|s| s.local_state_comment = "Joining".into())),
+                    M::Ro,
+                    false,
+                ),
+                (
+                    2000,
+                    E::Poll(with(|s| s.local_state_comment = "Joined".into())),
+                    M::Ro,
+                    false,
+                ),
+                (3000, E::Poll(healthy()), M::Rw, true),
+            ],
+        ),
+        (
+            "database down at the first poll, then Galera appears (serve and db start together)",
+            vec![
+                (1000, E::Fail("Connection refused"), M::Ro, false),
+                (
+                    2000,
+                    E::Poll(with(|s| s.local_state_comment = "Joining".into())),
+                    M::Ro,
+                    false,
+                ),
+                (3000, E::Poll(healthy()), M::Rw, true),
+                (4000, E::Poll(isolated()), M::Ro, true),
+            ],
+        ),
+        (
+            "a restart of mariadbd: down, back, then a partition is still seen",
+            vec![
+                (1000, E::Poll(healthy()), M::Rw, true),
+                (2000, E::Fail("Connection refused"), M::Ro, true),
+                (3000, E::Poll(healthy()), M::Rw, true),
+                (4000, E::Poll(isolated()), M::Ro, true),
+            ],
+        ),
+        (
+            "MariaDB without Galera: read-write while read_only=OFF",
+            vec![(1000, E::Plain(false), M::Rw, true)],
+        ),
+        (
+            "MariaDB without Galera: a refused write (1290) flips at once, a poll with read_only=ON keeps it",
+            vec![
+                (1000, E::Plain(false), M::Rw, true),
+                (1300, E::Write(WriteErrorKind::ReadOnly), M::Ro, true),
+                (1200, E::Plain(false), M::Ro, false),
+                (6000, E::Plain(true), M::Ro, false),
+                (11000, E::Plain(false), M::Rw, true),
+            ],
+        ),
+        (
+            "MariaDB without Galera, then Galera appears after a restart: quorum monitoring from then on",
+            vec![
+                (1000, E::Plain(false), M::Rw, true),
+                (2000, E::Fail("Connection refused"), M::Ro, true),
+                (3000, E::Poll(healthy()), M::Rw, true),
+                (4000, E::Poll(isolated()), M::Ro, true),
             ],
         ),
         (
@@ -324,6 +453,10 @@ fn quorum_monitor_rows() {
         for (n, (ms, e, want_mode, want_change)) in steps.into_iter().enumerate() {
             let ev = match e {
                 E::Poll(status) => DbEvent::StatusPolled { status, at: at(ms) },
+                E::Plain(read_only) => DbEvent::PlainPolled {
+                    read_only,
+                    at: at(ms),
+                },
                 E::Fail(error) => DbEvent::PollFailed {
                     error: error.into(),
                     at: at(ms),

@@ -299,3 +299,28 @@ fn provider_timeouts_respect_galeras_ordering() {
     assert!(order.windows(2).all(|w| w[0] <= w[1]), "{order:?}");
     assert!(PROVIDER_OPTIONS.contains("pc.recovery=TRUE"));
 }
+
+/// The donor must keep accepting writes during a join: mariabackup SST, never rsync (which
+/// holds FLUSH TABLES WITH READ LOCK on the donor for the whole copy), with the replication
+/// account as its credentials, and the password nowhere but `wsrep_sst_auth` (no `[client]`
+/// user or password, which every MariaDB program on the server would read).
+#[test]
+fn sst_is_mariabackup_with_the_replication_account() {
+    let text = gen_for(PF1, &[], &[]).unwrap();
+    assert_eq!(
+        line(&text, "wsrep_sst_method"),
+        "wsrep_sst_method=mariabackup"
+    );
+    assert_eq!(
+        line(&text, "wsrep_sst_auth"),
+        "wsrep_sst_auth=pfcluster:aMuchMoreSecurePassword"
+    );
+    assert_eq!(text.matches("aMuchMoreSecurePassword").count(), 1, "{text}");
+    let client = text.split("[client]").nth(1).expect("[client] section");
+    assert!(
+        !client
+            .lines()
+            .any(|l| l.starts_with("user") || l.starts_with("password")),
+        "{client}"
+    );
+}

@@ -16,6 +16,14 @@ use tokio::sync::oneshot;
 /// Directories searched after `PATH` (Debian puts mariadbd in /usr/sbin).
 const SYSTEM_DIRS: &[&str] = &["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/bin"];
 
+/// What mariabackup SST runs (on the donor and on the joiner), with its Debian package: the
+/// SST script (in `mariadb-server`), mariabackup itself and socat (the stream between them).
+const SST_TOOLS: &[(&[&str], &str)] = &[
+    (&["wsrep_sst_mariabackup"], "mariadb-server"),
+    (&["mariadb-backup", "mariabackup"], "mariadb-backup"),
+    (&["socat"], "socat"),
+];
+
 /// The MariaDB programs the supervisor runs.
 #[derive(Debug, Clone)]
 pub struct Programs {
@@ -30,10 +38,15 @@ impl Programs {
     pub fn find() -> Result<Programs, String> {
         let missing = |what: &str| {
             format!(
-                "{what} not found in PATH or {}: install MariaDB and Galera (apt-get install mariadb-server mariadb-client galera-4 rsync)",
+                "{what} not found in PATH or {}: install MariaDB and Galera (apt-get install mariadb-server mariadb-client galera-4 mariadb-backup socat)",
                 SYSTEM_DIRS.join(", ")
             )
         };
+        // The state transfer runs on the donor when a peer joins, long after this start: a
+        // missing tool would only show then, as a failed join on another server.
+        if let Some(e) = missing_sst_tool(find_program) {
+            return Err(e);
+        }
         Ok(Programs {
             mariadbd: find_program(&["mariadbd", "mysqld"]).ok_or_else(|| missing("mariadbd"))?,
             install_db: find_program(&["mariadb-install-db", "mysql_install_db"])
@@ -49,6 +62,18 @@ impl Programs {
             "the mariadb client was not found: apt-get install mariadb-client".to_string()
         })
     }
+}
+
+/// The error for the first SST tool `find` does not find, `None` when all are there.
+fn missing_sst_tool(find: impl Fn(&[&str]) -> Option<PathBuf>) -> Option<String> {
+    SST_TOOLS.iter().find(|(names, _)| find(names).is_none()).map(|(names, package)| {
+        format!(
+            "{} not found in PATH or {}: Galera state transfers use wsrep_sst_method={} (the donor keeps accepting writes during a join); install it: apt-get install {package}",
+            names[0],
+            SYSTEM_DIRS.join(", "),
+            ironfence_galera::mycnf::SST_METHOD
+        )
+    })
 }
 
 fn find_program(names: &[&str]) -> Option<PathBuf> {
@@ -273,6 +298,23 @@ mod tests {
 
     fn strs(v: &[OsString]) -> Vec<&str> {
         v.iter().map(|s| s.to_str().unwrap()).collect()
+    }
+
+    #[test]
+    fn sst_tools_are_checked_with_their_package() {
+        let without = |missing: &'static str| {
+            move |names: &[&str]| (!names.contains(&missing)).then(|| PathBuf::from("/usr/bin/x"))
+        };
+        let e = missing_sst_tool(without("mariabackup")).unwrap();
+        assert!(
+            e.starts_with("mariadb-backup not found")
+                && e.contains("wsrep_sst_method=mariabackup")
+                && e.ends_with("apt-get install mariadb-backup"),
+            "{e}"
+        );
+        let e = missing_sst_tool(without("socat")).unwrap();
+        assert!(e.ends_with("apt-get install socat"), "{e}");
+        assert_eq!(missing_sst_tool(without("nothing")), None);
     }
 
     #[test]
