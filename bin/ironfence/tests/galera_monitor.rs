@@ -457,8 +457,8 @@ fn monitor_follows_the_database_through_restarts() {
 }
 
 /// MariaDB without Galera: a write refused because of `read_only=1` makes the server read-only
-/// at once (`ironfence_db_read_only 1`, the new device not stored and counted as skipped); the
-/// poll of `@@global.read_only` brings it back when the flag is cleared.
+/// at once (`ironfence_db_read_only 1`, the new device's node row spooled); the poll of
+/// `@@global.read_only` brings it back when the flag is cleared, and the spool is replayed.
 #[test]
 fn plain_mariadb_read_only_flips_on_a_refused_write_and_returns() {
     use common::*;
@@ -497,14 +497,15 @@ fn plain_mariadb_read_only_flips_on_a_refused_write_and_returns() {
     // yet (the plain poll is every 5 s), the refused write flipped it.
     assert_eq!(r.code.as_deref(), Some("Access-Accept"), "{}", r.output);
     assert_eq!(d.metric("ironfence_db_read_only"), 1.0, "{}", d.log());
+    // The new device's node row went to the local spool (replayed after the heal).
     assert_eq!(
-        d.metric("ironfence_db_writes_skipped_total{op=\"create_node\"}"),
+        d.metric("ironfence_spool_records_total{op=\"create_node\"}"),
         1.0
     );
-    // Later new devices are not even tried while read-only.
+    // Later new devices are not even tried against the database while read-only.
     radtest_mab(d.auth_port, SECRET, "02:00:00:00:7e:03");
     assert_eq!(
-        d.metric("ironfence_db_writes_skipped_total{op=\"create_node\"}"),
+        d.metric("ironfence_spool_records_total{op=\"create_node\"}"),
         2.0
     );
 
@@ -520,6 +521,12 @@ fn plain_mariadb_read_only_flips_on_a_refused_write_and_returns() {
         stdout(&d.cli(&["node", "show", mac2])).contains("status"),
         "stored once writable"
     );
+    // The device seen only while read-only was created by the spool's replay.
+    eventually("the spooled node row replayed", || {
+        d.cli(&["node", "show", "02:00:00:00:7e:03"])
+            .status
+            .success()
+    });
 }
 
 /// What one server saw under MAB registrations of new devices during a join.
