@@ -192,6 +192,32 @@ fn accounting_with_vendor_mac_spellings_is_stored() {
     }
 }
 
+/// An Accounting-Request with a Message-Authenticator gets an Accounting-Response that
+/// FreeRADIUS 3.2's radclient verifies (it carries no Message-Authenticator).
+#[test]
+fn accounting_response_to_a_request_with_message_authenticator_verifies() {
+    let d = Daemon::start();
+    let mac = "02:00:00:00:07:01";
+    let req = format!(
+        "{}Message-Authenticator = 0x00\n",
+        acct(mac, "Start", 50, "m1")
+    );
+    let r = radclient(d.acct_port, "acct", SECRET, &req);
+    assert_eq!(
+        r.code.as_deref(),
+        Some("Accounting-Response"),
+        "{}",
+        r.output
+    );
+    assert!(!r.output.contains("verification failed"), "{}", r.output);
+    assert!(
+        !r.attrs.iter().any(|(n, _)| n == "Message-Authenticator"),
+        "{}",
+        r.output
+    );
+    assert!(node_show(&d, mac).contains("session m1"));
+}
+
 /// RFC 6929 §2.8: a standard attribute of the wrong length (here a 5-octet NAS-IP-Address,
 /// sent raw by radclient) is ignored, not a reason to drop the packet.
 #[test]

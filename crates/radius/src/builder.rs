@@ -379,10 +379,15 @@ impl PacketBuilder {
     /// [`PacketBuilder::encode_response`] into a reused buffer (cleared first). Does not
     /// allocate once `out` has capacity for the reply.
     pub fn encode_response_into(&self, request: &Packet<'_>, secret: &[u8], out: &mut Vec<u8>) {
+        // Access replies always carry one (BlastRADIUS), Status-Server answers too (RFC 5997
+        // §3). An Accounting-Response to an Accounting-Request never does, even when the request
+        // had one: RFC 3579 defines no computation for it, and deployed clients (FreeRADIUS
+        // 3.2's radclient among them) reject the one an Access reply would get. It carries no
+        // authorization, and its Response Authenticator already authenticates it.
         let with_ma = self.code.is_access_reply()
             || request.code() == Code::StatusServer
             || self.has_eap
-            || request.has_message_authenticator();
+            || (request.has_message_authenticator() && self.code != Code::AccountingResponse);
         self.encode_reply_raw(
             request.identifier(),
             request.authenticator(),
