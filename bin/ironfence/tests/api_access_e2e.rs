@@ -98,13 +98,14 @@ fn only_members_reach_the_api_and_the_list_follows_reloads() {
     let conf = base.path().join("conf");
     std::fs::create_dir_all(&conf).unwrap();
     let radius_port = free_port();
+    let metrics_port = free_port();
     std::fs::write(
         conf.join("pf.conf"),
         format!(
             "[general]\nstate_dir = state\n\n\
              [database]\ntype = mysql\nhost = {}\nport = {}\nuser = {}\npass = {}\ndb = access_e2e\n\n\
              [radius]\nauth_port = {radius_port}\nacct_port = {}\n\n\
-             [metrics]\nlisten =\n\n\
+             [metrics]\nlisten = 127.0.0.1:{metrics_port}\n\n\
              [webservices]\nuser = {WS_USER}\npass = {WS_PASS}\n\n\
              [active_active]\ngalera_replication_username = e2e-repl\ngalera_replication_password = e2e-test-fixture-repl-password\n\
              password = e2e-test-fixture-vrrp-key\n\n\
@@ -222,4 +223,28 @@ fn only_members_reach_the_api_and_the_list_follows_reloads() {
             .log()
             .contains("refused for 10s after 6 failed logins")
     });
+
+    // The refusals are counted in /metrics (on pf1's management IP in a cluster).
+    let metrics = http_get(PF1, metrics_port, "/metrics");
+    let value = |series: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in:\n{metrics}"))
+    };
+    assert!(value("ironfence_webservices_refused_total{reason=\"not_member\"}") >= 2.0);
+    assert!(
+        value("ironfence_webservices_refused_total{reason=\"blocked_after_failed_logins\"}") >= 1.0
+    );
+    assert!(value("ironfence_webservices_auth_failures_total") >= 6.0);
+}
+
+fn http_get(ip: Ipv4Addr, port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect((ip, port)).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
 }

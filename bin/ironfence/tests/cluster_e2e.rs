@@ -555,12 +555,12 @@ fn publishing_applies_locally_and_status_reports_the_running_version() {
     db.create_database("cluster_c").unwrap();
     let base = tempfile::tempdir().unwrap();
     let names = [
-        ("pf1.example.com", "127.0.23.1"),
-        ("pf2.example.com", "127.0.23.2"),
+        ("pf1.example.com", "127.0.25.1"),
+        ("pf2.example.com", "127.0.25.2"),
     ];
     let mut pf1 = Server::new(base.path(), names[0].0, names[0].1);
     let mut pf2 = Server::new(base.path(), names[1].0, names[1].1);
-    write_first_config(&pf1, &names, "127.0.23.10", &db, "cluster_c");
+    write_first_config(&pf1, &names, "127.0.25.10", &db, "cluster_c");
     pf1.start();
     let fp = fingerprint(&pf1);
     join(&pf2, &pf1, &fp);

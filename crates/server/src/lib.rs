@@ -61,6 +61,9 @@ pub struct Shared {
     /// loaded from (what this server actually runs, reported to peers and `cluster status`;
     /// the files on disk may be newer until the next reload).
     running_version: RwLock<Option<ironfence_cluster::ConfigVersion>>,
+    /// Member addresses the node-to-node API admits, and its refusal counters (exported in
+    /// `/metrics`); the cluster supervisor keeps the list in step with cluster.conf.
+    pub(crate) api_access: ironfence_webservices::AllowedPeers,
 }
 
 impl Shared {
@@ -174,6 +177,10 @@ impl Daemon {
         }
         .with_context(|| format!("opening the {} store", settings::describe_store(&store_cfg)))?;
         let metrics = Metrics::new();
+        let api_access = ironfence_webservices::AllowedPeers::default();
+        if config.is_cluster() {
+            metrics.export_api_access(api_access.clone());
+        }
         let spool_path = settings::spool_path(&config);
         let spool = spool::Spool::open(
             &spool_path,
@@ -200,6 +207,7 @@ impl Daemon {
             reloads: watch::channel(0).0,
             db: db_health::DbHealth::default(),
             running_version: RwLock::new(running_version),
+            api_access,
             spool,
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);

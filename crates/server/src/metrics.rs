@@ -224,11 +224,53 @@ impl Metrics {
     }
 
     /// OpenMetrics text exposition.
+    /// Exports the node-to-node API's refusal counters (kept by `ironfence-webservices`) at
+    /// every scrape: `ironfence_webservices_refused_total{reason}` and
+    /// `ironfence_webservices_auth_failures_total`.
+    pub fn export_api_access(&self, access: ironfence_webservices::AllowedPeers) {
+        let mut registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        registry.register_collector(Box::new(ApiAccessCollector(access)));
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
         // Writing to a String cannot fail.
         let _ = encode(&mut out, &registry);
         out
+    }
+}
+
+/// Reads [`ironfence_webservices::ApiCounters`] at scrape time.
+#[derive(Debug)]
+struct ApiAccessCollector(ironfence_webservices::AllowedPeers);
+
+impl prometheus_client::collector::Collector for ApiAccessCollector {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::counter::ConstCounter;
+        let counters = self.0.counters();
+        let refused = counters.refused();
+        let mut family = encoder.encode_descriptor(
+            "webservices_refused",
+            "Node-to-node API connections or requests refused before authentication, by reason",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (reason, n) in refused {
+            let labels = [("reason", reason)];
+            ConstCounter::new(n).encode(family.encode_family(&labels)?)?;
+        }
+        let failures = ConstCounter::new(counters.auth_failures());
+        let metric = encoder.encode_descriptor(
+            "webservices_auth_failures",
+            "Node-to-node API requests with a wrong user or password",
+            None,
+            failures.metric_type(),
+        )?;
+        failures.encode(metric)
     }
 }

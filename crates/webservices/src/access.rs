@@ -27,6 +27,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -39,7 +40,48 @@ pub(crate) const MAX_PER_SOURCE: usize = 8;
 /// arrives on) and the loopback addresses `127.0.0.1`/`::1` are always allowed: only local
 /// processes can use them.
 #[derive(Clone, Default)]
-pub struct AllowedPeers(Arc<RwLock<Arc<BTreeSet<IpAddr>>>>);
+pub struct AllowedPeers {
+    list: Arc<RwLock<Arc<BTreeSet<IpAddr>>>>,
+    counters: Arc<ApiCounters>,
+}
+
+/// What the access checks refused, since the process started: exported by the daemon's
+/// `/metrics` (`ironfence_webservices_refused_total{reason}`, `…_auth_failures_total`), so a
+/// flood or a password-guessing source shows on a dashboard, not only in the (rate-limited) log.
+#[derive(Debug, Default)]
+pub struct ApiCounters {
+    /// Connections closed before TLS: the source is not a cluster member.
+    pub refused_not_member: AtomicU64,
+    /// Connections closed before TLS: the source already holds its share of connections.
+    pub refused_source_limit: AtomicU64,
+    /// Connections closed before TLS: every global slot is taken.
+    pub refused_no_slot: AtomicU64,
+    /// Requests answered 429 because their source is blocked after failed logins.
+    pub refused_blocked: AtomicU64,
+    /// Wrong user/password (counted toward the source's backoff).
+    pub auth_failures: AtomicU64,
+}
+
+impl ApiCounters {
+    pub(crate) fn hit(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `(reason, count)` of every refusal kind, for an exporter.
+    pub fn refused(&self) -> [(&'static str, u64); 4] {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        [
+            ("not_member", get(&self.refused_not_member)),
+            ("source_limit", get(&self.refused_source_limit)),
+            ("no_slot", get(&self.refused_no_slot)),
+            ("blocked_after_failed_logins", get(&self.refused_blocked)),
+        ]
+    }
+
+    pub fn auth_failures(&self) -> u64 {
+        self.auth_failures.load(Ordering::Relaxed)
+    }
+}
 
 impl AllowedPeers {
     pub fn new(addresses: impl IntoIterator<Item = IpAddr>) -> AllowedPeers {
@@ -51,8 +93,13 @@ impl AllowedPeers {
     /// Replaces the list.
     pub fn set(&self, addresses: impl IntoIterator<Item = IpAddr>) {
         let set: BTreeSet<IpAddr> = addresses.into_iter().map(|ip| ip.to_canonical()).collect();
-        let mut guard = self.0.write().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.list.write().unwrap_or_else(|p| p.into_inner());
         *guard = Arc::new(set);
+    }
+
+    /// The refusal counters of the API servers using this list.
+    pub fn counters(&self) -> &ApiCounters {
+        &self.counters
     }
 
     /// The addresses listed now.
@@ -61,7 +108,7 @@ impl AllowedPeers {
     }
 
     fn current(&self) -> Arc<BTreeSet<IpAddr>> {
-        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.list.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// May a connection from `peer`, arriving on this server's `local` address, go on?

@@ -75,7 +75,7 @@ mod pki;
 mod server;
 mod trust;
 
-pub use access::AllowedPeers;
+pub use access::{AllowedPeers, ApiCounters};
 pub use client::{Client, ClientError};
 pub use pki::{CertError, ClusterCa, ServerCert, ca_fingerprint, ensure_server_cert};
 pub use server::{ClusterNode, Credentials, parse_basic_credentials, serve};

@@ -33,8 +33,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
 use crate::access::{
-    AllowedPeers, FailureOutcome, LogLimiter, LoginThrottle, MAX_PER_SOURCE, SourceSlot,
-    SourceSlots,
+    AllowedPeers, ApiCounters, FailureOutcome, LogLimiter, LoginThrottle, MAX_PER_SOURCE,
+    SourceSlot, SourceSlots,
 };
 use crate::paths;
 use crate::pki::ServerCert;
@@ -163,6 +163,7 @@ impl Shared {
         let ip = peer.ip().to_canonical();
         let local = tcp.local_addr().ok().map(|a| a.ip());
         if !self.allowed.admits(ip, local) {
+            ApiCounters::hit(&self.allowed.counters().refused_not_member);
             self.log_refused(
                 peer,
                 "not a cluster member (no server or virtual IP of cluster.conf has this address)",
@@ -171,6 +172,7 @@ impl Shared {
         }
         let slot = self.sources.try_take(ip, MAX_PER_SOURCE);
         if slot.is_none() {
+            ApiCounters::hit(&self.allowed.counters().refused_source_limit);
             self.log_refused(peer, "too many concurrent connections from this address");
         }
         slot
@@ -212,6 +214,7 @@ async fn accept_loop(
                     // Dropping `tcp` closes it: the refused source never sees a ServerHello.
                     let Some(source) = shared.admit(&tcp, peer) else { continue };
                     let Ok(permit) = slots.clone().try_acquire_owned() else {
+                        ApiCounters::hit(&shared.allowed.counters().refused_no_slot);
                         tracing::warn!(%peer, "webservices: too many connections, closing");
                         continue;
                     };
@@ -299,6 +302,7 @@ async fn handle(
 ) -> Response {
     let ip = peer.ip().to_canonical();
     if let Some(remaining) = shared.auth.blocked(ip) {
+        ApiCounters::hit(&shared.allowed.counters().refused_blocked);
         shared.auth.log_blocked(peer, remaining);
         let secs = remaining.as_secs() + u64::from(remaining.subsec_nanos() > 0);
         let mut resp = error(
@@ -314,6 +318,9 @@ async fn handle(
         return resp;
     }
     if let Err(why) = shared.auth.check(req.headers()) {
+        if matches!(why, AuthFailure::Wrong) {
+            ApiCounters::hit(&shared.allowed.counters().auth_failures);
+        }
         shared.auth.log_failure(peer, why);
         let mut resp = error(
             StatusCode::UNAUTHORIZED,

@@ -5,7 +5,7 @@
 
 use super::{ClusterService, credentials};
 use crate::Shared;
-use ironfence_webservices::{AllowedPeers, ClusterCa, ServerCert, ensure_server_cert};
+use ironfence_webservices::{ClusterCa, ServerCert, ensure_server_cert};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -75,7 +75,7 @@ pub async fn supervise(
     });
     let mut current: Option<(SocketAddr, Vec<u8>, String, String)> = None;
     let mut running: Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)> = None;
-    let allowed = AllowedPeers::default();
+    let allowed = shared.api_access.clone();
     loop {
         let members = allowed_addresses(&shared.config());
         if allowed.addresses() != members {
