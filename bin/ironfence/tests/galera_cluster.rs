@@ -7,10 +7,11 @@
 //! Figures (time to read-only, to read-write, to a Primary cluster after kill -9) are printed,
 //! never asserted.
 
-use ironfence_testkit::netns::{Lab, ProcHandle, require_lab};
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+#[path = "common/galera_lab.rs"]
+mod galera_lab;
+
+use galera_lab::{Fixture, GaleraLab, eventually, name, ok, text};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// TEST FIXTURE secrets, only for this test.
@@ -19,66 +20,37 @@ const WS_PASS: &str = "ws-galera-e2e-test-fixture-password-0123";
 const DB_PASS: &str = "db-galera-e2e-test-fixture-password-0123";
 const SST_PASS: &str = "sst-galera-e2e-test-fixture-password-0123";
 const SECRET: &str = "radius-galera-e2e-test-fixture-secret-01";
-const BIN: &str = env!("CARGO_BIN_EXE_ironfence");
+const FIXTURE: Fixture = Fixture {
+    ws_user: WS_USER,
+    ws_pass: WS_PASS,
+    db_pass: DB_PASS,
+    sst_pass: SST_PASS,
+    secret: SECRET,
+    vrrp_pass: "galera-e2e-vrrp-fixture",
+};
 
-fn name(i: usize) -> String {
-    format!("pf{}.example.com", i + 1)
+/// The shared lab of three hosts, with this test's own helpers.
+struct Cluster {
+    g: GaleraLab,
 }
 
-struct Cluster {
-    lab: Lab,
-    roots: Vec<PathBuf>,
-    db: Vec<Option<ProcHandle>>,
-    serve: Vec<Option<ProcHandle>>,
+impl std::ops::Deref for Cluster {
+    type Target = GaleraLab;
+    fn deref(&self) -> &GaleraLab {
+        &self.g
+    }
+}
+
+impl std::ops::DerefMut for Cluster {
+    fn deref_mut(&mut self) -> &mut GaleraLab {
+        &mut self.g
+    }
 }
 
 impl Cluster {
     fn new() -> Cluster {
-        require_lab().expect("network namespaces (root, iproute2, iputils-ping)");
-        let lab = Lab::new(3).expect("lab");
-        let roots: Vec<PathBuf> = (0..3)
-            .map(|i| lab.dir().join(format!("pf{}", i + 1)))
-            .collect();
-        let mut cluster = format!("[CLUSTER]\nmanagement_ip = {}\n\n", lab.vip(0));
-        for i in 0..3 {
-            cluster.push_str(&format!(
-                "[{}]\nmanagement_ip = {}\n\n",
-                name(i),
-                lab.host_ip(i)
-            ));
-        }
-        let pf = format!(
-            "[general]\nstate_dir = state\n\n\
-             [database]\ntype = mysql\nhost = 127.0.0.1\nport = 3306\nuser = ironfence\npass = {DB_PASS}\ndb = pf\n\n\
-             [radius]\nauth_port = 1812\nacct_port = 1813\n\n\
-             [webservices]\nuser = {WS_USER}\npass = {WS_PASS}\n\n\
-             [active_active]\ngalera_replication_username = sst\ngalera_replication_password = {SST_PASS}\n\
-             password = galera-e2e-vrrp-fixture\n\n\
-             [maintenance]\ncluster_check_interval = 0\n"
-        );
-        let switches = format!(
-            "[default]\nregistrationVlan = 2\nisolationVlan = 3\ndefaultVlan = 100\nguestVlan = 200\n\n\
-             [{}]\nradiusSecret = {SECRET}\n",
-            lab.switch_ip()
-        );
-        for root in &roots {
-            let conf = root.join("conf");
-            std::fs::create_dir_all(&conf).unwrap();
-            std::fs::write(conf.join("pf.conf"), &pf).unwrap();
-            std::fs::write(conf.join("cluster.conf"), &cluster).unwrap();
-            std::fs::write(conf.join("switches.conf"), &switches).unwrap();
-            // mariadbd runs as mysql: it must be able to traverse to its datadir.
-            let _ = Command::new("chmod")
-                .arg("755")
-                .arg(root)
-                .arg(lab.dir())
-                .status();
-        }
         Cluster {
-            lab,
-            roots,
-            db: vec![None, None, None],
-            serve: vec![None, None, None],
+            g: GaleraLab::new(3, FIXTURE),
         }
     }
 
@@ -98,31 +70,10 @@ impl Cluster {
         let o = c.cli(0, &["db", "init-replication-user"]);
         assert!(ok(&o), "{}", text(&o));
         c.start_serve(0);
-        let fp = text(&c.cli(0, &["cluster", "status"]))
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("cluster CA fingerprint: ")
-                    .map(str::to_string)
-            })
-            .expect("fingerprint");
+        let fp = c.ca_fingerprint(0);
         // Join pf2 and pf3: configuration first (verified CA), then the database (SST), then serve.
         for i in 1..3 {
-            let o = c.cli(
-                i,
-                &[
-                    "cluster",
-                    "sync",
-                    "--from",
-                    &c.lab.host_ip(0).to_string(),
-                    "--api-user",
-                    WS_USER,
-                    "--api-password",
-                    WS_PASS,
-                    "--ca-fingerprint",
-                    fp.trim(),
-                ],
-            );
-            assert!(ok(&o), "{}", text(&o));
+            c.sync_config(i, &fp);
             c.start_db(i, false);
             eventually(
                 &format!("{} joined", name(i)),
@@ -139,115 +90,18 @@ impl Cluster {
         c
     }
 
-    fn cli(&self, i: usize, args: &[&str]) -> Output {
-        self.lab
-            .command(i, BIN)
-            .env("IRONFENCE_HOSTNAME", name(i))
-            .arg("--conf-dir")
-            .arg(self.roots[i].join("conf"))
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn spawn_ironfence(&mut self, i: usize, args: &[&str], label: &str) -> ProcHandle {
-        let mut cmd = self.lab.command(i, BIN);
-        cmd.env("IRONFENCE_HOSTNAME", name(i))
-            .env("RUST_LOG", "info")
-            .arg("--conf-dir")
-            .arg(self.roots[i].join("conf"))
-            .args(args);
-        self.lab.spawn(i, cmd, label).unwrap()
-    }
-
-    fn start_db(&mut self, i: usize, force: bool) {
-        let label = format!("db{i}");
-        let args: Vec<&str> = if force {
-            vec!["db", "start", "--force-new-cluster"]
-        } else {
-            vec!["db", "start"]
-        };
-        let h = self.spawn_ironfence(i, &args, &label);
-        self.db[i] = Some(h);
-    }
-
-    fn start_serve(&mut self, i: usize) {
-        let label = format!("serve{i}");
-        let before = self.lab.log(&label).matches("ironfence ready").count();
-        let h = self.spawn_ironfence(i, &["serve"], &label);
-        self.serve[i] = Some(h);
-        eventually(
-            &format!("{} serving", name(i)),
-            Duration::from_secs(60),
-            || self.lab.log(&label).matches("ironfence ready").count() > before,
-            || self.lab.log(&label),
-        );
-    }
-
-    fn socket(&self, i: usize) -> PathBuf {
-        self.roots[i].join("state/mysql/mysqld.sock")
-    }
-
-    /// `SHOW GLOBAL STATUS` value on node i, through its unix socket (works across namespaces).
-    fn wsrep(&self, i: usize, var: &str) -> Option<String> {
-        let out = Command::new("mariadb")
-            .arg(format!("--socket={}", self.socket(i).display()))
-            .args(["-uroot", "-N", "-B", "-e"])
-            .arg(format!("SHOW GLOBAL STATUS LIKE '{var}'"))
-            .output()
-            .ok()?;
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        text.split_whitespace().nth(1).map(str::to_string)
-    }
-
-    fn synced(&self, i: usize) -> bool {
-        self.wsrep(i, "wsrep_cluster_status").as_deref() == Some("Primary")
-            && self.wsrep(i, "wsrep_local_state_comment").as_deref() == Some("Synced")
-            && self.wsrep(i, "wsrep_ready").as_deref() == Some("ON")
-    }
-
     fn sql(&self, i: usize, sql: &str) -> Result<String, String> {
-        let out = Command::new("mariadb")
-            .arg(format!("--socket={}", self.socket(i).display()))
-            .args(["-uroot", "-N", "-B", "pf", "-e", sql])
-            .output()
-            .map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).to_string())
-        }
+        galera_lab::sql_at(&self.socket(i), "pf", sql)
     }
 
     fn radclient_mab(&self, i: usize, mac: &str) -> (Option<String>, Option<String>) {
-        let mut child = self
-            .lab
-            .switch_command("radclient")
-            .args(["-x", "-r", "1", "-t", "2"])
-            .arg(format!("{}:1812", self.lab.host_ip(i)))
-            .args(["auth", SECRET])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        write!(
-            child.stdin.take().unwrap(),
-            "User-Name = \"{mac}\"\nCalling-Station-Id = \"{mac}\"\nService-Type = Call-Check\nMessage-Authenticator = 0x00\n"
+        galera_lab::radclient_mab(
+            self.lab.switch_command("radclient"),
+            self.lab.host_ip(i),
+            SECRET,
+            "2",
+            mac,
         )
-        .unwrap();
-        let out = child.wait_with_output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let code = text
-            .lines()
-            .find_map(|l| l.strip_prefix("Received "))
-            .and_then(|r| r.split_whitespace().next())
-            .map(str::to_string);
-        let vlan = text
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("Tunnel-Private-Group-Id:0 = "))
-            .map(|v| v.trim_matches('"').to_string());
-        (code, vlan)
     }
 
     /// Cuts node i off from its peers while the switch namespace still reaches it (a database
@@ -280,52 +134,6 @@ impl Cluster {
             }
         }
     }
-
-    fn logs(&self) -> String {
-        let mut all = String::new();
-        for i in 0..3 {
-            for l in [format!("db{i}"), format!("serve{i}")] {
-                all.push_str(&format!("---- {l} ----\n{}\n", tail(&self.lab.log(&l), 60)));
-            }
-        }
-        all
-    }
-}
-
-fn tail(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-fn eventually(
-    what: &str,
-    timeout: Duration,
-    mut cond: impl FnMut() -> bool,
-    logs: impl Fn() -> String,
-) -> Duration {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if cond() {
-            return start.elapsed();
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!(
-        "timed out after {timeout:?} waiting for: {what}\n{}",
-        logs()
-    );
-}
-
-fn ok(o: &Output) -> bool {
-    o.status.success()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[test]

@@ -14,11 +14,13 @@
 
 mod common;
 
+#[path = "common/galera_lab.rs"]
+mod galera_lab;
+
+use galera_lab::{Fixture, GaleraLab, eventually, name, ok, tail, text};
 use ironfence_testkit::MariaDb;
-use ironfence_testkit::netns::{Lab, ProcHandle, require_lab};
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -28,23 +30,26 @@ const WS_PASS: &str = "ws-galmon-e2e-test-fixture-password-0123";
 const DB_PASS: &str = "db-galmon-e2e-test-fixture-password-0123";
 const SST_PASS: &str = "sst-galmon-e2e-test-fixture-password-0123";
 const SECRET: &str = "radius-galmon-e2e-test-fixture-secret-01";
-const BIN: &str = env!("CARGO_BIN_EXE_ironfence");
+const FIXTURE: Fixture = Fixture {
+    ws_user: WS_USER,
+    ws_pass: WS_PASS,
+    db_pass: DB_PASS,
+    sst_pass: SST_PASS,
+    secret: SECRET,
+    vrrp_pass: "galmon-e2e-vrrp-fixture",
+};
 /// pf.conf's default `[metrics] listen` port (on the management address in a cluster).
 const METRICS_PORT: u16 = 9101;
 
-fn name(i: usize) -> String {
-    format!("pf{}.example.com", i + 1)
-}
-
+/// The shared lab of three hosts (`g`, driven from the main thread, which starts and stops
+/// processes) and what the load and watcher threads read (`p`).
 struct Cluster {
-    lab: Lab,
+    g: GaleraLab,
     p: Probe,
-    db: Vec<Option<ProcHandle>>,
-    serve: Vec<Option<ProcHandle>>,
 }
 
-/// What the load and watcher threads need (the lab itself stays with the main thread, which
-/// starts and stops processes): namespace names, addresses, installation roots.
+/// What the load and watcher threads need (the lab itself stays with the main thread):
+/// namespace names, addresses, installation roots.
 #[derive(Clone)]
 struct Probe {
     switch_ns: String,
@@ -62,58 +67,14 @@ impl std::ops::Deref for Cluster {
 
 impl Cluster {
     fn new() -> Cluster {
-        require_lab().expect("network namespaces (root, iproute2, iputils-ping)");
-        let lab = Lab::new(3).expect("lab");
-        let roots: Vec<PathBuf> = (0..3)
-            .map(|i| lab.dir().join(format!("pf{}", i + 1)))
-            .collect();
-        let mut cluster = format!("[CLUSTER]\nmanagement_ip = {}\n\n", lab.vip(0));
-        for i in 0..3 {
-            cluster.push_str(&format!(
-                "[{}]\nmanagement_ip = {}\n\n",
-                name(i),
-                lab.host_ip(i)
-            ));
-        }
-        let pf = format!(
-            "[general]\nstate_dir = state\n\n\
-             [database]\ntype = mysql\nhost = 127.0.0.1\nport = 3306\nuser = ironfence\npass = {DB_PASS}\ndb = pf\n\n\
-             [radius]\nauth_port = 1812\nacct_port = 1813\n\n\
-             [webservices]\nuser = {WS_USER}\npass = {WS_PASS}\n\n\
-             [active_active]\ngalera_replication_username = sst\ngalera_replication_password = {SST_PASS}\n\
-             password = galmon-e2e-vrrp-fixture\n\n\
-             [maintenance]\ncluster_check_interval = 0\n"
-        );
-        let switches = format!(
-            "[default]\nregistrationVlan = 2\nisolationVlan = 3\ndefaultVlan = 100\nguestVlan = 200\n\n\
-             [{}]\nradiusSecret = {SECRET}\n",
-            lab.switch_ip()
-        );
-        for root in &roots {
-            let conf = root.join("conf");
-            std::fs::create_dir_all(&conf).unwrap();
-            std::fs::write(conf.join("pf.conf"), &pf).unwrap();
-            std::fs::write(conf.join("cluster.conf"), &cluster).unwrap();
-            std::fs::write(conf.join("switches.conf"), &switches).unwrap();
-            // mariadbd runs as mysql: it must be able to traverse to its datadir.
-            let _ = Command::new("chmod")
-                .arg("755")
-                .arg(root)
-                .arg(lab.dir())
-                .status();
-        }
+        let g = GaleraLab::new(3, FIXTURE);
         let p = Probe {
-            switch_ns: lab.switch_ns().to_string(),
-            hosts: (0..3).map(|i| lab.ns(i).to_string()).collect(),
-            ips: (0..3).map(|i| lab.host_ip(i)).collect(),
-            roots,
+            switch_ns: g.lab.switch_ns().to_string(),
+            hosts: (0..3).map(|i| g.lab.ns(i).to_string()).collect(),
+            ips: (0..3).map(|i| g.lab.host_ip(i)).collect(),
+            roots: g.roots.clone(),
         };
-        Cluster {
-            lab,
-            p,
-            db: vec![None, None, None],
-            serve: vec![None, None, None],
-        }
+        Cluster { g, p }
     }
 
     /// pf1 bootstraps, gets the accounts and its `serve` (which creates the cluster CA).
@@ -130,91 +91,32 @@ impl Cluster {
         assert!(ok(&o), "{}", text(&o));
         self.start_serve(0);
         self.wait_ready(0);
-        text(&self.cli(0, &["cluster", "status"]))
-            .lines()
-            .find_map(|l| l.strip_prefix("cluster CA fingerprint: "))
-            .expect("fingerprint")
-            .trim()
-            .to_string()
+        self.g.ca_fingerprint(0)
     }
 
     fn sync_config(&self, i: usize, fp: &str) {
-        let from = self.lab.host_ip(0).to_string();
-        let o = self.cli(
-            i,
-            &[
-                "cluster",
-                "sync",
-                "--from",
-                &from,
-                "--api-user",
-                WS_USER,
-                "--api-password",
-                WS_PASS,
-                "--ca-fingerprint",
-                fp,
-            ],
-        );
-        assert!(ok(&o), "{}", text(&o));
+        self.g.sync_config(i, fp);
     }
 
     fn cli(&self, i: usize, args: &[&str]) -> Output {
-        self.lab
-            .command(i, BIN)
-            .env("IRONFENCE_HOSTNAME", name(i))
-            .arg("--conf-dir")
-            .arg(self.roots[i].join("conf"))
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn spawn_ironfence(&mut self, i: usize, args: &[&str], label: &str) -> ProcHandle {
-        let mut cmd = self.lab.command(i, BIN);
-        cmd.env("IRONFENCE_HOSTNAME", name(i))
-            .env("RUST_LOG", "info")
-            .arg("--conf-dir")
-            .arg(self.roots[i].join("conf"))
-            .args(args);
-        self.lab.spawn(i, cmd, label).unwrap()
+        self.g.cli(i, args)
     }
 
     fn start_db(&mut self, i: usize, force: bool) {
-        let label = format!("db{i}");
-        let args: Vec<&str> = if force {
-            vec!["db", "start", "--force-new-cluster"]
-        } else {
-            vec!["db", "start"]
-        };
-        let h = self.spawn_ironfence(i, &args, &label);
-        self.db[i] = Some(h);
+        self.g.start_db(i, force);
     }
 
     /// Starts `serve` without waiting for it (see [`Cluster::wait_ready`]).
     fn start_serve(&mut self, i: usize) {
-        let label = format!("serve{i}");
-        let h = self.spawn_ironfence(i, &["serve"], &label);
-        self.serve[i] = Some(h);
+        self.g.spawn_serve(i);
     }
 
     fn wait_ready(&self, i: usize) {
-        let label = format!("serve{i}");
-        eventually(
-            &format!("{} serving", name(i)),
-            Duration::from_secs(60),
-            || self.lab.log(&label).contains("ironfence ready"),
-            || self.lab.log(&label),
-        );
+        self.g.wait_ready(i);
     }
 
     fn logs(&self) -> String {
-        let mut all = String::new();
-        for i in 0..3 {
-            for l in [format!("db{i}"), format!("serve{i}")] {
-                all.push_str(&format!("---- {l} ----\n{}\n", tail(&self.lab.log(&l), 60)));
-            }
-        }
-        all
+        self.g.logs()
     }
 }
 
@@ -226,39 +128,22 @@ impl Probe {
         c
     }
 
-    fn socket(&self, i: usize) -> PathBuf {
-        self.roots[i].join("state/mysql/mysqld.sock")
-    }
-
-    /// `SHOW GLOBAL STATUS` value on node i, through its unix socket (works across namespaces).
+    /// `SHOW GLOBAL STATUS` value on node i; a short connect timeout, as the watcher threads
+    /// poll while a database is down.
     fn wsrep(&self, i: usize, var: &str) -> Option<String> {
-        let out = Command::new("mariadb")
-            .arg(format!("--socket={}", self.socket(i).display()))
-            .args(["-uroot", "-N", "-B", "--connect-timeout=2", "-e"])
-            .arg(format!("SHOW GLOBAL STATUS LIKE '{var}'"))
-            .output()
-            .ok()?;
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        text.split_whitespace().nth(1).map(str::to_string)
+        galera_lab::wsrep_at(
+            &galera_lab::socket(&self.roots[i]),
+            &["--connect-timeout=2"],
+            var,
+        )
     }
 
     fn synced(&self, i: usize) -> bool {
-        self.wsrep(i, "wsrep_cluster_status").as_deref() == Some("Primary")
-            && self.wsrep(i, "wsrep_local_state_comment").as_deref() == Some("Synced")
-            && self.wsrep(i, "wsrep_ready").as_deref() == Some("ON")
+        galera_lab::synced_by(|var| self.wsrep(i, var))
     }
 
     fn sql(&self, i: usize, sql: &str) -> Result<String, String> {
-        let out = Command::new("mariadb")
-            .arg(format!("--socket={}", self.socket(i).display()))
-            .args(["-uroot", "-N", "-B", "pf", "-e", sql])
-            .output()
-            .map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).to_string())
-        }
+        galera_lab::sql_at(&galera_lab::socket(&self.roots[i]), "pf", sql)
     }
 
     /// One sample of server i's `/metrics` (fetched inside its namespace), `None` when the
@@ -287,33 +172,9 @@ impl Probe {
 
     /// A MAB request for `mac` to server i from the switch namespace: (reply code, VLAN).
     fn radclient_mab(&self, i: usize, mac: &str) -> (Option<String>, Option<String>) {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.switch_ns, "radclient"])
-            .args(["-x", "-r", "1", "-t", "3"])
-            .arg(format!("{}:1812", self.ips[i]))
-            .args(["auth", SECRET])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        write!(
-            child.stdin.take().unwrap(),
-            "User-Name = \"{mac}\"\nCalling-Station-Id = \"{mac}\"\nService-Type = Call-Check\nMessage-Authenticator = 0x00\n"
-        )
-        .unwrap();
-        let out = child.wait_with_output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let code = text
-            .lines()
-            .find_map(|l| l.strip_prefix("Received "))
-            .and_then(|r| r.split_whitespace().next())
-            .map(str::to_string);
-        let vlan = text
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("Tunnel-Private-Group-Id:0 = "))
-            .map(|v| v.trim_matches('"').to_string());
-        (code, vlan)
+        let mut radclient = Command::new("ip");
+        radclient.args(["netns", "exec", &self.switch_ns, "radclient"]);
+        galera_lab::radclient_mab(radclient, self.ips[i], SECRET, "3", mac)
     }
 
     fn count_nodes(&self, i: usize, macs: &[String]) -> Result<String, String> {
@@ -327,42 +188,6 @@ impl Probe {
             &format!("SELECT COUNT(*) FROM node WHERE mac IN ({list})"),
         )
     }
-}
-
-fn tail(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-fn eventually(
-    what: &str,
-    timeout: Duration,
-    mut cond: impl FnMut() -> bool,
-    logs: impl Fn() -> String,
-) -> Duration {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if cond() {
-            return start.elapsed();
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!(
-        "timed out after {timeout:?} waiting for: {what}\n{}",
-        logs()
-    );
-}
-
-fn ok(o: &Output) -> bool {
-    o.status.success()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// issue 7 B: `serve` and `db start` start together, so `serve`'s first polls find no database;
@@ -404,9 +229,9 @@ fn monitor_follows_the_database_through_restarts() {
     assert!(line.contains("db Primary/Synced size 3"), "{status}");
 
     // Restart the database service of pf3 under its running serve.
-    let h = c.db[2].take().unwrap();
+    let h = c.g.db[2].take().unwrap();
     assert!(
-        c.lab.stop(&h, Duration::from_secs(60)),
+        c.g.lab.stop(&h, Duration::from_secs(60)),
         "db start pf3 stops"
     );
     eventually(
@@ -430,7 +255,7 @@ fn monitor_follows_the_database_through_restarts() {
     );
 
     // Partition pf3: read-only; heal: read-write.
-    c.lab.partition(2).unwrap();
+    c.g.lab.partition(2).unwrap();
     let to_ro = eventually(
         "pf3 read-only while partitioned",
         Duration::from_secs(30),
@@ -443,7 +268,7 @@ fn monitor_follows_the_database_through_restarts() {
     );
     // The majority stays read-write.
     assert_eq!(c.read_only(0), Some(0.0));
-    c.lab.heal(2).unwrap();
+    c.g.lab.heal(2).unwrap();
     let to_rw = eventually(
         "pf3 read-write after the heal",
         Duration::from_secs(60),
@@ -760,14 +585,14 @@ fn bench_join_donor_availability_rsync_vs_mariabackup() {
     .unwrap();
     let mut handle = None;
     let f = join_under_load(&mut c, |c| {
-        let mut cmd = c.lab.command(2, "mariadbd");
+        let mut cmd = c.g.lab.command(2, "mariadbd");
         cmd.arg(format!("--defaults-file={}", rsync_cnf.display()));
-        handle = Some(c.lab.spawn(2, cmd, "mariadbd-rsync").unwrap());
+        handle = Some(c.g.lab.spawn(2, cmd, "mariadbd-rsync").unwrap());
     });
     print_figures("rsync", &f);
     assert_everywhere(&c, &f.all_answered);
     let h = handle.unwrap();
-    assert!(c.lab.stop(&h, Duration::from_secs(60)));
+    assert!(c.g.lab.stop(&h, Duration::from_secs(60)));
     // Empty the datadir: the next join is a full SST again.
     let data = mysql.join("data");
     for e in std::fs::read_dir(&data).unwrap() {

@@ -6,9 +6,11 @@
 //! seqno, no member bootstraps automatically, every member says why and which command
 //! decides, and `db status --all` reports the two histories.
 
-use ironfence_testkit::netns::{Lab, ProcHandle, require_lab};
-use std::path::PathBuf;
-use std::process::{Command, Output};
+#[path = "common/galera_lab.rs"]
+mod galera_lab;
+
+use galera_lab::{Fixture, GaleraLab, eventually, name, tail, text};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// TEST FIXTURE secrets, only for this test.
@@ -17,67 +19,39 @@ const WS_PASS: &str = "ws-galsplit-e2e-test-fixture-password-0123";
 const DB_PASS: &str = "db-galsplit-e2e-test-fixture-password-0123";
 const SST_PASS: &str = "sst-galsplit-e2e-test-fixture-password-0123";
 const SECRET: &str = "radius-galsplit-e2e-test-fixture-secret-01";
-const BIN: &str = env!("CARGO_BIN_EXE_ironfence");
+const FIXTURE: Fixture = Fixture {
+    ws_user: WS_USER,
+    ws_pass: WS_PASS,
+    db_pass: DB_PASS,
+    sst_pass: SST_PASS,
+    secret: SECRET,
+    vrrp_pass: "galsplit-e2e-vrrp-fixture",
+};
 
-fn name(i: usize) -> String {
-    format!("pf{}.example.com", i + 1)
+/// The shared lab of three hosts; every `db start` here gets its own numbered log label (a
+/// host's database service is started several times).
+struct Cluster {
+    g: GaleraLab,
+    spawned: usize,
 }
 
-struct Cluster {
-    lab: Lab,
-    roots: Vec<PathBuf>,
-    db: Vec<Option<ProcHandle>>,
-    serve: Vec<Option<ProcHandle>>,
-    spawned: usize,
+impl std::ops::Deref for Cluster {
+    type Target = GaleraLab;
+    fn deref(&self) -> &GaleraLab {
+        &self.g
+    }
+}
+
+impl std::ops::DerefMut for Cluster {
+    fn deref_mut(&mut self) -> &mut GaleraLab {
+        &mut self.g
+    }
 }
 
 impl Cluster {
     fn new() -> Cluster {
-        require_lab().expect("network namespaces (root, iproute2, iputils-ping)");
-        let lab = Lab::new(3).expect("lab");
-        let roots: Vec<PathBuf> = (0..3)
-            .map(|i| lab.dir().join(format!("pf{}", i + 1)))
-            .collect();
-        let mut cluster = format!("[CLUSTER]\nmanagement_ip = {}\n\n", lab.vip(0));
-        for i in 0..3 {
-            cluster.push_str(&format!(
-                "[{}]\nmanagement_ip = {}\n\n",
-                name(i),
-                lab.host_ip(i)
-            ));
-        }
-        let pf = format!(
-            "[general]\nstate_dir = state\n\n\
-             [database]\ntype = mysql\nhost = 127.0.0.1\nport = 3306\nuser = ironfence\npass = {DB_PASS}\ndb = pf\n\n\
-             [radius]\nauth_port = 1812\nacct_port = 1813\n\n\
-             [webservices]\nuser = {WS_USER}\npass = {WS_PASS}\n\n\
-             [active_active]\ngalera_replication_username = sst\ngalera_replication_password = {SST_PASS}\n\
-             password = galsplit-e2e-vrrp-fixture\n\n\
-             [maintenance]\ncluster_check_interval = 0\n"
-        );
-        let switches = format!(
-            "[default]\nregistrationVlan = 2\nisolationVlan = 3\ndefaultVlan = 100\nguestVlan = 200\n\n\
-             [{}]\nradiusSecret = {SECRET}\n",
-            lab.switch_ip()
-        );
-        for root in &roots {
-            let conf = root.join("conf");
-            std::fs::create_dir_all(&conf).unwrap();
-            std::fs::write(conf.join("pf.conf"), &pf).unwrap();
-            std::fs::write(conf.join("cluster.conf"), &cluster).unwrap();
-            std::fs::write(conf.join("switches.conf"), &switches).unwrap();
-            // mariadbd runs as mysql: it must be able to traverse to its datadir.
-            let _ = Command::new("chmod")
-                .arg("755")
-                .arg(root)
-                .arg(lab.dir())
-                .status();
-        }
         Cluster {
-            lab,
-            roots,
-            db: vec![None, None, None],
-            serve: vec![None, None, None],
+            g: GaleraLab::new(3, FIXTURE),
             spawned: 0,
         }
     }
@@ -91,58 +65,15 @@ impl Cluster {
         let o = c.cli(0, &["db", "init-replication-user"]);
         assert!(o.status.success(), "{}", text(&o));
         c.start_serve(0);
-        let fp = text(&c.cli(0, &["cluster", "status"]))
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("cluster CA fingerprint: ")
-                    .map(str::to_string)
-            })
-            .expect("fingerprint");
+        let fp = c.ca_fingerprint(0);
         for i in 1..3 {
-            let from = c.lab.host_ip(0).to_string();
-            let o = c.cli(
-                i,
-                &[
-                    "cluster",
-                    "sync",
-                    "--from",
-                    &from,
-                    "--api-user",
-                    WS_USER,
-                    "--api-password",
-                    WS_PASS,
-                    "--ca-fingerprint",
-                    fp.trim(),
-                ],
-            );
-            assert!(o.status.success(), "{}", text(&o));
+            c.sync_config(i, &fp);
             // `db start` itself makes the state directory traversable for mysql (group).
             c.start_db(i, &[]);
             c.wait(&format!("{} joined", name(i)), 90, |c| c.synced(i));
             c.start_serve(i);
         }
         c
-    }
-
-    fn cli(&self, i: usize, args: &[&str]) -> Output {
-        self.lab
-            .command(i, BIN)
-            .env("IRONFENCE_HOSTNAME", name(i))
-            .arg("--conf-dir")
-            .arg(self.roots[i].join("conf"))
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn spawn_ironfence(&mut self, i: usize, args: &[&str], label: &str) -> ProcHandle {
-        let mut cmd = self.lab.command(i, BIN);
-        cmd.env("IRONFENCE_HOSTNAME", name(i))
-            .env("RUST_LOG", "info")
-            .arg("--conf-dir")
-            .arg(self.roots[i].join("conf"))
-            .args(args);
-        self.lab.spawn(i, cmd, label).unwrap()
     }
 
     /// `db start <extra>` on host i, as a supervised process with its own log label.
@@ -175,52 +106,12 @@ impl Cluster {
         }
     }
 
-    fn start_serve(&mut self, i: usize) {
-        let label = format!("serve{i}");
-        let h = self.spawn_ironfence(i, &["serve"], &label);
-        self.serve[i] = Some(h);
-        self.wait(&format!("{} serving", name(i)), 60, |c| {
-            c.lab.log(&label).contains("ironfence ready")
-        });
-    }
-
-    fn socket(&self, i: usize) -> PathBuf {
-        self.roots[i].join("state/mysql/mysqld.sock")
-    }
-
-    /// `SHOW GLOBAL STATUS` value on node i, through its unix socket (works across namespaces).
-    fn wsrep(&self, i: usize, var: &str) -> Option<String> {
-        let out = Command::new("mariadb")
-            .arg(format!("--socket={}", self.socket(i).display()))
-            .args(["-uroot", "-N", "-B", "-e"])
-            .arg(format!("SHOW GLOBAL STATUS LIKE '{var}'"))
-            .output()
-            .ok()?;
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        text.split_whitespace().nth(1).map(str::to_string)
-    }
-
-    fn synced(&self, i: usize) -> bool {
-        self.wsrep(i, "wsrep_cluster_status").as_deref() == Some("Primary")
-            && self.wsrep(i, "wsrep_local_state_comment").as_deref() == Some("Synced")
-            && self.wsrep(i, "wsrep_ready").as_deref() == Some("ON")
-    }
-
     fn size(&self, i: usize) -> Option<String> {
         self.wsrep(i, "wsrep_cluster_size")
     }
 
     fn sql(&self, i: usize, db: &str, sql: &str) -> Result<String, String> {
-        let out = Command::new("mariadb")
-            .arg(format!("--socket={}", self.socket(i).display()))
-            .args(["-uroot", "-N", "-B", db, "-e", sql])
-            .output()
-            .map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).to_string())
-        }
+        galera_lab::sql_at(&self.socket(i), db, sql)
     }
 
     fn grastate(&self, i: usize) -> String {
@@ -246,31 +137,13 @@ impl Cluster {
     }
 
     fn wait(&self, what: &str, secs: u64, mut cond: impl FnMut(&Cluster) -> bool) -> Duration {
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(secs) {
-            if cond(self) {
-                return start.elapsed();
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!(
-            "timed out after {secs} s waiting for: {what}\n{}",
-            self.logs()
-        );
+        eventually(
+            what,
+            Duration::from_secs(secs),
+            || cond(self),
+            || self.logs(),
+        )
     }
-}
-
-fn tail(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[test]
