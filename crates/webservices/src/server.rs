@@ -737,14 +737,7 @@ impl Auth {
             );
             return;
         }
-        let (log, suppressed) = lock(&self.log).hit(Instant::now());
-        if suppressed > 0 {
-            tracing::warn!(
-                suppressed,
-                "webservices: {suppressed} more authentication failures were not logged"
-            );
-        }
-        if log {
+        if self.may_log() {
             tracing::warn!(
                 %peer,
                 reason = why.as_str(),
@@ -754,7 +747,9 @@ impl Auth {
         }
     }
 
-    fn log_blocked(&self, peer: SocketAddr, remaining: Duration) {
+    /// Rate limit of the authentication log: `false` when this line is to be suppressed (the
+    /// number suppressed is logged once the limit lets a line through again).
+    fn may_log(&self) -> bool {
         let (log, suppressed) = lock(&self.log).hit(Instant::now());
         if suppressed > 0 {
             tracing::warn!(
@@ -762,7 +757,11 @@ impl Auth {
                 "webservices: {suppressed} more authentication failures were not logged"
             );
         }
-        if log {
+        log
+    }
+
+    fn log_blocked(&self, peer: SocketAddr, remaining: Duration) {
+        if self.may_log() {
             tracing::warn!(
                 %peer,
                 remaining_secs = remaining.as_secs(),
