@@ -272,7 +272,16 @@ fn a_foreign_history_with_the_highest_seqno_never_wins_the_election() {
         sql.push_str(&format!("INSERT INTO foreign_history.t (v) VALUES ({k});"));
     }
     c.sql(2, "mysql", &sql).unwrap();
-    let foreign_seqno: i64 = c.wsrep(2, "wsrep_last_committed").unwrap().parse().unwrap();
+    // wsrep_last_committed can trail the client's OK by a moment (CI saw the crash-recovered
+    // position one past the value read at once): take the value once it holds still.
+    let mut foreign_seqno: i64 = -1;
+    c.wait("pf3's last committed seqno settles", 10, |c| {
+        let now: i64 = c.wsrep(2, "wsrep_last_committed").unwrap().parse().unwrap();
+        let settled = now == foreign_seqno;
+        foreign_seqno = now;
+        std::thread::sleep(Duration::from_millis(200));
+        settled
+    });
     assert!(foreign_seqno > main_seqno, "{foreign_seqno} > {main_seqno}");
 
     // Total outage: kill -9 everywhere, primary-component state lost (no gvwstate.dat).
@@ -311,11 +320,18 @@ fn a_foreign_history_with_the_highest_seqno_never_wins_the_election() {
         t.contains("ERROR: members report different Galera state UUIDs"),
         "{t}"
     );
+    // The seqno reported is the crash-recovered one: at least what was committed there, and
+    // above the main history's (so a seqno-only election would have picked pf3).
+    let marker = format!("{foreign_uuid} on pf3.example.com (seqno ");
+    let reported: i64 = t
+        .split(&marker)
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no seqno for pf3's history in:\n{t}"));
     assert!(
-        t.contains(&format!(
-            "{foreign_uuid} on pf3.example.com (seqno {foreign_seqno})"
-        )),
-        "{t}"
+        reported >= foreign_seqno && reported > main_seqno,
+        "pf3 reported seqno {reported}, committed {foreign_seqno}, main history {main_seqno}:\n{t}"
     );
 
     // The operator follows the hint: pf1 bootstraps and pf2 joins it; pf3 (another history)
