@@ -72,9 +72,9 @@ pub use cluster_files::{CLUSTER_FILES, installation_root};
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use ini::{ConfigError, Document, EditError, Entry, Section};
 pub use pf::{
-    ActiveActiveConf, DEFAULT_METRICS_PORT, DEFAULT_STATE_DIR, DEFAULT_VIRTUAL_ROUTER_ID,
-    DatabaseConf, GeneralConf, InterfaceConf, InterfaceType, MaintenanceConf, MetricsConf,
-    MysqlConf, PfConf, RadiusConf, Secret, WebservicesConf,
+    ActiveActiveConf, AuditLogMode, DEFAULT_METRICS_PORT, DEFAULT_STATE_DIR,
+    DEFAULT_VIRTUAL_ROUTER_ID, DatabaseConf, GeneralConf, InterfaceConf, InterfaceType,
+    MaintenanceConf, MetricsConf, MysqlConf, PfConf, RadiusConf, Secret, WebservicesConf,
 };
 pub use roles::{BUILTIN_ROLES, Role, RolesConf};
 pub use switches::{

@@ -119,7 +119,16 @@ pub struct RadiusConf {
     pub reply_cache_ttl: Duration,
     /// Requests processed concurrently before new ones are dropped (counted).
     pub max_in_flight: usize,
-    pub audit_log: bool,
+    /// Where the RADIUS audit log goes (`audit_log = file | database | disabled`).
+    pub audit_log: AuditLogMode,
+    /// Closed audit segments whose newest record is older than this are deleted.
+    pub audit_log_max_age: Duration,
+    /// The oldest audit segments are deleted while the log is larger than this (bytes).
+    pub audit_log_max_size: u64,
+    /// An audit segment is closed (and indexed) at this size (bytes) ...
+    pub audit_log_segment_size: u64,
+    /// ... or at this age.
+    pub audit_log_segment_age: Duration,
     /// Limit Proxy-State attributes (BlastRADIUS mitigation).
     pub limit_proxy_state: bool,
     /// Largest size of the local accounting spool (`<state_dir>/accounting.spool`), in bytes.
@@ -135,9 +144,43 @@ impl Default for RadiusConf {
             recv_buffer: 8 << 20,
             reply_cache_ttl: Duration::from_secs(5),
             max_in_flight: 4096,
-            audit_log: true,
+            audit_log: AuditLogMode::File,
+            audit_log_max_age: Duration::from_secs(30 * 86_400),
+            audit_log_max_size: 4 << 30,
+            audit_log_segment_size: 64 << 20,
+            audit_log_segment_age: Duration::from_secs(3600),
             limit_proxy_state: true,
             accounting_spool_max_size: 256 << 20,
+        }
+    }
+}
+
+/// Where the RADIUS audit log is written (`[radius] audit_log`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditLogMode {
+    /// Each server's own append-only files under `<state_dir>/audit/` (the default;
+    /// `enabled` is accepted as a synonym so that older configurations keep working).
+    File,
+    /// One row per request in the database's `radius_audit_log` table (PacketFence's way:
+    /// replicated by Galera; kept to measure what that costs).
+    Database,
+    Disabled,
+}
+
+impl AuditLogMode {
+    /// `file`/`enabled` (and the other true booleans), `database`, `disabled` (and the other
+    /// false booleans).
+    pub fn parse(s: &str) -> Option<AuditLogMode> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "file" => Some(AuditLogMode::File),
+            "database" | "db" => Some(AuditLogMode::Database),
+            other => parse_bool(other).map(|on| {
+                if on {
+                    AuditLogMode::File
+                } else {
+                    AuditLogMode::Disabled
+                }
+            }),
         }
     }
 }
@@ -371,6 +414,10 @@ const RADIUS_KEYS: &[&str] = &[
     "reply_cache_ttl",
     "max_in_flight",
     "audit_log",
+    "audit_log_max_age",
+    "audit_log_max_size",
+    "audit_log_segment_size",
+    "audit_log_segment_age",
     "limit_proxy_state",
     "accounting_spool_max_size",
 ];
@@ -596,8 +643,42 @@ impl PfConf {
             })
             .unwrap_or(rc.max_in_flight);
         rc.audit_log = r
-            .parsed("audit_log", "enabled or disabled", parse_bool)
+            .parsed(
+                "audit_log",
+                "file (the default; enabled is the same), database or disabled",
+                AuditLogMode::parse,
+            )
             .unwrap_or(rc.audit_log);
+        rc.audit_log_max_age = r
+            .parsed(
+                "audit_log_max_age",
+                "a duration of at least a minute (e.g. 30D, 1W, 12h)",
+                |s| parse_duration(s).filter(|d| d.as_secs() >= 60),
+            )
+            .unwrap_or(rc.audit_log_max_age);
+        rc.audit_log_max_size = r
+            .parsed(
+                "audit_log_max_size",
+                "a size of at least 1M (e.g. 4G, 500M)",
+                |s| parse_size(s).filter(|n| *n >= 1 << 20),
+            )
+            .map(|n| n as u64)
+            .unwrap_or(rc.audit_log_max_size);
+        rc.audit_log_segment_size = r
+            .parsed(
+                "audit_log_segment_size",
+                "a size between 64k and 1G (e.g. 64M)",
+                |s| parse_size(s).filter(|n| (64 << 10..=1 << 30).contains(n)),
+            )
+            .map(|n| n as u64)
+            .unwrap_or(rc.audit_log_segment_size);
+        rc.audit_log_segment_age = r
+            .parsed(
+                "audit_log_segment_age",
+                "a duration of at least a minute (e.g. 1h, 10m)",
+                |s| parse_duration(s).filter(|d| d.as_secs() >= 60),
+            )
+            .unwrap_or(rc.audit_log_segment_age);
         rc.limit_proxy_state = r
             .parsed("limit_proxy_state", "yes or no", parse_bool)
             .unwrap_or(rc.limit_proxy_state);

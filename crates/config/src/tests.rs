@@ -210,7 +210,7 @@ enforcement = vlan
         (11812, 11813, 16 << 20, 100)
     );
     assert_eq!(r.reply_cache_ttl, Duration::from_secs(60));
-    assert!(!r.audit_log && !r.limit_proxy_state);
+    assert!(r.audit_log == AuditLogMode::Disabled && !r.limit_proxy_state);
     assert_eq!(c.pf.metrics.listen, None);
     assert_eq!(c.pf.maintenance.cluster_check_interval, None);
     let names: Vec<_> = c.pf.interfaces.iter().map(|i| i.name.as_str()).collect();
@@ -221,6 +221,61 @@ enforcement = vlan
     );
     assert_eq!(c.pf.interfaces[1].ip, Some(Ipv4Addr::new(192, 168, 2, 5)));
     assert_eq!(c.pf.interfaces[1].enforcement.as_deref(), Some("vlan"));
+}
+
+#[test]
+fn audit_log_modes_and_limits() {
+    let cases = [
+        ("", AuditLogMode::File),
+        ("audit_log = file\n", AuditLogMode::File),
+        // Configurations written before the file log keep working.
+        ("audit_log = enabled\n", AuditLogMode::File),
+        ("audit_log = yes\n", AuditLogMode::File),
+        ("audit_log = database\n", AuditLogMode::Database),
+        ("audit_log = Disabled\n", AuditLogMode::Disabled),
+        ("audit_log = no\n", AuditLogMode::Disabled),
+    ];
+    for (line, want) in cases {
+        let c = load(&[("pf.conf", &format!("[radius]\n{line}"))]);
+        assert_eq!(c.pf.radius.audit_log, want, "{line:?}");
+    }
+    let d = RadiusConf::default();
+    assert_eq!(
+        (
+            d.audit_log_max_age,
+            d.audit_log_max_size,
+            d.audit_log_segment_size,
+            d.audit_log_segment_age
+        ),
+        (
+            Duration::from_secs(30 * 86_400),
+            4 << 30,
+            64 << 20,
+            Duration::from_secs(3600)
+        )
+    );
+    let c = load(&[(
+        "pf.conf",
+        "[radius]\naudit_log_max_age = 1W\naudit_log_max_size = 500M\n\
+         audit_log_segment_size = 16M\naudit_log_segment_age = 10m\n",
+    )]);
+    let r = &c.pf.radius;
+    assert_eq!(r.audit_log_max_age, Duration::from_secs(7 * 86_400));
+    assert_eq!(r.audit_log_max_size, 500 << 20);
+    assert_eq!(r.audit_log_segment_size, 16 << 20);
+    assert_eq!(r.audit_log_segment_age, Duration::from_secs(600));
+    let dir = conf(&[(
+        "pf.conf",
+        "[radius]\naudit_log_max_age = 5s\naudit_log_segment_size = 2G\naudit_log_max_size = 10k\n",
+    )]);
+    let diags = checkup(&conf_dir(&dir));
+    for needle in [
+        "audit_log_max_age \"5s\"",
+        "audit_log_segment_size \"2G\"",
+        "audit_log_max_size \"10k\"",
+    ] {
+        assert_eq!(find(&diags, needle).severity, Severity::Error, "{needle}");
+    }
 }
 
 #[test]
