@@ -1,49 +1,183 @@
-//! The RADIUS audit log, written off the hot path: requests push records into a bounded
-//! queue; one writer drains it in batches (one transaction each). When the queue is full the
-//! record is dropped and counted; the request itself is never slowed down by auditing.
+//! The RADIUS audit log, as `[radius] audit_log` selects:
+//!
+//! * `file` (default): [`ironfence_audit::Sink`] — each server's own append-only segment
+//!   files under `<state_dir>/audit/`, written by one std thread. [`push`] moves the record
+//!   into a bounded channel; when the writer is behind the request waits for room (counted in
+//!   `ironfence_audit_log_blocked_seconds_total`), it never drops a record. The files are
+//!   written whether or not the database takes writes (a read-only Galera member keeps its
+//!   audit trail). See the `ironfence-audit` crate and docs/audit.md for why.
+//! * `database`: PacketFence's way, one `radius_audit_log` row per request, batched by a tokio
+//!   task into the store. On Galera each batch is replicated and certified cluster-wide; kept
+//!   so the benchmark can measure it. When its queue is full a record is dropped and counted
+//!   (`ironfence_audit_records{outcome="dropped"}`), and nothing is written in read-only mode.
+//! * `disabled`: nothing.
+//!
+//! The mode is chosen at start; changing it needs a restart (a reload says so). A reload to
+//! `disabled` stops new records at once.
 
 use crate::Shared;
-use ironfence_store::AuditRecord;
+use ironfence_audit::{AuditRecord, RequestIds, Sink};
+use ironfence_config::AuditLogMode;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
-/// Records written per transaction at most.
+/// Records written per transaction at most (database mode).
 const BATCH: usize = 8192;
-/// How long the writer waits for a batch to fill before committing what it has.
+/// How long the database writer waits for a batch to fill before committing what it has.
 const FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
+/// Records queued at most before new ones are dropped (database mode).
+const DB_QUEUE: usize = 32_768;
 
 #[derive(Debug)]
-pub(crate) struct AuditQueue {
-    tx: Mutex<Option<mpsc::Sender<AuditRecord>>>,
+enum Target {
+    File(Sink),
+    Database(Mutex<Option<mpsc::Sender<ironfence_store::AuditRecord>>>),
+    Disabled,
 }
 
-impl AuditQueue {
-    pub(crate) fn new(capacity: usize) -> (AuditQueue, mpsc::Receiver<AuditRecord>) {
-        let (tx, rx) = mpsc::channel(capacity);
-        (
-            AuditQueue {
-                tx: Mutex::new(Some(tx)),
+/// The audit log of the running daemon.
+#[derive(Debug)]
+pub(crate) struct Audit {
+    target: Target,
+    ids: RequestIds,
+}
+
+/// What [`Audit::start`] leaves for the daemon to run.
+pub(crate) type DbReceiver = mpsc::Receiver<ironfence_store::AuditRecord>;
+
+impl Audit {
+    /// Opens the log the configuration selects. `file`: recovers the directory (torn tail cut,
+    /// indexes written) and starts the writer thread.
+    pub(crate) fn start(
+        settings: &crate::settings::AuditSettings,
+    ) -> anyhow::Result<(Audit, Option<DbReceiver>)> {
+        let (target, rx) = match settings.mode {
+            AuditLogMode::File => {
+                let (sink, recovery) = Sink::start(
+                    &settings.dir,
+                    settings.limits,
+                    ironfence_audit::sink::DEFAULT_CAPACITY,
+                )
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot open the audit log in {}: {e}",
+                        settings.dir.display()
+                    )
+                })?;
+                if recovery != ironfence_audit::Recovery::default() {
+                    tracing::warn!(
+                        dir = %settings.dir.display(),
+                        indexed = recovery.indexed,
+                        truncated_bytes = recovery.truncated_bytes,
+                        set_aside = ?recovery.set_aside,
+                        "audit log recovered after an unclean stop (torn tail cut, indexes rebuilt)"
+                    );
+                }
+                (Target::File(sink), None)
+            }
+            AuditLogMode::Database => {
+                let (tx, rx) = mpsc::channel(DB_QUEUE);
+                (Target::Database(Mutex::new(Some(tx))), Some(rx))
+            }
+            AuditLogMode::Disabled => (Target::Disabled, None),
+        };
+        Ok((
+            Audit {
+                target,
+                ids: RequestIds::default(),
             },
             rx,
-        )
+        ))
     }
 
-    /// Queues a record; never waits. Returns false if it had to be dropped.
-    pub(crate) fn push(&self, record: AuditRecord) -> bool {
-        let guard = self.tx.lock().unwrap_or_else(|e| e.into_inner());
-        match guard.as_ref() {
-            Some(tx) => tx.try_send(record).is_ok(),
-            None => false,
+    /// A new request id (unique on this server, increasing).
+    pub(crate) fn next_request_id(&self) -> u64 {
+        self.ids.next()
+    }
+
+    /// The file writer's counters (file mode).
+    pub(crate) fn file_stats(&self) -> Option<Arc<ironfence_audit::Stats>> {
+        match &self.target {
+            Target::File(sink) => Some(sink.stats().clone()),
+            _ => None,
         }
     }
 
-    /// Closes the queue so that the writer drains what is left and stops.
+    /// Writes out what is queued and stops the writer (file mode: fsync, open segment indexed).
     pub(crate) fn close(&self) {
-        self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match &self.target {
+            Target::File(sink) => sink.close(),
+            Target::Database(tx) => {
+                tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+            }
+            Target::Disabled => {}
+        }
     }
 }
 
-pub(crate) async fn writer(shared: Arc<Shared>, mut rx: mpsc::Receiver<AuditRecord>) {
+/// The request path's entry point: hands `record` to the audit log. File mode: never drops
+/// (waits for room if the writer is behind); false only once the log is closed. Database mode:
+/// false when the record was dropped (queue full, or read-only database).
+pub(crate) fn push(shared: &Shared, record: AuditRecord) -> bool {
+    let ok = match &shared.audit.target {
+        Target::File(sink) => sink.push(record),
+        Target::Database(tx) => {
+            if shared.db.is_read_only() {
+                shared.db.skipped(shared, "audit");
+                return false;
+            }
+            let guard = tx.lock().unwrap_or_else(|e| e.into_inner());
+            match guard.as_ref() {
+                Some(tx) => tx.try_send(to_row(record)).is_ok(),
+                None => false,
+            }
+        }
+        Target::Disabled => return false,
+    };
+    if !ok {
+        shared
+            .metrics
+            .audit
+            .get_or_create(&[("outcome", "dropped")])
+            .inc();
+    }
+    ok
+}
+
+/// The database row of a record (seconds: the table's `created_at` has no fraction).
+fn to_row(r: AuditRecord) -> ironfence_store::AuditRecord {
+    ironfence_store::AuditRecord {
+        created_at: r.time_us.div_euclid(1_000_000),
+        mac: r.mac,
+        user_name: r.user_name,
+        nas_ip: r.nas_ip,
+        nas_port: r.nas_port,
+        request_type: r.request_type.as_str().to_string(),
+        outcome: r.outcome,
+        reason: r.reason,
+        vlan: r.vlan,
+        role: r.role,
+        switch_id: r.switch_id,
+        calling_station_id: r.calling_station_id,
+        called_station_id: r.called_station_id,
+    }
+}
+
+/// Runs `query` over this server's file log (the node-to-node API's audit endpoint).
+pub(crate) async fn query_local(
+    shared: &Shared,
+    query: ironfence_audit::Query,
+) -> Result<Vec<AuditRecord>, String> {
+    let dir = crate::settings::audit(&shared.config()).dir;
+    tokio::task::spawn_blocking(move || ironfence_audit::query(&dir, &query))
+        .await
+        .map_err(|e| format!("audit query: {e}"))?
+        .map(|f| f.records)
+        .map_err(|e| format!("cannot read the audit log: {e}"))
+}
+
+/// The database writer (database mode): batches of rows, one transaction each.
+pub(crate) async fn db_writer(shared: Arc<Shared>, mut rx: DbReceiver) {
     let mut batch = Vec::with_capacity(BATCH);
     loop {
         batch.clear();

@@ -10,7 +10,8 @@
 //!                                   acct        ──► store.record_accounting ──────────► reply
 //!                                                   └ read-only / unreachable: spool (fsync) ► reply
 //!                                   spool replay ──► store (in order, idempotency key per record)
-//!                                   audit records ──► bounded queue ──► audit writer (batches)
+//!                                   audit records ──► bounded channel ──► writer thread ──► <state>/audit/
+//!                                                     (or `audit_log = database`: queue ──► store)
 //!   operator ── unix socket (control) ──► reload config     Prometheus ──► http /metrics
 //! ```
 //!
@@ -30,7 +31,7 @@ pub mod spool;
 pub mod udp;
 
 pub use control::{ControlClient, ControlError};
-pub use settings::{control_socket_path, store_config};
+pub use settings::{audit_dir, control_socket_path, store_config};
 
 use anyhow::Context;
 use ironfence_config::Config;
@@ -47,7 +48,7 @@ pub struct Shared {
     config: RwLock<Arc<Config>>,
     pub store: Store,
     pub metrics: Metrics,
-    audit: audit::AuditQueue,
+    audit: audit::Audit,
     /// Clients in `require_message_authenticator = auto` mode that have sent one: from then on
     /// it is required from them (BlastRADIUS mitigation without breaking old switches).
     ma_seen: RwLock<std::collections::HashSet<std::net::IpAddr>>,
@@ -144,7 +145,7 @@ pub struct Daemon {
     pub shared: Arc<Shared>,
     shutdown_tx: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    audit_task: tokio::task::JoinHandle<()>,
+    audit_task: Option<tokio::task::JoinHandle<()>>,
     pub auth_addr: std::net::SocketAddr,
     pub acct_addr: std::net::SocketAddr,
     pub metrics_addr: Option<std::net::SocketAddr>,
@@ -188,7 +189,10 @@ impl Daemon {
             metrics.spool.clone(),
         )
         .context("opening the accounting spool")?;
-        let (audit, audit_rx) = audit::AuditQueue::new(settings::AUDIT_QUEUE);
+        let (audit, audit_rx) = audit::Audit::start(&settings::audit(&config))?;
+        if let Some(stats) = audit.file_stats() {
+            metrics.export_audit(stats);
+        }
         if config.is_cluster() {
             // The first server creates the cluster CA (part of the synchronized files) before
             // its version is taken, so the version it reports covers what it serves with.
@@ -217,7 +221,7 @@ impl Daemon {
                 settings::describe_store(&store_cfg),
             ));
         }
-        let audit_task = tokio::spawn(audit::writer(shared.clone(), audit_rx));
+        let audit_task = audit_rx.map(|rx| tokio::spawn(audit::db_writer(shared.clone(), rx)));
 
         let cfg = shared.config();
         let listeners = radius::Listeners::bind(&cfg)?;
@@ -288,7 +292,9 @@ impl Daemon {
             let _ = t.await;
         }
         self.shared.audit.close();
-        let _ = self.audit_task.await;
+        if let Some(task) = self.audit_task {
+            let _ = task.await;
+        }
         self.shared.store.close().await;
         tracing::info!("stopped");
     }

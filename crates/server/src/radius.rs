@@ -13,7 +13,7 @@ use ironfence_config::{Config, RequireMessageAuthenticator, SwitchSettings};
 use ironfence_core::{Mac, Node, NodeView, UnixTime};
 use ironfence_policy::Decision;
 use ironfence_radius::{CacheKey, CacheLookup, Code, Packet, PacketBuilder, ReplyCache, dict};
-use ironfence_store::{AccountingEvent, AccountingKind, AuditRecord, StoreError};
+use ironfence_store::{AccountingEvent, AccountingKind, StoreError};
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -678,13 +678,12 @@ fn audit(
     if !enabled {
         return;
     }
-    if shared.db.is_read_only() {
-        shared.db.skipped(shared, "audit");
-        return;
-    }
+    // The record takes its own time, with microseconds; `now` (seconds) is the request's.
+    let _ = now;
     let text = |t| packet.get_str(t).map(str::to_string);
-    let record = AuditRecord {
-        created_at: now,
+    let record = ironfence_audit::AuditRecord {
+        time_us: ironfence_audit::now_us(),
+        request_id: shared.audit.next_request_id(),
         mac,
         user_name: text(dict::USER_NAME),
         nas_ip: packet
@@ -692,7 +691,7 @@ fn audit(
             .map(|ip| ip.to_string())
             .unwrap_or_else(|| switch.id.clone()),
         nas_port: nas_port(packet),
-        request_type: "auth".to_string(),
+        request_type: ironfence_audit::RequestType::Auth,
         outcome: outcome.to_string(),
         reason: reason.to_string(),
         vlan,
@@ -701,18 +700,8 @@ fn audit(
         calling_station_id: text(dict::CALLING_STATION_ID),
         called_station_id: text(dict::CALLED_STATION_ID),
     };
-    let outcome = if shared.audit.push(record) {
-        "queued"
-    } else {
-        "dropped"
-    };
-    if outcome == "dropped" {
-        shared
-            .metrics
-            .audit
-            .get_or_create(&[("outcome", "dropped")])
-            .inc();
-    }
+    // Counted as dropped by the audit module when it is not taken.
+    crate::audit::push(shared, record);
 }
 
 fn nas_port(packet: &Packet<'_>) -> Option<String> {

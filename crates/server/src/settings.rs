@@ -7,9 +7,6 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Audit records queued at most before new ones are dropped (and counted).
-pub(crate) const AUDIT_QUEUE: usize = 32_768;
-
 /// RADIUS listener settings (`pf.conf [radius]`).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RadiusSettings {
@@ -41,10 +38,40 @@ pub(crate) fn radius(cfg: &Config) -> RadiusSettings {
         // usual retransmission timers (2-3 s) up to ~100k requests/s.
         reply_cache_entries: 1 << 18,
         max_in_flight: r.max_in_flight.max(1),
-        audit_log: r.audit_log,
+        audit_log: r.audit_log != ironfence_config::AuditLogMode::Disabled,
         limit_proxy_state: r.limit_proxy_state,
         spool_max_bytes: r.accounting_spool_max_size as u64,
     }
+}
+
+/// The audit log (`pf.conf [radius] audit_log*`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct AuditSettings {
+    pub mode: ironfence_config::AuditLogMode,
+    pub dir: PathBuf,
+    pub limits: ironfence_audit::Limits,
+}
+
+pub(crate) fn audit(cfg: &Config) -> AuditSettings {
+    let r = &cfg.pf.radius;
+    let us = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+    AuditSettings {
+        mode: r.audit_log,
+        dir: audit_dir(cfg),
+        limits: ironfence_audit::Limits {
+            segment_size: r
+                .audit_log_segment_size
+                .min(ironfence_audit::log::MAX_SEGMENT_SIZE),
+            segment_age_us: us(r.audit_log_segment_age),
+            max_age_us: us(r.audit_log_max_age),
+            max_size: r.audit_log_max_size,
+        },
+    }
+}
+
+/// This server's audit log: `<state_dir>/audit/` (read directly by `ironfence audit`).
+pub fn audit_dir(cfg: &Config) -> PathBuf {
+    cfg.pf.general.state_dir.join(ironfence_audit::DIR_NAME)
 }
 
 /// Which store the configuration selects (`pf.conf [database]`).
@@ -140,6 +167,12 @@ pub(crate) fn restart_needed(old: &Config, new: &Config) -> Vec<String> {
     ) {
         notes.push(
             "pf.conf [radius] listen/ports/buffers/accounting_spool_max_size changed: restart `ironfence serve` to apply"
+                .to_string(),
+        );
+    }
+    if audit(old) != audit(new) {
+        notes.push(
+            "pf.conf [radius] audit_log (mode, retention or rotation) changed: restart `ironfence serve` to apply (a change to disabled applies at once)"
                 .to_string(),
         );
     }

@@ -185,6 +185,17 @@ impl Client {
         self.get_json(paths::DB).await
     }
 
+    /// `GET /api/v1/cluster/audit`: the peer's own audit records matching `query` (at most
+    /// [`crate::MAX_AUDIT_LIMIT`], the newest; oldest first).
+    pub async fn audit(
+        &self,
+        query: &ironfence_audit::Query,
+    ) -> Result<Vec<ironfence_audit::AuditRecord>, ClientError> {
+        let path = format!("{}?{}", paths::AUDIT, crate::audit_query_string(query));
+        let answer: crate::AuditAnswer = self.get_json(&path).await?;
+        Ok(answer.records)
+    }
+
     /// `GET /api/v1/cluster/bundle`: the peer's encoded bundle.
     pub async fn bundle(&self) -> Result<Vec<u8>, ClientError> {
         let (status, body) = self

@@ -78,7 +78,10 @@ mod trust;
 pub use access::{AllowedPeers, ApiCounters};
 pub use client::{Client, ClientError};
 pub use pki::{CertError, ClusterCa, ServerCert, ca_fingerprint, ensure_server_cert};
-pub use server::{ClusterNode, Credentials, parse_basic_credentials, serve};
+pub use server::{
+    AuditAnswer, ClusterNode, Credentials, MAX_AUDIT_LIMIT, audit_query_string, parse_audit_query,
+    parse_basic_credentials, serve,
+};
 pub use trust::Trust;
 
 /// Largest accepted `POST /api/v1/cluster/bundle` body.
@@ -96,6 +99,7 @@ pub(crate) mod paths {
     pub const FILES_PREFIX: &str = "/api/v1/cluster/files/";
     pub const PUSH: &str = "/api/v1/cluster/push";
     pub const DB: &str = "/api/v1/cluster/db";
+    pub const AUDIT: &str = "/api/v1/cluster/audit";
     /// Header naming the server a pushed bundle comes from.
     pub const FROM_HEADER: &str = "x-ironfence-from";
 }

@@ -79,6 +79,87 @@ pub trait ClusterNode: Send + Sync + 'static {
     fn db_state(&self) -> impl Future<Output = Result<DbState, String>> + Send {
         async { Err("this server does not report its database state".to_string()) }
     }
+    /// This server's own RADIUS audit records matching `query` (its local log; oldest
+    /// first). The default answers that this server keeps none.
+    fn audit(
+        &self,
+        query: ironfence_audit::Query,
+    ) -> impl Future<Output = Result<Vec<ironfence_audit::AuditRecord>, String>> + Send {
+        let _ = query;
+        async { Err("this server does not keep an audit log".to_string()) }
+    }
+}
+
+/// Most records `GET /api/v1/cluster/audit` returns (the newest ones), whatever `limit` asks.
+pub const MAX_AUDIT_LIMIT: usize = 10_000;
+
+/// The answer of `GET /api/v1/cluster/audit`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct AuditAnswer {
+    /// Oldest first.
+    pub records: Vec<ironfence_audit::AuditRecord>,
+}
+
+/// The query string of `GET /api/v1/cluster/audit` for `q`: `mac` as 12 hex digits, times in
+/// microseconds since the epoch, `limit` (capped to [`MAX_AUDIT_LIMIT`]).
+pub fn audit_query_string(q: &ironfence_audit::Query) -> String {
+    let mut parts = Vec::new();
+    if let Some(mac) = q.mac {
+        let hex: String = mac.0.iter().map(|b| format!("{b:02x}")).collect();
+        parts.push(format!("mac={hex}"));
+    }
+    if let Some(t) = q.since_us {
+        parts.push(format!("since={t}"));
+    }
+    if let Some(t) = q.until_us {
+        parts.push(format!("until={t}"));
+    }
+    let limit = q.limit.unwrap_or(MAX_AUDIT_LIMIT).min(MAX_AUDIT_LIMIT);
+    parts.push(format!("limit={limit}"));
+    parts.join("&")
+}
+
+/// Parses the query string of `GET /api/v1/cluster/audit` (see [`audit_query_string`]).
+/// Unknown keys, repeated keys and malformed values are refused with the reason.
+pub fn parse_audit_query(raw: Option<&str>) -> Result<ironfence_audit::Query, String> {
+    let mut q = ironfence_audit::Query {
+        limit: Some(MAX_AUDIT_LIMIT),
+        ..Default::default()
+    };
+    let mut seen = std::collections::HashSet::new();
+    for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if !seen.insert(key) {
+            return Err(format!("{key} given twice"));
+        }
+        let time = |v: &str| {
+            v.parse::<i64>()
+                .map_err(|_| format!("{key}={v:?} is not a time in microseconds since the epoch"))
+        };
+        match key {
+            "mac" => {
+                q.mac = Some(
+                    ironfence_core::Mac::parse(value)
+                        .map_err(|_| format!("mac={value:?} is not a MAC address"))?,
+                );
+            }
+            "since" => q.since_us = Some(time(value)?),
+            "until" => q.until_us = Some(time(value)?),
+            "limit" => {
+                let n = value
+                    .parse::<usize>()
+                    .map_err(|_| format!("limit={value:?} is not a number"))?;
+                q.limit = Some(n.min(MAX_AUDIT_LIMIT));
+            }
+            other => {
+                let shown: String = other.chars().take(40).collect();
+                return Err(format!(
+                    "unknown parameter {shown:?} (mac, since, until, limit)"
+                ));
+            }
+        }
+    }
+    Ok(q)
 }
 
 /// Webservices user and password (pf.conf `[webservices] user/pass`).
@@ -372,6 +453,7 @@ fn router<N: ClusterNode>(node: Arc<N>) -> Router {
         .route("/api/v1/cluster/files/{*path}", get(get_file::<N>))
         .route(paths::PUSH, post(push::<N>))
         .route(paths::DB, get(db_state::<N>))
+        .route(paths::AUDIT, get(audit::<N>))
         .fallback(|uri: Uri| async move {
             error(
                 StatusCode::NOT_FOUND,
@@ -438,6 +520,24 @@ async fn status<N: ClusterNode>(State(node): State<Arc<N>>) -> Response {
 
 async fn db_state<N: ClusterNode>(State(node): State<Arc<N>>) -> Response {
     node_result("cannot read the database state", node.db_state().await)
+}
+
+async fn audit<N: ClusterNode>(State(node): State<Arc<N>>, uri: Uri) -> Response {
+    let query = match parse_audit_query(uri.query()) {
+        Ok(q) => q,
+        Err(why) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("invalid audit query: {why}"),
+            );
+        }
+    };
+    node_result(
+        "cannot read the audit log",
+        node.audit(query)
+            .await
+            .map(|records| AuditAnswer { records }),
+    )
 }
 
 async fn version<N: ClusterNode>(State(node): State<Arc<N>>) -> Response {

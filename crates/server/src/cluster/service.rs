@@ -147,6 +147,14 @@ impl ClusterNode for ClusterService {
         let config = self.shared.config();
         crate::galera::local_db_state(&config).await
     }
+
+    /// This server's own audit records (its local file log), read from the files.
+    async fn audit(
+        &self,
+        query: ironfence_audit::Query,
+    ) -> Result<Vec<ironfence_audit::AuditRecord>, String> {
+        crate::audit::query_local(&self.shared, query).await
+    }
 }
 
 /// Every `[maintenance] cluster_check_interval`, the management server compares the

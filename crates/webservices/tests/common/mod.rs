@@ -35,6 +35,9 @@ pub struct TestNode {
     pub bundle: Vec<u8>,
     pub file_calls: AtomicUsize,
     pub applied: Mutex<Vec<(Vec<u8>, String)>>,
+    /// What `audit` answers from (filtered by the query), and the queries it received.
+    pub audit_records: Vec<ironfence_audit::AuditRecord>,
+    pub audit_queries: Mutex<Vec<ironfence_audit::Query>>,
 }
 
 impl TestNode {
@@ -92,6 +95,20 @@ impl ClusterNode for TestNode {
             changed_by: from,
             ..version()
         })
+    }
+
+    async fn audit(
+        &self,
+        query: ironfence_audit::Query,
+    ) -> Result<Vec<ironfence_audit::AuditRecord>, String> {
+        self.audit_queries.lock().unwrap().push(query.clone());
+        let matching = self
+            .audit_records
+            .iter()
+            .filter(|r| query.matches(r))
+            .cloned()
+            .collect();
+        Ok(ironfence_audit::query::newest(matching, query.limit))
     }
 
     async fn push_to_peers(&self) -> Result<PushReport, String> {
