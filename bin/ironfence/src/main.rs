@@ -21,6 +21,7 @@ macro_rules! out {
     };
 }
 
+mod audit_cmd;
 mod cluster_cmd;
 mod db_cmd;
 mod node_cmd;
@@ -71,6 +72,8 @@ enum Command {
     /// Manage devices (nodes).
     #[command(subcommand)]
     Node(node_cmd::NodeCommand),
+    /// RADIUS audit records of a device (every cluster member is asked), newest last.
+    Audit(audit_cmd::AuditArgs),
     /// Cluster membership: sync, node enable/disable, maintenance, status.
     #[command(subcommand)]
     Cluster(cluster_cmd::ClusterCommand),
@@ -160,6 +163,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Configreload => configreload(&cli.conf_dir).await,
         Command::Cluster(cmd) => cluster_cmd::run(&cli.conf_dir, cmd).await,
         Command::Node(cmd) => node_cmd::run(&load_config(&cli.conf_dir)?, cmd).await,
+        Command::Audit(args) => audit_cmd::run(&load_config(&cli.conf_dir)?, args).await,
         Command::Db(DbCommand::Migrate) => {
             let config = load_config(&cli.conf_dir)?;
             let store =
