@@ -6,7 +6,9 @@ mod common;
 
 use common::*;
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 const A: &str = "02:00:00:00:26:0a";
 const B: &str = "02:00:00:00:26:0b";
@@ -27,10 +29,14 @@ fn burst(mac: &str, first_port: u32, n: u32) -> String {
 
 /// Sends every request of `input` with 32 in flight; returns radclient's summary.
 fn radclient_burst(port: u16, input: &str) -> String {
+    radclient_burst_to("127.0.0.1", port, SECRET, input)
+}
+
+fn radclient_burst_to(host: &str, port: u16, secret: &str, input: &str) -> String {
     let mut child = Command::new("radclient")
         .args(["-q", "-s", "-r", "3", "-t", "3", "-p", "32"])
-        .arg(format!("127.0.0.1:{port}"))
-        .args(["auth", SECRET])
+        .arg(format!("{host}:{port}"))
+        .args(["auth", secret])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -181,5 +187,248 @@ fn audit_log_database_mode_and_disabled() {
     assert_eq!(
         stdout(&d.cli(&["audit", A])),
         format!("0 record(s) for {A}\n")
+    );
+}
+
+// ---- cluster: every member keeps its own log, `ironfence audit` asks them all ----
+
+/// TEST FIXTURE credentials, only for this test.
+const WS_USER: &str = "ws-audit-e2e";
+const WS_PASS: &str = "ws-audit-e2e-test-fixture-password-0123";
+const CLUSTER_SECRET: &str = "audit-e2e-test-fixture-secret-012345";
+
+/// One cluster member: its own installation root on its own loopback address (127.0.26.x).
+struct Member {
+    name: String,
+    ip: String,
+    root: PathBuf,
+    child: Option<Child>,
+}
+
+impl Member {
+    fn new(base: &Path, name: &str, ip: &str) -> Member {
+        let root = base.join(name);
+        std::fs::create_dir_all(root.join("conf")).unwrap();
+        Member {
+            name: name.into(),
+            ip: ip.into(),
+            root,
+            child: None,
+        }
+    }
+
+    fn conf(&self) -> PathBuf {
+        self.root.join("conf")
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.root.join("ironfence.log")).unwrap_or_default()
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_ironfence"))
+            .env("IRONFENCE_HOSTNAME", &self.name)
+            .arg("--conf-dir")
+            .arg(self.conf())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.root.join("ironfence.log"))
+            .unwrap();
+        let ready = "node-to-node API (webservices) ready";
+        let before = self.log().matches(ready).count();
+        self.child = Some(
+            Command::new(env!("CARGO_BIN_EXE_ironfence"))
+                .env("IRONFENCE_HOSTNAME", &self.name)
+                .env("RUST_LOG", "info")
+                .arg("--conf-dir")
+                .arg(self.conf())
+                .arg("serve")
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.log().matches(ready).count() == before {
+            if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("{} exited ({st}):\n{}", self.name, self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} not ready:\n{}",
+                self.name,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while child.try_wait().unwrap().is_none() {
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() {
+            eprintln!("---- {} log ----\n{}", self.name, self.log());
+        }
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn a_cluster_query_reaches_every_member_and_names_the_silent_one() {
+    let db =
+        ironfence_testkit::MariaDb::start().expect("mariadbd (apt-get install mariadb-server)");
+    db.create_database("audit_e2e").unwrap();
+    let base = tempfile::tempdir().unwrap();
+    let mut pf1 = Member::new(base.path(), "pf1.example.com", "127.0.26.1");
+    let mut pf2 = Member::new(base.path(), "pf2.example.com", "127.0.26.2");
+    let port = free_udp_port();
+    std::fs::write(
+        pf1.conf().join("pf.conf"),
+        format!(
+            "[general]\nstate_dir = state\n\n\
+             [database]\ntype = mysql\nhost = {}\nport = {}\nuser = {}\npass = {}\ndb = audit_e2e\n\n\
+             [radius]\nauth_port = {port}\nacct_port = {}\n\n\
+             [metrics]\nlisten =\n\n\
+             [webservices]\nuser = {WS_USER}\npass = {WS_PASS}\n\n\
+             [active_active]\ngalera_replication_username = e2e-repl\ngalera_replication_password = e2e-test-fixture-repl-password\n\
+             password = e2e-test-fixture-vrrp-key\n\n\
+             [maintenance]\ncluster_check_interval = 0\n",
+            db.host(),
+            db.port(),
+            db.user(),
+            db.password(),
+            port + 1
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        pf1.conf().join("cluster.conf"),
+        format!(
+            "[CLUSTER]\nmanagement_ip = 127.0.26.10\n\n[{}]\nmanagement_ip = {}\n\n[{}]\nmanagement_ip = {}\n",
+            pf1.name, pf1.ip, pf2.name, pf2.ip
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        pf1.conf().join("switches.conf"),
+        format!(
+            "[default]\nregistrationVlan = 2\n\n[127.0.0.1]\nradiusSecret = {CLUSTER_SECRET}\n"
+        ),
+    )
+    .unwrap();
+    pf1.start();
+    let status = text(&pf1.cli(&["cluster", "status"]));
+    let fp = status
+        .lines()
+        .find_map(|l| l.strip_prefix("cluster CA fingerprint: "))
+        .unwrap_or_else(|| panic!("{status}"))
+        .trim()
+        .to_string();
+    let out = pf2.cli(&[
+        "cluster",
+        "sync",
+        "--from",
+        &pf1.ip,
+        "--api-user",
+        WS_USER,
+        "--api-password",
+        WS_PASS,
+        "--ca-fingerprint",
+        &fp,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    pf2.start();
+
+    // The device talks to both servers (switches fail over); each keeps its own records.
+    let _ = radclient_burst_to(&pf1.ip, port, CLUSTER_SECRET, &burst(A, 1, 30));
+    let _ = radclient_burst_to(&pf2.ip, port, CLUSTER_SECRET, &burst(A, 31, 20));
+    let audit = |from: &Member| {
+        let out = from.cli(&["audit", A, "--limit", "1000", "--json"]);
+        let records: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (
+            out.status.success(),
+            records,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let mut merged = None;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let (ok, records, err) = audit(&pf2);
+        assert!(ok, "{err}");
+        if records.len() == 50 {
+            merged = Some(records);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let merged = merged.expect("50 records from the two servers");
+    // Merged by time, each named after the server that answered the request.
+    let times: Vec<i64> = merged
+        .iter()
+        .map(|r| r["time_us"].as_i64().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    let from = |server: &str| {
+        let mut ports: Vec<u32> = merged
+            .iter()
+            .filter(|r| r["server"] == server)
+            .map(|r| r["nas_port"].as_str().unwrap().parse().unwrap())
+            .collect();
+        ports.sort_unstable();
+        ports
+    };
+    assert_eq!(from(&pf1.name), (1..=30).collect::<Vec<u32>>());
+    assert_eq!(from(&pf2.name), (31..=50).collect::<Vec<u32>>());
+    // The same from the other member.
+    assert_eq!(audit(&pf1).1.len(), 50);
+
+    // A member down: the others' records, its name on stderr, exit code 1.
+    pf1.stop();
+    let (ok, records, err) = audit(&pf2);
+    assert!(!ok);
+    assert_eq!(records.len(), 20);
+    assert!(
+        err.contains(&format!(
+            "warning: {} did not answer, its records are missing",
+            pf1.name
+        )),
+        "{err}"
     );
 }
