@@ -75,6 +75,17 @@ impl std::fmt::Debug for Msg {
 impl Sink {
     /// Opens the log in `dir` (recovering it, see [`AuditLog::open`]) and starts the writer.
     pub fn start(dir: &Path, limits: Limits, capacity: usize) -> std::io::Result<(Sink, Recovery)> {
+        Sink::start_observed(dir, limits, capacity, Box::new(|_| {}))
+    }
+
+    /// [`Sink::start`], calling `on_written(n)` on the writer thread after each batch of `n`
+    /// records is handed to the kernel (the daemon counts them in its own metrics).
+    pub fn start_observed(
+        dir: &Path,
+        limits: Limits,
+        capacity: usize,
+        on_written: Box<dyn Fn(u64) + Send>,
+    ) -> std::io::Result<(Sink, Recovery)> {
         let (log, recovery) = AuditLog::open(dir, limits, now_us())?;
         let stats = Arc::new(Stats::default());
         stats.segments.store(log.segments() as u64, Relaxed);
@@ -83,7 +94,7 @@ impl Sink {
         let thread_stats = stats.clone();
         let thread = std::thread::Builder::new()
             .name("audit-writer".into())
-            .spawn(move || run(log, rx, &thread_stats))?;
+            .spawn(move || run(log, rx, &thread_stats, &*on_written))?;
         Ok((
             Sink {
                 tx,
@@ -133,7 +144,7 @@ impl Sink {
     }
 }
 
-fn run(mut log: AuditLog, rx: mpsc::Receiver<Msg>, stats: &Stats) {
+fn run(mut log: AuditLog, rx: mpsc::Receiver<Msg>, stats: &Stats, on_written: &dyn Fn(u64)) {
     let mut batch: Vec<AuditRecord> = Vec::with_capacity(BATCH);
     let mut acks: Vec<SyncSender<()>> = Vec::new();
     let mut last_sync = Instant::now();
@@ -167,6 +178,7 @@ fn run(mut log: AuditLog, rx: mpsc::Receiver<Msg>, stats: &Stats) {
             match log.append(&batch, now) {
                 Ok(a) => {
                     stats.records_written.fetch_add(a.records, Relaxed);
+                    on_written(a.records);
                     stats.bytes_written.fetch_add(a.bytes, Relaxed);
                     stats
                         .segments_created

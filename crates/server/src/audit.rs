@@ -50,13 +50,19 @@ impl Audit {
     /// indexes written) and starts the writer thread.
     pub(crate) fn start(
         settings: &crate::settings::AuditSettings,
+        metrics: &crate::metrics::Metrics,
     ) -> anyhow::Result<(Audit, Option<DbReceiver>)> {
         let (target, rx) = match settings.mode {
             AuditLogMode::File => {
-                let (sink, recovery) = Sink::start(
+                // `ironfence_audit_records_total{outcome="written"}` counts in every mode.
+                let written = metrics.audit.clone();
+                let (sink, recovery) = Sink::start_observed(
                     &settings.dir,
                     settings.limits,
                     ironfence_audit::sink::DEFAULT_CAPACITY,
+                    Box::new(move |n| {
+                        written.get_or_create(&[("outcome", "written")]).inc_by(n);
+                    }),
                 )
                 .map_err(|e| {
                     anyhow::anyhow!(

@@ -189,7 +189,7 @@ impl Daemon {
             metrics.spool.clone(),
         )
         .context("opening the accounting spool")?;
-        let (audit, audit_rx) = audit::Audit::start(&settings::audit(&config))?;
+        let (audit, audit_rx) = audit::Audit::start(&settings::audit(&config), &metrics)?;
         if let Some(stats) = audit.file_stats() {
             metrics.export_audit(stats);
         }
