@@ -29,8 +29,8 @@ pub(crate) struct AuditArgs {
     /// Only records before this time (same forms as --since).
     #[arg(long)]
     until: Option<String>,
-    /// The newest N records.
-    #[arg(long, default_value_t = 100)]
+    /// The newest N records (at least 1).
+    #[arg(long, default_value_t = 100, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     limit: usize,
     /// One JSON object per record and line (with `time` in RFC 3339 and, in a cluster, `server`).
     #[arg(long)]
