@@ -291,7 +291,10 @@ impl Daemon {
         for t in self.tasks {
             let _ = t.await;
         }
-        self.shared.audit.close();
+        // Joins the file writer thread (it fsyncs and indexes the open segment): off the
+        // runtime's workers.
+        let shared = self.shared.clone();
+        let _ = tokio::task::spawn_blocking(move || shared.audit.close()).await;
         if let Some(task) = self.audit_task {
             let _ = task.await;
         }
