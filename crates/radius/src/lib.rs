@@ -41,6 +41,7 @@ pub mod auth;
 mod builder;
 mod cache;
 mod code;
+pub mod endpoint;
 pub mod dict;
 mod error;
 mod packet;
@@ -53,7 +54,11 @@ pub use builder::{MAX_ATTRIBUTES_LEN, PacketBuilder};
 pub use cache::{CacheKey, CacheLookup, ReplyCache};
 pub use code::Code;
 pub use error::{AuthError, DecodeError, EncodeError, ResponseError};
-pub use packet::{Attributes, Packet, RawAttribute, VendorAttributes};
+pub use endpoint::{
+    Action, ClientPolicy, ClientTable, DropReason, Endpoint, EndpointConfig, EndpointEvent, Replied,
+    Request, RequestId, RequireMessageAuthenticator, Service,
+};
+pub use packet::{Attributes, OwnedPacket, Packet, RawAttribute, VendorAttributes};
 
 /// Size of the RADIUS header (Code, Identifier, Length, Authenticator).
 pub const HEADER_LEN: usize = 20;
