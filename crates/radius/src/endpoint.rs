@@ -297,9 +297,12 @@ impl Endpoint {
             Ok(c) => c,
             Err(e) => return Action::Drop(DropReason::Unauthentic(e)),
         };
-        if let Some(reason) =
-            self.message_authenticator_rule(&policy, &packet, check.message_authenticator, client_ip)
-        {
+        if let Some(reason) = self.message_authenticator_rule(
+            &policy,
+            &packet,
+            check.message_authenticator,
+            client_ip,
+        ) {
             return Action::Drop(reason);
         }
         let key = CacheKey {
@@ -366,10 +369,7 @@ impl Endpoint {
     ) -> Option<DropReason> {
         let auto = policy.require_message_authenticator == RequireMessageAuthenticator::Auto;
         if has_ma {
-            if auto
-                && self.learned.len() < self.max_learned
-                && self.learned.insert(client_ip)
-            {
+            if auto && self.learned.len() < self.max_learned && self.learned.insert(client_ip) {
                 self.events
                     .push_back(EndpointEvent::LearnedMessageAuthenticator(client_ip));
             }

@@ -41,8 +41,8 @@ pub mod auth;
 mod builder;
 mod cache;
 mod code;
-pub mod endpoint;
 pub mod dict;
+pub mod endpoint;
 mod error;
 mod packet;
 
@@ -53,11 +53,11 @@ pub use auth::{
 pub use builder::{MAX_ATTRIBUTES_LEN, PacketBuilder};
 pub use cache::{CacheKey, CacheLookup, ReplyCache};
 pub use code::Code;
-pub use error::{AuthError, DecodeError, EncodeError, ResponseError};
 pub use endpoint::{
-    Action, ClientPolicy, ClientTable, DropReason, Endpoint, EndpointConfig, EndpointEvent, Replied,
-    Request, RequestId, RequireMessageAuthenticator, Service,
+    Action, ClientPolicy, ClientTable, DropReason, Endpoint, EndpointConfig, EndpointEvent,
+    Replied, Request, RequestId, RequireMessageAuthenticator, Service,
 };
+pub use error::{AuthError, DecodeError, EncodeError, ResponseError};
 pub use packet::{Attributes, OwnedPacket, Packet, RawAttribute, VendorAttributes};
 
 /// Size of the RADIUS header (Code, Identifier, Length, Authenticator).

@@ -1,14 +1,14 @@
 //! The ironfence daemon's IO layer.
 //!
 //! ```text
-//!   switch ──UDP 1812/1813──► udp (IP_PKTINFO) ──► radius::listener ──► prelude (sync):
-//!                                                     client lookup, decode, verify,
-//!                                                     Message-Authenticator policy, reply cache
-//!                                                              │ spawn (bounded by max_in_flight)
+//!   switch ──UDP 1812/1813──► udp (recvmmsg, IP_PKTINFO) ──► radius: Endpoint (sans-IO:
+//!                              client lookup, decode once, verify, BlastRADIUS, reply cache)
+//!                                                              │ Request (request id)
 //!                                                              ▼
-//!                                   auth (MAB) ──► store.node_view ──► policy::decide ──► reply
-//!                                   acct        ──► store.record_accounting ──────────► reply
-//!                                                   └ read-only / unreachable: spool (fsync) ► reply
+//!                     handler: mab ──► store.node_view ──► policy::decide ─┐
+//!                              accounting ──► AccountingEvent ─────────────┤ Handled
+//!                                                                          ▼
+//!                     persist: store, or spool (fsync) while read-only ──► reply ─► sendmmsg
 //!                                   spool replay ──► store (in order, idempotency key per record)
 //!                                   audit records ──► bounded queue ──► audit writer (batches)
 //!   operator ── unix socket (control) ──► reload config     Prometheus ──► http /metrics
@@ -48,9 +48,6 @@ pub struct Shared {
     pub store: Store,
     pub metrics: Metrics,
     audit: audit::AuditQueue,
-    /// Clients in `require_message_authenticator = auto` mode that have sent one: from then on
-    /// it is required from them (BlastRADIUS mitigation without breaking old switches).
-    ma_seen: RwLock<std::collections::HashSet<std::net::IpAddr>>,
     /// Read-only (degraded) mode of the database.
     pub db: db_health::DbHealth,
     /// Writes acknowledged while the database could not take them, until replayed.
@@ -203,7 +200,6 @@ impl Daemon {
             store,
             metrics,
             audit,
-            ma_seen: RwLock::default(),
             reloads: watch::channel(0).0,
             db: db_health::DbHealth::default(),
             running_version: RwLock::new(running_version),

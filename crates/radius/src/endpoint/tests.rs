@@ -107,9 +107,8 @@ fn datagram(what: Send, authenticator: u8) -> Vec<u8> {
             PacketBuilder::new(Code::StatusServer, authenticator).encode_request(auth, SECRET, true)
         }
         Send::StatusServerNoMa => without_message_authenticator(
-            &PacketBuilder::new(Code::StatusServer, authenticator).encode_request(
-                auth, SECRET, true,
-            ),
+            &PacketBuilder::new(Code::StatusServer, authenticator)
+                .encode_request(auth, SECRET, true),
         ),
         Send::Garbage => vec![1, authenticator, 0, 10, 0, 0],
     }
@@ -149,24 +148,150 @@ use RequireMessageAuthenticator::{Auto, No, Yes};
 fn first_datagram_decisions() {
     // (service, client policy, limit_proxy_state, source, datagram, expected)
     let rows: &[(Service, RequireMessageAuthenticator, bool, &str, Send, Seen)] = &[
-        (Service::Auth, No, false, STRANGER, Send::Mab { ma: true }, Seen::Drop("unknown_client")),
-        (Service::Auth, No, false, SWITCH, Send::Garbage, Seen::Drop("bad_length")),
-        (Service::Auth, No, false, SWITCH, Send::Accounting, Seen::Drop("unexpected_code")),
-        (Service::Acct, No, false, SWITCH, Send::Mab { ma: true }, Seen::Drop("unexpected_code")),
-        (Service::Acct, No, false, SWITCH, Send::AccountingWrongSecret, Seen::Drop("bad_request_authenticator")),
-        (Service::Acct, Yes, false, SWITCH, Send::Accounting, Seen::Request),
-        (Service::Auth, Yes, false, SWITCH, Send::Mab { ma: false }, Seen::Drop("missing_message_authenticator")),
-        (Service::Auth, Yes, false, SWITCH, Send::Mab { ma: true }, Seen::Request),
-        (Service::Auth, No, false, SWITCH, Send::Mab { ma: false }, Seen::Request),
-        (Service::Auth, Auto, false, SWITCH, Send::Mab { ma: false }, Seen::Request),
-        (Service::Auth, No, false, SWITCH, Send::Eap { ma: false }, Seen::Drop("missing_message_authenticator")),
-        (Service::Auth, No, false, SWITCH, Send::Eap { ma: true }, Seen::Request),
-        (Service::Auth, No, true, SWITCH, Send::MabProxied { ma: false }, Seen::Drop("proxy_state_without_message_authenticator")),
-        (Service::Auth, No, true, SWITCH, Send::MabProxied { ma: true }, Seen::Request),
-        (Service::Auth, No, false, SWITCH, Send::MabProxied { ma: false }, Seen::Request),
-        (Service::Auth, No, false, SWITCH, Send::StatusServer, Seen::StatusServerAnswer),
-        (Service::Acct, No, false, SWITCH, Send::StatusServer, Seen::StatusServerAnswer),
-        (Service::Auth, No, false, SWITCH, Send::StatusServerNoMa, Seen::Drop("missing_message_authenticator")),
+        (
+            Service::Auth,
+            No,
+            false,
+            STRANGER,
+            Send::Mab { ma: true },
+            Seen::Drop("unknown_client"),
+        ),
+        (
+            Service::Auth,
+            No,
+            false,
+            SWITCH,
+            Send::Garbage,
+            Seen::Drop("bad_length"),
+        ),
+        (
+            Service::Auth,
+            No,
+            false,
+            SWITCH,
+            Send::Accounting,
+            Seen::Drop("unexpected_code"),
+        ),
+        (
+            Service::Acct,
+            No,
+            false,
+            SWITCH,
+            Send::Mab { ma: true },
+            Seen::Drop("unexpected_code"),
+        ),
+        (
+            Service::Acct,
+            No,
+            false,
+            SWITCH,
+            Send::AccountingWrongSecret,
+            Seen::Drop("bad_request_authenticator"),
+        ),
+        (
+            Service::Acct,
+            Yes,
+            false,
+            SWITCH,
+            Send::Accounting,
+            Seen::Request,
+        ),
+        (
+            Service::Auth,
+            Yes,
+            false,
+            SWITCH,
+            Send::Mab { ma: false },
+            Seen::Drop("missing_message_authenticator"),
+        ),
+        (
+            Service::Auth,
+            Yes,
+            false,
+            SWITCH,
+            Send::Mab { ma: true },
+            Seen::Request,
+        ),
+        (
+            Service::Auth,
+            No,
+            false,
+            SWITCH,
+            Send::Mab { ma: false },
+            Seen::Request,
+        ),
+        (
+            Service::Auth,
+            Auto,
+            false,
+            SWITCH,
+            Send::Mab { ma: false },
+            Seen::Request,
+        ),
+        (
+            Service::Auth,
+            No,
+            false,
+            SWITCH,
+            Send::Eap { ma: false },
+            Seen::Drop("missing_message_authenticator"),
+        ),
+        (
+            Service::Auth,
+            No,
+            false,
+            SWITCH,
+            Send::Eap { ma: true },
+            Seen::Request,
+        ),
+        (
+            Service::Auth,
+            No,
+            true,
+            SWITCH,
+            Send::MabProxied { ma: false },
+            Seen::Drop("proxy_state_without_message_authenticator"),
+        ),
+        (
+            Service::Auth,
+            No,
+            true,
+            SWITCH,
+            Send::MabProxied { ma: true },
+            Seen::Request,
+        ),
+        (
+            Service::Auth,
+            No,
+            false,
+            SWITCH,
+            Send::MabProxied { ma: false },
+            Seen::Request,
+        ),
+        (
+            Service::Auth,
+            No,
+            false,
+            SWITCH,
+            Send::StatusServer,
+            Seen::StatusServerAnswer,
+        ),
+        (
+            Service::Acct,
+            No,
+            false,
+            SWITCH,
+            Send::StatusServer,
+            Seen::StatusServerAnswer,
+        ),
+        (
+            Service::Auth,
+            No,
+            false,
+            SWITCH,
+            Send::StatusServerNoMa,
+            Seen::Drop("missing_message_authenticator"),
+        ),
     ];
     for (i, (service, require, limit, source, send, expected)) in rows.iter().enumerate() {
         let mut e = endpoint(*service);
@@ -189,9 +314,13 @@ fn status_server_answer_has_the_port_services_code_and_verifies() {
     ] {
         let mut e = endpoint(service);
         let request = datagram(Send::StatusServer, 9);
-        let Action::Reply(reply, Replied::StatusServer) =
-            e.handle(&clients(No, false), Instant::now(), from(SWITCH), None, &request)
-        else {
+        let Action::Reply(reply, Replied::StatusServer) = e.handle(
+            &clients(No, false),
+            Instant::now(),
+            from(SWITCH),
+            None,
+            &request,
+        ) else {
             panic!("Status-Server not answered");
         };
         let p = verify_response(&reply, 9, &[9; 16], SECRET).expect("authentic answer");
@@ -216,13 +345,25 @@ fn retransmits_are_replayed_dropped_or_processed_anew() {
     );
     // Answered: the retransmit gets the very same bytes.
     e.complete(req.key(), b"the reply".to_vec(), t0);
-    match e.handle(&table, t0 + Duration::from_secs(1), from(SWITCH), None, &first) {
+    match e.handle(
+        &table,
+        t0 + Duration::from_secs(1),
+        from(SWITCH),
+        None,
+        &first,
+    ) {
         Action::Reply(bytes, Replied::Replayed) => assert_eq!(bytes, b"the reply"),
         other => panic!("expected a replay, got {other:?}"),
     }
     // After the cache ttl it is a new request again.
     assert_eq!(
-        seen(&e.handle(&table, t0 + Duration::from_secs(20), from(SWITCH), None, &first)),
+        seen(&e.handle(
+            &table,
+            t0 + Duration::from_secs(20),
+            from(SWITCH),
+            None,
+            &first
+        )),
         Seen::Request
     );
     // Same identifier, new Request Authenticator: a different request, processed.
@@ -234,11 +375,17 @@ fn retransmits_are_replayed_dropped_or_processed_anew() {
         assert_ne!(bytes, other);
         bytes
     };
-    assert_eq!(seen(&e.handle(&table, t0, from(SWITCH), None, &other)), Seen::Request);
+    assert_eq!(
+        seen(&e.handle(&table, t0, from(SWITCH), None, &other)),
+        Seen::Request
+    );
     // Same bytes from another source port: another client conversation.
     let mut port2 = from(SWITCH);
     port2.set_port(40001);
-    assert_eq!(seen(&e.handle(&table, t0, port2, None, &first)), Seen::Request);
+    assert_eq!(
+        seen(&e.handle(&table, t0, port2, None, &first)),
+        Seen::Request
+    );
 }
 
 #[test]
@@ -251,7 +398,10 @@ fn abandoned_request_is_processed_again() {
         panic!("processed");
     };
     e.abandon(&req.key());
-    assert_eq!(seen(&e.handle(&table, t0, from(SWITCH), None, &acct)), Seen::Request);
+    assert_eq!(
+        seen(&e.handle(&table, t0, from(SWITCH), None, &acct)),
+        Seen::Request
+    );
 }
 
 #[test]
@@ -260,21 +410,41 @@ fn auto_mode_requires_message_authenticator_once_a_client_sent_one() {
     let t0 = Instant::now();
     let mut e = endpoint(Service::Auth);
     assert_eq!(
-        seen(&e.handle(&table, t0, from(SWITCH), None, &datagram(Send::Mab { ma: false }, 1))),
+        seen(&e.handle(
+            &table,
+            t0,
+            from(SWITCH),
+            None,
+            &datagram(Send::Mab { ma: false }, 1)
+        )),
         Seen::Request
     );
     assert_eq!(e.poll_event(), None);
     assert_eq!(
-        seen(&e.handle(&table, t0, from(SWITCH), None, &datagram(Send::Mab { ma: true }, 2))),
+        seen(&e.handle(
+            &table,
+            t0,
+            from(SWITCH),
+            None,
+            &datagram(Send::Mab { ma: true }, 2)
+        )),
         Seen::Request
     );
     assert_eq!(
         e.poll_event(),
-        Some(EndpointEvent::LearnedMessageAuthenticator(SWITCH.parse().unwrap()))
+        Some(EndpointEvent::LearnedMessageAuthenticator(
+            SWITCH.parse().unwrap()
+        ))
     );
     assert_eq!(e.poll_event(), None, "learned once");
     assert_eq!(
-        seen(&e.handle(&table, t0, from(SWITCH), None, &datagram(Send::Mab { ma: false }, 3))),
+        seen(&e.handle(
+            &table,
+            t0,
+            from(SWITCH),
+            None,
+            &datagram(Send::Mab { ma: false }, 3)
+        )),
         Seen::Drop("missing_message_authenticator")
     );
 }
@@ -312,7 +482,13 @@ fn ipv4_mapped_sources_find_their_ipv4_client() {
     let mut e = endpoint(Service::Auth);
     let mapped: SocketAddr = "[::ffff:192.0.2.10]:1812".parse().unwrap();
     assert_eq!(
-        seen(&e.handle(&table, Instant::now(), mapped, None, &datagram(Send::Mab { ma: true }, 1))),
+        seen(&e.handle(
+            &table,
+            Instant::now(),
+            mapped,
+            None,
+            &datagram(Send::Mab { ma: true }, 1)
+        )),
         Seen::Request
     );
 }
