@@ -20,7 +20,8 @@
 //! unavailable and lock-wait-timeout errors are returned to the caller, who knows whether to fail
 //! over to another node or to answer the RADIUS request without the write.
 
-use crate::accounting::{AccountingEvent, AccountingKind, Ip4LogEntry, LocationLogEntry};
+use crate::accounting::plan::{self, Change, OpenEntry, Scope};
+use crate::accounting::{AccountingEvent, Ip4LogEntry, LocationLogEntry};
 use crate::migrations::{LATEST_VERSION, MIGRATIONS, MYSQL_SCHEMA_VERSION_DDL, newer_schema_error};
 use crate::types::{AuditRecord, NodeFilter, Person};
 use crate::{StoreError, mac_text};
@@ -115,8 +116,61 @@ fn i64_of(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-/// `(id, switch_ip, port, vlan, ssid)` of an open location log entry.
-type OpenEntry = (u64, String, Option<String>, Option<String>, Option<String>);
+/// The open location log entries of `scope` (see [`plan::needs`]), with a plain consistent
+/// read (no locks: they are closed by primary key afterwards).
+async fn open_entries(
+    conn: &mut MySqlConnection,
+    scope: &Scope,
+) -> Result<Vec<OpenEntry>, StoreError> {
+    macro_rules! open_where {
+        ($cond:literal) => {
+            concat!(
+                "SELECT id, mac, switch_ip, port, vlan, ssid, session_id, username
+                 FROM locationlog WHERE end_time IS NULL AND ",
+                $cond
+            )
+        };
+    }
+    let rows = match scope {
+        Scope::Nothing => return Ok(Vec::new()),
+        Scope::Mac(m) => {
+            sqlx::query(open_where!("mac = ?"))
+                .bind(mac_text(*m))
+                .fetch_all(&mut *conn)
+                .await?
+        }
+        Scope::NasSession {
+            switch_ip,
+            session_id,
+        } => {
+            sqlx::query(open_where!("switch_ip = ? AND session_id = ?"))
+                .bind(switch_ip.as_str())
+                .bind(session_id.as_str())
+                .fetch_all(&mut *conn)
+                .await?
+        }
+        Scope::Nas { switch_ip } => {
+            sqlx::query(open_where!("switch_ip = ?"))
+                .bind(switch_ip.as_str())
+                .fetch_all(&mut *conn)
+                .await?
+        }
+    };
+    rows.iter()
+        .map(|r| {
+            Ok(OpenEntry {
+                id: r.try_get(0)?,
+                mac: mac_col(r, 1)?,
+                switch_ip: r.try_get(2)?,
+                port: r.try_get(3)?,
+                vlan: r.try_get(4)?,
+                ssid: r.try_get(5)?,
+                session_id: r.try_get(6)?,
+                username: r.try_get(7)?,
+            })
+        })
+        .collect()
+}
 
 const SELECT_NODE: &str =
     "SELECT n.mac, n.pid, n.category, n.status, n.regdate, n.unregdate, n.last_seen, n.notes
@@ -595,7 +649,6 @@ impl MySqlStore {
         key: Option<(&[u8], UnixTime)>,
     ) -> Result<bool, StoreError> {
         let now = ev.now;
-        let mac = ev.mac.map(mac_text);
         let mut tx = self.pool.begin().await?;
         if let Some((key, applied_at)) = key {
             // First statement of the transaction: a concurrent replay of the same record waits
@@ -612,155 +665,106 @@ impl MySqlStore {
                 return Ok(false); // already applied; the transaction rolls back on drop
             }
         }
-        match (ev.kind, mac.as_deref()) {
-            (AccountingKind::Start | AccountingKind::InterimUpdate, Some(m)) => {
-                // Ensure the node exists and lock its row: concurrent events for one MAC
-                // serialise on this record lock (no gap locks, so no deadlock storm), and the
-                // plain SELECT below, being the transaction's first consistent read, sees what
-                // the previous holder of the lock committed.
-                sqlx::query(
-                    "INSERT INTO node (mac, pid, status, detect_date) VALUES (?, 'default', 'unreg', ?)
-                     ON DUPLICATE KEY UPDATE mac = mac",
-                )
-                .bind(m)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                let open: Vec<OpenEntry> = sqlx::query_as(
-                    "SELECT id, switch_ip, port, vlan, ssid FROM locationlog
-                         WHERE mac = ? AND end_time IS NULL ORDER BY id DESC",
-                )
-                .bind(m)
-                .fetch_all(&mut *tx)
-                .await?;
-                let same = open
-                    .iter()
-                    .find(|(_, ip, port, vlan, ssid)| {
-                        *ip == ev.switch_ip
-                            && *port == ev.port
-                            && *vlan == ev.vlan
-                            && *ssid == ev.ssid
-                    })
-                    .map(|o| o.0);
-                // Close by primary key: record locks only.
-                let to_close: Vec<u64> = open
-                    .iter()
-                    .map(|o| o.0)
-                    .filter(|id| Some(*id) != same)
-                    .collect();
-                if !to_close.is_empty() {
-                    let mut qb = QueryBuilder::<MySql>::new("UPDATE locationlog SET end_time = ");
-                    qb.push_bind(now)
-                        .push(" WHERE end_time IS NULL AND id IN (");
-                    let mut ids = qb.separated(", ");
-                    for id in &to_close {
-                        ids.push_bind(*id);
-                    }
-                    qb.push(")");
-                    qb.build().execute(&mut *tx).await?;
-                }
-                match same {
-                    Some(id) => {
-                        if ev.session_id.is_some() || ev.username.is_some() {
-                            sqlx::query(
-                                "UPDATE locationlog SET session_id = COALESCE(?, session_id),
-                                        username = COALESCE(?, username)
-                                 WHERE id = ?",
-                            )
-                            .bind(ev.session_id.as_deref())
-                            .bind(ev.username.as_deref())
-                            .bind(id)
-                            .execute(&mut *tx)
-                            .await?;
-                        }
-                    }
-                    None => {
-                        sqlx::query(
-                            "INSERT INTO locationlog (mac, switch_id, switch_ip, port, vlan, role,
-                                ssid, session_id, username, connection_type, start_time)
-                             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        )
-                        .bind(m)
-                        .bind(ev.switch_id.as_str())
-                        .bind(ev.switch_ip.as_str())
-                        .bind(ev.port.as_deref())
-                        .bind(ev.vlan.as_deref())
-                        .bind(ev.role.as_deref())
-                        .bind(ev.ssid.as_deref())
-                        .bind(ev.session_id.as_deref())
-                        .bind(ev.username.as_deref())
-                        .bind(ev.connection_type.as_deref())
-                        .bind(now)
+        let needs = plan::needs(ev);
+        if let Some(m) = needs.create_node {
+            // Ensure the node exists and lock its row: concurrent events for one MAC
+            // serialise on this record lock (no gap locks, so no deadlock storm), and the
+            // plain SELECT of the open entries below, being the transaction's first consistent
+            // read, sees what the previous holder of the lock committed.
+            sqlx::query(
+                "INSERT INTO node (mac, pid, status, detect_date) VALUES (?, 'default', 'unreg', ?)
+                 ON DUPLICATE KEY UPDATE mac = mac",
+            )
+            .bind(mac_text(m))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let open = open_entries(&mut tx, &needs.scope).await?;
+        let changes = plan::plan(ev, &open);
+        // Close by primary key (record locks only), in batches.
+        let to_close: Vec<u64> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Close { id } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        for ids in to_close.chunks(BATCH_ROWS) {
+            let mut qb = QueryBuilder::<MySql>::new("UPDATE locationlog SET end_time = ");
+            qb.push_bind(now)
+                .push(" WHERE end_time IS NULL AND id IN (");
+            let mut sep = qb.separated(", ");
+            for id in ids {
+                sep.push_bind(*id);
+            }
+            qb.push(")");
+            qb.build().execute(&mut *tx).await?;
+        }
+        for change in changes {
+            match change {
+                Change::Close { .. } => {} // done above
+                Change::Fill {
+                    id,
+                    session_id,
+                    username,
+                } => {
+                    sqlx::query("UPDATE locationlog SET session_id = ?, username = ? WHERE id = ?")
+                        .bind(session_id)
+                        .bind(username)
+                        .bind(id)
                         .execute(&mut *tx)
                         .await?;
-                    }
                 }
-            }
-            (AccountingKind::Stop, Some(m)) => {
-                sqlx::query(
-                    "UPDATE locationlog SET end_time = ?
-                     WHERE mac = ? AND end_time IS NULL
-                       AND (? IS NULL OR session_id IS NULL OR session_id = ?)",
-                )
-                .bind(now)
-                .bind(m)
-                .bind(ev.session_id.as_deref())
-                .bind(ev.session_id.as_deref())
-                .execute(&mut *tx)
-                .await?;
-            }
-            (AccountingKind::Stop, None) => {
-                if let Some(sid) = ev.session_id.as_deref() {
+                Change::Open { mac } => {
                     sqlx::query(
-                        "UPDATE locationlog SET end_time = ?
-                         WHERE switch_ip = ? AND end_time IS NULL AND session_id = ?",
+                        "INSERT INTO locationlog (mac, switch_id, switch_ip, port, vlan, role,
+                            ssid, session_id, username, connection_type, start_time)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(mac_text(mac))
+                    .bind(ev.switch_id.as_str())
+                    .bind(ev.switch_ip.as_str())
+                    .bind(ev.port.as_deref())
+                    .bind(ev.vlan.as_deref())
+                    .bind(ev.role.as_deref())
+                    .bind(ev.ssid.as_deref())
+                    .bind(ev.session_id.as_deref())
+                    .bind(ev.username.as_deref())
+                    .bind(ev.connection_type.as_deref())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Change::IpCloseOthers { mac, keep } => {
+                    sqlx::query(
+                        "UPDATE ip4log SET end_time = ?
+                         WHERE mac = ? AND ip <> ? AND end_time IS NULL",
                     )
                     .bind(now)
-                    .bind(ev.switch_ip.as_str())
-                    .bind(sid)
+                    .bind(mac_text(mac))
+                    .bind(keep.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Change::IpClaim { ip, mac } => {
+                    // MariaDB evaluates ON DUPLICATE KEY assignments left to right, each seeing
+                    // the previous ones: start_time must be computed before mac is overwritten.
+                    sqlx::query(
+                        "INSERT INTO ip4log (ip, mac, start_time, end_time) VALUES (?, ?, ?, NULL)
+                         ON DUPLICATE KEY UPDATE
+                            start_time = IF(mac = VALUES(mac) AND end_time IS NULL,
+                                            start_time, VALUES(start_time)),
+                            mac = VALUES(mac),
+                            end_time = NULL",
+                    )
+                    .bind(ip.to_string())
+                    .bind(mac_text(mac))
+                    .bind(now)
                     .execute(&mut *tx)
                     .await?;
                 }
             }
-            (AccountingKind::AccountingOn | AccountingKind::AccountingOff, _) => {
-                sqlx::query(
-                    "UPDATE locationlog SET end_time = ? WHERE switch_ip = ? AND end_time IS NULL",
-                )
-                .bind(now)
-                .bind(ev.switch_ip.as_str())
-                .execute(&mut *tx)
-                .await?;
-            }
-            (AccountingKind::Start | AccountingKind::InterimUpdate, None) => {}
-        }
-        let nas_event = matches!(
-            ev.kind,
-            AccountingKind::AccountingOn | AccountingKind::AccountingOff
-        );
-        if let (Some(m), Some(ip), false) = (mac.as_deref(), ev.framed_ip, nas_event) {
-            let ip = ip.to_string();
-            sqlx::query(
-                "UPDATE ip4log SET end_time = ? WHERE mac = ? AND ip <> ? AND end_time IS NULL",
-            )
-            .bind(now)
-            .bind(m)
-            .bind(ip.as_str())
-            .execute(&mut *tx)
-            .await?;
-            // MariaDB evaluates ON DUPLICATE KEY assignments left to right, each seeing the
-            // previous ones: start_time must be computed before mac is overwritten.
-            sqlx::query(
-                "INSERT INTO ip4log (ip, mac, start_time, end_time) VALUES (?, ?, ?, NULL)
-                 ON DUPLICATE KEY UPDATE
-                    start_time = IF(mac = VALUES(mac) AND end_time IS NULL, start_time, VALUES(start_time)),
-                    mac = VALUES(mac),
-                    end_time = NULL",
-            )
-            .bind(ip.as_str())
-            .bind(m)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
         }
         tx.commit().await?;
         Ok(true)
