@@ -41,6 +41,7 @@ pub mod accounting;
 mod error;
 pub mod migrations;
 mod mysql;
+pub mod node_cache;
 mod sqlite;
 mod types;
 
@@ -296,6 +297,20 @@ impl Store {
     /// [`Store::record_accounting_idempotent`]); returns how many.
     pub async fn prune_spool_keys(&self, before: UnixTime) -> Result<u64, StoreError> {
         dispatch!(self.prune_spool_keys(before))
+    }
+
+    /// Node changes (see [`node_cache`]) with an id above `floor`, in id order: every write
+    /// that changes what [`Store::node_view`] returns records the MAC in the same transaction.
+    /// On MariaDB/Galera the query is a causal read (`wsrep_sync_wait = 1`): it sees every
+    /// transaction committed anywhere in the cluster before it started.
+    pub async fn changes_since(&self, floor: u64) -> Result<Vec<(u64, Mac)>, StoreError> {
+        dispatch!(self.changes_since(floor))
+    }
+
+    /// Forgets the node changes recorded before `before` (database clock, UNIX seconds);
+    /// returns how many. Call it periodically (e.g. keep one hour).
+    pub async fn prune_node_changes(&self, before: UnixTime) -> Result<u64, StoreError> {
+        dispatch!(self.prune_node_changes(before))
     }
 
     /// The MAC's location history, newest first.

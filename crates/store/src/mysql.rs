@@ -185,6 +185,19 @@ async fn stored_node(conn: &mut MySqlConnection, mac: Mac) -> Result<Node, Store
     node_from_row(&row)
 }
 
+/// Records in the caller's transaction that what `node_view` shows for these MACs changed
+/// (the per-server node caches poll `node_change`). Stamped with the database's clock.
+async fn log_change(conn: &mut MySqlConnection, macs: &[Mac]) -> Result<(), StoreError> {
+    for chunk in macs.chunks(BATCH_ROWS) {
+        let mut qb = QueryBuilder::<MySql>::new("INSERT INTO node_change (mac, changed_at) ");
+        qb.push_values(chunk, |mut b, m| {
+            b.push_bind(mac_text(*m)).push("UNIX_TIMESTAMP()");
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 async fn schema_version_on(conn: &mut MySqlConnection) -> Result<u32, StoreError> {
     let v: i64 =
         sqlx::query_scalar("SELECT CAST(COALESCE(MAX(version), 0) AS SIGNED) FROM schema_version")
@@ -371,18 +384,26 @@ impl MySqlStore {
         retry_write("create_node_if_absent", || async {
             // Same connection for the INSERT and the SELECT: read-your-writes even behind a
             // load balancer.
-            let mut conn = self.pool.acquire().await?;
-            sqlx::query(
-                "INSERT INTO node (mac, pid, status, last_seen, detect_date)
-                 VALUES (?, 'default', 'unreg', ?, ?)
-                 ON DUPLICATE KEY UPDATE mac = mac",
+            // IGNORE (not ON DUPLICATE KEY UPDATE, which reports 1 either way with the
+            // found-rows flag the client sets) tells whether this call inserted the node, and
+            // only then is the change logged.
+            let mut tx = self.pool.begin().await?;
+            let inserted = sqlx::query(
+                "INSERT IGNORE INTO node (mac, pid, status, last_seen, detect_date)
+                 VALUES (?, 'default', 'unreg', ?, ?)",
             )
             .bind(mac_text(mac))
             .bind(now)
             .bind(now)
-            .execute(&mut *conn)
-            .await?;
-            stored_node(&mut conn, mac).await
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted > 0 {
+                log_change(&mut tx, &[mac]).await?;
+            }
+            let node = stored_node(&mut tx, mac).await?;
+            tx.commit().await?;
+            Ok(node)
         })
         .await
     }
@@ -456,6 +477,7 @@ impl MySqlStore {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            log_change(&mut tx, &[mac]).await?;
             let node = stored_node(&mut tx, mac).await?;
             tx.commit().await?;
             Ok(node)
@@ -469,25 +491,37 @@ impl MySqlStore {
         now: UnixTime,
     ) -> Result<bool, StoreError> {
         retry_write("unregister_node", || async {
+            let mut tx = self.pool.begin().await?;
             let r = sqlx::query(
                 "UPDATE node SET status = 'unreg', unregdate = ? WHERE mac = ? AND status <> 'unreg'",
             )
             .bind(now)
             .bind(mac_text(mac))
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-            Ok(r.rows_affected() > 0)
+            let changed = r.rows_affected() > 0;
+            if changed {
+                log_change(&mut tx, &[mac]).await?;
+            }
+            tx.commit().await?;
+            Ok(changed)
         })
         .await
     }
 
     pub(crate) async fn delete_node(&self, mac: Mac) -> Result<bool, StoreError> {
         retry_write("delete_node", || async {
+            let mut tx = self.pool.begin().await?;
             let r = sqlx::query("DELETE FROM node WHERE mac = ?")
                 .bind(mac_text(mac))
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
-            Ok(r.rows_affected() > 0)
+            let deleted = r.rows_affected() > 0;
+            if deleted {
+                log_change(&mut tx, &[mac]).await?;
+            }
+            tx.commit().await?;
+            Ok(deleted)
         })
         .await
     }
@@ -522,6 +556,8 @@ impl MySqlStore {
                last_seen = VALUES(last_seen), notes = VALUES(notes)",
         );
         qb.build().execute(&mut *tx).await?;
+        let macs: Vec<Mac> = nodes.iter().map(|n| n.mac).collect();
+        log_change(&mut tx, &macs).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -618,6 +654,9 @@ impl MySqlStore {
                 .await?
                 .last_insert_id(),
             };
+            if existing.is_none() {
+                log_change(&mut tx, &[mac]).await?;
+            }
             tx.commit().await?;
             Ok(id)
         })
@@ -630,14 +669,71 @@ impl MySqlStore {
         now: UnixTime,
     ) -> Result<u64, StoreError> {
         retry_write("close_security_events", || async {
+            let mut tx = self.pool.begin().await?;
             let r = sqlx::query(
                 "UPDATE security_event SET status = 'closed', release_date = ?
                  WHERE mac = ? AND status = 'open'",
             )
             .bind(now)
             .bind(mac_text(mac))
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+            let n = r.rows_affected();
+            if n > 0 {
+                log_change(&mut tx, &[mac]).await?;
+            }
+            tx.commit().await?;
+            Ok(n)
+        })
+        .await
+    }
+
+    /// Node changes with an id above `floor`, in id order, read with Galera's causal read
+    /// (`wsrep_sync_wait = 1`): the result includes every change committed anywhere in the
+    /// cluster before the query started. On MariaDB without Galera the variable exists (and
+    /// does nothing) when the server is built with wsrep; a server built without it refuses
+    /// the variable (1193), which is ignored: there is no replication to wait for.
+    pub(crate) async fn changes_since(&self, floor: u64) -> Result<Vec<(u64, Mac)>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let causal = match sqlx::query("SET SESSION wsrep_sync_wait = 1")
+            .execute(&mut *conn)
+            .await
+        {
+            Ok(_) => true,
+            Err(sqlx::Error::Database(db))
+                if db
+                    .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                    .is_some_and(|e| e.number() == UNKNOWN_SYSTEM_VARIABLE) =>
+            {
+                false
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let rows = sqlx::query_as::<_, (u64, String)>(
+            "SELECT id, mac FROM node_change WHERE id > ? ORDER BY id",
+        )
+        .bind(floor)
+        .fetch_all(&mut *conn)
+        .await;
+        if causal {
+            // The connection goes back to the pool: other queries must not wait.
+            sqlx::query("SET SESSION wsrep_sync_wait = 0")
+                .execute(&mut *conn)
+                .await?;
+        }
+        rows?
+            .into_iter()
+            .map(|(id, m)| Ok((id, Mac::parse(&m).map_err(|e| decode_err("MAC", e))?)))
+            .collect()
+    }
+
+    /// Deletes node changes recorded before `before` (UNIX seconds); returns how many.
+    pub(crate) async fn prune_node_changes(&self, before: UnixTime) -> Result<u64, StoreError> {
+        retry_write("prune_node_changes", || async {
+            let r = sqlx::query("DELETE FROM node_change WHERE changed_at < ?")
+                .bind(before)
+                .execute(&self.pool)
+                .await?;
             Ok(r.rows_affected())
         })
         .await
@@ -679,6 +775,19 @@ impl MySqlStore {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            // The statement reports 1 whether it inserted or not (found rows): a node whose
+            // detect_date is this event's time was (most likely) created by it. Logging a
+            // change for one created by another event in the same second is harmless (one
+            // extra invalidation); missing one is not, and cannot happen: a node inserted here
+            // has detect_date = now.
+            let detected: Option<Option<i64>> =
+                sqlx::query_scalar("SELECT detect_date FROM node WHERE mac = ?")
+                    .bind(mac_text(m))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if detected == Some(Some(now)) {
+                log_change(&mut tx, &[m]).await?;
+            }
         }
         let open = open_entries(&mut tx, &needs.scope).await?;
         let changes = plan::plan(ev, &open);

@@ -116,6 +116,14 @@ fn node_from_row(r: &Row<'_>) -> rusqlite::Result<Node> {
     })
 }
 
+/// Records in the caller's transaction that what `node_view` shows for `mac` changed (the
+/// per-server node caches poll `node_change`). Stamped with the database's clock.
+fn log_change(conn: &Connection, mac: Mac) -> Result<(), StoreError> {
+    conn.prepare_cached("INSERT INTO node_change (mac, changed_at) VALUES (?1, unixepoch())")?
+        .execute([mac_text(mac)])?;
+    Ok(())
+}
+
 fn u64_of(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
@@ -343,14 +351,21 @@ impl SqliteStore {
         mac: Mac,
         now: UnixTime,
     ) -> Result<Node, StoreError> {
-        let conn = self.writer();
-        conn.prepare_cached(
-            "INSERT INTO node (mac, pid, status, last_seen, detect_date)
-             VALUES (?1, 'default', 'unreg', ?2, ?2)
-             ON CONFLICT (mac) DO NOTHING",
-        )?
-        .execute(params![mac_text(mac), now])?;
-        Self::stored_node(&conn, mac)
+        let mut conn = self.writer();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let inserted = tx
+            .prepare_cached(
+                "INSERT INTO node (mac, pid, status, last_seen, detect_date)
+                 VALUES (?1, 'default', 'unreg', ?2, ?2)
+                 ON CONFLICT (mac) DO NOTHING",
+            )?
+            .execute(params![mac_text(mac), now])?;
+        if inserted > 0 {
+            log_change(&tx, mac)?;
+        }
+        let node = Self::stored_node(&tx, mac)?;
+        tx.commit()?;
+        Ok(node)
     }
 
     pub(crate) fn touch_last_seen(&self, mac: Mac, now: UnixTime) -> Result<(), StoreError> {
@@ -409,27 +424,38 @@ impl SqliteStore {
                 regdate = excluded.regdate, unregdate = excluded.unregdate",
         )?
         .execute(params![mac_text(mac), pid, role, unregdate, now])?;
+        log_change(&tx, mac)?;
         let node = Self::stored_node(&tx, mac)?;
         tx.commit()?;
         Ok(node)
     }
 
     pub(crate) fn unregister_node(&self, mac: Mac, now: UnixTime) -> Result<bool, StoreError> {
-        let conn = self.writer();
-        let n = conn
+        let mut conn = self.writer();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx
             .prepare_cached(
                 "UPDATE node SET status = 'unreg', unregdate = ?2
                  WHERE mac = ?1 AND status <> 'unreg'",
             )?
             .execute(params![mac_text(mac), now])?;
+        if n > 0 {
+            log_change(&tx, mac)?;
+        }
+        tx.commit()?;
         Ok(n > 0)
     }
 
     pub(crate) fn delete_node(&self, mac: Mac) -> Result<bool, StoreError> {
-        let conn = self.writer();
-        let n = conn
+        let mut conn = self.writer();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx
             .prepare_cached("DELETE FROM node WHERE mac = ?1")?
             .execute([mac_text(mac)])?;
+        if n > 0 {
+            log_change(&tx, mac)?;
+        }
+        tx.commit()?;
         Ok(n > 0)
     }
 
@@ -465,6 +491,7 @@ impl SqliteStore {
                     n.last_seen,
                     n.notes
                 ])?;
+                log_change(&tx, n.mac)?;
             }
         }
         tx.commit()?;
@@ -533,7 +560,9 @@ impl SqliteStore {
                      VALUES (?1, ?2, 'open', ?3, ?4)",
                 )?
                 .execute(params![m, event_id, now, notes])?;
-                tx.last_insert_rowid()
+                let id = tx.last_insert_rowid();
+                log_change(&tx, mac)?;
+                id
             }
         };
         tx.commit()?;
@@ -541,13 +570,36 @@ impl SqliteStore {
     }
 
     pub(crate) fn close_security_events(&self, mac: Mac, now: UnixTime) -> Result<u64, StoreError> {
-        let conn = self.writer();
-        let n = conn
+        let mut conn = self.writer();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx
             .prepare_cached(
                 "UPDATE security_event SET status = 'closed', release_date = ?2
                  WHERE mac = ?1 AND status = 'open'",
             )?
             .execute(params![mac_text(mac), now])?;
+        if n > 0 {
+            log_change(&tx, mac)?;
+        }
+        tx.commit()?;
+        Ok(n as u64)
+    }
+
+    /// Node changes with an id above `floor`, in id order.
+    pub(crate) fn changes_since(&self, floor: u64) -> Result<Vec<(u64, Mac)>, StoreError> {
+        let conn = self.reader();
+        let mut st =
+            conn.prepare_cached("SELECT id, mac FROM node_change WHERE id > ?1 ORDER BY id")?;
+        let rows = st.query_map([i64_of(floor)], |r| Ok((u64_of(r.get(0)?), mac_at(r, 1)?)))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Deletes node changes recorded before `before` (UNIX seconds); returns how many.
+    pub(crate) fn prune_node_changes(&self, before: UnixTime) -> Result<u64, StoreError> {
+        let conn = self.writer();
+        let n = conn
+            .prepare_cached("DELETE FROM node_change WHERE changed_at < ?1")?
+            .execute(params![before])?;
         Ok(n as u64)
     }
 
@@ -621,12 +673,16 @@ impl SqliteStore {
         let now = ev.now;
         let needs = plan::needs(ev);
         if let Some(m) = needs.create_node {
-            tx.prepare_cached(
-                "INSERT INTO node (mac, pid, status, detect_date)
-                 VALUES (?1, 'default', 'unreg', ?2)
-                 ON CONFLICT (mac) DO NOTHING",
-            )?
-            .execute(params![mac_text(m), now])?;
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT INTO node (mac, pid, status, detect_date)
+                     VALUES (?1, 'default', 'unreg', ?2)
+                     ON CONFLICT (mac) DO NOTHING",
+                )?
+                .execute(params![mac_text(m), now])?;
+            if inserted > 0 {
+                log_change(&tx, m)?;
+            }
         }
         let open = Self::open_entries(&tx, &needs.scope)?;
         for change in plan::plan(ev, &open) {

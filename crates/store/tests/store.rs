@@ -112,6 +112,14 @@ async fn mariadb_suite() {
         t.elapsed()
     );
 
+    // The change poller's causal read (`SET SESSION wsrep_sync_wait = 1`) must work on a
+    // MariaDB without Galera too: show what this server says about it.
+    println!(
+        "wsrep on this mariadbd: {}",
+        db.admin_sql("SELECT @@version, @@global.wsrep_on, @@session.wsrep_sync_wait")
+            .unwrap_or_else(|e| format!("not available ({e})"))
+            .trim()
+    );
     let mut failures = Vec::new();
     for (name, case) in suite::CASES {
         db.create_database(name).expect("create database");
