@@ -400,6 +400,17 @@ impl CachedNodes {
         }
     }
 
+    /// [`Store::create_node_if_absent`], then forgets the cached (negative) entry at once.
+    pub async fn create_node_if_absent(
+        &self,
+        mac: Mac,
+        now: ironfence_core::UnixTime,
+    ) -> Result<ironfence_core::Node, StoreError> {
+        let node = self.store.create_node_if_absent(mac, now).await?;
+        self.cache.invalidate(mac);
+        Ok(node)
+    }
+
     /// For writes made by this process: forget the MAC now rather than at the next poll.
     pub fn invalidate(&self, mac: Mac) {
         self.cache.invalidate(mac);
@@ -433,6 +444,23 @@ impl CachedNodes {
     /// Age of the start of the last successful poll (`None`: none yet).
     pub fn staleness(&self) -> Option<Duration> {
         self.cache.staleness(Instant::now())
+    }
+}
+
+impl crate::NodeLookup for CachedNodes {
+    fn node_view(
+        &self,
+        mac: Mac,
+    ) -> impl Future<Output = Result<Option<NodeView>, StoreError>> + Send {
+        CachedNodes::node_view(self, mac)
+    }
+
+    fn create_node_if_absent(
+        &self,
+        mac: Mac,
+        now: ironfence_core::UnixTime,
+    ) -> impl Future<Output = Result<ironfence_core::Node, StoreError>> + Send {
+        CachedNodes::create_node_if_absent(self, mac, now)
     }
 }
 

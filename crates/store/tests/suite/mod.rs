@@ -5,8 +5,8 @@ use ironfence_core::{Mac, Node, NodeStatus};
 use ironfence_store::migrations::LATEST_VERSION;
 use ironfence_store::node_cache::{CacheSettings, CachedNodes, Lookup};
 use ironfence_store::{
-    AccountingEvent, AccountingKind, AuditRecord, NodeFilter, Person, Store, StoreConfig,
-    StoreError,
+    AccountingEvent, AccountingKind, AuditRecord, NodeFilter, NodeLookup, Person, Store,
+    StoreConfig, StoreError,
 };
 use std::future::Future;
 use std::net::Ipv4Addr;
@@ -904,6 +904,14 @@ pub async fn every_node_change_is_logged(cfg: StoreConfig) {
     store.close().await;
 }
 
+/// What any [`NodeLookup`] (a store or a cache) says about a MAC's status.
+async fn status_via(n: &impl NodeLookup, m: Mac) -> Option<NodeStatus> {
+    n.node_view(m)
+        .await
+        .expect("node_view")
+        .map(|v| v.node.status)
+}
+
 /// Two servers (two store handles on one database): a change through A is seen by B's cache
 /// within `max_staleness` of its commit; B without polls turns untrusted and reads the
 /// database. Also reports B's hit rate in a simple request mix.
@@ -970,6 +978,10 @@ pub async fn two_servers_cache_coherence(cfg: StoreConfig) {
         }
     }
     println!("[cache] change visible on the other server after at most {worst:.2?}");
+    // Both are `NodeLookup`s: the store and the cache agree.
+    for d in [m, unknown, mac(2001)] {
+        assert_eq!(status_via(&a, d).await, status_via(&*b, d).await, "{d}");
+    }
 
     // Hit rate: 20,000 lookups over the 1000 devices while A changes one device every 100.
     let before = b.stats();
