@@ -716,10 +716,15 @@ impl MySqlStore {
         .fetch_all(&mut *conn)
         .await;
         if causal {
-            // The connection goes back to the pool: other queries must not wait.
-            sqlx::query("SET SESSION wsrep_sync_wait = 0")
+            // The connection goes back to the pool: other queries must not wait. One that
+            // cannot be reset is closed instead of being handed to them.
+            if let Err(e) = sqlx::query("SET SESSION wsrep_sync_wait = 0")
                 .execute(&mut *conn)
-                .await?;
+                .await
+            {
+                let _ = conn.close().await;
+                return Err(e.into());
+            }
         }
         rows?
             .into_iter()

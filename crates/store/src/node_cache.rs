@@ -69,6 +69,11 @@ pub struct CacheSettings {
     pub max_staleness: Duration,
     /// Look-back window of the change poller (see [`ChangeCursor`]).
     pub look_back: Duration,
+    /// Entries older than this are read again: a safety net for writes that bypass the
+    /// change log (an administrator's SQL, a server running a release older than migration 5
+    /// during a rolling upgrade). Not part of the staleness invariant, which does not depend
+    /// on it.
+    pub max_age: Duration,
 }
 
 impl Default for CacheSettings {
@@ -78,6 +83,7 @@ impl Default for CacheSettings {
             shards: 64,
             max_staleness: Duration::from_millis(500),
             look_back: Duration::from_secs(5),
+            max_age: Duration::from_secs(60),
         }
     }
 }
@@ -131,7 +137,8 @@ fn bump(c: &AtomicU64) {
 
 #[derive(Debug, Default)]
 struct Shard {
-    map: HashMap<Mac, Option<NodeView>>,
+    /// The view (`None`: no such node) and when it was filled.
+    map: HashMap<Mac, (Option<NodeView>, Instant)>,
     /// Insertion order for FIFO eviction; may hold MACs no longer in `map` (skipped).
     order: VecDeque<Mac>,
     /// Bumped by every invalidation in this shard.
@@ -148,6 +155,7 @@ pub struct NodeCache {
     shards: Box<[Mutex<Shard>]>,
     per_shard: usize,
     max_staleness: Duration,
+    max_age: Duration,
     hasher: std::collections::hash_map::RandomState,
     /// Start of the most recent successful poll.
     last_good_poll: Mutex<Option<Instant>>,
@@ -161,6 +169,7 @@ impl NodeCache {
             shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(),
             per_shard: settings.capacity.div_ceil(shards).max(1),
             max_staleness: settings.max_staleness,
+            max_age: settings.max_age,
             hasher: std::collections::hash_map::RandomState::new(),
             last_good_poll: Mutex::new(None),
             counters: Counters::default(),
@@ -194,11 +203,11 @@ impl NodeCache {
         let idx = self.shard_of(mac);
         let shard = lock(&self.shards[idx]);
         match shard.map.get(&mac) {
-            Some(v) => {
+            Some((v, filled)) if now.saturating_duration_since(*filled) < self.max_age => {
                 bump(&self.counters.hits);
                 Lookup::Hit(v.clone())
             }
-            None => {
+            _ => {
                 bump(&self.counters.misses);
                 Lookup::Miss(FillTicket {
                     shard: idx,
@@ -208,15 +217,16 @@ impl NodeCache {
         }
     }
 
-    /// Stores what the database returned for a miss, unless an invalidation hit the shard since
-    /// the ticket was taken. Returns whether it was stored.
-    pub fn fill(&self, mac: Mac, ticket: FillTicket, view: Option<NodeView>) -> bool {
+    /// Stores what the database returned for a miss (read after `now`, the time of the miss
+    /// or later), unless an invalidation hit the shard since the ticket was taken. Returns
+    /// whether it was stored.
+    pub fn fill(&self, mac: Mac, ticket: FillTicket, view: Option<NodeView>, now: Instant) -> bool {
         let mut shard = lock(&self.shards[ticket.shard]);
         if shard.generation != ticket.generation || ticket.shard != self.shard_of(mac) {
             bump(&self.counters.fills_rejected);
             return false;
         }
-        if shard.map.insert(mac, view).is_none() {
+        if shard.map.insert(mac, (view, now)).is_none() {
             shard.order.push_back(mac);
         }
         while shard.map.len() > self.per_shard {
@@ -392,8 +402,9 @@ impl CachedNodes {
         match self.cache.get(mac, Instant::now()) {
             Lookup::Hit(v) => Ok(v),
             Lookup::Miss(ticket) => {
+                let asked = Instant::now();
                 let v = self.store.node_view(mac).await?;
-                self.cache.fill(mac, ticket, v.clone());
+                self.cache.fill(mac, ticket, v.clone(), asked);
                 Ok(v)
             }
             Lookup::Untrusted => self.store.node_view(mac).await,
@@ -496,6 +507,7 @@ mod tests {
             shards,
             max_staleness: Duration::from_millis(500),
             look_back: Duration::from_secs(5),
+            max_age: Duration::from_secs(60),
         }
     }
 
@@ -513,9 +525,9 @@ mod tests {
         assert_eq!(c.get(mac(1), t0), Lookup::Untrusted);
         c.poll_succeeded(t0);
         let t = ticket(c.get(mac(1), t0 + Duration::from_millis(10)));
-        assert!(c.fill(mac(1), t, Some(view(mac(1), NodeStatus::Registered))));
+        assert!(c.fill(mac(1), t, Some(view(mac(1), NodeStatus::Registered)), t0));
         let t = ticket(c.get(mac(2), t0));
-        assert!(c.fill(mac(2), t, None), "negative entry");
+        assert!(c.fill(mac(2), t, None, t0), "negative entry");
         assert_eq!(
             c.get(mac(1), t0 + Duration::from_millis(499)),
             Lookup::Hit(Some(view(mac(1), NodeStatus::Registered)))
@@ -539,11 +551,11 @@ mod tests {
         // value read must not be stored.
         let t = ticket(c.get(mac(1), t0));
         c.invalidate(mac(1));
-        assert!(!c.fill(mac(1), t, Some(view(mac(1), NodeStatus::Unregistered))));
+        assert!(!c.fill(mac(1), t, Some(view(mac(1), NodeStatus::Unregistered)), t0));
         assert!(matches!(c.get(mac(1), t0), Lookup::Miss(_)));
         // A fill after the invalidation is stored; a later invalidation removes it.
         let t = ticket(c.get(mac(1), t0));
-        assert!(c.fill(mac(1), t, Some(view(mac(1), NodeStatus::Registered))));
+        assert!(c.fill(mac(1), t, Some(view(mac(1), NodeStatus::Registered)), t0));
         c.invalidate(mac(1));
         assert!(matches!(c.get(mac(1), t0), Lookup::Miss(_)));
         let s = c.stats();
@@ -557,7 +569,7 @@ mod tests {
         c.poll_succeeded(t0);
         for i in 0..100 {
             let t = ticket(c.get(mac(i), t0));
-            assert!(c.fill(mac(i), t, None));
+            assert!(c.fill(mac(i), t, None, t0));
             assert!(c.len() <= 8, "len {} after {i}", c.len());
         }
         assert_eq!(c.stats().evictions, 100 - c.len() as u64);
@@ -566,12 +578,31 @@ mod tests {
     }
 
     #[test]
+    fn entries_expire_after_max_age() {
+        let c = NodeCache::new(&settings(100, 4));
+        let t0 = Instant::now();
+        c.poll_succeeded(t0);
+        let t = ticket(c.get(mac(1), t0));
+        assert!(c.fill(mac(1), t, None, t0));
+        // Polled every 100 ms all along, but the entry is a minute old: read again.
+        for i in 1..=600u64 {
+            c.poll_succeeded(t0 + Duration::from_millis(100 * i));
+        }
+        let later = t0 + Duration::from_secs(60);
+        assert_eq!(
+            c.get(mac(1), later - Duration::from_millis(1)),
+            Lookup::Hit(None)
+        );
+        assert!(matches!(c.get(mac(1), later), Lookup::Miss(_)));
+    }
+
+    #[test]
     fn lapsed_trust_clears_on_next_good_poll() {
         let c = NodeCache::new(&settings(100, 4));
         let t0 = Instant::now();
         c.poll_succeeded(t0);
         let t = ticket(c.get(mac(1), t0));
-        c.fill(mac(1), t, None);
+        c.fill(mac(1), t, None, t0);
         // Polls every 100 ms keep it.
         c.poll_succeeded(t0 + Duration::from_millis(100));
         assert_eq!(

@@ -1012,6 +1012,19 @@ pub async fn two_servers_cache_coherence(cfg: StoreConfig) {
         b.staleness()
     );
     assert!(rate > 0.8, "hit rate {rate}");
+    // Cost of a lookup from the cache and from the database (this server, this machine).
+    let n = 2000u32;
+    let t = Instant::now();
+    for i in 0..n {
+        b.node_view(mac(2000 + i % 1000)).await.unwrap();
+    }
+    let cached = t.elapsed() / n;
+    let t = Instant::now();
+    for i in 0..n {
+        b.store().node_view(mac(2000 + i % 1000)).await.unwrap();
+    }
+    let direct = t.elapsed() / n;
+    println!("[cache] per lookup: from the cache {cached:.2?}, from the database {direct:.2?}");
 
     // Polling stopped: B turns untrusted within max_staleness and reads the database.
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
