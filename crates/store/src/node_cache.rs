@@ -55,7 +55,7 @@ use ironfence_core::{Mac, NodeView};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Settings of the node cache.
@@ -157,8 +157,13 @@ pub struct NodeCache {
     max_staleness: Duration,
     max_age: Duration,
     hasher: std::collections::hash_map::RandomState,
-    /// Start of the most recent successful poll.
-    last_good_poll: Mutex<Option<Instant>>,
+    /// Time origin of `last_good_poll_ns`: the start of the first successful poll.
+    poll_base: OnceLock<Instant>,
+    /// Start of the most recent successful poll, in ns after `poll_base`, plus one (0: none).
+    /// An atomic, so that lookups take no lock besides their shard's.
+    last_good_poll_ns: AtomicU64,
+    /// Serialises [`NodeCache::poll_succeeded`].
+    poll_lock: Mutex<()>,
     counters: Counters,
 }
 
@@ -171,7 +176,9 @@ impl NodeCache {
             max_staleness: settings.max_staleness,
             max_age: settings.max_age,
             hasher: std::collections::hash_map::RandomState::new(),
-            last_good_poll: Mutex::new(None),
+            poll_base: OnceLock::new(),
+            last_good_poll_ns: AtomicU64::new(0),
+            poll_lock: Mutex::new(()),
             counters: Counters::default(),
         }
     }
@@ -186,7 +193,16 @@ impl NodeCache {
 
     /// Age of the start of the last successful poll at `now` (`None`: never polled).
     pub fn staleness(&self, now: Instant) -> Option<Duration> {
-        lock(&self.last_good_poll).map(|s| now.saturating_duration_since(s))
+        self.last_good_poll()
+            .map(|s| now.saturating_duration_since(s))
+    }
+
+    fn last_good_poll(&self) -> Option<Instant> {
+        let base = *self.poll_base.get()?;
+        match self.last_good_poll_ns.load(Ordering::Acquire) {
+            0 => None,
+            n => Some(base + Duration::from_nanos(n - 1)),
+        }
     }
 
     /// Whether entries may be used at `now`.
@@ -269,17 +285,20 @@ impl NodeCache {
     /// are trusted until `started + max_staleness`. If trust had lapsed before `started`, the
     /// cache is cleared first.
     pub fn poll_succeeded(&self, started: Instant) {
-        let mut last = lock(&self.last_good_poll);
-        let lapsed = match *last {
+        let _serial = lock(&self.poll_lock);
+        let lapsed = match self.last_good_poll() {
             None => true,
             Some(prev) => started.saturating_duration_since(prev) >= self.max_staleness,
         };
         if lapsed {
             self.clear();
         }
-        if last.is_none_or(|prev| started > prev) {
-            *last = Some(started);
-        }
+        let base = *self.poll_base.get_or_init(|| started);
+        let ns = u64::try_from(started.saturating_duration_since(base).as_nanos())
+            .unwrap_or(u64::MAX - 1);
+        // Release: the invalidations applied before this call are visible to a lookup that
+        // reads the new value (they were made under the shard locks, taken after it).
+        self.last_good_poll_ns.fetch_max(ns + 1, Ordering::Release);
     }
 
     pub fn poll_failed(&self) {
