@@ -24,6 +24,7 @@ pub mod db_health;
 pub mod galera;
 mod http;
 pub mod metrics;
+pub mod node_cache;
 mod radius;
 mod settings;
 pub mod spool;
