@@ -105,7 +105,7 @@ GALERA_NET=10.99.0 # /24, exists only inside the namespaces this script creates
 log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 
 [ -x "$FREERADIUS" ] || die "$FREERADIUS not found: apt-get install freeradius"
 if [ "$PIN" = 1 ]; then
@@ -848,7 +848,8 @@ run_growth() {
             start_freeradius "growth-fr-$n" "$f" "${PORTS[3]}"
             log "growth-fr-$n: c=32, ${WARMUP} warm-up + ${DURATION}"
             loadgen "growth-fr-$n" "${PORTS[3]}" "$FR_PID" -c 32 --warmup "$WARMUP" --duration "$DURATION"
-            stop_pid "$FR_PID"
+            # With 1M entries FreeRADIUS took over 60 s to exit on SIGTERM (then SIGKILL).
+            stop_pid "$FR_PID" 10
             [ "$KEEP" = 1 ] || rm -f "$f/raddb/mab_users"
         fi
     done
@@ -856,6 +857,7 @@ run_growth() {
 }
 
 T_ALL=$(now)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 for s in "${STORE_LIST[@]}"; do
     t=$(now)
     "run_$s"
@@ -944,6 +946,7 @@ ver_fr=$("$FREERADIUS" -v 2>/dev/null | awk '/^radiusd: FreeRADIUS Version/ { su
     echo "- date: $(date -u +%Y-%m-%dT%H:%MZ), commit $COMMIT on $BRANCH${DIRTY:+ (with uncommitted changes)}"
     echo "- machine: $(nproc) CPUs, $CPU_MODEL, kernel $(uname -r), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
     echo "- stores: ${STORES:-none}${GROWTH:+$([ "$GROWTH" = 1 ] && echo ", growth $GROWTH_SIZES")}; $DEVICES devices, ${WARMUP} warm-up + ${DURATION} per step, $PLACEMENT, ironfence audit log $AUDIT"
+    echo "- load average (1/5/15 min) at the start $LOAD_START, at the end $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine shows here, and in the null responder's ceiling)"
     echo "- wall time: total $(getfact time.total) s$(for s in "${STORE_LIST[@]}"; do printf ', %s %s s' "$s" "$(getfact "time.$s")"; done)$([ "$GROWTH" = 1 ] && printf ', growth %s s' "$(getfact time.growth)")"
 
     if has_store sqlite; then
