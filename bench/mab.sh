@@ -299,7 +299,7 @@ profile() {
         perf report -i "$data" --no-children --percent-limit 1 --stdio -g none --sort dso 2>/dev/null |
             grep -E '^ +[0-9.]+%' | sed -E 's/[[:space:]]+(-[[:space:]]+-)?[[:space:]]*$//' | head -n 12 || true
     } >"$WORK/perf-$label.txt"
-    rm -f "$data"
+    [ "$KEEP" = 1 ] || rm -f "$data" # with --keep: perf report -i perf-LABEL.data (call graphs)
 }
 
 # metrics PORT: the ironfence counters the report shows.
