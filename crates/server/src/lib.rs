@@ -47,6 +47,9 @@ pub struct Shared {
     conf_dir: PathBuf,
     config: RwLock<Arc<Config>>,
     pub store: Store,
+    /// What the RADIUS path reads about a device, cached and kept current across the cluster
+    /// (see `ironfence_store::node_cache`).
+    pub nodes: Arc<ironfence_store::node_cache::CachedNodes>,
     pub metrics: Metrics,
     audit: audit::AuditQueue,
     /// Read-only (degraded) mode of the database.
@@ -195,7 +198,10 @@ impl Daemon {
             }
         }
         let running_version = running_version_of(&config);
+        let nodes = node_cache::new(store.clone(), &node_cache::settings_from(&config));
+        node_cache::export_metrics(&metrics, nodes.clone());
         let shared = Arc::new(Shared {
+            nodes,
             conf_dir: conf_dir.to_path_buf(),
             config: RwLock::new(Arc::new(config)),
             store,
@@ -232,6 +238,10 @@ impl Daemon {
         };
         tasks.push(tokio::spawn(spool::run_replay(
             shared.clone(),
+            shutdown_rx.clone(),
+        )));
+        tasks.push(tokio::spawn(node_cache::run_poller(
+            shared.nodes.clone(),
             shutdown_rx.clone(),
         )));
         tasks.push(tokio::spawn(db_health::run_monitor(

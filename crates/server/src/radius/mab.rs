@@ -52,7 +52,7 @@ async fn access_request(ctx: &Ctx<'_>) -> Handled {
         };
     };
     let mut writes = Vec::new();
-    let view = match shared.store.node_view(mac).await {
+    let view = match shared.nodes.node_view(mac).await {
         Ok(Some(view)) => view,
         Ok(None) => {
             // First sighting: decided as the unregistered device it is; its row is written by

@@ -66,7 +66,7 @@ async fn store_accounting(shared: &Shared, event: AccountingEvent) -> Result<(),
 async fn create_node(ctx: &Ctx<'_>, mac: Mac) {
     let shared = ctx.shared;
     if !shared.db.is_read_only() {
-        match shared.store.create_node_if_absent(mac, ctx.now).await {
+        match shared.nodes.create_node_if_absent(mac, ctx.now).await {
             Ok(_) => {
                 shared.metrics.nodes_created.inc();
                 tracing::info!(%mac, switch = %ctx.switch.id, "new node, unregistered");
