@@ -60,14 +60,35 @@ pub(crate) async fn run(config: &Config, cmd: NodeCommand) -> anyhow::Result<Exi
     let store = Store::open(&ironfence_server::store_config(config))
         .await
         .map_err(explain)?;
-    let result = exec(config, &store, cmd)
-        .await
-        .map_err(|e| match e.downcast::<StoreError>() {
-            Ok(store_error) => explain(store_error),
-            Err(other) => other,
-        });
+    let changed = match &cmd {
+        NodeCommand::Register { mac, .. }
+        | NodeCommand::Unregister { mac }
+        | NodeCommand::Delete { mac }
+        | NodeCommand::Isolate { mac, .. }
+        | NodeCommand::Release { mac } => Some(*mac),
+        _ => None,
+    };
+    let result = exec(config, &store, cmd).await;
+    if let (Ok(_), Some(mac)) = (&result, changed) {
+        tell_the_daemon(config, mac).await;
+    }
+    let result = result.map_err(|e| match e.downcast::<StoreError>() {
+        Ok(store_error) => explain(store_error),
+        Err(other) => other,
+    });
     store.close().await;
     result
+}
+
+/// The local daemon's node cache learns of the change through the change log within its poll
+/// interval (100 ms); telling it directly makes the change visible to its next request. Best
+/// effort: no daemon running is fine, and a failure leaves the poller to catch up.
+async fn tell_the_daemon(config: &Config, mac: ironfence_core::Mac) {
+    let client =
+        ironfence_server::ControlClient::new(ironfence_server::control_socket_path(config));
+    if let Err(e) = client.call(&format!("changed {mac}")).await {
+        tracing::debug!(error = %e, "daemon not told of the node change (its poller will see it)");
+    }
 }
 
 /// Store errors worded for the operator: a refused write says where to go instead.

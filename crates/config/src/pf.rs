@@ -133,6 +133,12 @@ pub struct RadiusConf {
     pub limit_proxy_state: bool,
     /// Largest size of the local accounting spool (`<state_dir>/accounting.spool`), in bytes.
     pub accounting_spool_max_size: usize,
+    /// Entries (known and unknown MACs) of the per-server node read cache.
+    pub node_cache_entries: usize,
+    /// The node cache is used only while its last poll of the change log started less than
+    /// this ago; a change made on any server is seen by all of them within this bound (and the
+    /// CoA sender waits this long). 200 ms to 1 s.
+    pub node_cache_max_staleness: Duration,
 }
 
 impl Default for RadiusConf {
@@ -151,6 +157,8 @@ impl Default for RadiusConf {
             audit_log_segment_age: Duration::from_secs(3600),
             limit_proxy_state: true,
             accounting_spool_max_size: 256 << 20,
+            node_cache_entries: 262_144,
+            node_cache_max_staleness: Duration::from_millis(500),
         }
     }
 }
@@ -420,6 +428,8 @@ const RADIUS_KEYS: &[&str] = &[
     "audit_log_segment_age",
     "limit_proxy_state",
     "accounting_spool_max_size",
+    "node_cache_entries",
+    "node_cache_max_staleness",
 ];
 const METRICS_KEYS: &[&str] = &["listen"];
 const WEBSERVICES_KEYS: &[&str] = &["user", "pass", "port"];
@@ -689,6 +699,27 @@ impl PfConf {
                 parse_size,
             )
             .unwrap_or(rc.accounting_spool_max_size);
+        rc.node_cache_entries = r
+            .parsed("node_cache_entries", "a positive number of entries", |s| {
+                s.parse::<usize>().ok().filter(|n| *n > 0)
+            })
+            .unwrap_or(rc.node_cache_entries);
+        rc.node_cache_max_staleness = r
+            .parsed(
+                "node_cache_max_staleness",
+                "a duration from 200ms to 1s (e.g. 500ms)",
+                |s| {
+                    let s = s.trim();
+                    let d = match s.strip_suffix("ms") {
+                        Some(ms) => Duration::from_millis(ms.trim().parse().ok()?),
+                        None => parse_duration(s)?,
+                    };
+                    (Duration::from_millis(200)..=Duration::from_secs(1))
+                        .contains(&d)
+                        .then_some(d)
+                },
+            )
+            .unwrap_or(rc.node_cache_max_staleness);
         if rc.auth_port == rc.acct_port {
             r.error_at("acct_port", format!("auth_port and acct_port are both {}: give accounting its own port (usually 1813)", rc.auth_port));
         }

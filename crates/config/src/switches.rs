@@ -148,15 +148,25 @@ impl SwitchesConf {
     /// the most specific (longest prefix) CIDR section containing `ip`. IPv4-mapped IPv6
     /// addresses are treated as IPv4. `[default]` and groups never match.
     pub fn lookup(&self, ip: IpAddr) -> Option<&SwitchSettings> {
+        self.lookup_index(ip).map(|i| &self.switches[i])
+    }
+
+    /// Like [`SwitchesConf::lookup`], as a position for [`SwitchesConf::at`]: what a request
+    /// keeps (with its `Arc<Config>`) to reach its switch again without a second lookup.
+    pub fn lookup_index(&self, ip: IpAddr) -> Option<usize> {
         let ip = ip.to_canonical();
         if let Some(&i) = self.exact.get(&ip) {
-            return Some(&self.switches[i]);
+            return Some(i);
         }
-        let found = match ip {
+        match ip {
             IpAddr::V4(a) => longest(&self.v4, u32::from(a), mask32),
             IpAddr::V6(a) => longest(&self.v6, u128::from(a), mask128),
-        };
-        found.map(|i| &self.switches[i])
+        }
+    }
+
+    /// The switch at a position [`SwitchesConf::lookup_index`] returned.
+    pub fn at(&self, index: usize) -> Option<&SwitchSettings> {
+        self.switches.get(index)
     }
 
     /// All switches in file order.

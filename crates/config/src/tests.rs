@@ -903,3 +903,28 @@ fn world_readable_secret_files_are_warned_about() {
         "{diags}"
     );
 }
+
+#[test]
+fn node_cache_settings_and_their_bounds() {
+    let d = load(&[("pf.conf", "[general]\nhostname = pf1\n")]);
+    assert_eq!(d.pf.radius.node_cache_entries, 262_144);
+    assert_eq!(
+        d.pf.radius.node_cache_max_staleness,
+        Duration::from_millis(500)
+    );
+    let pf = "[radius]\nnode_cache_entries = 1000\nnode_cache_max_staleness = 250ms\n";
+    let c = load(&[("pf.conf", pf)]);
+    assert_eq!(c.pf.radius.node_cache_entries, 1000);
+    assert_eq!(
+        c.pf.radius.node_cache_max_staleness,
+        Duration::from_millis(250)
+    );
+    let c = load(&[("pf.conf", "[radius]\nnode_cache_max_staleness = 1s\n")]);
+    assert_eq!(c.pf.radius.node_cache_max_staleness, Duration::from_secs(1));
+    // Above 1 s the cluster-wide bound would be broken: refused.
+    let diags = check(&[("pf.conf", "[radius]\nnode_cache_max_staleness = 2s\n")]);
+    let d = find(&diags, "node_cache_max_staleness");
+    assert_eq!(d.severity, Severity::Error, "{d:?}");
+    let diags = check(&[("pf.conf", "[radius]\nnode_cache_entries = 0\n")]);
+    assert_eq!(find(&diags, "node_cache_entries").severity, Severity::Error);
+}

@@ -99,6 +99,10 @@ struct RunArgs {
     /// PID of the server: report its CPU µs per request over the window and its RSS after.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Another process to account over the same window, as NAME=PID (repeatable), e.g. the
+    /// database server: reported as NAME_cpu_us_per_req, NAME_cpu_cores and NAME_rss_mb.
+    #[arg(long = "also-pid", value_parser = name_pid)]
+    also_pid: Vec<(String, u32)>,
     /// Exit with status 1 if any error or timeout occurred.
     #[arg(long)]
     fail_on_error: bool,
@@ -140,6 +144,20 @@ struct SeedArgs {
     /// Write a FreeRADIUS users file (rlm_files) here.
     #[arg(long)]
     freeradius_users: Option<PathBuf>,
+}
+
+/// `NAME=PID`, NAME of letters, digits and `_` (it becomes a key of the result line).
+fn name_pid(s: &str) -> Result<(String, u32), String> {
+    let (name, pid) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected NAME=PID"))?;
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!("{name:?}: NAME must be letters, digits and _"));
+    }
+    let pid = pid
+        .parse()
+        .map_err(|_| format!("{pid:?}: PID must be a number"))?;
+    Ok((name.to_string(), pid))
 }
 
 fn humantime_duration(s: &str) -> Result<Duration, String> {
@@ -254,6 +272,9 @@ fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let pid = a.server_pid;
     let mut srv_start: Option<CpuTimes> = None;
     let mut srv_end: Option<CpuTimes> = None;
+    let also = a.also_pid.clone();
+    let mut also_start: Vec<Option<CpuTimes>> = Vec::new();
+    let mut also_end: Vec<Option<CpuTimes>> = Vec::new();
     let mut own_start = CpuTimes::default();
     let mut own_end = CpuTimes::default();
     let res = client::run(
@@ -261,10 +282,18 @@ fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         || {
             own_start = procstat::cpu_times(None).unwrap_or_default();
             srv_start = pid.and_then(|p| procstat::cpu_times(Some(p)).ok());
+            also_start = also
+                .iter()
+                .map(|(_, p)| procstat::cpu_times(Some(*p)).ok())
+                .collect();
         },
         || {
             own_end = procstat::cpu_times(None).unwrap_or_default();
             srv_end = pid.and_then(|p| procstat::cpu_times(Some(p)).ok());
+            also_end = also
+                .iter()
+                .map(|(_, p)| procstat::cpu_times(Some(*p)).ok())
+                .collect();
         },
     )?;
     let c = &res.counters;
@@ -346,9 +375,44 @@ fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
             Err(_) => line += " server_rss_mb=nan",
         }
     }
+    for (k, (name, p)) in a.also_pid.iter().enumerate() {
+        match (
+            also_start.get(k).copied().flatten(),
+            also_end.get(k).copied().flatten(),
+        ) {
+            (Some(s), Some(e)) => {
+                let d = e.since(&s);
+                line += &format!(
+                    " {name}_cpu_us_per_req={} {name}_cpu_cores={}",
+                    per_req(d.total_us()),
+                    cores(d.total_us())
+                );
+            }
+            _ => line += &format!(" {name}_cpu_us_per_req=nan"),
+        }
+        match procstat::memory(*p) {
+            Ok(m) => line += &format!(" {name}_rss_mb={:.1}", m.rss_kb as f64 / 1024.0),
+            Err(_) => line += &format!(" {name}_rss_mb=nan"),
+        }
+    }
     println!("{line}");
     if a.fail_on_error && c.errors() > 0 {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_pid;
+
+    #[test]
+    fn also_pid_is_name_equals_pid() {
+        assert_eq!(name_pid("mariadbd=42"), Ok(("mariadbd".to_string(), 42)));
+        assert_eq!(name_pid("db_1=7"), Ok(("db_1".to_string(), 7)));
+        assert!(name_pid("mariadbd").is_err());
+        assert!(name_pid("=42").is_err());
+        assert!(name_pid("my db=42").is_err());
+        assert!(name_pid("db=x").is_err());
+    }
 }

@@ -42,6 +42,7 @@ mod builder;
 mod cache;
 mod code;
 pub mod dict;
+pub mod endpoint;
 mod error;
 mod packet;
 
@@ -52,8 +53,12 @@ pub use auth::{
 pub use builder::{MAX_ATTRIBUTES_LEN, PacketBuilder};
 pub use cache::{CacheKey, CacheLookup, ReplyCache};
 pub use code::Code;
+pub use endpoint::{
+    Action, ClientPolicy, ClientTable, DropReason, Endpoint, EndpointConfig, EndpointEvent,
+    Replied, Request, RequestId, RequireMessageAuthenticator, Service,
+};
 pub use error::{AuthError, DecodeError, EncodeError, ResponseError};
-pub use packet::{Attributes, Packet, RawAttribute, VendorAttributes};
+pub use packet::{Attributes, OwnedPacket, Packet, RawAttribute, VendorAttributes};
 
 /// Size of the RADIUS header (Code, Identifier, Length, Authenticator).
 pub const HEADER_LEN: usize = 20;

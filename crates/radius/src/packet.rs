@@ -44,6 +44,37 @@ impl fmt::Debug for Packet<'_> {
     }
 }
 
+/// A decoded packet that owns its bytes: what crosses a task boundary after
+/// [`Packet::decode`] validated it once. [`OwnedPacket::view`] gives the [`Packet`] back without
+/// validating again.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OwnedPacket {
+    bytes: Box<[u8]>,
+    ma_offset: Option<u16>,
+    invalid: u16,
+}
+
+impl OwnedPacket {
+    /// The validated view of the owned bytes.
+    pub fn view(&self) -> Packet<'_> {
+        let authenticator = self.bytes[4..]
+            .first_chunk::<16>()
+            .expect("validated: at least 20 octets");
+        Packet {
+            bytes: &self.bytes,
+            authenticator,
+            ma_offset: self.ma_offset,
+            invalid: self.invalid,
+        }
+    }
+}
+
+impl fmt::Debug for OwnedPacket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.view().fmt(f)
+    }
+}
+
 impl<'a> Packet<'a> {
     /// Validates `buf` as one RADIUS packet. Does not allocate; never panics.
     ///
@@ -110,6 +141,15 @@ impl<'a> Packet<'a> {
             ma_offset,
             invalid,
         })
+    }
+
+    /// Copies the packet's `Length` octets into an [`OwnedPacket`] (no second validation).
+    pub fn to_owned_packet(&self) -> OwnedPacket {
+        OwnedPacket {
+            bytes: self.bytes.into(),
+            ma_offset: self.ma_offset,
+            invalid: self.invalid,
+        }
     }
 
     /// Attributes of a length their type does not allow (RFC 6929 §2.8), in wire order: the

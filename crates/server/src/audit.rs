@@ -16,7 +16,7 @@
 //! `disabled` stops new records at once.
 
 use crate::Shared;
-use ironfence_audit::{AuditRecord, RequestIds, Sink};
+use ironfence_audit::{AuditRecord, Sink};
 use ironfence_config::AuditLogMode;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
@@ -39,7 +39,6 @@ enum Target {
 #[derive(Debug)]
 pub(crate) struct Audit {
     target: Target,
-    ids: RequestIds,
 }
 
 /// What [`Audit::start`] leaves for the daemon to run.
@@ -87,18 +86,7 @@ impl Audit {
             }
             AuditLogMode::Disabled => (Target::Disabled, None),
         };
-        Ok((
-            Audit {
-                target,
-                ids: RequestIds::default(),
-            },
-            rx,
-        ))
-    }
-
-    /// A new request id (unique on this server, increasing).
-    pub(crate) fn next_request_id(&self) -> u64 {
-        self.ids.next()
+        Ok((Audit { target }, rx))
     }
 
     /// The file writer's counters (file mode).

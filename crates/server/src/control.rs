@@ -71,6 +71,17 @@ async fn handle(shared: Arc<Shared>, stream: UnixStream) {
                 "error\nconfiguration refused; the running configuration stays in force:\n{diags}\n"
             ),
         },
+        // A CLI on this server changed a node: drop it from the node cache now rather than
+        // at the next poll of the change log.
+        other if other.starts_with("changed ") => {
+            match ironfence_core::Mac::parse(other["changed ".len()..].trim()) {
+                Ok(mac) => {
+                    shared.nodes.invalidate(mac);
+                    "ok\ninvalidated\n".to_string()
+                }
+                Err(e) => format!("error\n{e}\n"),
+            }
+        }
         other => format!("error\nunknown control command {other:?}\n"),
     };
     let _ = write.write_all(answer.as_bytes()).await;

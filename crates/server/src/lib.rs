@@ -1,14 +1,14 @@
 //! The ironfence daemon's IO layer.
 //!
 //! ```text
-//!   switch ──UDP 1812/1813──► udp (IP_PKTINFO) ──► radius::listener ──► prelude (sync):
-//!                                                     client lookup, decode, verify,
-//!                                                     Message-Authenticator policy, reply cache
-//!                                                              │ spawn (bounded by max_in_flight)
+//!   switch ──UDP 1812/1813──► udp (recvmmsg, IP_PKTINFO) ──► radius: Endpoint (sans-IO:
+//!                              client lookup, decode once, verify, BlastRADIUS, reply cache)
+//!                                                              │ Request (request id)
 //!                                                              ▼
-//!                                   auth (MAB) ──► store.node_view ──► policy::decide ──► reply
-//!                                   acct        ──► store.record_accounting ──────────► reply
-//!                                                   └ read-only / unreachable: spool (fsync) ► reply
+//!                     handler: mab ──► store.node_view ──► policy::decide ─┐
+//!                              accounting ──► AccountingEvent ─────────────┤ Handled
+//!                                                                          ▼
+//!                     persist: store, or spool (fsync) while read-only ──► reply ─► sendmmsg
 //!                                   spool replay ──► store (in order, idempotency key per record)
 //!                                   audit records ──► bounded channel ──► writer thread ──► <state>/audit/
 //!                                                     (or `audit_log = database`: queue ──► store)
@@ -25,6 +25,7 @@ pub mod db_health;
 pub mod galera;
 mod http;
 pub mod metrics;
+pub mod node_cache;
 mod radius;
 mod settings;
 pub mod spool;
@@ -47,11 +48,11 @@ pub struct Shared {
     conf_dir: PathBuf,
     config: RwLock<Arc<Config>>,
     pub store: Store,
+    /// What the RADIUS path reads about a device, cached and kept current across the cluster
+    /// (see `ironfence_store::node_cache`).
+    pub nodes: Arc<ironfence_store::node_cache::CachedNodes>,
     pub metrics: Metrics,
     audit: audit::Audit,
-    /// Clients in `require_message_authenticator = auto` mode that have sent one: from then on
-    /// it is required from them (BlastRADIUS mitigation without breaking old switches).
-    ma_seen: RwLock<std::collections::HashSet<std::net::IpAddr>>,
     /// Read-only (degraded) mode of the database.
     pub db: db_health::DbHealth,
     /// Writes acknowledged while the database could not take them, until replayed.
@@ -201,13 +202,15 @@ impl Daemon {
             }
         }
         let running_version = running_version_of(&config);
+        let nodes = node_cache::new(store.clone(), &node_cache::settings_from(&config));
+        node_cache::export_metrics(&metrics, nodes.clone());
         let shared = Arc::new(Shared {
+            nodes,
             conf_dir: conf_dir.to_path_buf(),
             config: RwLock::new(Arc::new(config)),
             store,
             metrics,
             audit,
-            ma_seen: RwLock::default(),
             reloads: watch::channel(0).0,
             db: db_health::DbHealth::default(),
             running_version: RwLock::new(running_version),
@@ -239,6 +242,10 @@ impl Daemon {
         };
         tasks.push(tokio::spawn(spool::run_replay(
             shared.clone(),
+            shutdown_rx.clone(),
+        )));
+        tasks.push(tokio::spawn(node_cache::run_poller(
+            shared.nodes.clone(),
             shutdown_rx.clone(),
         )));
         tasks.push(tokio::spawn(db_health::run_monitor(

@@ -239,6 +239,13 @@ impl Metrics {
         registry.register_collector(Box::new(AuditCollector(stats)));
     }
 
+    /// Adds a collector read at every scrape (e.g. the node cache's counters, kept by the
+    /// store crate: see `crate::node_cache`).
+    pub fn register_collector(&self, collector: Box<dyn prometheus_client::collector::Collector>) {
+        let mut registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        registry.register_collector(collector);
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());

@@ -25,12 +25,18 @@
 //! still-open entry of the same MAC keeps its `start_time`), and any other open address of that
 //! MAC is closed (`end_time = now`).
 //!
+//! Both backends share one implementation of these rules, the pure [`plan`] module: in the
+//! event's transaction they read the open entries the event concerns, ask [`plan::plan`] for
+//! the changes, and apply them (closing entries by primary key).
+//!
 //! All changes caused by one accounting event happen in **one transaction**, so a concurrent
 //! reader never sees a MAC with zero or two open entries because of a half-applied event, and a
 //! write conflict rolls the whole event back (see the retry rules in the [crate docs](crate)).
 
 use ironfence_core::{Mac, UnixTime};
 use std::net::Ipv4Addr;
+
+pub mod plan;
 
 /// `Acct-Status-Type` of an accounting request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -22,7 +22,22 @@
 //! its number of open security events in one indexed query (a few µs on SQLite, one round trip
 //! on MariaDB).
 //!
-//! Accounting feeds the location log and IP log with the rules documented in [`accounting`].
+//! Accounting feeds the location log and IP log with the rules documented in [`accounting`],
+//! implemented once, by the pure planner [`accounting::plan`], for both backends.
+//!
+//! # Traits and the `Store` handle
+//!
+//! What the server depends on is expressed as traits ([`traits`]): [`NodeLookup`] (the request
+//! path), [`AccountingSink`], [`NodeAdmin`] and [`NodeChangeLog`]. Each backend implements
+//! them. [`Store`] is a cheap handle (`Arc`) over an **enum** of the two backends and
+//! implements the same traits by dispatching to the one in use; its inherent methods (kept,
+//! with their signatures, for existing callers) are those trait methods. An enum rather than
+//! `Arc<dyn …>`: the traits return `impl Future` (statically dispatched, no boxed future per
+//! call on the request path), which trait objects cannot; the set of backends is closed
+//! anyway. The one `match` on the backend is the `via!` macro in this file. Code that only
+//! looks nodes up can take `impl NodeLookup` and be given a `Store` or the per-server cache
+//! [`node_cache::CachedNodes`], which keeps RADIUS lookups off the database (see
+//! [`node_cache`] for how it stays correct across a cluster).
 //!
 //! # Errors and retries
 //!
@@ -41,11 +56,14 @@ pub mod accounting;
 mod error;
 pub mod migrations;
 mod mysql;
+pub mod node_cache;
 mod sqlite;
+pub mod traits;
 mod types;
 
 pub use accounting::{AccountingEvent, AccountingKind, Ip4LogEntry, LocationLogEntry};
 pub use error::StoreError;
+pub use traits::{AccountingSink, NodeAdmin, NodeChangeLog, NodeLookup};
 pub use types::{AuditRecord, NodeFilter, Person};
 
 use ironfence_core::{Mac, Node, NodeView, UnixTime};
@@ -118,7 +136,18 @@ pub(crate) fn mac_text(mac: Mac) -> String {
     mac.to_string()
 }
 
-/// Calls the same method on whichever backend is in use; SQLite runs inline, MariaDB awaits.
+/// Calls a trait method on whichever backend is in use (see [`traits`]).
+macro_rules! via {
+    ($tr:ident :: $method:ident ( $self:ident $(, $arg:expr)* )) => {
+        match &*$self.backend {
+            Backend::Sqlite(s) => $tr::$method(&**s $(, $arg)*).await,
+            Backend::MySql(m) => $tr::$method(m $(, $arg)*).await,
+        }
+    };
+}
+
+/// Calls the same inherent method (not part of a trait) on whichever backend is in use;
+/// SQLite runs inline, MariaDB awaits.
 macro_rules! dispatch {
     ($self:ident . $method:ident ( $($arg:expr),* )) => {
         match &*$self.backend {
@@ -188,32 +217,32 @@ impl Store {
 
     /// Hot path: the node and its number of open security events, in one query.
     pub async fn node_view(&self, mac: Mac) -> Result<Option<NodeView>, StoreError> {
-        dispatch!(self.node_view(mac))
+        via!(NodeLookup::node_view(self, mac))
     }
 
     /// First sighting: inserts the node as unregistered (owner `default`, `last_seen` and
     /// `detect_date` = `now`) unless it exists, and returns the stored row. Idempotent and safe
     /// under concurrent calls for the same MAC (the primary key arbitrates).
     pub async fn create_node_if_absent(&self, mac: Mac, now: UnixTime) -> Result<Node, StoreError> {
-        dispatch!(self.create_node_if_absent(mac, now))
+        via!(NodeLookup::create_node_if_absent(self, mac, now))
     }
 
     /// Sets `last_seen`; does nothing for an unknown MAC.
     pub async fn touch_last_seen(&self, mac: Mac, now: UnixTime) -> Result<(), StoreError> {
-        dispatch!(self.touch_last_seen(mac, now))
+        via!(NodeAdmin::touch_last_seen(self, mac, now))
     }
 
     pub async fn get_node(&self, mac: Mac) -> Result<Option<Node>, StoreError> {
-        dispatch!(self.get_node(mac))
+        via!(NodeAdmin::get_node(self, mac))
     }
 
     /// Nodes matching `filter`, ordered by MAC.
     pub async fn list_nodes(&self, filter: &NodeFilter) -> Result<Vec<Node>, StoreError> {
-        dispatch!(self.list_nodes(filter))
+        via!(NodeAdmin::list_nodes(self, filter))
     }
 
     pub async fn count_nodes(&self) -> Result<u64, StoreError> {
-        dispatch!(self.count_nodes())
+        via!(NodeAdmin::count_nodes(self))
     }
 
     /// Registers the node to `pid` with `role` (creating the node and the person if absent):
@@ -226,34 +255,36 @@ impl Store {
         unregdate: Option<UnixTime>,
         now: UnixTime,
     ) -> Result<Node, StoreError> {
-        dispatch!(self.register_node(mac, pid, role, unregdate, now))
+        via!(NodeAdmin::register_node(
+            self, mac, pid, role, unregdate, now
+        ))
     }
 
     /// Sets a registered or pending node back to `unreg` (`unregdate = now`; owner and role are
     /// kept for history). Returns `false` if the node is unknown or already unregistered.
     pub async fn unregister_node(&self, mac: Mac, now: UnixTime) -> Result<bool, StoreError> {
-        dispatch!(self.unregister_node(mac, now))
+        via!(NodeAdmin::unregister_node(self, mac, now))
     }
 
     /// Deletes the node and its security events (location/IP/audit history is kept). Returns
     /// whether it existed.
     pub async fn delete_node(&self, mac: Mac) -> Result<bool, StoreError> {
-        dispatch!(self.delete_node(mac))
+        via!(NodeAdmin::delete_node(self, mac))
     }
 
     /// Upserts many nodes (creating their owners if absent); returns the number written.
     /// SQLite: one transaction. MariaDB: idempotent batches of 1000 rows, each a transaction.
     pub async fn bulk_import_nodes(&self, nodes: &[Node]) -> Result<u64, StoreError> {
-        dispatch!(self.bulk_import_nodes(nodes))
+        via!(NodeAdmin::bulk_import_nodes(self, nodes))
     }
 
     /// Inserts or updates a person (all fields replaced except `created_at`).
     pub async fn upsert_person(&self, person: &Person) -> Result<(), StoreError> {
-        dispatch!(self.upsert_person(person))
+        via!(NodeAdmin::upsert_person(self, person))
     }
 
     pub async fn get_person(&self, pid: &str) -> Result<Option<Person>, StoreError> {
-        dispatch!(self.get_person(pid))
+        via!(NodeAdmin::get_person(self, pid))
     }
 
     /// Opens security event `event_id` on the node (creating the node, unregistered, if absent)
@@ -266,18 +297,20 @@ impl Store {
         now: UnixTime,
         notes: Option<&str>,
     ) -> Result<u64, StoreError> {
-        dispatch!(self.open_security_event(mac, event_id, now, notes))
+        via!(NodeAdmin::open_security_event(
+            self, mac, event_id, now, notes
+        ))
     }
 
     /// Closes all open security events of the node (`release_date = now`); returns how many.
     pub async fn close_security_events(&self, mac: Mac, now: UnixTime) -> Result<u64, StoreError> {
-        dispatch!(self.close_security_events(mac, now))
+        via!(NodeAdmin::close_security_events(self, mac, now))
     }
 
     /// Applies one accounting request to `locationlog` / `ip4log` in one transaction; see
     /// [`accounting`] for the rules.
     pub async fn record_accounting(&self, ev: &AccountingEvent) -> Result<(), StoreError> {
-        dispatch!(self.record_accounting(ev))
+        via!(AccountingSink::record_accounting(self, ev))
     }
 
     /// Like [`Store::record_accounting`], exactly once per `key` (a replay of a locally spooled
@@ -289,13 +322,46 @@ impl Store {
         key: &[u8; 32],
         applied_at: UnixTime,
     ) -> Result<bool, StoreError> {
-        dispatch!(self.record_accounting_keyed(ev, Some((key.as_slice(), applied_at))))
+        via!(AccountingSink::record_accounting_idempotent(
+            self, ev, key, applied_at
+        ))
+    }
+
+    /// For the trait impls (same shape as the backends' inherent method).
+    async fn record_accounting_keyed(
+        &self,
+        ev: &AccountingEvent,
+        key: Option<(&[u8], UnixTime)>,
+    ) -> Result<bool, StoreError> {
+        match key {
+            None => self.record_accounting(ev).await.map(|()| true),
+            Some((k, applied_at)) => {
+                let k: &[u8; 32] = k
+                    .try_into()
+                    .map_err(|_| StoreError::other("idempotency keys are 32 bytes"))?;
+                self.record_accounting_idempotent(ev, k, applied_at).await
+            }
+        }
     }
 
     /// Forgets the idempotency keys recorded before `before` (see
     /// [`Store::record_accounting_idempotent`]); returns how many.
     pub async fn prune_spool_keys(&self, before: UnixTime) -> Result<u64, StoreError> {
-        dispatch!(self.prune_spool_keys(before))
+        via!(AccountingSink::prune_spool_keys(self, before))
+    }
+
+    /// Node changes (see [`node_cache`]) with an id above `floor`, in id order: every write
+    /// that changes what [`Store::node_view`] returns records the MAC in the same transaction.
+    /// On MariaDB/Galera the query is a causal read (`wsrep_sync_wait = 1`): it sees every
+    /// transaction committed anywhere in the cluster before it started.
+    pub async fn changes_since(&self, floor: u64) -> Result<Vec<(u64, Mac)>, StoreError> {
+        via!(NodeChangeLog::changes_since(self, floor))
+    }
+
+    /// Forgets the node changes recorded before `before` (database clock, UNIX seconds);
+    /// returns how many. Call it periodically (e.g. keep one hour).
+    pub async fn prune_node_changes(&self, before: UnixTime) -> Result<u64, StoreError> {
+        via!(NodeChangeLog::prune_node_changes(self, before))
     }
 
     /// The MAC's location history, newest first.
@@ -354,3 +420,7 @@ impl Store {
         }
     }
 }
+
+// `Store` implements the traits with its inherent methods (which dispatch to the backend).
+use traits::{awaited, backend_impls};
+backend_impls!(Store, awaited);

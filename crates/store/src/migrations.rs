@@ -31,7 +31,7 @@ pub struct Migration {
 }
 
 /// The schema version this binary writes and understands.
-pub const LATEST_VERSION: u32 = 4;
+pub const LATEST_VERSION: u32 = 5;
 
 pub(crate) const SQLITE_SCHEMA_VERSION_DDL: &str = "CREATE TABLE IF NOT EXISTS schema_version (
     version INTEGER NOT NULL PRIMARY KEY,
@@ -246,6 +246,28 @@ pub const MIGRATIONS: &[Migration] = &[
                 idem_key BINARY(32) NOT NULL PRIMARY KEY,
                 applied_at BIGINT NOT NULL,
                 KEY spool_applied_at (applied_at)
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"],
+    },
+    Migration {
+        version: 5,
+        description: "node change log for the per-server node read caches",
+        // Every write that changes what `node_view` returns inserts a row here in its own
+        // transaction; each server polls it to invalidate its cache (see node_cache.rs).
+        // AUTOINCREMENT on SQLite: ids are never reused after pruning (a reused id would hide
+        // a change from a poller whose floor is above it).
+        sqlite: &[
+            "CREATE TABLE IF NOT EXISTS node_change (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                mac TEXT NOT NULL,
+                changed_at INTEGER NOT NULL
+            )",
+            "CREATE INDEX IF NOT EXISTS node_change_changed_at ON node_change (changed_at)",
+        ],
+        mysql: &["CREATE TABLE IF NOT EXISTS node_change (
+                id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+                mac VARCHAR(17) NOT NULL,
+                changed_at BIGINT NOT NULL,
+                KEY node_change_changed_at (changed_at)
             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"],
     },
 ];

@@ -20,7 +20,8 @@
 //! unavailable and lock-wait-timeout errors are returned to the caller, who knows whether to fail
 //! over to another node or to answer the RADIUS request without the write.
 
-use crate::accounting::{AccountingEvent, AccountingKind, Ip4LogEntry, LocationLogEntry};
+use crate::accounting::plan::{self, Change, OpenEntry, Scope};
+use crate::accounting::{AccountingEvent, Ip4LogEntry, LocationLogEntry};
 use crate::migrations::{LATEST_VERSION, MIGRATIONS, MYSQL_SCHEMA_VERSION_DDL, newer_schema_error};
 use crate::types::{AuditRecord, NodeFilter, Person};
 use crate::{StoreError, mac_text};
@@ -115,8 +116,61 @@ fn i64_of(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-/// `(id, switch_ip, port, vlan, ssid)` of an open location log entry.
-type OpenEntry = (u64, String, Option<String>, Option<String>, Option<String>);
+/// The open location log entries of `scope` (see [`plan::needs`]), with a plain consistent
+/// read (no locks: they are closed by primary key afterwards).
+async fn open_entries(
+    conn: &mut MySqlConnection,
+    scope: &Scope,
+) -> Result<Vec<OpenEntry>, StoreError> {
+    macro_rules! open_where {
+        ($cond:literal) => {
+            concat!(
+                "SELECT id, mac, switch_ip, port, vlan, ssid, session_id, username
+                 FROM locationlog WHERE end_time IS NULL AND ",
+                $cond
+            )
+        };
+    }
+    let rows = match scope {
+        Scope::Nothing => return Ok(Vec::new()),
+        Scope::Mac(m) => {
+            sqlx::query(open_where!("mac = ?"))
+                .bind(mac_text(*m))
+                .fetch_all(&mut *conn)
+                .await?
+        }
+        Scope::NasSession {
+            switch_ip,
+            session_id,
+        } => {
+            sqlx::query(open_where!("switch_ip = ? AND session_id = ?"))
+                .bind(switch_ip.as_str())
+                .bind(session_id.as_str())
+                .fetch_all(&mut *conn)
+                .await?
+        }
+        Scope::Nas { switch_ip } => {
+            sqlx::query(open_where!("switch_ip = ?"))
+                .bind(switch_ip.as_str())
+                .fetch_all(&mut *conn)
+                .await?
+        }
+    };
+    rows.iter()
+        .map(|r| {
+            Ok(OpenEntry {
+                id: r.try_get(0)?,
+                mac: mac_col(r, 1)?,
+                switch_ip: r.try_get(2)?,
+                port: r.try_get(3)?,
+                vlan: r.try_get(4)?,
+                ssid: r.try_get(5)?,
+                session_id: r.try_get(6)?,
+                username: r.try_get(7)?,
+            })
+        })
+        .collect()
+}
 
 const SELECT_NODE: &str =
     "SELECT n.mac, n.pid, n.category, n.status, n.regdate, n.unregdate, n.last_seen, n.notes
@@ -129,6 +183,19 @@ async fn stored_node(conn: &mut MySqlConnection, mac: Mac) -> Result<Node, Store
         .await?
         .ok_or_else(|| StoreError::other(format!("node {mac} vanished after being written")))?;
     node_from_row(&row)
+}
+
+/// Records in the caller's transaction that what `node_view` shows for these MACs changed
+/// (the per-server node caches poll `node_change`). Stamped with the database's clock.
+async fn log_change(conn: &mut MySqlConnection, macs: &[Mac]) -> Result<(), StoreError> {
+    for chunk in macs.chunks(BATCH_ROWS) {
+        let mut qb = QueryBuilder::<MySql>::new("INSERT INTO node_change (mac, changed_at) ");
+        qb.push_values(chunk, |mut b, m| {
+            b.push_bind(mac_text(*m)).push("UNIX_TIMESTAMP()");
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 async fn schema_version_on(conn: &mut MySqlConnection) -> Result<u32, StoreError> {
@@ -317,18 +384,26 @@ impl MySqlStore {
         retry_write("create_node_if_absent", || async {
             // Same connection for the INSERT and the SELECT: read-your-writes even behind a
             // load balancer.
-            let mut conn = self.pool.acquire().await?;
-            sqlx::query(
-                "INSERT INTO node (mac, pid, status, last_seen, detect_date)
-                 VALUES (?, 'default', 'unreg', ?, ?)
-                 ON DUPLICATE KEY UPDATE mac = mac",
+            // IGNORE (not ON DUPLICATE KEY UPDATE, which reports 1 either way with the
+            // found-rows flag the client sets) tells whether this call inserted the node, and
+            // only then is the change logged.
+            let mut tx = self.pool.begin().await?;
+            let inserted = sqlx::query(
+                "INSERT IGNORE INTO node (mac, pid, status, last_seen, detect_date)
+                 VALUES (?, 'default', 'unreg', ?, ?)",
             )
             .bind(mac_text(mac))
             .bind(now)
             .bind(now)
-            .execute(&mut *conn)
-            .await?;
-            stored_node(&mut conn, mac).await
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted > 0 {
+                log_change(&mut tx, &[mac]).await?;
+            }
+            let node = stored_node(&mut tx, mac).await?;
+            tx.commit().await?;
+            Ok(node)
         })
         .await
     }
@@ -402,6 +477,7 @@ impl MySqlStore {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            log_change(&mut tx, &[mac]).await?;
             let node = stored_node(&mut tx, mac).await?;
             tx.commit().await?;
             Ok(node)
@@ -415,25 +491,37 @@ impl MySqlStore {
         now: UnixTime,
     ) -> Result<bool, StoreError> {
         retry_write("unregister_node", || async {
+            let mut tx = self.pool.begin().await?;
             let r = sqlx::query(
                 "UPDATE node SET status = 'unreg', unregdate = ? WHERE mac = ? AND status <> 'unreg'",
             )
             .bind(now)
             .bind(mac_text(mac))
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-            Ok(r.rows_affected() > 0)
+            let changed = r.rows_affected() > 0;
+            if changed {
+                log_change(&mut tx, &[mac]).await?;
+            }
+            tx.commit().await?;
+            Ok(changed)
         })
         .await
     }
 
     pub(crate) async fn delete_node(&self, mac: Mac) -> Result<bool, StoreError> {
         retry_write("delete_node", || async {
+            let mut tx = self.pool.begin().await?;
             let r = sqlx::query("DELETE FROM node WHERE mac = ?")
                 .bind(mac_text(mac))
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
-            Ok(r.rows_affected() > 0)
+            let deleted = r.rows_affected() > 0;
+            if deleted {
+                log_change(&mut tx, &[mac]).await?;
+            }
+            tx.commit().await?;
+            Ok(deleted)
         })
         .await
     }
@@ -468,6 +556,8 @@ impl MySqlStore {
                last_seen = VALUES(last_seen), notes = VALUES(notes)",
         );
         qb.build().execute(&mut *tx).await?;
+        let macs: Vec<Mac> = nodes.iter().map(|n| n.mac).collect();
+        log_change(&mut tx, &macs).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -564,6 +654,9 @@ impl MySqlStore {
                 .await?
                 .last_insert_id(),
             };
+            if existing.is_none() {
+                log_change(&mut tx, &[mac]).await?;
+            }
             tx.commit().await?;
             Ok(id)
         })
@@ -576,14 +669,76 @@ impl MySqlStore {
         now: UnixTime,
     ) -> Result<u64, StoreError> {
         retry_write("close_security_events", || async {
+            let mut tx = self.pool.begin().await?;
             let r = sqlx::query(
                 "UPDATE security_event SET status = 'closed', release_date = ?
                  WHERE mac = ? AND status = 'open'",
             )
             .bind(now)
             .bind(mac_text(mac))
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+            let n = r.rows_affected();
+            if n > 0 {
+                log_change(&mut tx, &[mac]).await?;
+            }
+            tx.commit().await?;
+            Ok(n)
+        })
+        .await
+    }
+
+    /// Node changes with an id above `floor`, in id order, read with Galera's causal read
+    /// (`wsrep_sync_wait = 1`): the result includes every change committed anywhere in the
+    /// cluster before the query started. On MariaDB without Galera the variable exists (and
+    /// does nothing) when the server is built with wsrep; a server built without it refuses
+    /// the variable (1193), which is ignored: there is no replication to wait for.
+    pub(crate) async fn changes_since(&self, floor: u64) -> Result<Vec<(u64, Mac)>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let causal = match sqlx::query("SET SESSION wsrep_sync_wait = 1")
+            .execute(&mut *conn)
+            .await
+        {
+            Ok(_) => true,
+            Err(sqlx::Error::Database(db))
+                if db
+                    .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                    .is_some_and(|e| e.number() == UNKNOWN_SYSTEM_VARIABLE) =>
+            {
+                false
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let rows = sqlx::query_as::<_, (u64, String)>(
+            "SELECT id, mac FROM node_change WHERE id > ? ORDER BY id",
+        )
+        .bind(floor)
+        .fetch_all(&mut *conn)
+        .await;
+        if causal {
+            // The connection goes back to the pool: other queries must not wait. One that
+            // cannot be reset is closed instead of being handed to them.
+            if let Err(e) = sqlx::query("SET SESSION wsrep_sync_wait = 0")
+                .execute(&mut *conn)
+                .await
+            {
+                let _ = conn.close().await;
+                return Err(e.into());
+            }
+        }
+        rows?
+            .into_iter()
+            .map(|(id, m)| Ok((id, Mac::parse(&m).map_err(|e| decode_err("MAC", e))?)))
+            .collect()
+    }
+
+    /// Deletes node changes recorded before `before` (UNIX seconds); returns how many.
+    pub(crate) async fn prune_node_changes(&self, before: UnixTime) -> Result<u64, StoreError> {
+        retry_write("prune_node_changes", || async {
+            let r = sqlx::query("DELETE FROM node_change WHERE changed_at < ?")
+                .bind(before)
+                .execute(&self.pool)
+                .await?;
             Ok(r.rows_affected())
         })
         .await
@@ -595,7 +750,6 @@ impl MySqlStore {
         key: Option<(&[u8], UnixTime)>,
     ) -> Result<bool, StoreError> {
         let now = ev.now;
-        let mac = ev.mac.map(mac_text);
         let mut tx = self.pool.begin().await?;
         if let Some((key, applied_at)) = key {
             // First statement of the transaction: a concurrent replay of the same record waits
@@ -612,155 +766,119 @@ impl MySqlStore {
                 return Ok(false); // already applied; the transaction rolls back on drop
             }
         }
-        match (ev.kind, mac.as_deref()) {
-            (AccountingKind::Start | AccountingKind::InterimUpdate, Some(m)) => {
-                // Ensure the node exists and lock its row: concurrent events for one MAC
-                // serialise on this record lock (no gap locks, so no deadlock storm), and the
-                // plain SELECT below, being the transaction's first consistent read, sees what
-                // the previous holder of the lock committed.
-                sqlx::query(
-                    "INSERT INTO node (mac, pid, status, detect_date) VALUES (?, 'default', 'unreg', ?)
-                     ON DUPLICATE KEY UPDATE mac = mac",
-                )
-                .bind(m)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                let open: Vec<OpenEntry> = sqlx::query_as(
-                    "SELECT id, switch_ip, port, vlan, ssid FROM locationlog
-                         WHERE mac = ? AND end_time IS NULL ORDER BY id DESC",
-                )
-                .bind(m)
-                .fetch_all(&mut *tx)
-                .await?;
-                let same = open
-                    .iter()
-                    .find(|(_, ip, port, vlan, ssid)| {
-                        *ip == ev.switch_ip
-                            && *port == ev.port
-                            && *vlan == ev.vlan
-                            && *ssid == ev.ssid
-                    })
-                    .map(|o| o.0);
-                // Close by primary key: record locks only.
-                let to_close: Vec<u64> = open
-                    .iter()
-                    .map(|o| o.0)
-                    .filter(|id| Some(*id) != same)
-                    .collect();
-                if !to_close.is_empty() {
-                    let mut qb = QueryBuilder::<MySql>::new("UPDATE locationlog SET end_time = ");
-                    qb.push_bind(now)
-                        .push(" WHERE end_time IS NULL AND id IN (");
-                    let mut ids = qb.separated(", ");
-                    for id in &to_close {
-                        ids.push_bind(*id);
-                    }
-                    qb.push(")");
-                    qb.build().execute(&mut *tx).await?;
-                }
-                match same {
-                    Some(id) => {
-                        if ev.session_id.is_some() || ev.username.is_some() {
-                            sqlx::query(
-                                "UPDATE locationlog SET session_id = COALESCE(?, session_id),
-                                        username = COALESCE(?, username)
-                                 WHERE id = ?",
-                            )
-                            .bind(ev.session_id.as_deref())
-                            .bind(ev.username.as_deref())
-                            .bind(id)
-                            .execute(&mut *tx)
-                            .await?;
-                        }
-                    }
-                    None => {
-                        sqlx::query(
-                            "INSERT INTO locationlog (mac, switch_id, switch_ip, port, vlan, role,
-                                ssid, session_id, username, connection_type, start_time)
-                             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        )
-                        .bind(m)
-                        .bind(ev.switch_id.as_str())
-                        .bind(ev.switch_ip.as_str())
-                        .bind(ev.port.as_deref())
-                        .bind(ev.vlan.as_deref())
-                        .bind(ev.role.as_deref())
-                        .bind(ev.ssid.as_deref())
-                        .bind(ev.session_id.as_deref())
-                        .bind(ev.username.as_deref())
-                        .bind(ev.connection_type.as_deref())
-                        .bind(now)
+        let needs = plan::needs(ev);
+        if let Some(m) = needs.create_node {
+            // Ensure the node exists and lock its row: concurrent events for one MAC
+            // serialise on this record lock (no gap locks, so no deadlock storm), and the
+            // plain SELECT of the open entries below, being the transaction's first consistent
+            // read, sees what the previous holder of the lock committed.
+            sqlx::query(
+                "INSERT INTO node (mac, pid, status, detect_date) VALUES (?, 'default', 'unreg', ?)
+                 ON DUPLICATE KEY UPDATE mac = mac",
+            )
+            .bind(mac_text(m))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            // The statement reports 1 whether it inserted or not (found rows): a node whose
+            // detect_date is this event's time was (most likely) created by it. Logging a
+            // change for one created by another event in the same second is harmless (one
+            // extra invalidation); missing one is not, and cannot happen: a node inserted here
+            // has detect_date = now.
+            let detected: Option<Option<i64>> =
+                sqlx::query_scalar("SELECT detect_date FROM node WHERE mac = ?")
+                    .bind(mac_text(m))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if detected == Some(Some(now)) {
+                log_change(&mut tx, &[m]).await?;
+            }
+        }
+        let open = open_entries(&mut tx, &needs.scope).await?;
+        let changes = plan::plan(ev, &open);
+        // Close by primary key (record locks only), in batches.
+        let to_close: Vec<u64> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Close { id } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        for ids in to_close.chunks(BATCH_ROWS) {
+            let mut qb = QueryBuilder::<MySql>::new("UPDATE locationlog SET end_time = ");
+            qb.push_bind(now)
+                .push(" WHERE end_time IS NULL AND id IN (");
+            let mut sep = qb.separated(", ");
+            for id in ids {
+                sep.push_bind(*id);
+            }
+            qb.push(")");
+            qb.build().execute(&mut *tx).await?;
+        }
+        for change in changes {
+            match change {
+                Change::Close { .. } => {} // done above
+                Change::Fill {
+                    id,
+                    session_id,
+                    username,
+                } => {
+                    sqlx::query("UPDATE locationlog SET session_id = ?, username = ? WHERE id = ?")
+                        .bind(session_id)
+                        .bind(username)
+                        .bind(id)
                         .execute(&mut *tx)
                         .await?;
-                    }
                 }
-            }
-            (AccountingKind::Stop, Some(m)) => {
-                sqlx::query(
-                    "UPDATE locationlog SET end_time = ?
-                     WHERE mac = ? AND end_time IS NULL
-                       AND (? IS NULL OR session_id IS NULL OR session_id = ?)",
-                )
-                .bind(now)
-                .bind(m)
-                .bind(ev.session_id.as_deref())
-                .bind(ev.session_id.as_deref())
-                .execute(&mut *tx)
-                .await?;
-            }
-            (AccountingKind::Stop, None) => {
-                if let Some(sid) = ev.session_id.as_deref() {
+                Change::Open { mac } => {
                     sqlx::query(
-                        "UPDATE locationlog SET end_time = ?
-                         WHERE switch_ip = ? AND end_time IS NULL AND session_id = ?",
+                        "INSERT INTO locationlog (mac, switch_id, switch_ip, port, vlan, role,
+                            ssid, session_id, username, connection_type, start_time)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(mac_text(mac))
+                    .bind(ev.switch_id.as_str())
+                    .bind(ev.switch_ip.as_str())
+                    .bind(ev.port.as_deref())
+                    .bind(ev.vlan.as_deref())
+                    .bind(ev.role.as_deref())
+                    .bind(ev.ssid.as_deref())
+                    .bind(ev.session_id.as_deref())
+                    .bind(ev.username.as_deref())
+                    .bind(ev.connection_type.as_deref())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Change::IpCloseOthers { mac, keep } => {
+                    sqlx::query(
+                        "UPDATE ip4log SET end_time = ?
+                         WHERE mac = ? AND ip <> ? AND end_time IS NULL",
                     )
                     .bind(now)
-                    .bind(ev.switch_ip.as_str())
-                    .bind(sid)
+                    .bind(mac_text(mac))
+                    .bind(keep.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Change::IpClaim { ip, mac } => {
+                    // MariaDB evaluates ON DUPLICATE KEY assignments left to right, each seeing
+                    // the previous ones: start_time must be computed before mac is overwritten.
+                    sqlx::query(
+                        "INSERT INTO ip4log (ip, mac, start_time, end_time) VALUES (?, ?, ?, NULL)
+                         ON DUPLICATE KEY UPDATE
+                            start_time = IF(mac = VALUES(mac) AND end_time IS NULL,
+                                            start_time, VALUES(start_time)),
+                            mac = VALUES(mac),
+                            end_time = NULL",
+                    )
+                    .bind(ip.to_string())
+                    .bind(mac_text(mac))
+                    .bind(now)
                     .execute(&mut *tx)
                     .await?;
                 }
             }
-            (AccountingKind::AccountingOn | AccountingKind::AccountingOff, _) => {
-                sqlx::query(
-                    "UPDATE locationlog SET end_time = ? WHERE switch_ip = ? AND end_time IS NULL",
-                )
-                .bind(now)
-                .bind(ev.switch_ip.as_str())
-                .execute(&mut *tx)
-                .await?;
-            }
-            (AccountingKind::Start | AccountingKind::InterimUpdate, None) => {}
-        }
-        let nas_event = matches!(
-            ev.kind,
-            AccountingKind::AccountingOn | AccountingKind::AccountingOff
-        );
-        if let (Some(m), Some(ip), false) = (mac.as_deref(), ev.framed_ip, nas_event) {
-            let ip = ip.to_string();
-            sqlx::query(
-                "UPDATE ip4log SET end_time = ? WHERE mac = ? AND ip <> ? AND end_time IS NULL",
-            )
-            .bind(now)
-            .bind(m)
-            .bind(ip.as_str())
-            .execute(&mut *tx)
-            .await?;
-            // MariaDB evaluates ON DUPLICATE KEY assignments left to right, each seeing the
-            // previous ones: start_time must be computed before mac is overwritten.
-            sqlx::query(
-                "INSERT INTO ip4log (ip, mac, start_time, end_time) VALUES (?, ?, ?, NULL)
-                 ON DUPLICATE KEY UPDATE
-                    start_time = IF(mac = VALUES(mac) AND end_time IS NULL, start_time, VALUES(start_time)),
-                    mac = VALUES(mac),
-                    end_time = NULL",
-            )
-            .bind(ip.as_str())
-            .bind(m)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
         }
         tx.commit().await?;
         Ok(true)

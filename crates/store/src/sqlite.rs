@@ -12,7 +12,8 @@
 //!   progress.
 //! * Statements are prepared once per connection (`prepare_cached`).
 
-use crate::accounting::{AccountingEvent, AccountingKind, Ip4LogEntry, LocationLogEntry};
+use crate::accounting::plan::{self, Change, OpenEntry, Scope};
+use crate::accounting::{AccountingEvent, Ip4LogEntry, LocationLogEntry};
 use crate::migrations::{
     LATEST_VERSION, MIGRATIONS, SQLITE_SCHEMA_VERSION_DDL, newer_schema_error,
 };
@@ -113,6 +114,14 @@ fn node_from_row(r: &Row<'_>) -> rusqlite::Result<Node> {
         last_seen: r.get(6)?,
         notes: r.get(7)?,
     })
+}
+
+/// Records in the caller's transaction that what `node_view` shows for `mac` changed (the
+/// per-server node caches poll `node_change`). Stamped with the database's clock.
+fn log_change(conn: &Connection, mac: Mac) -> Result<(), StoreError> {
+    conn.prepare_cached("INSERT INTO node_change (mac, changed_at) VALUES (?1, unixepoch())")?
+        .execute([mac_text(mac)])?;
+    Ok(())
 }
 
 fn u64_of(v: i64) -> u64 {
@@ -342,14 +351,21 @@ impl SqliteStore {
         mac: Mac,
         now: UnixTime,
     ) -> Result<Node, StoreError> {
-        let conn = self.writer();
-        conn.prepare_cached(
-            "INSERT INTO node (mac, pid, status, last_seen, detect_date)
-             VALUES (?1, 'default', 'unreg', ?2, ?2)
-             ON CONFLICT (mac) DO NOTHING",
-        )?
-        .execute(params![mac_text(mac), now])?;
-        Self::stored_node(&conn, mac)
+        let mut conn = self.writer();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let inserted = tx
+            .prepare_cached(
+                "INSERT INTO node (mac, pid, status, last_seen, detect_date)
+                 VALUES (?1, 'default', 'unreg', ?2, ?2)
+                 ON CONFLICT (mac) DO NOTHING",
+            )?
+            .execute(params![mac_text(mac), now])?;
+        if inserted > 0 {
+            log_change(&tx, mac)?;
+        }
+        let node = Self::stored_node(&tx, mac)?;
+        tx.commit()?;
+        Ok(node)
     }
 
     pub(crate) fn touch_last_seen(&self, mac: Mac, now: UnixTime) -> Result<(), StoreError> {
@@ -408,27 +424,38 @@ impl SqliteStore {
                 regdate = excluded.regdate, unregdate = excluded.unregdate",
         )?
         .execute(params![mac_text(mac), pid, role, unregdate, now])?;
+        log_change(&tx, mac)?;
         let node = Self::stored_node(&tx, mac)?;
         tx.commit()?;
         Ok(node)
     }
 
     pub(crate) fn unregister_node(&self, mac: Mac, now: UnixTime) -> Result<bool, StoreError> {
-        let conn = self.writer();
-        let n = conn
+        let mut conn = self.writer();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx
             .prepare_cached(
                 "UPDATE node SET status = 'unreg', unregdate = ?2
                  WHERE mac = ?1 AND status <> 'unreg'",
             )?
             .execute(params![mac_text(mac), now])?;
+        if n > 0 {
+            log_change(&tx, mac)?;
+        }
+        tx.commit()?;
         Ok(n > 0)
     }
 
     pub(crate) fn delete_node(&self, mac: Mac) -> Result<bool, StoreError> {
-        let conn = self.writer();
-        let n = conn
+        let mut conn = self.writer();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx
             .prepare_cached("DELETE FROM node WHERE mac = ?1")?
             .execute([mac_text(mac)])?;
+        if n > 0 {
+            log_change(&tx, mac)?;
+        }
+        tx.commit()?;
         Ok(n > 0)
     }
 
@@ -464,6 +491,7 @@ impl SqliteStore {
                     n.last_seen,
                     n.notes
                 ])?;
+                log_change(&tx, n.mac)?;
             }
         }
         tx.commit()?;
@@ -532,7 +560,9 @@ impl SqliteStore {
                      VALUES (?1, ?2, 'open', ?3, ?4)",
                 )?
                 .execute(params![m, event_id, now, notes])?;
-                tx.last_insert_rowid()
+                let id = tx.last_insert_rowid();
+                log_change(&tx, mac)?;
+                id
             }
         };
         tx.commit()?;
@@ -540,14 +570,80 @@ impl SqliteStore {
     }
 
     pub(crate) fn close_security_events(&self, mac: Mac, now: UnixTime) -> Result<u64, StoreError> {
-        let conn = self.writer();
-        let n = conn
+        let mut conn = self.writer();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx
             .prepare_cached(
                 "UPDATE security_event SET status = 'closed', release_date = ?2
                  WHERE mac = ?1 AND status = 'open'",
             )?
             .execute(params![mac_text(mac), now])?;
+        if n > 0 {
+            log_change(&tx, mac)?;
+        }
+        tx.commit()?;
         Ok(n as u64)
+    }
+
+    /// Node changes with an id above `floor`, in id order.
+    pub(crate) fn changes_since(&self, floor: u64) -> Result<Vec<(u64, Mac)>, StoreError> {
+        let conn = self.reader();
+        let mut st =
+            conn.prepare_cached("SELECT id, mac FROM node_change WHERE id > ?1 ORDER BY id")?;
+        let rows = st.query_map([i64_of(floor)], |r| Ok((u64_of(r.get(0)?), mac_at(r, 1)?)))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Deletes node changes recorded before `before` (UNIX seconds); returns how many.
+    pub(crate) fn prune_node_changes(&self, before: UnixTime) -> Result<u64, StoreError> {
+        let conn = self.writer();
+        let n = conn
+            .prepare_cached("DELETE FROM node_change WHERE changed_at < ?1")?
+            .execute(params![before])?;
+        Ok(n as u64)
+    }
+
+    /// The open location log entries of `scope` (see [`plan::needs`]).
+    fn open_entries(conn: &Connection, scope: &Scope) -> Result<Vec<OpenEntry>, StoreError> {
+        const COLS: &str = "id, mac, switch_ip, port, vlan, ssid, session_id, username";
+        let map = |r: &Row<'_>| {
+            Ok(OpenEntry {
+                id: u64_of(r.get(0)?),
+                mac: mac_at(r, 1)?,
+                switch_ip: r.get(2)?,
+                port: r.get(3)?,
+                vlan: r.get(4)?,
+                ssid: r.get(5)?,
+                session_id: r.get(6)?,
+                username: r.get(7)?,
+            })
+        };
+        let rows = match scope {
+            Scope::Nothing => return Ok(Vec::new()),
+            Scope::Mac(m) => conn
+                .prepare_cached(&format!(
+                    "SELECT {COLS} FROM locationlog WHERE mac = ?1 AND end_time IS NULL"
+                ))?
+                .query_map([mac_text(*m)], map)?
+                .collect::<Result<Vec<_>, _>>()?,
+            Scope::NasSession {
+                switch_ip,
+                session_id,
+            } => conn
+                .prepare_cached(&format!(
+                    "SELECT {COLS} FROM locationlog
+                     WHERE switch_ip = ?1 AND end_time IS NULL AND session_id = ?2"
+                ))?
+                .query_map(params![switch_ip, session_id], map)?
+                .collect::<Result<Vec<_>, _>>()?,
+            Scope::Nas { switch_ip } => conn
+                .prepare_cached(&format!(
+                    "SELECT {COLS} FROM locationlog WHERE switch_ip = ?1 AND end_time IS NULL"
+                ))?
+                .query_map([switch_ip], map)?
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        Ok(rows)
     }
 
     pub(crate) fn record_accounting(&self, ev: &AccountingEvent) -> Result<(), StoreError> {
@@ -575,119 +671,78 @@ impl SqliteStore {
             }
         }
         let now = ev.now;
-        let mac = ev.mac.map(mac_text);
-        match (ev.kind, mac.as_deref()) {
-            (AccountingKind::Start | AccountingKind::InterimUpdate, Some(m)) => {
-                tx.prepare_cached(
+        let needs = plan::needs(ev);
+        if let Some(m) = needs.create_node {
+            let inserted = tx
+                .prepare_cached(
                     "INSERT INTO node (mac, pid, status, detect_date)
                      VALUES (?1, 'default', 'unreg', ?2)
                      ON CONFLICT (mac) DO NOTHING",
                 )?
-                .execute(params![m, now])?;
-                let same: Option<i64> = tx
-                    .prepare_cached(
-                        "SELECT id FROM locationlog
-                         WHERE mac = ?1 AND end_time IS NULL AND switch_ip = ?2
-                           AND port IS ?3 AND vlan IS ?4 AND ssid IS ?5
-                         ORDER BY id DESC LIMIT 1",
-                    )?
-                    .query_row(params![m, ev.switch_ip, ev.port, ev.vlan, ev.ssid], |r| {
-                        r.get(0)
-                    })
-                    .optional()?;
-                match same {
-                    Some(id) => {
-                        if ev.session_id.is_some() || ev.username.is_some() {
-                            tx.prepare_cached(
-                                "UPDATE locationlog SET session_id = COALESCE(?2, session_id),
-                                        username = COALESCE(?3, username)
-                                 WHERE id = ?1",
-                            )?
-                            .execute(params![
-                                id,
-                                ev.session_id,
-                                ev.username
-                            ])?;
-                        }
-                        tx.prepare_cached(
-                            "UPDATE locationlog SET end_time = ?3
-                             WHERE mac = ?1 AND end_time IS NULL AND id <> ?2",
-                        )?
-                        .execute(params![m, id, now])?;
-                    }
-                    None => {
-                        tx.prepare_cached(
-                            "UPDATE locationlog SET end_time = ?2 WHERE mac = ?1 AND end_time IS NULL",
-                        )?
-                        .execute(params![m, now])?;
-                        tx.prepare_cached(
-                            "INSERT INTO locationlog (mac, switch_id, switch_ip, port, vlan, role,
-                                ssid, session_id, username, connection_type, start_time)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                        )?
-                        .execute(params![
-                            m,
-                            ev.switch_id,
-                            ev.switch_ip,
-                            ev.port,
-                            ev.vlan,
-                            ev.role,
-                            ev.ssid,
-                            ev.session_id,
-                            ev.username,
-                            ev.connection_type,
-                            now
-                        ])?;
-                    }
-                }
+                .execute(params![mac_text(m), now])?;
+            if inserted > 0 {
+                log_change(&tx, m)?;
             }
-            (AccountingKind::Stop, Some(m)) => {
-                tx.prepare_cached(
-                    "UPDATE locationlog SET end_time = ?3
-                     WHERE mac = ?1 AND end_time IS NULL
-                       AND (?2 IS NULL OR session_id IS NULL OR session_id = ?2)",
-                )?
-                .execute(params![m, ev.session_id, now])?;
-            }
-            (AccountingKind::Stop, None) => {
-                if let Some(sid) = &ev.session_id {
-                    tx.prepare_cached(
-                        "UPDATE locationlog SET end_time = ?3
-                         WHERE switch_ip = ?1 AND end_time IS NULL AND session_id = ?2",
-                    )?
-                    .execute(params![ev.switch_ip, sid, now])?;
-                }
-            }
-            (AccountingKind::AccountingOn | AccountingKind::AccountingOff, _) => {
-                tx.prepare_cached(
-                    "UPDATE locationlog SET end_time = ?2 WHERE switch_ip = ?1 AND end_time IS NULL",
-                )?
-                .execute(params![ev.switch_ip, now])?;
-            }
-            (AccountingKind::Start | AccountingKind::InterimUpdate, None) => {}
         }
-        if let (Some(m), Some(ip), false) = (
-            mac.as_deref(),
-            ev.framed_ip,
-            matches!(
-                ev.kind,
-                AccountingKind::AccountingOn | AccountingKind::AccountingOff
-            ),
-        ) {
-            let ip = ip.to_string();
-            tx.prepare_cached(
-                "UPDATE ip4log SET end_time = ?3 WHERE mac = ?1 AND ip <> ?2 AND end_time IS NULL",
-            )?
-            .execute(params![m, ip, now])?;
-            tx.prepare_cached(
-                "INSERT INTO ip4log (ip, mac, start_time, end_time) VALUES (?1, ?2, ?3, NULL)
-                 ON CONFLICT (ip) DO UPDATE SET
-                    start_time = CASE WHEN ip4log.mac = excluded.mac AND ip4log.end_time IS NULL
-                                      THEN ip4log.start_time ELSE excluded.start_time END,
-                    mac = excluded.mac,
-                    end_time = NULL",
-            )?
-            .execute(params![ip, m, now])?;
+        let open = Self::open_entries(&tx, &needs.scope)?;
+        for change in plan::plan(ev, &open) {
+            match change {
+                Change::Close { id } => {
+                    tx.prepare_cached(
+                        "UPDATE locationlog SET end_time = ?2 WHERE id = ?1 AND end_time IS NULL",
+                    )?
+                    .execute(params![i64_of(id), now])?;
+                }
+                Change::Fill {
+                    id,
+                    session_id,
+                    username,
+                } => {
+                    tx.prepare_cached(
+                        "UPDATE locationlog SET session_id = ?2, username = ?3 WHERE id = ?1",
+                    )?
+                    .execute(params![i64_of(id), session_id, username])?;
+                }
+                Change::Open { mac } => {
+                    tx.prepare_cached(
+                        "INSERT INTO locationlog (mac, switch_id, switch_ip, port, vlan, role,
+                            ssid, session_id, username, connection_type, start_time)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    )?
+                    .execute(params![
+                        mac_text(mac),
+                        ev.switch_id,
+                        ev.switch_ip,
+                        ev.port,
+                        ev.vlan,
+                        ev.role,
+                        ev.ssid,
+                        ev.session_id,
+                        ev.username,
+                        ev.connection_type,
+                        now
+                    ])?;
+                }
+                Change::IpCloseOthers { mac, keep } => {
+                    tx.prepare_cached(
+                        "UPDATE ip4log SET end_time = ?3
+                         WHERE mac = ?1 AND ip <> ?2 AND end_time IS NULL",
+                    )?
+                    .execute(params![mac_text(mac), keep.to_string(), now])?;
+                }
+                Change::IpClaim { ip, mac } => {
+                    tx.prepare_cached(
+                        "INSERT INTO ip4log (ip, mac, start_time, end_time) VALUES (?1, ?2, ?3, NULL)
+                         ON CONFLICT (ip) DO UPDATE SET
+                            start_time = CASE WHEN ip4log.mac = excluded.mac
+                                                   AND ip4log.end_time IS NULL
+                                              THEN ip4log.start_time ELSE excluded.start_time END,
+                            mac = excluded.mac,
+                            end_time = NULL",
+                    )?
+                    .execute(params![ip.to_string(), mac_text(mac), now])?;
+                }
+            }
         }
         tx.commit()?;
         Ok(true)

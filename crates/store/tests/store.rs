@@ -79,6 +79,83 @@ async fn read_only_server_is_reported(db: &MariaDb, cfg: StoreConfig) {
     store.close().await;
 }
 
+/// MariaDB-only: auto-increment ids are taken at insert, not at commit, so a change can commit
+/// after one with a higher id (concurrent transactions here; across nodes on Galera). The
+/// poller's look-back window must still apply it, within the staleness bound of its commit.
+async fn change_committed_out_of_id_order_is_applied(cfg: StoreConfig) {
+    use ironfence_store::node_cache::{CacheSettings, CachedNodes};
+    use sqlx::Connection;
+    use std::sync::Arc;
+    use std::time::Duration;
+    let a = Store::open(&cfg).await.expect("open");
+    let settings = CacheSettings::default();
+    let b = Arc::new(CachedNodes::new(
+        Store::open(&cfg).await.expect("open"),
+        &settings,
+    ));
+    let (late, early) = (suite::mac(501), suite::mac(502));
+    b.poll_once().await.unwrap();
+    assert_eq!(b.node_view(late).await.unwrap(), None, "cached as unknown");
+
+    // A writer takes its change id and stalls before committing…
+    let StoreConfig::MySql {
+        host,
+        port,
+        user,
+        password,
+        database,
+    } = &cfg
+    else {
+        unreachable!()
+    };
+    let opts = sqlx::mysql::MySqlConnectOptions::new()
+        .host(host)
+        .port(*port)
+        .username(user)
+        .password(password)
+        .database(database);
+    let mut slow = sqlx::mysql::MySqlConnection::connect_with(&opts)
+        .await
+        .unwrap();
+    let mut tx = slow.begin().await.unwrap();
+    sqlx::query("INSERT INTO node (mac, pid, status) VALUES (?, 'default', 'unreg')")
+        .bind(late.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO node_change (mac, changed_at) VALUES (?, UNIX_TIMESTAMP())")
+        .bind(late.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    // …while another change, with a higher id, commits and is polled.
+    a.create_node_if_absent(early, suite::T0).await.unwrap();
+    for _ in 0..3 {
+        b.poll_once().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(b.node_view(early).await.unwrap().is_some());
+    assert_eq!(b.node_view(late).await.unwrap(), None, "not committed yet");
+    tx.commit().await.unwrap();
+    let committed = Instant::now();
+    loop {
+        b.poll_once().await.unwrap();
+        let asked = Instant::now();
+        if b.node_view(late).await.unwrap().is_some() {
+            break;
+        }
+        assert!(
+            asked < committed + settings.max_staleness,
+            "change committed out of id order still not seen after {:?}",
+            asked - committed
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    slow.close().await.unwrap();
+    a.close().await;
+    b.store().close().await;
+}
+
 /// MariaDB-only: nothing listening is `Unavailable`, with the address in the message.
 async fn unreachable_server_is_unavailable() {
     let port = {
@@ -112,6 +189,14 @@ async fn mariadb_suite() {
         t.elapsed()
     );
 
+    // The change poller's causal read (`SET SESSION wsrep_sync_wait = 1`) must work on a
+    // MariaDB without Galera too: show what this server says about it.
+    println!(
+        "wsrep on this mariadbd: {}",
+        db.admin_sql("SELECT @@version, @@global.wsrep_on, @@session.wsrep_sync_wait")
+            .unwrap_or_else(|e| format!("not available ({e})"))
+            .trim()
+    );
     let mut failures = Vec::new();
     for (name, case) in suite::CASES {
         db.create_database(name).expect("create database");
@@ -125,6 +210,8 @@ async fn mariadb_suite() {
     db.create_database("read_only").expect("create database");
     read_only_server_is_reported(&db, mysql_cfg(&db, "read_only")).await;
     unreachable_server_is_unavailable().await;
+    db.create_database("out_of_order").expect("create database");
+    change_committed_out_of_id_order_is_applied(mysql_cfg(&db, "out_of_order")).await;
 
     drop(db);
     assert!(

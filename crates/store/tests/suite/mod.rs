@@ -3,13 +3,16 @@
 
 use ironfence_core::{Mac, Node, NodeStatus};
 use ironfence_store::migrations::LATEST_VERSION;
+use ironfence_store::node_cache::{CacheSettings, CachedNodes, Lookup};
 use ironfence_store::{
-    AccountingEvent, AccountingKind, AuditRecord, NodeFilter, Person, Store, StoreConfig,
-    StoreError,
+    AccountingEvent, AccountingKind, AuditRecord, NodeFilter, NodeLookup, Person, Store,
+    StoreConfig, StoreError,
 };
 use std::future::Future;
 use std::net::Ipv4Addr;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
 use std::time::Instant;
 
 pub type CaseFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -32,7 +35,9 @@ macro_rules! with_cases {
             concurrent_security_event_opens_once,
             ip4log_follows_framed_ip,
             audit_batch_insert_and_count,
-            bulk_import_100k_and_time_node_view
+            bulk_import_100k_and_time_node_view,
+            every_node_change_is_logged,
+            two_servers_cache_coherence
         );
     };
 }
@@ -782,4 +787,258 @@ pub async fn bulk_import_100k_and_time_node_view(cfg: StoreConfig) {
         1
     );
     store.close().await;
+}
+
+/// The MACs of the changes logged since `floor` (which moves past them); ids strictly increase.
+async fn changes(store: &Store, floor: &mut u64) -> Vec<Mac> {
+    let rows = store.changes_since(*floor).await.expect("changes_since");
+    for w in rows.windows(2) {
+        assert!(w[0].0 < w[1].0, "ids in order: {rows:?}");
+    }
+    if let Some(&(id, _)) = rows.last() {
+        assert!(id > *floor);
+        *floor = id;
+    }
+    rows.into_iter().map(|(_, m)| m).collect()
+}
+
+/// Every store method that changes what `node_view` shows logs the MAC in `node_change`; the
+/// others (and no-op calls) do not.
+pub async fn every_node_change_is_logged(cfg: StoreConfig) {
+    let store = open(&cfg).await;
+    let mut floor = 0;
+    let f = &mut floor;
+    let m = mac(80);
+    assert_eq!(changes(&store, f).await, []);
+    store.create_node_if_absent(m, T0).await.unwrap();
+    assert_eq!(changes(&store, f).await, [m], "node created");
+    store.create_node_if_absent(m, T0 + 1).await.unwrap();
+    store.touch_last_seen(m, T0 + 2).await.unwrap();
+    assert_eq!(changes(&store, f).await, [], "existing node, last_seen");
+    store
+        .register_node(m, "alice", "staff", None, T0 + 3)
+        .await
+        .unwrap();
+    assert_eq!(changes(&store, f).await, [m], "registered");
+    assert!(store.unregister_node(m, T0 + 4).await.unwrap());
+    assert_eq!(changes(&store, f).await, [m], "unregistered");
+    assert!(!store.unregister_node(m, T0 + 5).await.unwrap());
+    assert_eq!(changes(&store, f).await, [], "already unregistered");
+    store
+        .open_security_event(m, 1100010, T0 + 6, None)
+        .await
+        .unwrap();
+    assert_eq!(changes(&store, f).await, [m], "security event opened");
+    store
+        .open_security_event(m, 1100010, T0 + 7, None)
+        .await
+        .unwrap();
+    assert_eq!(changes(&store, f).await, [], "already open");
+    assert_eq!(store.close_security_events(m, T0 + 8).await.unwrap(), 1);
+    assert_eq!(changes(&store, f).await, [m], "security events closed");
+    assert_eq!(store.close_security_events(m, T0 + 9).await.unwrap(), 0);
+    assert_eq!(changes(&store, f).await, [], "nothing open");
+    let n = mac(81);
+    store.open_security_event(n, 1, T0, None).await.unwrap();
+    assert_eq!(changes(&store, f).await, [n], "event on a new node");
+
+    let a = mac(82);
+    store
+        .record_accounting(&session(AccountingKind::Start, a, "10.0.0.1", "1", T0 + 10))
+        .await
+        .unwrap();
+    assert_eq!(changes(&store, f).await, [a], "accounting created the node");
+    store
+        .record_accounting(&session(
+            AccountingKind::InterimUpdate,
+            a,
+            "10.0.0.1",
+            "2",
+            T0 + 70,
+        ))
+        .await
+        .unwrap();
+    store
+        .record_accounting(&session(
+            AccountingKind::Stop,
+            mac(83),
+            "10.0.0.1",
+            "3",
+            T0 + 80,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        changes(&store, f).await,
+        [],
+        "accounting on a known / no node"
+    );
+
+    assert!(store.delete_node(m).await.unwrap());
+    assert_eq!(changes(&store, f).await, [m], "deleted");
+    assert!(!store.delete_node(m).await.unwrap());
+    store.upsert_person(&Person::new("bob")).await.unwrap();
+    assert_eq!(changes(&store, f).await, [], "nothing deleted, person");
+
+    let imported: Vec<Node> = (90..93)
+        .map(|i| Node {
+            status: NodeStatus::Registered,
+            regdate: Some(T0),
+            ..Node::new_unregistered(mac(i), T0)
+        })
+        .collect();
+    store.bulk_import_nodes(&imported).await.unwrap();
+    let mut got = changes(&store, f).await;
+    got.sort();
+    assert_eq!(got, [mac(90), mac(91), mac(92)], "imported");
+
+    // Pruning forgets old rows; ids are never reused afterwards.
+    let last = *f;
+    let far = 4_000_000_000;
+    assert!(store.prune_node_changes(far).await.unwrap() >= 9);
+    assert_eq!(store.changes_since(0).await.unwrap(), []);
+    store.create_node_if_absent(mac(99), T0).await.unwrap();
+    let after = store.changes_since(0).await.unwrap();
+    assert_eq!(after.len(), 1);
+    assert!(after[0].0 > last, "id {} reused (last {last})", after[0].0);
+    store.close().await;
+}
+
+/// What any [`NodeLookup`] (a store or a cache) says about a MAC's status.
+async fn status_via(n: &impl NodeLookup, m: Mac) -> Option<NodeStatus> {
+    n.node_view(m)
+        .await
+        .expect("node_view")
+        .map(|v| v.node.status)
+}
+
+/// Two servers (two store handles on one database): a change through A is seen by B's cache
+/// within `max_staleness` of its commit; B without polls turns untrusted and reads the
+/// database. Also reports B's hit rate in a simple request mix.
+pub async fn two_servers_cache_coherence(cfg: StoreConfig) {
+    let a = open(&cfg).await;
+    let settings = CacheSettings::default();
+    let b = Arc::new(CachedNodes::new(open(&cfg).await, &settings));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let poller = {
+        let (b, stop) = (b.clone(), stop.clone());
+        tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                b.poll_once().await.expect("poll");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let devices: Vec<Node> = (0..1000)
+        .map(|i| Node::new_unregistered(mac(2000 + i), T0))
+        .collect();
+    a.bulk_import_nodes(&devices).await.unwrap();
+    while b.staleness().is_none() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // B caches the device (and an unknown MAC, negatively).
+    let m = mac(2000);
+    let unknown = mac(9999);
+    for _ in 0..3 {
+        let v = b.node_view(m).await.unwrap().expect("imported");
+        assert_eq!(v.node.status, NodeStatus::Unregistered);
+        assert_eq!(b.node_view(unknown).await.unwrap(), None);
+    }
+    assert!(b.stats().hits >= 4, "{:?}", b.stats());
+
+    // A registers it and creates the unknown one: B must see both by commit + max_staleness.
+    let mut worst = Duration::ZERO;
+    for (mac_, change) in [(m, 0), (unknown, 1)] {
+        if change == 0 {
+            a.register_node(mac_, "alice", "staff", None, T0)
+                .await
+                .unwrap();
+        } else {
+            a.create_node_if_absent(mac_, T0).await.unwrap();
+        }
+        let committed = Instant::now(); // the commit happened before this instant
+        loop {
+            let asked = Instant::now();
+            let v = b.node_view(mac_).await.unwrap();
+            let seen = match change {
+                0 => v.is_some_and(|v| v.node.status == NodeStatus::Registered),
+                _ => v.is_some(),
+            };
+            if seen {
+                worst = worst.max(committed.elapsed());
+                break;
+            }
+            assert!(
+                asked < committed + settings.max_staleness,
+                "stale view served {:?} after the commit",
+                asked - committed
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    println!("[cache] change visible on the other server after at most {worst:.2?}");
+    // Both are `NodeLookup`s: the store and the cache agree.
+    for d in [m, unknown, mac(2001)] {
+        assert_eq!(status_via(&a, d).await, status_via(&*b, d).await, "{d}");
+    }
+
+    // Hit rate: 20,000 lookups over the 1000 devices while A changes one device every 100.
+    let before = b.stats();
+    let t = Instant::now();
+    for i in 0..20_000u32 {
+        let d = mac(2000 + (i.wrapping_mul(7919) % 1000));
+        b.node_view(d).await.unwrap().expect("known");
+        if i % 100 == 99 {
+            a.register_node(mac(2000 + i % 1000), "bob", "guest", None, T0)
+                .await
+                .unwrap();
+        }
+    }
+    let after = b.stats();
+    let (hits, misses, untrusted) = (
+        after.hits - before.hits,
+        after.misses - before.misses,
+        after.untrusted - before.untrusted,
+    );
+    let rate = hits as f64 / (hits + misses + untrusted) as f64;
+    println!(
+        "[cache] {} lookups in {:.2?}: {hits} hits, {misses} misses, {untrusted} untrusted, \
+         hit rate {:.1} %, {} invalidations, staleness {:?}",
+        hits + misses + untrusted,
+        t.elapsed(),
+        rate * 100.0,
+        after.invalidations - before.invalidations,
+        b.staleness()
+    );
+    assert!(rate > 0.8, "hit rate {rate}");
+    // Cost of a lookup from the cache and from the database (this server, this machine).
+    let n = 2000u32;
+    let t = Instant::now();
+    for i in 0..n {
+        b.node_view(mac(2000 + i % 1000)).await.unwrap();
+    }
+    let cached = t.elapsed() / n;
+    let t = Instant::now();
+    for i in 0..n {
+        b.store().node_view(mac(2000 + i % 1000)).await.unwrap();
+    }
+    let direct = t.elapsed() / n;
+    println!("[cache] per lookup: from the cache {cached:.2?}, from the database {direct:.2?}");
+
+    // Polling stopped: B turns untrusted within max_staleness and reads the database.
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    poller.await.expect("poller");
+    tokio::time::sleep(settings.max_staleness).await;
+    assert_eq!(b.cache().get(m, Instant::now()), Lookup::Untrusted);
+    assert!(a.unregister_node(m, T0 + 1).await.unwrap());
+    let v = b.node_view(m).await.unwrap().unwrap();
+    assert_eq!(
+        v.node.status,
+        NodeStatus::Unregistered,
+        "read from the database"
+    );
+    assert!(b.stats().untrusted > after.untrusted);
+    a.close().await;
+    b.store().close().await;
 }
