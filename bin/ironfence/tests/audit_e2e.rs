@@ -122,6 +122,22 @@ fn every_request_of_a_burst_is_audited_and_survives_restart_and_crash() {
     );
     let out = stdout(&d.cli(&["audit", A, "--until", "2000-01-01"]));
     assert_eq!(out, format!("0 record(s) for {A}\n"));
+    // `| head`: the reader goes away, the command ends quietly (no panic, no message).
+    let piped = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{} --conf-dir {} audit {A} --limit 1000 | head -1",
+            env!("CARGO_BIN_EXE_ironfence"),
+            d.conf_dir().display()
+        ))
+        .output()
+        .unwrap();
+    assert!(stdout(&piped).starts_with("TIME"), "{}", stdout(&piped));
+    assert!(
+        piped.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&piped.stderr)
+    );
     let bad = d.cli(&["audit", A, "--since", "last tuesday"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--since"));
