@@ -24,6 +24,10 @@ const BATCH: usize = 4096;
 /// fsync period: a host crash (power cut, kernel panic) loses at most this much of the log; a
 /// crash of the process alone loses only what was still in the channel.
 pub const SYNC_EVERY: Duration = Duration::from_secs(1);
+/// How long the writer lets records gather after the first one wakes it. At 100k requests/s
+/// that is 500 records, far below [`DEFAULT_CAPACITY`]; a record reaches the file at most this
+/// much later.
+const LINGER: Duration = Duration::from_millis(5);
 /// How often time-based rotation and retention are checked.
 pub const MAINTAIN_EVERY: Duration = Duration::from_secs(10);
 
@@ -160,6 +164,12 @@ fn run(mut log: AuditLog, rx: mpsc::Receiver<Msg>, stats: &Stats, on_written: &d
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => Some(Msg::Close),
         };
+        if matches!(first, Some(Msg::Record(_))) {
+            // Let a batch gather before draining: the writer then blocks on the channel (and a
+            // push has to wake it, a futex call on the request path) once per LINGER instead
+            // of once per request.
+            std::thread::sleep(LINGER);
+        }
         let mut next = first;
         while let Some(msg) = next.take() {
             match msg {
