@@ -417,16 +417,20 @@ impl CachedNodes {
     }
 
     /// Same contract as [`Store::node_view`], answered from the cache when it is trusted.
+    ///
+    /// The database futures are boxed: a MariaDB query's future is kilobytes, and held inline
+    /// it would make every caller's future (allocated per request) that large even when the
+    /// answer comes from memory.
     pub async fn node_view(&self, mac: Mac) -> Result<Option<NodeView>, StoreError> {
         match self.cache.get(mac, Instant::now()) {
             Lookup::Hit(v) => Ok(v),
             Lookup::Miss(ticket) => {
                 let asked = Instant::now();
-                let v = self.store.node_view(mac).await?;
+                let v = Box::pin(self.store.node_view(mac)).await?;
                 self.cache.fill(mac, ticket, v.clone(), asked);
                 Ok(v)
             }
-            Lookup::Untrusted => self.store.node_view(mac).await,
+            Lookup::Untrusted => Box::pin(self.store.node_view(mac)).await,
         }
     }
 

@@ -394,7 +394,13 @@ async fn process(
             read_only: shared.db.is_read_only(),
         };
         let handled: Handled = listener.handler.handle(&ctx).await;
-        let persisted = persist::apply(&ctx, handled.writes).await;
+        // Boxed, and only when there is something to write: the store's futures are large and
+        // most requests write nothing.
+        let persisted = if handled.writes.is_empty() {
+            Ok(())
+        } else {
+            Box::pin(persist::apply(&ctx, handled.writes)).await
+        };
         let reply = match (persisted, handled.reply) {
             (Ok(()), Some(builder)) => Some(builder.encode_response(&ctx.packet, &switch.secret)),
             (Ok(()), None) => None,
