@@ -2,7 +2,7 @@
 # MAB benchmark, ironfence vs FreeRADIUS 3.2 (Debian package), side by side, one command.
 #
 #   bench/mab.sh [--store sqlite|mariadb|galera[,...]] [--growth [--growth-sizes N,N,...]]
-#                [--perf] [--quick] [--pin] [--no-audit] [--devices N] [--out FILE] [--keep]
+#                [--perf] [--quick] [--pin] [--no-audit | --audit MODE] [--devices N] [--out FILE] [--keep]
 #
 #   --store LIST   which ironfence stores to measure, comma-separated, in this order (default
 #                  sqlite; with --growth alone: none):
@@ -24,7 +24,9 @@
 #                  10 s steps after 3 s warm-up, 1,000,000 requests)
 #   --pin          server on CPU 0, load generator on CPU 1 (default: nobody pinned)
 #   --no-audit     diagnostic: ironfence with audit_log = disabled (default: its production
-#                  default, one audit record per request)
+#                  default, audit_log = file: one record per request in its own files)
+#   --audit MODE   audit_log = file | database | disabled; `database` is PacketFence's way
+#                  (one radius_audit_log row per request; replicated on Galera), to measure it
 #   --devices N    device population of the --store runs (default 100000)
 #   --no-build     use the binaries already in target/release (default: cargo build --release)
 #   --out FILE     also write the Markdown report to FILE
@@ -43,7 +45,7 @@ ROOT=$PWD
 QUICK=0
 PIN=0
 KEEP=0
-AUDIT=enabled
+AUDIT=file
 BUILD=1
 DEVICES=100000
 OUT=""
@@ -58,6 +60,8 @@ while [ $# -gt 0 ]; do
         --quick) QUICK=1 ;;
         --pin) PIN=1 ;;
         --no-audit) AUDIT=disabled ;;
+        --audit) AUDIT=$2; shift
+            case "$AUDIT" in file | database | disabled) ;; *) echo "--audit file|database|disabled" >&2; exit 2 ;; esac ;;
         --no-build) BUILD=0 ;;
         --keep) KEEP=1 ;;
         --devices) DEVICES=$2; shift ;;
