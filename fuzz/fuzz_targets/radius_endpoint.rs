@@ -62,7 +62,7 @@ fuzz_target!(|data: &[u8]| {
                 if selector & 2 == 0 {
                     e.abandon(&r.key());
                 } else {
-                    e.complete(r.key(), r.packet().as_bytes().to_vec(), now);
+                    e.complete(r.key(), r.packet().as_bytes(), now);
                 }
             }
         }

@@ -98,7 +98,7 @@ pub fn decide(view: &NodeView, switch: &SwitchSettings, now: UnixTime) -> Decisi
         return vlan_decision(
             switch,
             switch.isolation_vlan.as_deref(),
-            "isolationVlan",
+            &|| "isolationVlan".to_string(),
             node_role(view),
             Reason::Isolated,
         );
@@ -113,7 +113,7 @@ pub fn decide(view: &NodeView, switch: &SwitchSettings, now: UnixTime) -> Decisi
         return vlan_decision(
             switch,
             switch.registration_vlan.as_deref(),
-            "registrationVlan",
+            &|| "registrationVlan".to_string(),
             "registration".to_string(),
             reason,
         );
@@ -124,11 +124,11 @@ pub fn decide(view: &NodeView, switch: &SwitchSettings, now: UnixTime) -> Decisi
             reason: Reason::RejectRole,
         };
     }
-    let key = format!("{role}Vlan");
     vlan_decision(
         switch,
         switch.role_vlans.get(&role).map(String::as_str),
-        &key,
+        // Only built for the rare Reject that names the missing key.
+        &|| format!("{role}Vlan"),
         role.clone(),
         Reason::Registered,
     )
@@ -146,7 +146,7 @@ fn node_role(view: &NodeView) -> String {
 fn vlan_decision(
     switch: &SwitchSettings,
     vlan: Option<&str>,
-    key: &str,
+    key: &dyn Fn() -> String,
     role: String,
     reason: Reason,
 ) -> Decision {
@@ -164,9 +164,7 @@ fn vlan_decision(
             reason,
         },
         None => Decision::Reject {
-            reason: Reason::VlanNotConfigured {
-                key: key.to_string(),
-            },
+            reason: Reason::VlanNotConfigured { key: key() },
         },
     }
 }

@@ -322,7 +322,7 @@ impl Endpoint {
                 return Action::Drop(DropReason::ReplyTooLong);
             }
             let reply = b.encode_response(&packet, policy.secret);
-            self.cache.complete(key, reply.clone(), now);
+            self.cache.complete(key, &reply, now);
             return Action::Reply(reply, Replied::StatusServer);
         }
         let id = RequestId(self.next_id);
@@ -340,7 +340,7 @@ impl Endpoint {
 
     /// The handler answered `key` with `reply` (sent now): replayed to retransmits for the
     /// cache's ttl. Call it before sending, so that a retransmit racing the reply finds it.
-    pub fn complete(&mut self, key: CacheKey, reply: Vec<u8>, now: Instant) {
+    pub fn complete(&mut self, key: CacheKey, reply: &[u8], now: Instant) {
         self.cache.complete(key, reply, now);
     }
 

@@ -33,7 +33,7 @@ pub(crate) fn radius(cfg: &Config) -> RadiusSettings {
         acct_port: r.acct_port,
         recv_buffer: r.recv_buffer,
         reply_cache_ttl: r.reply_cache_ttl,
-        // Bounded memory (~170 octets per entry, ~45 MB): the full ttl holds up to ~50k
+        // Bounded memory (~130 octets per entry, ~34 MB): the full ttl holds up to ~50k
         // requests/s; beyond that the oldest replies go first, which still covers switches'
         // usual retransmission timers (2-3 s) up to ~100k requests/s.
         reply_cache_entries: 1 << 18,

@@ -344,7 +344,7 @@ fn retransmits_are_replayed_dropped_or_processed_anew() {
         Seen::Drop("duplicate_in_progress")
     );
     // Answered: the retransmit gets the very same bytes.
-    e.complete(req.key(), b"the reply".to_vec(), t0);
+    e.complete(req.key(), b"the reply", t0);
     match e.handle(
         &table,
         t0 + Duration::from_secs(1),

@@ -416,11 +416,9 @@ async fn process(
     let mut endpoint = listener.endpoint();
     match &reply {
         // Cached before it is sent: a retransmit racing the reply must find it, not "in progress".
-        Some(reply) => endpoint.complete(
-            request.key(),
-            reply.clone(),
-            tokio::time::Instant::now().into_std(),
-        ),
+        Some(reply) => {
+            endpoint.complete(request.key(), reply, tokio::time::Instant::now().into_std())
+        }
         None => endpoint.abandon(&request.key()),
     }
     reply
