@@ -17,4 +17,4 @@ mod mac;
 mod node;
 
 pub use mac::{Mac, MacParseError};
-pub use node::{Node, NodeStatus, NodeView, UnixTime};
+pub use node::{Node, NodeStatus, NodeView, PolicyView, UnixTime};

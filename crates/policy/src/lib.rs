@@ -20,7 +20,7 @@
 #![forbid(unsafe_code)]
 
 use ironfence_config::SwitchSettings;
-use ironfence_core::{NodeStatus, NodeView, UnixTime};
+use ironfence_core::{NodeStatus, NodeView, PolicyView, UnixTime};
 use std::fmt;
 
 /// The role a registered node without a role gets, as in PacketFence.
@@ -93,7 +93,12 @@ impl fmt::Display for Reason {
 
 /// Decides what `switch` should do with the device described by `view` at time `now`.
 pub fn decide(view: &NodeView, switch: &SwitchSettings, now: UnixTime) -> Decision {
-    let node = &view.node;
+    decide_on(&PolicyView::from(view), switch, now)
+}
+
+/// [`decide`] on the facts the decision reads (what the RADIUS path's node cache holds).
+pub fn decide_on(view: &PolicyView, switch: &SwitchSettings, now: UnixTime) -> Decision {
+    let node = view;
     if view.open_security_events > 0 {
         return vlan_decision(
             switch,
@@ -134,9 +139,8 @@ pub fn decide(view: &NodeView, switch: &SwitchSettings, now: UnixTime) -> Decisi
     )
 }
 
-fn node_role(view: &NodeView) -> String {
-    view.node
-        .role
+fn node_role(view: &PolicyView) -> String {
+    view.role
         .as_deref()
         .filter(|r| !r.is_empty())
         .unwrap_or(DEFAULT_ROLE)

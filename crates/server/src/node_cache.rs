@@ -1,9 +1,9 @@
 //! The per-server node read cache (`ironfence_store::node_cache`) in the daemon: the task that
 //! polls the store's change log, prunes it, and exports the cache's metrics.
 //!
-//! The RADIUS path calls [`CachedNodes::node_view`] instead of `Store::node_view` (same
-//! signature and result); a write made by this daemon that changes a node calls
-//! [`CachedNodes::invalidate`] after it commits, so that this server's next request does not
+//! The RADIUS path calls [`CachedNodes::policy_view`] instead of `Store::node_view` (the same
+//! lookup, reduced to what the policy reads); a write made by this daemon that changes a node
+//! calls [`CachedNodes::invalidate`] after it commits, so that this server's next request does not
 //! wait for the poll. The guarantees (a change committed anywhere at `T` is seen by every
 //! server from `T + max_staleness` on; a server whose polls fail reads the database) are in the
 //! store module's docs. The future CoA/Disconnect sender waits
@@ -190,7 +190,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         for _ in 0..3 {
-            assert!(nodes.node_view(mac).await.unwrap().is_some());
+            assert!(nodes.policy_view(mac).await.unwrap().is_some());
         }
         let text = metrics.render();
         assert!(text.contains("ironfence_node_cache_hits_total 2"), "{text}");

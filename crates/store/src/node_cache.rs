@@ -1,6 +1,7 @@
 //! Per-server node read cache that stays correct across a cluster.
 //!
-//! Every RADIUS request needs [`NodeView`] (status, role, unregdate, open security events).
+//! Every RADIUS request needs a [`PolicyView`] of the device (status, role, unregdate, open
+//! security events): the part of [`NodeView`] the decision reads, and what this cache keeps.
 //! On MariaDB that is one query costing mariadbd ~250 µs of CPU; this cache answers most
 //! requests from memory and still honours every change made on any server.
 //!
@@ -51,7 +52,7 @@
 //! clock inside. [`CachedNodes`] binds them to a [`Store`] and the monotonic clock.
 
 use crate::{Store, StoreError};
-use ironfence_core::{Mac, NodeView};
+use ironfence_core::{Mac, NodeView, PolicyView};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -92,7 +93,7 @@ impl Default for CacheSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
     /// Cached: the view, or `None` for a MAC known to have no node.
-    Hit(Option<NodeView>),
+    Hit(Option<PolicyView>),
     /// Not cached: read the database, then [`NodeCache::fill`] with this ticket.
     Miss(FillTicket),
     /// The cache cannot confirm it is current: read the database (and do not fill).
@@ -138,7 +139,7 @@ fn bump(c: &AtomicU64) {
 #[derive(Debug, Default)]
 struct Shard {
     /// The view (`None`: no such node) and when it was filled.
-    map: HashMap<Mac, (Option<NodeView>, Instant)>,
+    map: HashMap<Mac, (Option<PolicyView>, Instant)>,
     /// Insertion order for FIFO eviction; may hold MACs no longer in `map` (skipped).
     order: VecDeque<Mac>,
     /// Bumped by every invalidation in this shard.
@@ -236,7 +237,13 @@ impl NodeCache {
     /// Stores what the database returned for a miss (read after `now`, the time of the miss
     /// or later), unless an invalidation hit the shard since the ticket was taken. Returns
     /// whether it was stored.
-    pub fn fill(&self, mac: Mac, ticket: FillTicket, view: Option<NodeView>, now: Instant) -> bool {
+    pub fn fill(
+        &self,
+        mac: Mac,
+        ticket: FillTicket,
+        view: Option<PolicyView>,
+        now: Instant,
+    ) -> bool {
         let mut shard = lock(&self.shards[ticket.shard]);
         if shard.generation != ticket.generation || ticket.shard != self.shard_of(mac) {
             bump(&self.counters.fills_rejected);
@@ -383,9 +390,10 @@ impl ChangeCursor {
     }
 }
 
-/// A [`Store`] with a [`NodeCache`] in front of [`Store::node_view`]: the RADIUS path's
-/// drop-in replacement. Someone must call [`CachedNodes::poll_once`] every 100–150 ms (the
-/// server's `node_cache` task); without polls every lookup goes to the database.
+/// A [`Store`] with a [`NodeCache`] in front of [`Store::node_view`]: the RADIUS path's read
+/// path ([`CachedNodes::policy_view`]). Someone must call [`CachedNodes::poll_once`] every
+/// 100–150 ms (the server's `node_cache` task); without polls every lookup goes to the
+/// database.
 #[derive(Debug)]
 pub struct CachedNodes {
     store: Store,
@@ -416,21 +424,29 @@ impl CachedNodes {
         self.cache.max_staleness()
     }
 
-    /// Same contract as [`Store::node_view`], answered from the cache when it is trusted.
+    /// [`Store::node_view`] reduced to a [`PolicyView`], answered from the cache when it is
+    /// trusted.
     ///
     /// The database futures are boxed: a MariaDB query's future is kilobytes, and held inline
     /// it would make every caller's future (allocated per request) that large even when the
     /// answer comes from memory.
-    pub async fn node_view(&self, mac: Mac) -> Result<Option<NodeView>, StoreError> {
+    ///
+    /// What is cached is the [`PolicyView`] (only what the decision reads), not the whole
+    /// node: about 40 octets a device.
+    pub async fn policy_view(&self, mac: Mac) -> Result<Option<PolicyView>, StoreError> {
         match self.cache.get(mac, Instant::now()) {
             Lookup::Hit(v) => Ok(v),
             Lookup::Miss(ticket) => {
                 let asked = Instant::now();
                 let v = Box::pin(self.store.node_view(mac)).await?;
+                let v = v.as_ref().map(PolicyView::from);
                 self.cache.fill(mac, ticket, v.clone(), asked);
                 Ok(v)
             }
-            Lookup::Untrusted => Box::pin(self.store.node_view(mac)).await,
+            Lookup::Untrusted => Ok(Box::pin(self.store.node_view(mac))
+                .await?
+                .as_ref()
+                .map(PolicyView::from)),
         }
     }
 
@@ -481,12 +497,14 @@ impl CachedNodes {
     }
 }
 
+/// The whole [`NodeView`] is not cached (only its [`PolicyView`], see
+/// [`CachedNodes::policy_view`]): it comes from the store.
 impl crate::NodeLookup for CachedNodes {
     fn node_view(
         &self,
         mac: Mac,
     ) -> impl Future<Output = Result<Option<NodeView>, StoreError>> + Send {
-        CachedNodes::node_view(self, mac)
+        self.store.node_view(mac)
     }
 
     fn create_node_if_absent(
@@ -508,8 +526,8 @@ mod tests {
         Mac([2, 0, b[0], b[1], b[2], b[3]])
     }
 
-    fn view(m: Mac, status: NodeStatus) -> NodeView {
-        NodeView {
+    fn view(m: Mac, status: NodeStatus) -> PolicyView {
+        PolicyView::from(&NodeView {
             node: Node {
                 mac: m,
                 pid: "default".into(),
@@ -521,7 +539,7 @@ mod tests {
                 notes: None,
             },
             open_security_events: 0,
-        }
+        })
     }
 
     fn settings(capacity: usize, shards: usize) -> CacheSettings {

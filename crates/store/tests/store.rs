@@ -95,7 +95,11 @@ async fn change_committed_out_of_id_order_is_applied(cfg: StoreConfig) {
     ));
     let (late, early) = (suite::mac(501), suite::mac(502));
     b.poll_once().await.unwrap();
-    assert_eq!(b.node_view(late).await.unwrap(), None, "cached as unknown");
+    assert_eq!(
+        b.policy_view(late).await.unwrap(),
+        None,
+        "cached as unknown"
+    );
 
     // A writer takes its change id and stalls before committing…
     let StoreConfig::MySql {
@@ -134,14 +138,18 @@ async fn change_committed_out_of_id_order_is_applied(cfg: StoreConfig) {
         b.poll_once().await.unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(b.node_view(early).await.unwrap().is_some());
-    assert_eq!(b.node_view(late).await.unwrap(), None, "not committed yet");
+    assert!(b.policy_view(early).await.unwrap().is_some());
+    assert_eq!(
+        b.policy_view(late).await.unwrap(),
+        None,
+        "not committed yet"
+    );
     tx.commit().await.unwrap();
     let committed = Instant::now();
     loop {
         b.poll_once().await.unwrap();
         let asked = Instant::now();
-        if b.node_view(late).await.unwrap().is_some() {
+        if b.policy_view(late).await.unwrap().is_some() {
             break;
         }
         assert!(

@@ -4,7 +4,7 @@
 use super::handler::{
     AuditFacts, Ctx, Handled, Handler, HandlerFuture, Write, encodable, reply_builder,
 };
-use ironfence_core::{Mac, Node, NodeView};
+use ironfence_core::{Mac, NodeStatus, PolicyView};
 use ironfence_policy::Decision;
 use ironfence_radius::{Code, EncodeError, Packet, PacketBuilder, dict};
 
@@ -52,14 +52,16 @@ async fn access_request(ctx: &Ctx<'_>) -> Handled {
         };
     };
     let mut writes = Vec::new();
-    let view = match shared.nodes.node_view(mac).await {
+    let view = match shared.nodes.policy_view(mac).await {
         Ok(Some(view)) => view,
         Ok(None) => {
             // First sighting: decided as the unregistered device it is; its row is written by
             // `persist` (or spooled while the database cannot take it).
             writes.push(Write::NodeSeen(mac));
-            NodeView {
-                node: Node::new_unregistered(mac, ctx.now),
+            PolicyView {
+                status: NodeStatus::Unregistered,
+                role: None,
+                unregdate: None,
                 open_security_events: 0,
             }
         }
@@ -69,7 +71,7 @@ async fn access_request(ctx: &Ctx<'_>) -> Handled {
             return Handled::unanswered();
         }
     };
-    let decision = ironfence_policy::decide(&view, ctx.switch, ctx.now);
+    let decision = ironfence_policy::decide_on(&view, ctx.switch, ctx.now);
     let reason = decision.reason().label();
     shared
         .metrics
