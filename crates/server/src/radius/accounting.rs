@@ -78,7 +78,7 @@ fn accounting_request(ctx: &Ctx<'_>) -> Handled {
         reply: encodable(ctx, reply_builder(Code::AccountingResponse, packet)),
         writes,
         audit: Some(AuditFacts {
-            request_type: "acct",
+            request_type: ironfence_audit::RequestType::Acct,
             mac,
             outcome: "accounting-response",
             reason,

@@ -55,7 +55,7 @@ impl Write {
 /// What the audit log records about a request beyond the packet itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AuditFacts {
-    pub request_type: &'static str,
+    pub request_type: ironfence_audit::RequestType,
     pub mac: Option<Mac>,
     /// `accept`, `reject`, `accounting-response`.
     pub outcome: &'static str,
@@ -144,11 +144,7 @@ pub(crate) fn audit(ctx: &Ctx<'_>, facts: AuditFacts, answered: bool) {
             .map(|ip| ip.to_string())
             .unwrap_or_else(|| ctx.switch.id.clone()),
         nas_port: nas_port(packet),
-        request_type: match facts.request_type {
-            "acct" => ironfence_audit::RequestType::Acct,
-            "status" => ironfence_audit::RequestType::Status,
-            _ => ironfence_audit::RequestType::Auth,
-        },
+        request_type: facts.request_type,
         outcome: if answered {
             facts.outcome.to_string()
         } else {

@@ -42,7 +42,7 @@ async fn access_request(ctx: &Ctx<'_>) -> Handled {
             reply: encodable(ctx, reply_builder(Code::AccessReject, packet)),
             writes: Vec::new(),
             audit: Some(AuditFacts {
-                request_type: "auth",
+                request_type: ironfence_audit::RequestType::Auth,
                 mac: None,
                 outcome: "reject",
                 reason,
@@ -84,7 +84,7 @@ async fn access_request(ctx: &Ctx<'_>) -> Handled {
             (
                 accept(packet, vlan.as_deref()),
                 AuditFacts {
-                    request_type: "auth",
+                    request_type: ironfence_audit::RequestType::Auth,
                     mac: Some(mac),
                     outcome: "accept",
                     reason,
@@ -98,7 +98,7 @@ async fn access_request(ctx: &Ctx<'_>) -> Handled {
             (
                 reply_builder(Code::AccessReject, packet),
                 AuditFacts {
-                    request_type: "auth",
+                    request_type: ironfence_audit::RequestType::Auth,
                     mac: Some(mac),
                     outcome: "reject",
                     reason,

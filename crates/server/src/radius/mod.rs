@@ -232,9 +232,10 @@ async fn run(
             continue;
         }
         replies.clear();
+        let config = shared.config();
         let clients = Switches {
-            config: shared.config(),
-            limit_proxy_state: settings::radius(&shared.config()).limit_proxy_state,
+            limit_proxy_state: settings::radius(&config).limit_proxy_state,
+            config,
         };
         for (datagram, received) in batch.iter() {
             if received.len == 0 {
