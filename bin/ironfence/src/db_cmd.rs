@@ -11,6 +11,7 @@ use ironfence_cluster::types::DbState;
 use ironfence_config::Config;
 use ironfence_server::galera::{self, StartOptions, state::PEER_DB_TIMEOUT};
 use std::path::Path;
+use std::sync::Arc;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -69,15 +70,21 @@ pub(crate) async fn generate_config(conf_dir: &Path) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-/// `db start`: runs until SIGTERM/SIGINT.
+/// `db start`: runs until SIGTERM/SIGINT; SIGHUP reloads the configuration.
 pub(crate) async fn start(conf_dir: &Path, args: StartArgs) -> anyhow::Result<ExitCode> {
     let config = cluster_config(conf_dir)?;
     let (tx, rx) = tokio::sync::watch::channel(false);
+    let (config_tx, config_rx) = tokio::sync::watch::channel(Arc::new(config));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let conf_dir = conf_dir.to_path_buf();
     tokio::spawn(async move {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = term.recv() => break,
+                _ = hup.recv() => reload(&conf_dir, &config_tx),
+            }
         }
         tracing::info!("stopping: mariadbd is stopped gracefully");
         let _ = tx.send(true);
@@ -86,13 +93,39 @@ pub(crate) async fn start(conf_dir: &Path, args: StartArgs) -> anyhow::Result<Ex
         force_new_cluster: args.force_new_cluster,
         split_override: args.split_override,
     };
-    match galera::supervise(&config, options, rx).await {
+    match galera::supervise(config_rx, options, rx).await {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(reason) => {
             eprintln!("error: {reason}");
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// SIGHUP: loads the conf directory again. A configuration that is refused (file:line and
+/// reason in the log), names another server, or moves the state directory leaves the running
+/// one in force.
+fn reload(conf_dir: &Path, configs: &tokio::sync::watch::Sender<Arc<Config>>) {
+    let running = configs.borrow().clone();
+    let new = match cluster_config(conf_dir) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("configuration reload refused, the running one stays in force: {e:#}");
+            return;
+        }
+    };
+    if new.identity != running.identity
+        || new.pf.general.state_dir != running.pf.general.state_dir
+    {
+        tracing::error!(
+            running = %running.identity,
+            new = %new.identity,
+            "configuration reload refused: this server's identity or state_dir changed; restart `ironfence db start` to apply that"
+        );
+        return;
+    }
+    tracing::info!("configuration reloaded (SIGHUP)");
+    configs.send_replace(Arc::new(new));
 }
 
 /// `db init-replication-user`.

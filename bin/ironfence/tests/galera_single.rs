@@ -367,6 +367,70 @@ fn single_node_galera_bootstrap_graceful_restart_and_crash_recovery() {
         text(&o)
     );
 
+    // Galera's group port listens on the management address only, never on every interface.
+    let listening = Command::new("ss")
+        .args(["-ltnH", "sport = :4567"])
+        .output()
+        .unwrap();
+    let listening = String::from_utf8_lossy(&listening.stdout).to_string();
+    assert!(
+        listening.contains(&format!("{IP}:4567")),
+        "group port not on {IP}: {listening}"
+    );
+    assert!(
+        !listening.contains("0.0.0.0:4567") && !listening.contains("*:4567"),
+        "group port on every interface: {listening}"
+    );
+
+    // SIGHUP reloads the configuration: my.cnf is rewritten, mariadbd keeps running; a refused
+    // configuration (file:line in the log) leaves the running one and my.cnf alone.
+    let cnf_path = lab.mysql().join("my.cnf");
+    let pf_conf = lab.conf().join("pf.conf");
+    let original = std::fs::read_to_string(&pf_conf).unwrap();
+    let sup_pid = sup.child.as_ref().unwrap().id();
+    std::fs::write(
+        &pf_conf,
+        original.replace(
+            "galera_replication_password = galera-test-fixture-repl-password",
+            "galera_replication_password = galera-test-fixture-repl-password-2",
+        ),
+    )
+    .unwrap();
+    signal(sup_pid, "HUP");
+    eventually("my.cnf rewritten on SIGHUP", Duration::from_secs(20), || {
+        std::fs::read_to_string(&cnf_path)
+            .unwrap_or_default()
+            .contains("galera-test-fixture-repl-password-2")
+            .then_some(())
+    });
+    assert!(sup.exited().is_none(), "db start died on SIGHUP");
+    assert_eq!(
+        read_pid(&lab.mysql().join("mysqld.pid")),
+        Some(first_pid),
+        "a reload must not restart mariadbd"
+    );
+    std::fs::write(&pf_conf, format!("{original}\n[radius]\nauth_port = not-a-port\n")).unwrap();
+    signal(sup_pid, "HUP");
+    eventually("refused reload logged", Duration::from_secs(20), || {
+        lab.log("db-start.log")
+            .contains("configuration reload refused")
+            .then_some(())
+    });
+    assert!(
+        lab.log("db-start.log").contains("pf.conf:"),
+        "the refusal names file:line:\n{}",
+        lab.log("db-start.log")
+    );
+    assert!(
+        std::fs::read_to_string(&cnf_path)
+            .unwrap()
+            .contains("galera-test-fixture-repl-password-2"),
+        "a refused configuration must not rewrite my.cnf"
+    );
+    assert!(sup.exited().is_none(), "db start died on a refused reload");
+    std::fs::write(&pf_conf, &original).unwrap();
+    signal(sup_pid, "HUP");
+
     // The node-to-node API reports the running database.
     let mut serve = lab.spawn("serve", &["serve"], "serve.log");
     eventually("serve's node-to-node API", Duration::from_secs(30), || {

@@ -12,7 +12,7 @@
 //! | `wsrep_sst_method` | `mariabackup` | the donor keeps accepting writes during the copy (rsync holds `FLUSH TABLES WITH READ LOCK` on the donor for the whole copy: its RADIUS writes stop); the guide installs XtraBackup for the same reason. A join costs ≈10 s more (`wsrep_sst_mariabackup` sleeps 10 s before streaming). Needs `mariadb-backup` and `socat` (`db start` checks) |
 //! | `wsrep_sst_auth` | pf.conf `[active_active] galera_replication_username:password` | the donor's mariabackup connects to its own mariadbd over the socket as this account (`…@'localhost'`, RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR); the SST script hands the password to mariabackup in `MYSQL_PWD`, never on a command line |
 //! | `wsrep_dirty_reads` | `ON` | a non-Primary node still serves (stale) reads: RADIUS keeps answering from what it has |
-//! | `wsrep_provider_options` | `pc.recovery=TRUE` + the lab's "fast" LAN timeouts | after a crash of every node the primary component re-forms in ≈1 s from `gvwstate.dat`; partitions are detected in 1.1–1.4 s instead of 5.4–6.5 s (`keepalive_period ≤ inactive_check_period ≤ suspect_timeout ≤ inactive_timeout`) |
+//! | `wsrep_provider_options` | `gmcast.listen_addr=tcp://<management_ip>:4567`, `pc.recovery=TRUE`, `gmcast.time_wait=PT2S` + the lab's "fast" LAN timeouts | the group port listens on the management network only (Galera's default is every interface); a healed member may reconnect 1 s after it was dropped instead of 2.5 s; | after a crash of every node the primary component re-forms in ≈1 s from `gvwstate.dat`; partitions are detected in 1.1–1.4 s instead of 5.4–6.5 s (`keepalive_period ≤ inactive_check_period ≤ suspect_timeout ≤ inactive_timeout`) |
 //! | `innodb_flush_log_at_trx_commit` | `2` | `0` lost the last committed row when every node was killed; `2` survives a process kill (not a host crash) |
 //! | `binlog_format`, `innodb_autoinc_lock_mode`, `default_storage_engine` | `ROW`, `2`, `InnoDB` | required by Galera |
 //! | `wsrep_slave_threads` | `1` | as PacketFence and the lab |
@@ -41,7 +41,23 @@ pub const PORT: u16 = 3306;
 /// `wsrep_provider_options`: `pc.recovery` and the lab's "fast" LAN failure detection
 /// (partition detected in 1.1–1.4 s, rejoin by IST in 0.6–2.0 s). `gcache.size` is Galera's
 /// default, written out because it bounds how long a node may be away and still rejoin by IST.
-pub const PROVIDER_OPTIONS: &str = "gcache.size=128M; pc.recovery=TRUE; gmcast.peer_timeout=PT1S; evs.keepalive_period=PT0.2S; evs.inactive_check_period=PT0.2S; evs.suspect_timeout=PT1S; evs.inactive_timeout=PT2S; evs.install_timeout=PT2S; evs.join_retrans_period=PT0.2S";
+///
+/// `gmcast.time_wait=PT2S` (default 5 s): a member dropped from the view by a partition may
+/// reconnect only after `time_wait / 2` (gcomm `gmcast.cpp`: `gmcast_forget(uuid,
+/// time_wait_/2)`), so with the default a short partition kept the healed node out for 2.5 s
+/// after the view change; 1 s is still well above the reconnect period (1 s after a failed
+/// connect, checked every 0.5 s), so a flapping link cannot reconnect in a tight loop.
+pub const PROVIDER_OPTIONS: &str = "gcache.size=128M; pc.recovery=TRUE; gmcast.peer_timeout=PT1S; gmcast.time_wait=PT2S; evs.keepalive_period=PT0.2S; evs.inactive_check_period=PT0.2S; evs.suspect_timeout=PT1S; evs.inactive_timeout=PT2S; evs.install_timeout=PT2S; evs.join_retrans_period=PT0.2S";
+
+/// Galera's group-communication port.
+pub const GROUP_PORT: u16 = 4567;
+
+/// The provider options of this server: [`PROVIDER_OPTIONS`] and the group port bound to the
+/// management address only (`gmcast.listen_addr`; Galera's default is `tcp://0.0.0.0:4567`,
+/// which would expose the replication protocol on the registration and isolation networks).
+pub fn provider_options(my_ip: Ipv4Addr) -> String {
+    format!("{PROVIDER_OPTIONS}; gmcast.listen_addr=tcp://{my_ip}:{GROUP_PORT}")
+}
 /// `wsrep_sst_method`: a non-blocking state transfer (see the module documentation).
 pub const SST_METHOD: &str = "mariabackup";
 /// The longest unix socket path (`sun_path` is 108 bytes with the terminating NUL).
@@ -348,7 +364,12 @@ pub fn generate(
         w,
         "# pc.recovery: re-form the primary component after a crash of every node; LAN timeouts: partition detected in ~1.2 s"
     );
-    let _ = writeln!(w, "wsrep_provider_options=\"{PROVIDER_OPTIONS}\"");
+    let _ = writeln!(w, "# the group port on the management address only, never 0.0.0.0");
+    let _ = writeln!(
+        w,
+        "wsrep_provider_options=\"{}\"",
+        provider_options(my_ip)
+    );
     let _ = writeln!(w);
     let _ = writeln!(w, "[sst]");
     let _ = writeln!(w, "sst-log-archive-dir={sst_archive}");

@@ -99,8 +99,27 @@ fn every_server_differs_only_in_its_own_addresses() {
             .replace(
                 "wsrep_node_address=192.168.1.5",
                 &format!("wsrep_node_address={ip}"),
+            )
+            .replace(
+                "gmcast.listen_addr=tcp://192.168.1.5:4567",
+                &format!("gmcast.listen_addr=tcp://{ip}:4567"),
             );
         assert_eq!(got, want);
+    }
+}
+
+/// Galera's group port must not listen on every interface (its default `tcp://0.0.0.0:4567`
+/// reaches the registration and isolation networks): only on this server's management IP.
+#[test]
+fn the_group_port_listens_on_the_management_address_only() {
+    for (me, ip) in [(PF1, "192.168.1.5"), (PF2, "192.168.1.6")] {
+        let text = gen_for(me, &[], &[]).unwrap();
+        let options = line(&text, "wsrep_provider_options");
+        assert!(
+            options.contains(&format!("gmcast.listen_addr=tcp://{ip}:4567")),
+            "{options}"
+        );
+        assert!(!options.contains("0.0.0.0"), "{options}");
     }
 }
 

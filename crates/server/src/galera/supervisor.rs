@@ -4,7 +4,16 @@
 //! restarts mariadbd when it dies (deciding again: after a crash that means `--wsrep-recover`
 //! first). It stops mariadbd gracefully when asked to stop, so that the last node to leave
 //! gets `safe_to_bootstrap: 1`.
+//!
+//! **Reload (SIGHUP).** `configs` delivers each configuration the command loaded successfully
+//! (a refused one never reaches here: the running one stays in force). A new one is used by
+//! every later decision and restart, and `my.cnf` is rewritten at once, so the next start of
+//! mariadbd — after a crash or an operator restart — runs with it. The running mariadbd is not
+//! restarted: a new member is found by gossip without changing `wsrep_cluster_address`, and
+//! restarting a healthy node to apply a file would cost the cluster a member for a state
+//! transfer.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ironfence_config::Config;
@@ -45,10 +54,12 @@ pub struct StartOptions {
 /// Runs until `shutdown` turns true (then stops mariadbd gracefully and returns `Ok`), or
 /// until the decision refuses to start (`Err` with the reason, which says what to do).
 pub async fn run(
-    config: &Config,
+    mut configs: watch::Receiver<Arc<Config>>,
     options: StartOptions,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), String> {
+    let first = configs.borrow_and_update().clone();
+    let config: &Config = &first;
     let me = config.this_server().ok_or_else(|| {
         format!(
             "this server {:?} is not in cluster.conf: the replicated database runs only on cluster members; add its section or set IRONFENCE_HOSTNAME to its section name",
@@ -93,6 +104,8 @@ pub async fn run(
         if *shutdown.borrow() {
             return Ok(());
         }
+        let current = configs.borrow_and_update().clone();
+        let config: &Config = &current;
         let local = LocalClusterState::load(&config.pf.general.state_dir)
             .map_err(|e| format!("cannot read this server's cluster state: {e}"))?;
         let grastate = files::read_grastate(&layout)?;
@@ -118,7 +131,9 @@ pub async fn run(
                 .map(|a| state::peer_from(&a.name, a.index, a.answer.as_ref().ok()))
                 .collect(),
             total_members: 1 + answers.len(),
-            this_index,
+            // cluster.conf order may have changed with a reload (the name cannot: the
+            // command refuses a configuration without this server).
+            this_index: config.this_server().map_or(this_index, |s| s.index),
             this_name: this_name.clone(),
         };
         let decision = decide_start(&inputs);
@@ -187,7 +202,7 @@ pub async fn run(
         force = false;
 
         let exit = watch_node(
-            config,
+            &mut configs,
             &programs,
             &layout,
             &mut child,
@@ -230,7 +245,7 @@ pub async fn run(
 /// Watches the running node until it exits (`Some(status)`) or shutdown is asked (`None`).
 /// Logs health transitions; on a bootstrap, creates the accounts once the node is healthy.
 async fn watch_node(
-    config: &Config,
+    configs: &mut watch::Receiver<Arc<Config>>,
     programs: &Programs,
     layout: &GaleraLayout,
     child: &mut Mariadbd,
@@ -251,8 +266,17 @@ async fn watch_node(
         tokio::select! {
             status = child.wait() => return Some(status),
             _ = shutdown.wait_for(|s| *s) => return None,
+            changed = configs.changed() => {
+                if changed.is_ok() {
+                    let config = configs.borrow_and_update().clone();
+                    rewrite_config(&config).await;
+                }
+                continue;
+            }
             _ = tokio::time::sleep(period) => {}
         }
+        let config = configs.borrow().clone();
+        let config: &Config = &config;
         let Ok(status) = query::wsrep_status(&programs.client, &layout.socket).await else {
             if healthy == Some(true) {
                 tracing::warn!("the database stopped answering on its socket");
@@ -301,6 +325,26 @@ async fn watch_node(
                 healthy = Some(false);
                 last_reason = reason;
             }
+        }
+    }
+}
+
+/// A reloaded configuration: `my.cnf` rewritten for the next start of mariadbd.
+async fn rewrite_config(config: &Config) {
+    let answers = match state::ask_peers(config, state::PEER_DB_TIMEOUT).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "configuration reloaded, but my.cnf was not rewritten");
+            return;
+        }
+    };
+    match super::write_config(config, &answers) {
+        Ok(path) => tracing::info!(
+            file = %path.display(),
+            "configuration reloaded (SIGHUP): my.cnf rewritten; the running mariadbd keeps its settings until its next start"
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "configuration reloaded, but my.cnf was not rewritten")
         }
     }
 }
