@@ -11,8 +11,8 @@ use ironfence_cluster::types::DbState;
 use ironfence_config::Config;
 use ironfence_server::galera::{self, StartOptions, state::PEER_DB_TIMEOUT};
 use std::path::Path;
-use std::sync::Arc;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Args)]
@@ -114,8 +114,7 @@ fn reload(conf_dir: &Path, configs: &tokio::sync::watch::Sender<Arc<Config>>) {
             return;
         }
     };
-    if new.identity != running.identity
-        || new.pf.general.state_dir != running.pf.general.state_dir
+    if new.identity != running.identity || new.pf.general.state_dir != running.pf.general.state_dir
     {
         tracing::error!(
             running = %running.identity,

@@ -397,19 +397,27 @@ fn single_node_galera_bootstrap_graceful_restart_and_crash_recovery() {
     )
     .unwrap();
     signal(sup_pid, "HUP");
-    eventually("my.cnf rewritten on SIGHUP", Duration::from_secs(20), || {
-        std::fs::read_to_string(&cnf_path)
-            .unwrap_or_default()
-            .contains("galera-test-fixture-repl-password-2")
-            .then_some(())
-    });
+    eventually(
+        "my.cnf rewritten on SIGHUP",
+        Duration::from_secs(20),
+        || {
+            std::fs::read_to_string(&cnf_path)
+                .unwrap_or_default()
+                .contains("galera-test-fixture-repl-password-2")
+                .then_some(())
+        },
+    );
     assert!(sup.exited().is_none(), "db start died on SIGHUP");
     assert_eq!(
         read_pid(&lab.mysql().join("mysqld.pid")),
         Some(first_pid),
         "a reload must not restart mariadbd"
     );
-    std::fs::write(&pf_conf, format!("{original}\n[radius]\nauth_port = not-a-port\n")).unwrap();
+    std::fs::write(
+        &pf_conf,
+        format!("{original}\n[radius]\nauth_port = not-a-port\n"),
+    )
+    .unwrap();
     signal(sup_pid, "HUP");
     eventually("refused reload logged", Duration::from_secs(20), || {
         lab.log("db-start.log")

@@ -364,12 +364,11 @@ pub fn generate(
         w,
         "# pc.recovery: re-form the primary component after a crash of every node; LAN timeouts: partition detected in ~1.2 s"
     );
-    let _ = writeln!(w, "# the group port on the management address only, never 0.0.0.0");
     let _ = writeln!(
         w,
-        "wsrep_provider_options=\"{}\"",
-        provider_options(my_ip)
+        "# the group port on the management address only, never 0.0.0.0"
     );
+    let _ = writeln!(w, "wsrep_provider_options=\"{}\"", provider_options(my_ip));
     let _ = writeln!(w);
     let _ = writeln!(w, "[sst]");
     let _ = writeln!(w, "sst-log-archive-dir={sst_archive}");

@@ -104,6 +104,38 @@ impl GaleraLab {
         }
     }
 
+    /// Gives the cluster its front door before anything starts: `[CLUSTER interface eth0]`
+    /// with the management VIP (`lab.vip(0)`), each host's own `eth0` section, and
+    /// `active_active` (lines `key = value`) added to every pf.conf's `[active_active]` (the
+    /// stats page account, a VRRP mode for a benchmark).
+    pub fn with_front_door(self, active_active: &str) -> GaleraLab {
+        let lab = &self.lab;
+        let mut cluster = format!(
+            "[CLUSTER]\nmanagement_ip = {vip}\n\n\
+             [CLUSTER interface eth0]\nip = {vip}\nmask = 255.255.255.0\ntype = management,high-availability,radius\n\n",
+            vip = lab.vip(0)
+        );
+        for i in 0..self.roots.len() {
+            cluster.push_str(&format!(
+                "[{n}]\nmanagement_ip = {ip}\n\n\
+                 [{n} interface eth0]\nip = {ip}\nmask = 255.255.255.0\ntype = management,high-availability,radius\n\n",
+                n = name(i),
+                ip = lab.host_ip(i)
+            ));
+        }
+        for root in &self.roots {
+            let conf = root.join("conf");
+            std::fs::write(conf.join("cluster.conf"), &cluster).unwrap();
+            let pf = std::fs::read_to_string(conf.join("pf.conf")).unwrap();
+            let pf = pf.replace(
+                "[active_active]\n",
+                &format!("[active_active]\n{active_active}"),
+            );
+            std::fs::write(conf.join("pf.conf"), pf).unwrap();
+        }
+        self
+    }
+
     pub fn cli(&self, i: usize, args: &[&str]) -> Output {
         self.lab
             .command(i, BIN)
