@@ -126,7 +126,7 @@ mod tests {
     // Computed by an independent implementation (Python) of the same definition.
     const GOLDEN_PF1: u64 = 0x1696_d4d6_89fe_61f7;
     const GOLDEN_ORDER: [&str; 3] = ["pf3", "pf2", "pf1"];
-    const GOLDEN_ORDER_2: [&str; 3] = ["pf3", "pf1", "pf2"];
+    const GOLDEN_ORDER_2: [&str; 3] = ["pf2", "pf1", "pf3"];
 
     #[test]
     fn removing_a_backend_moves_only_its_keys_and_spreads_them() {
