@@ -287,9 +287,9 @@ mod tests {
             (0, Poll, "alive", Some(true)),
             (1, ProbeAnswered, "alive", None),
             (300, RequestTimedOut, "zombie", None),
-            (300, Poll, "zombie", Some(true)), // probed at once
+            (300, Poll, "zombie", Some(true)),  // probed at once
             (500, Poll, "zombie", Some(false)), // still in flight
-            (700, Poll, "zombie", Some(true)), // lost at 700, next one sent
+            (700, Poll, "zombie", Some(true)),  // lost at 700, next one sent
             (1100, Poll, "zombie", Some(true)),
             (1300, Poll, "dead", Some(false)), // zombie_period (1 s) over
             (1500, Poll, "dead", Some(true)),

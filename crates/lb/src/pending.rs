@@ -7,8 +7,8 @@
 //! Response Authenticator check would refuse it anyway, since every hop request has a fresh
 //! Request Authenticator). Each slot has a deadline; [`Pending::expire`] returns what is due.
 
-use std::collections::BinaryHeap;
 use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::time::Instant;
 
 /// Where a request went: the socket index and the identifier.

@@ -119,7 +119,10 @@ mod tests {
         let order: Vec<&str> = rank(&members, &k).into_iter().map(|i| members[i]).collect();
         assert_eq!(order, GOLDEN_ORDER);
         let k2 = key(Some(b"02:00:00:00:00:01"), Some(b"020000000001"));
-        let order: Vec<&str> = rank(&members, &k2).into_iter().map(|i| members[i]).collect();
+        let order: Vec<&str> = rank(&members, &k2)
+            .into_iter()
+            .map(|i| members[i])
+            .collect();
         assert_eq!(order, GOLDEN_ORDER_2);
     }
 

@@ -26,11 +26,7 @@ pub struct BackendView {
 /// The backends to try, in order (indices into `views`), for a request ranked `ranking`
 /// (from [`crate::rank`]); `continuing` is true when the request carries State.
 pub fn candidates(ranking: &[usize], views: &[BackendView], continuing: bool) -> Vec<usize> {
-    let usable = |i: &&usize| {
-        views
-            .get(**i)
-            .is_some_and(|v| !v.draining || continuing)
-    };
+    let usable = |i: &&usize| views.get(**i).is_some_and(|v| !v.draining || continuing);
     let alive = ranking
         .iter()
         .filter(usable)

@@ -43,8 +43,8 @@ use crate::dict::{
 };
 use crate::packet::vsa_parts;
 use crate::{
-    Code, DecodeError, EncodeError, MAX_ATTRIBUTE_VALUE_LEN, Packet, PacketBuilder,
-    ResponseError, decrypt_tunnel_password, unhide_user_password, verify_response,
+    Code, DecodeError, EncodeError, MAX_ATTRIBUTE_VALUE_LEN, Packet, PacketBuilder, ResponseError,
+    decrypt_tunnel_password, unhide_user_password, verify_response,
 };
 
 /// Ironfence-Hop: RFC 3575's implementation-specific range (see the module docs).
@@ -273,12 +273,19 @@ pub fn relay_reply(
         match a.typ {
             MESSAGE_AUTHENTICATOR | IRONFENCE_HOP => {}
             TUNNEL_PASSWORD => {
-                let (tag, password) = decrypt_tunnel_password(a.value, hop_secret, hop_authenticator)?;
+                let (tag, password) =
+                    decrypt_tunnel_password(a.value, hop_secret, hop_authenticator)?;
                 let salt = [a.value[1], a.value[2]]; // present: decryption checked the length
                 b.add_tunnel_password(tag, &password, switch_secret, switch_auth, salt)?;
             }
             VENDOR_SPECIFIC => {
-                let value = rehide_vsa(a.value, hop_secret, hop_authenticator, switch_secret, switch_auth)?;
+                let value = rehide_vsa(
+                    a.value,
+                    hop_secret,
+                    hop_authenticator,
+                    switch_secret,
+                    switch_auth,
+                )?;
                 b.add(VENDOR_SPECIFIC, &value)?;
             }
             t => {

@@ -79,7 +79,10 @@ fn forwarded_access_request_rehides_the_password_and_keeps_the_attributes() {
     // Signed with the hop secret, MA first; not with the switch's.
     assert!(verify_request(&p, HOP).unwrap().message_authenticator);
     assert!(verify_request(&p, SWITCH).is_err());
-    assert_eq!(p.attributes().next().unwrap().typ, dict::MESSAGE_AUTHENTICATOR);
+    assert_eq!(
+        p.attributes().next().unwrap().typ,
+        dict::MESSAGE_AUTHENTICATOR
+    );
     let pw = unhide_user_password(p.get(dict::USER_PASSWORD).unwrap(), HOP, &auth).unwrap();
     assert_eq!(pw, b"arctangent");
     assert_eq!(p.get_str(dict::USER_NAME), Some("nemo"));
@@ -99,10 +102,20 @@ fn chap_relying_on_the_authenticator_gets_it_as_chap_challenge() {
     b.add(dict::CHAP_PASSWORD, &[1; 17]).unwrap();
     b.add(dict::CHAP_CHALLENGE, b"challenge-16-oct").unwrap();
     let own = b.encode_request([1; 16], SWITCH, true);
-    let bytes =
-        forward_request(&Packet::decode(&own).unwrap(), SWITCH, HOP, 1, [9; 16], &hop()).unwrap();
+    let bytes = forward_request(
+        &Packet::decode(&own).unwrap(),
+        SWITCH,
+        HOP,
+        1,
+        [9; 16],
+        &hop(),
+    )
+    .unwrap();
     let p = Packet::decode(&bytes).unwrap();
-    assert_eq!(p.get_all(dict::CHAP_CHALLENGE).collect::<Vec<_>>(), vec![b"challenge-16-oct"]);
+    assert_eq!(
+        p.get_all(dict::CHAP_CHALLENGE).collect::<Vec<_>>(),
+        vec![b"challenge-16-oct"]
+    );
 }
 
 #[test]
@@ -110,7 +123,15 @@ fn proxy_state_order_is_kept_and_a_switch_hop_attribute_is_dropped() {
     let mut b = PacketBuilder::new(Code::AccessRequest, 5);
     b.add(dict::PROXY_STATE, b"first").unwrap();
     b.add_str(dict::USER_NAME, "aabbccddeeff").unwrap();
-    b.add(IRONFENCE_HOP, &Hop { request_id: 666, ..hop() }.encode()).unwrap();
+    b.add(
+        IRONFENCE_HOP,
+        &Hop {
+            request_id: 666,
+            ..hop()
+        }
+        .encode(),
+    )
+    .unwrap();
     b.add(dict::PROXY_STATE, b"second").unwrap();
     let sw_bytes = b.encode_request([3; 16], SWITCH, true);
     let sw = Packet::decode(&sw_bytes).unwrap();
@@ -118,14 +139,19 @@ fn proxy_state_order_is_kept_and_a_switch_hop_attribute_is_dropped() {
     let p = Packet::decode(&p_bytes).unwrap();
     let states: Vec<&[u8]> = p.get_all(dict::PROXY_STATE).collect();
     assert_eq!(states, vec![&b"first"[..], &b"second"[..]]);
-    assert_eq!(Hop::find(&p).unwrap().request_id, hop().request_id, "the switch's forged hop is gone");
+    assert_eq!(
+        Hop::find(&p).unwrap().request_id,
+        hop().request_id,
+        "the switch's forged hop is gone"
+    );
 }
 
 #[test]
 fn forwarded_accounting_request_verifies_with_the_hop_secret() {
     let mut b = PacketBuilder::new(Code::AccountingRequest, 8);
     b.add_u32(dict::ACCT_STATUS_TYPE, 1).unwrap();
-    b.add_str(dict::CALLING_STATION_ID, "aa-bb-cc-dd-ee-ff").unwrap();
+    b.add_str(dict::CALLING_STATION_ID, "aa-bb-cc-dd-ee-ff")
+        .unwrap();
     let sw_bytes = b.encode_accounting_request(SWITCH, false);
     let sw = Packet::decode(&sw_bytes).unwrap();
     let bytes = forward_request(&sw, SWITCH, HOP, 200, [0; 16], &hop()).unwrap();
@@ -140,11 +166,14 @@ fn forwarded_accounting_request_verifies_with_the_hop_secret() {
 fn backend_accept(hop_req: &Packet<'_>) -> Vec<u8> {
     let mut b = PacketBuilder::new(Code::AccessAccept, hop_req.identifier());
     b.add_tagged_u32(dict::TUNNEL_TYPE, 0, 13).unwrap();
-    b.add_tagged_str(dict::TUNNEL_PRIVATE_GROUP_ID, 0, "100").unwrap();
+    b.add_tagged_str(dict::TUNNEL_PRIVATE_GROUP_ID, 0, "100")
+        .unwrap();
     b.add_tunnel_password(1, b"tunnel-secret", HOP, hop_req.authenticator(), [0x81, 2])
         .unwrap();
-    b.add_mppe_key(16, &[0x5a; 32], HOP, hop_req.authenticator(), [0x82, 3]).unwrap();
-    b.add_mppe_key(17, &[0xa5; 32], HOP, hop_req.authenticator(), [0x83, 4]).unwrap();
+    b.add_mppe_key(16, &[0x5a; 32], HOP, hop_req.authenticator(), [0x82, 3])
+        .unwrap();
+    b.add_mppe_key(17, &[0xa5; 32], HOP, hop_req.authenticator(), [0x83, 4])
+        .unwrap();
     b.copy_proxy_state(hop_req).unwrap();
     b.encode_response(hop_req, HOP)
 }
@@ -168,12 +197,21 @@ fn relayed_reply_is_verified_then_resigned_for_the_switch_with_keys_rehidden() {
     // What the switch checks: its identifier, its secret, MA first.
     let p = verify_response(&out, 77, sw.authenticator(), SWITCH).unwrap();
     assert_eq!(p.code(), Code::AccessAccept);
-    assert_eq!(p.attributes().next().unwrap().typ, dict::MESSAGE_AUTHENTICATOR);
-    assert_eq!(p.get_tagged_str(dict::TUNNEL_PRIVATE_GROUP_ID), Some((0, "100")));
+    assert_eq!(
+        p.attributes().next().unwrap().typ,
+        dict::MESSAGE_AUTHENTICATOR
+    );
+    assert_eq!(
+        p.get_tagged_str(dict::TUNNEL_PRIVATE_GROUP_ID),
+        Some((0, "100"))
+    );
     assert_eq!(p.get(dict::PROXY_STATE), Some(&b"ps"[..]));
-    let (tag, pw) =
-        decrypt_tunnel_password(p.get(dict::TUNNEL_PASSWORD).unwrap(), SWITCH, sw.authenticator())
-            .unwrap();
+    let (tag, pw) = decrypt_tunnel_password(
+        p.get(dict::TUNNEL_PASSWORD).unwrap(),
+        SWITCH,
+        sw.authenticator(),
+    )
+    .unwrap();
     assert_eq!((tag, pw.as_slice()), (1, &b"tunnel-secret"[..]));
     let keys: Vec<(u8, Vec<u8>)> = p
         .vendor_attributes(dict::vendor::MICROSOFT)
@@ -204,7 +242,8 @@ fn a_backend_reply_with_a_wrong_authenticator_is_refused() {
     assert!(verify_backend_reply(&reply, 13, &hop_auth, HOP).is_err());
     // An access reply without MA is refused even when its authenticator is right.
     let mut raw = Vec::new();
-    PacketBuilder::new(Code::AccessAccept, 12).encode_reply_raw(12, &hop_auth, HOP, false, &mut raw);
+    PacketBuilder::new(Code::AccessAccept, 12)
+        .encode_reply_raw(12, &hop_auth, HOP, false, &mut raw);
     assert_eq!(
         verify_backend_reply(&raw, 12, &hop_auth, HOP).unwrap_err(),
         HopError::MissingMessageAuthenticator

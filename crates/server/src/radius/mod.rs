@@ -26,6 +26,8 @@
 //! drop counted under a reason (RFC 2865 §3: invalid packets are silently discarded).
 
 mod accounting;
+mod backend;
+mod balancer;
 mod handler;
 mod mab;
 mod persist;
@@ -103,11 +105,24 @@ impl ClientTable for Switches {
     }
 }
 
+/// Who a listener's clients are.
+#[derive(Debug)]
+enum Kind {
+    /// Switches (switches.conf): this server's own address and the VIPs.
+    Switches,
+    /// Cluster members forwarding requests (the load balancer's backend port).
+    Backend {
+        hop_secret: Arc<[u8]>,
+        local: Arc<balancer::LocalFacts>,
+    },
+}
+
 #[derive(Debug)]
 pub(crate) struct Listener {
     socket: PktInfoSocket,
     endpoint: Mutex<Endpoint>,
     handler: Box<dyn Handler>,
+    kind: Kind,
 }
 
 impl Listener {
@@ -128,6 +143,9 @@ impl Listener {
 pub(crate) struct Listeners {
     pub(crate) auth: Arc<Listener>,
     pub(crate) acct: Arc<Listener>,
+    /// In a cluster: the VIP listeners (load balancer) and the backend port.
+    pub(crate) cluster: Vec<Arc<Listener>>,
+    proxy: Option<Arc<balancer::Proxy>>,
 }
 
 impl Listeners {
@@ -138,24 +156,80 @@ impl Listeners {
             reply_cache_entries: r.reply_cache_entries,
             max_learned_clients: 1 << 16,
         };
-        let make = |port_no: u16,
-                    service: Service,
-                    handler: Box<dyn Handler>|
+        let make_on = |ip: Ipv4Addr,
+                       port_no: u16,
+                       service: Service,
+                       handler: Box<dyn Handler>,
+                       kind: Kind,
+                       freebind: bool|
          -> anyhow::Result<Arc<Listener>> {
-            let addr = SocketAddrV4::new(r.listen, port_no);
-            let socket = PktInfoSocket::bind(addr, r.recv_buffer).map_err(|e| {
+            let addr = SocketAddrV4::new(ip, port_no);
+            let socket = PktInfoSocket::bind_with(addr, r.recv_buffer, freebind).map_err(|e| {
                 anyhow::anyhow!("binding RADIUS {} socket on {addr}: {e}", service.label())
             })?;
             Ok(Arc::new(Listener {
                 socket,
                 endpoint: Mutex::new(Endpoint::new(service, endpoint_config, request_id_seed())),
                 handler,
+                kind,
             }))
         };
-        Ok(Listeners {
+        let make = |port_no: u16, service: Service, handler: Box<dyn Handler>| {
+            make_on(r.listen, port_no, service, handler, Kind::Switches, false)
+        };
+        let mut listeners = Listeners {
             auth: make(r.auth_port, Service::Auth, Box::new(mab::Mab))?,
             acct: make(r.acct_port, Service::Acct, Box::new(accounting::Accounting))?,
-        })
+            cluster: Vec::new(),
+            proxy: None,
+        };
+        let local = Arc::new(balancer::LocalFacts::default());
+        local.refresh(&cfg.pf.general.state_dir);
+        let Some(proxy) = balancer::Proxy::bind(cfg, local.clone())? else {
+            return Ok(listeners);
+        };
+        let proxy = Arc::new(proxy);
+        let hop_secret: Arc<[u8]> = proxy.hop_secret().into();
+        let backend_ports = [
+            (cfg.pf.radius.backend_auth_port, Service::Auth),
+            (cfg.pf.radius.backend_acct_port, Service::Acct),
+        ];
+        for (port, service) in backend_ports {
+            let handler: Box<dyn Handler> = match service {
+                Service::Auth => Box::new(mab::Mab),
+                Service::Acct => Box::new(accounting::Accounting),
+            };
+            let kind = Kind::Backend {
+                hop_secret: hop_secret.clone(),
+                local: local.clone(),
+            };
+            match make_on(r.listen, port, service, handler, kind, false) {
+                Ok(l) => listeners.cluster.push(l),
+                Err(e) => tracing::error!(
+                    error = %e,
+                    "load balancer backend port not bound: other members cannot forward to this server"
+                ),
+            }
+        }
+        for vip in radius_vips(cfg) {
+            for (port, service) in [(r.auth_port, Service::Auth), (r.acct_port, Service::Acct)] {
+                let local_handler: Box<dyn Handler> = match service {
+                    Service::Auth => Box::new(mab::Mab),
+                    Service::Acct => Box::new(accounting::Accounting),
+                };
+                let handler = Box::new(balancer::Balancer {
+                    proxy: proxy.clone(),
+                    local: local_handler,
+                });
+                match make_on(vip, port, service, handler, Kind::Switches, true) {
+                    Ok(l) => listeners.cluster.push(l),
+                    // Keep serving on this server's own address.
+                    Err(e) => tracing::error!(error = %e, %vip, "RADIUS VIP not bound"),
+                }
+            }
+        }
+        listeners.proxy = Some(proxy);
+        Ok(listeners)
     }
 
     pub(crate) fn spawn(
@@ -166,7 +240,15 @@ impl Listeners {
     ) -> Vec<tokio::task::JoinHandle<()>> {
         let max_in_flight = settings::radius(cfg).max_in_flight;
         let mut tasks = Vec::new();
-        for l in [self.auth, self.acct] {
+        if let Some(proxy) = &self.proxy {
+            tasks.extend(proxy.spawn(shared.clone(), shutdown.clone()));
+            tasks.push(tokio::spawn(refresh_local_facts(
+                proxy.local.clone(),
+                cfg.pf.general.state_dir.clone(),
+                shutdown.clone(),
+            )));
+        }
+        for l in [self.auth, self.acct].into_iter().chain(self.cluster) {
             let limit = Arc::new(Semaphore::new(max_in_flight));
             // Several tasks read the same socket, so one busy switch (one UDP flow, which
             // SO_REUSEPORT would pin to one socket) still gets every core.
@@ -184,6 +266,45 @@ impl Listeners {
             }
         }
         tasks
+    }
+}
+
+/// The addresses the load balancer listens on: `[CLUSTER] management_ip` and every
+/// `[CLUSTER interface X] ip` whose type includes `radius` or `management`.
+fn radius_vips(cfg: &Config) -> Vec<Ipv4Addr> {
+    use ironfence_config::InterfaceType;
+    let Some(c) = &cfg.cluster else {
+        return Vec::new();
+    };
+    let mut vips: Vec<Ipv4Addr> = c.management_ip.into_iter().collect();
+    for i in &c.virtual_interfaces {
+        if let Some(ip) = i.ip
+            && (i.types.contains(&InterfaceType::Radius)
+                || i.types.contains(&InterfaceType::Management))
+            && !vips.contains(&ip)
+        {
+            vips.push(ip);
+        }
+    }
+    let own = cfg.this_server().and_then(|s| s.management_ip);
+    vips.retain(|v| Some(*v) != own);
+    vips
+}
+
+/// Re-reads maintenance / disabled peers every second (changed by `ironfence cluster
+/// maintenance` / `cluster disable` while the daemon runs).
+async fn refresh_local_facts(
+    local: Arc<balancer::LocalFacts>,
+    state_dir: std::path::PathBuf,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        }
+        let (l, d) = (local.clone(), state_dir.clone());
+        let _ = tokio::task::spawn_blocking(move || l.refresh(&d)).await;
     }
 }
 
@@ -247,8 +368,27 @@ async fn run(
             let destination = received.local.map(IpAddr::V4);
             let action = {
                 let mut endpoint = listener.endpoint();
-                let action =
-                    endpoint.handle(&clients, started.into_std(), source, destination, datagram);
+                let now = started.into_std();
+                let action = match &listener.kind {
+                    Kind::Switches => endpoint.handle(&clients, now, source, destination, datagram),
+                    Kind::Backend { hop_secret, local } => {
+                        let members = backend::Members {
+                            config: &clients.config,
+                            hop_secret,
+                            local,
+                            read_only: shared.db.is_read_only(),
+                        };
+                        let a = endpoint.handle(&members, now, source, destination, datagram);
+                        match backend::to_switch(a, &clients.config) {
+                            Ok(a) => a,
+                            Err((key, reason)) => {
+                                endpoint.abandon(&key);
+                                shared.metrics.drop_reason(reason);
+                                continue;
+                            }
+                        }
+                    }
+                };
                 while let Some(event) = endpoint.poll_event() {
                     log_event(event);
                 }
@@ -403,7 +543,14 @@ async fn process(
             Box::pin(persist::apply(&ctx, handled.writes)).await
         };
         let reply = match (persisted, handled.reply) {
-            (Ok(()), Some(builder)) => Some(builder.encode_response(&ctx.packet, &switch.secret)),
+            (Ok(()), Some(builder)) => {
+                // The backend port answers the front server, with the hop secret.
+                let secret: &[u8] = match &listener.kind {
+                    Kind::Backend { hop_secret, .. } => hop_secret,
+                    Kind::Switches => &switch.secret,
+                };
+                Some(builder.encode_response(&ctx.packet, secret))
+            }
             (Ok(()), None) => None,
             (Err(()), _) => None,
         };

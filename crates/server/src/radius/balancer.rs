@@ -1,0 +1,527 @@
+//! The RADIUS load balancer's IO: the handler behind the VIP listeners, and the proxy to the
+//! other members' backend ports. The decisions are `ironfence-lb`'s (pure); the hop's
+//! re-signing is `ironfence-radius::hop`'s. See docs/radius-load-balancer.md.
+//!
+//! ```text
+//!  VIP:1812 ─► Endpoint (switches.conf) ─► Balancer::handle
+//!                 rank members (rendezvous on Calling-Station-Id + User-Name)
+//!                 minus disabled peers, maintenance (learned by probe), dead
+//!                 ├─ first is this server ─► Mab / Accounting in-process (no hop)
+//!                 └─ a peer ─► hop::forward_request ─► one of 4 sockets ─► peer:18120/18130
+//!                        ◄── receive task: verify (hop secret) ─► relay_reply ─► switch
+//!                        timeout (response_window) ─► next candidate; none ─► no answer
+//!  per peer: health task (50 ms tick) ─► Health::poll ─► Status-Server probe ─► flags
+//! ```
+
+use super::handler::{Ctx, Handled, Handler, HandlerFuture};
+use crate::Shared;
+use crate::cluster::LocalClusterState;
+use ironfence_config::Config;
+use ironfence_lb::{BackendView, Health, HealthConfig, HealthState, Pending, Slot};
+use ironfence_radius::hop::{self, Hop, HopFlags};
+use ironfence_radius::{Code, Packet, dict};
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
+use tokio::sync::oneshot;
+
+/// Source sockets per peer (256 identifiers each).
+pub(crate) const SOCKETS_PER_BACKEND: usize = 4;
+const TICK: Duration = Duration::from_millis(50);
+
+/// What a pending slot waits for.
+#[derive(Debug)]
+enum Waiter {
+    Request {
+        authenticator: [u8; 16],
+        sent: Instant,
+        reply: oneshot::Sender<Vec<u8>>,
+    },
+    Probe {
+        authenticator: [u8; 16],
+    },
+}
+
+impl Waiter {
+    fn authenticator(&self) -> &[u8; 16] {
+        match self {
+            Waiter::Request { authenticator, .. } | Waiter::Probe { authenticator } => {
+                authenticator
+            }
+        }
+    }
+}
+
+/// One peer's backend ports, seen from this server.
+#[derive(Debug)]
+pub(crate) struct Remote {
+    name: String,
+    auth: SocketAddr,
+    acct: SocketAddr,
+    sockets: Vec<Arc<UdpSocket>>,
+    pending: Mutex<Pending<Waiter>>,
+    health: Mutex<Health>,
+    /// Learned from its Status-Server answers.
+    draining: AtomicBool,
+}
+
+impl Remote {
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, Pending<Waiter>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_health(&self) -> std::sync::MutexGuard<'_, Health> {
+        self.health.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn view(&self) -> BackendView {
+        BackendView {
+            health: self.lock_health().state(),
+            draining: self.draining.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// This server's own facts the balancer and the backend port use: maintenance and the peers
+/// it disabled (`cluster-local.json`, re-read every second: not on the request path).
+#[derive(Debug, Default)]
+pub(crate) struct LocalFacts {
+    pub maintenance: AtomicBool,
+    pub disabled: RwLock<BTreeSet<String>>,
+}
+
+impl LocalFacts {
+    pub(crate) fn refresh(&self, state_dir: &std::path::Path) {
+        match LocalClusterState::load(state_dir) {
+            Ok(s) => {
+                self.maintenance.store(s.maintenance, Ordering::Relaxed);
+                *self.disabled.write().unwrap_or_else(|e| e.into_inner()) = s.disabled_peers;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the cluster's local state"),
+        }
+    }
+}
+
+/// The proxy to every peer (built once at start from cluster.conf; a membership change
+/// needs a restart).
+#[derive(Debug)]
+pub(crate) struct Proxy {
+    me: String,
+    hop_secret: Vec<u8>,
+    remotes: Vec<Arc<Remote>>,
+    pub(crate) local: Arc<LocalFacts>,
+    health: HealthConfig,
+}
+
+impl Proxy {
+    /// Sockets for every peer with a management IP, bound to this server's management IP
+    /// (the peers' backend ports accept members' addresses only).
+    pub(crate) fn bind(cfg: &Config, local: Arc<LocalFacts>) -> anyhow::Result<Option<Proxy>> {
+        let (Some(me), Some(hop_secret)) = (cfg.this_server(), cfg.radius_hop_secret()) else {
+            return Ok(None);
+        };
+        let my_ip = me.management_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let r = &cfg.pf.radius;
+        let now = Instant::now();
+        let mut remotes = Vec::new();
+        for peer in cfg.peers() {
+            let Some(ip) = peer.management_ip else {
+                continue;
+            };
+            let mut sockets = Vec::new();
+            for _ in 0..SOCKETS_PER_BACKEND {
+                let s = std::net::UdpSocket::bind(SocketAddr::new(IpAddr::V4(my_ip), 0))
+                    .map_err(|e| anyhow::anyhow!("binding a proxy socket on {my_ip}: {e}"))?;
+                s.set_nonblocking(true)?;
+                sockets.push(Arc::new(UdpSocket::from_std(s)?));
+            }
+            remotes.push(Arc::new(Remote {
+                name: peer.name.clone(),
+                auth: SocketAddr::new(IpAddr::V4(ip), r.backend_auth_port),
+                acct: SocketAddr::new(IpAddr::V4(ip), r.backend_acct_port),
+                sockets,
+                pending: Mutex::new(Pending::new(SOCKETS_PER_BACKEND)),
+                health: Mutex::new(Health::new(HealthConfig::default(), now)),
+                draining: AtomicBool::new(false),
+            }));
+        }
+        Ok(Some(Proxy {
+            me: me.name.clone(),
+            hop_secret: hop_secret.into_bytes(),
+            remotes,
+            local,
+            health: HealthConfig::default(),
+        }))
+    }
+
+    pub(crate) fn hop_secret(&self) -> &[u8] {
+        &self.hop_secret
+    }
+
+    /// A receive task per socket and a health task per peer.
+    pub(crate) fn spawn(
+        self: &Arc<Self>,
+        shared: Arc<Shared>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = Vec::new();
+        for remote in &self.remotes {
+            for (i, socket) in remote.sockets.iter().enumerate() {
+                tasks.push(tokio::spawn(receive(
+                    shared.clone(),
+                    self.clone(),
+                    remote.clone(),
+                    i,
+                    socket.clone(),
+                    shutdown.clone(),
+                )));
+            }
+            tasks.push(tokio::spawn(probe(
+                shared.clone(),
+                self.clone(),
+                remote.clone(),
+                shutdown.clone(),
+            )));
+        }
+        tasks
+    }
+
+    /// Sends `ctx`'s request to `remote` and waits up to the response window: the reply
+    /// rebuilt for the switch, or `None` (timeout, or it could not be sent).
+    async fn forward(
+        &self,
+        shared: &Shared,
+        remote: &Remote,
+        ctx: &Ctx<'_>,
+    ) -> Option<ironfence_radius::PacketBuilder> {
+        let authenticator = random16();
+        let (tx, rx) = oneshot::channel();
+        let now = Instant::now();
+        let window = self.health.response_window;
+        let slot = remote.lock_pending().insert(
+            Waiter::Request {
+                authenticator,
+                sent: now,
+                reply: tx,
+            },
+            now + window,
+        );
+        let Some(slot) = slot else {
+            shared.metrics.lb.request(&remote.name, "unsent");
+            return None; // 1024 requests outstanding to it: try the next one
+        };
+        let h = Hop {
+            flags: HopFlags::default(),
+            request_id: ctx.request.id.0,
+            client: Some(ctx.request.source.ip().to_canonical()),
+        };
+        let bytes = match hop::forward_request(
+            &ctx.packet,
+            &ctx.switch.secret,
+            &self.hop_secret,
+            slot.identifier,
+            authenticator,
+            &h,
+        ) {
+            Ok(b) => b,
+            Err(e) => {
+                remote.lock_pending().remove(slot);
+                shared.metrics.drop_reason(e.label());
+                tracing::warn!(error = %e, "request cannot be forwarded");
+                return None;
+            }
+        };
+        let to = match ctx.packet.code() {
+            Code::AccountingRequest => remote.acct,
+            _ => remote.auth,
+        };
+        if let Err(e) = remote.sockets[slot.socket].send_to(&bytes, to).await {
+            remote.lock_pending().remove(slot);
+            shared.metrics.lb.request(&remote.name, "unsent");
+            tracing::warn!(error = %e, backend = %remote.name, "cannot send to backend");
+            return None;
+        }
+        match tokio::time::timeout(window, rx).await {
+            Ok(Ok(reply)) => {
+                // Verified by the receive task; decoding again cannot fail.
+                let p = Packet::decode(&reply).ok()?;
+                match hop::relay_reply(
+                    &p,
+                    &self.hop_secret,
+                    &authenticator,
+                    &ctx.packet,
+                    &ctx.switch.secret,
+                ) {
+                    Ok(b) => Some(b),
+                    Err(e) => {
+                        shared
+                            .metrics
+                            .lb
+                            .bad_backend_reply
+                            .get_or_create(&crate::metrics::LbMetrics::backend(&remote.name))
+                            .inc();
+                        tracing::warn!(error = %e, backend = %remote.name, "backend reply cannot be relayed");
+                        None
+                    }
+                }
+            }
+            _ => {
+                remote.lock_pending().remove(slot);
+                remote.lock_health().request_timed_out(Instant::now());
+                shared.metrics.lb.request(&remote.name, "timeout");
+                shared
+                    .metrics
+                    .lb
+                    .timeouts
+                    .get_or_create(&crate::metrics::LbMetrics::backend(&remote.name))
+                    .inc();
+                None
+            }
+        }
+    }
+}
+
+/// The handler of the VIP listeners.
+#[derive(Debug)]
+pub(crate) struct Balancer {
+    pub(crate) proxy: Arc<Proxy>,
+    pub(crate) local: Box<dyn Handler>,
+}
+
+impl Handler for Balancer {
+    fn handle<'a>(&'a self, ctx: &'a Ctx<'a>) -> HandlerFuture<'a> {
+        Box::pin(self.balance(ctx))
+    }
+}
+
+enum Target<'p> {
+    Local,
+    Remote(&'p Arc<Remote>),
+}
+
+impl Balancer {
+    async fn balance(&self, ctx: &Ctx<'_>) -> Handled {
+        let shared = ctx.shared;
+        let proxy = &self.proxy;
+        let disabled = proxy
+            .local
+            .disabled
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        // Enabled members in cluster.conf order: this server and the peers it has a socket for.
+        let mut names: Vec<&str> = Vec::new();
+        let mut targets: Vec<Target<'_>> = Vec::new();
+        let mut views: Vec<BackendView> = Vec::new();
+        for s in ctx.config.cluster.iter().flat_map(|c| c.servers.iter()) {
+            if disabled.contains(&s.name) {
+                continue;
+            }
+            if s.name == proxy.me {
+                names.push(&s.name);
+                targets.push(Target::Local);
+                views.push(BackendView {
+                    health: HealthState::Alive,
+                    draining: proxy.local.maintenance.load(Ordering::Relaxed),
+                });
+            } else if let Some(r) = proxy.remotes.iter().find(|r| r.name == s.name) {
+                names.push(&s.name);
+                targets.push(Target::Remote(r));
+                views.push(r.view());
+            }
+        }
+        let packet = &ctx.packet;
+        let key = ironfence_lb::key(
+            packet.get(dict::CALLING_STATION_ID),
+            packet.get(dict::USER_NAME),
+        );
+        let ranking = ironfence_lb::rank(&names, &key);
+        let continuing = packet.get(dict::STATE).is_some();
+        for i in ironfence_lb::candidates(&ranking, &views, continuing) {
+            match &targets[i] {
+                Target::Local => {
+                    shared.metrics.lb.request(&proxy.me, "local");
+                    return self.local.handle(ctx).await;
+                }
+                Target::Remote(remote) => {
+                    if let Some(reply) = proxy.forward(shared, remote, ctx).await {
+                        return Handled {
+                            reply: Some(reply),
+                            writes: Vec::new(),
+                            // The backend audits it, under this request's id.
+                            audit: None,
+                        };
+                    }
+                }
+            }
+        }
+        shared.metrics.lb.unanswered.inc();
+        tracing::warn!(request_id = %ctx.request.id, "no backend answered; request unanswered");
+        Handled::unanswered()
+    }
+}
+
+/// One socket's receive loop: replies are verified with the hop secret against the pending
+/// request they name; anything else is counted and dropped.
+async fn receive(
+    shared: Arc<Shared>,
+    proxy: Arc<Proxy>,
+    remote: Arc<Remote>,
+    index: usize,
+    socket: Arc<UdpSocket>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut buf = vec![0u8; ironfence_radius::MAX_PACKET_LEN];
+    let labels = crate::metrics::LbMetrics::backend(&remote.name);
+    loop {
+        let got = tokio::select! {
+            r = socket.recv_from(&mut buf) => r,
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        };
+        let (n, from) = match got {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::debug!(error = %e, "proxy receive failed");
+                continue;
+            }
+        };
+        let bytes = &buf[..n];
+        if (from != remote.auth && from != remote.acct) || n < ironfence_radius::HEADER_LEN {
+            shared
+                .metrics
+                .lb
+                .bad_backend_reply
+                .get_or_create(&labels)
+                .inc();
+            continue;
+        }
+        let slot = Slot {
+            socket: index,
+            identifier: bytes[1],
+        };
+        let now = Instant::now();
+        let mut pending = remote.lock_pending();
+        let Some(waiter) = pending.get(slot) else {
+            drop(pending);
+            shared.metrics.drop_reason("late_backend_reply");
+            continue;
+        };
+        let verified = hop::verify_backend_reply(
+            bytes,
+            slot.identifier,
+            waiter.authenticator(),
+            &proxy.hop_secret,
+        );
+        let flags = match &verified {
+            Ok(p) => Hop::find(p).ok().map(|h| h.flags),
+            Err(_) => None,
+        };
+        if let Err(e) = verified {
+            // Not relayed; the request stays pending (a forgery must not cancel it).
+            drop(pending);
+            shared
+                .metrics
+                .lb
+                .bad_backend_reply
+                .get_or_create(&labels)
+                .inc();
+            tracing::warn!(error = %e, backend = %remote.name, "backend reply refused");
+            continue;
+        }
+        let waiter = pending.remove(slot).expect("looked up above");
+        drop(pending);
+        match waiter {
+            Waiter::Request { sent, reply, .. } => {
+                remote.lock_health().request_answered(now);
+                shared.metrics.lb.request(&remote.name, "answered");
+                shared
+                    .metrics
+                    .lb
+                    .latency
+                    .get_or_create(&labels)
+                    .observe(now.duration_since(sent).as_secs_f64());
+                let _ = reply.send(bytes.to_vec());
+            }
+            Waiter::Probe { .. } => {
+                remote.lock_health().probe_answered(now);
+                let draining = flags.is_some_and(|f| f.maintenance());
+                if remote.draining.swap(draining, Ordering::Relaxed) != draining {
+                    tracing::info!(backend = %remote.name, draining, "backend maintenance changed");
+                }
+            }
+        }
+    }
+}
+
+/// One peer's health: the state machine polled every tick, Status-Server probes sent when it
+/// says so.
+async fn probe(
+    shared: Arc<Shared>,
+    proxy: Arc<Proxy>,
+    remote: Arc<Remote>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let labels = crate::metrics::LbMetrics::backend(&remote.name);
+    let mut last = None;
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        }
+        let now = Instant::now();
+        let (due, state) = {
+            let mut h = remote.lock_health();
+            let due = h.poll(now);
+            (due, h.state())
+        };
+        shared
+            .metrics
+            .lb
+            .state
+            .get_or_create(&labels)
+            .set(state.gauge());
+        if last != Some(state.label()) {
+            if last.is_some() {
+                tracing::warn!(backend = %remote.name, state = state.label(), "backend health changed");
+            }
+            last = Some(state.label());
+        }
+        // Entries nobody waits for any more (lost probes).
+        let _ = remote.lock_pending().expire(now);
+        let Some(due) = due else {
+            continue;
+        };
+        let authenticator = random16();
+        let slot = remote
+            .lock_pending()
+            .insert(Waiter::Probe { authenticator }, due.deadline);
+        let Some(slot) = slot else {
+            continue; // every identifier in use: the backend is busy, not dead
+        };
+        let bytes = hop::status_server(slot.identifier, authenticator, &proxy.hop_secret);
+        if let Err(e) = remote.sockets[slot.socket]
+            .send_to(&bytes, remote.auth)
+            .await
+        {
+            tracing::debug!(error = %e, backend = %remote.name, "probe not sent");
+        }
+    }
+}
+
+fn random16() -> [u8; 16] {
+    let mut b = [0u8; 16];
+    if getrandom::fill(&mut b).is_err() {
+        // Never expected on Linux; a counter-derived value still differs per request.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        b = t.to_le_bytes();
+    }
+    b
+}
