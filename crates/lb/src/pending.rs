@@ -117,6 +117,16 @@ impl<T> Pending<T> {
             .map(|e| &e.value)
     }
 
+    /// The value waiting in `slot`, to update it (e.g. with the authenticator of the packet
+    /// built once the slot's identifier was known).
+    pub fn get_mut(&mut self, slot: Slot) -> Option<&mut T> {
+        self.slots
+            .get_mut(slot.socket)?
+            .get_mut(usize::from(slot.identifier))?
+            .as_mut()
+            .map(|e| &mut e.value)
+    }
+
     /// Frees `slot`, returning its value (a verified reply, or the caller gave up).
     pub fn remove(&mut self, slot: Slot) -> Option<T> {
         let e = self
@@ -198,7 +208,9 @@ mod tests {
             socket: 2,
             identifier: 7,
         };
+        *p.get_mut(slot).unwrap() += 10_000;
         let v = *p.get(slot).unwrap();
+        assert!(v >= 10_000);
         assert_eq!(p.remove(slot), Some(v));
         assert_eq!(p.remove(slot), None);
         assert_eq!(p.insert(5, t0), Some(slot), "the only free slot");

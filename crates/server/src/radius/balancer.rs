@@ -234,6 +234,16 @@ impl Proxy {
                 return None;
             }
         };
+        // An Accounting-Request's authenticator is computed over the packet: the reply is
+        // checked against the one actually sent.
+        let mut authenticator = authenticator;
+        authenticator.copy_from_slice(&bytes[4..20]);
+        if let Some(Waiter::Request {
+            authenticator: a, ..
+        }) = remote.lock_pending().get_mut(slot)
+        {
+            *a = authenticator;
+        }
         let to = match ctx.packet.code() {
             Code::AccountingRequest => remote.acct,
             _ => remote.auth,
