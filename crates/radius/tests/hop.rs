@@ -267,3 +267,27 @@ fn status_server_probe_and_its_flagged_answer() {
     let a = verify_backend_reply(&answer, 4, &[8; 16], HOP).unwrap();
     assert!(Hop::find(&a).unwrap().flags.maintenance());
 }
+
+#[test]
+fn accounting_response_is_checked_against_the_computed_request_authenticator() {
+    let mut b = PacketBuilder::new(Code::AccountingRequest, 9);
+    b.add_u32(dict::ACCT_STATUS_TYPE, 1).unwrap();
+    b.add(dict::PROXY_STATE, b"nas-proxy").unwrap();
+    let sw_bytes = b.encode_accounting_request(SWITCH, false);
+    let sw = Packet::decode(&sw_bytes).unwrap();
+    // The authenticator passed in is not the one sent: an Accounting-Request's is computed.
+    let bytes = forward_request(&sw, SWITCH, HOP, 30, [0xee; 16], &hop()).unwrap();
+    let hop_req = Packet::decode(&bytes).unwrap();
+    assert_ne!(hop_req.authenticator(), &[0xee; 16]);
+    let mut r = PacketBuilder::new(Code::AccountingResponse, 30);
+    r.copy_proxy_state(&hop_req).unwrap();
+    let answer = r.encode_response(&hop_req, HOP);
+    assert!(verify_backend_reply(&answer, 30, &[0xee; 16], HOP).is_err());
+    let ok = verify_backend_reply(&answer, 30, hop_req.authenticator(), HOP).unwrap();
+    let out = relay_reply(&ok, HOP, hop_req.authenticator(), &sw, SWITCH)
+        .unwrap()
+        .encode_response(&sw, SWITCH);
+    let p = verify_response(&out, 9, sw.authenticator(), SWITCH).unwrap();
+    assert_eq!(p.code(), Code::AccountingResponse);
+    assert_eq!(p.get(dict::PROXY_STATE), Some(&b"nas-proxy"[..]));
+}

@@ -16,6 +16,7 @@
 use super::handler::{Ctx, Handled, Handler, HandlerFuture};
 use crate::Shared;
 use crate::cluster::LocalClusterState;
+use crate::metrics::{LbMetrics, Metrics};
 use ironfence_config::Config;
 use ironfence_lb::{BackendView, Health, HealthConfig, HealthState, Pending, Slot};
 use ironfence_radius::hop::{self, Hop, HopFlags};
@@ -193,9 +194,9 @@ impl Proxy {
     /// rebuilt for the switch, or `None` (timeout, or it could not be sent).
     async fn forward(
         &self,
-        shared: &Shared,
+        metrics: &Metrics,
         remote: &Remote,
-        ctx: &Ctx<'_>,
+        request: &Outbound<'_>,
     ) -> Option<ironfence_radius::PacketBuilder> {
         let authenticator = random16();
         let (tx, rx) = oneshot::channel();
@@ -210,17 +211,17 @@ impl Proxy {
             now + window,
         );
         let Some(slot) = slot else {
-            shared.metrics.lb.request(&remote.name, "unsent");
+            metrics.lb.request(&remote.name, "unsent");
             return None; // 1024 requests outstanding to it: try the next one
         };
         let h = Hop {
             flags: HopFlags::default(),
-            request_id: ctx.request.id.0,
-            client: Some(ctx.request.source.ip().to_canonical()),
+            request_id: request.request_id,
+            client: Some(request.client),
         };
         let bytes = match hop::forward_request(
-            &ctx.packet,
-            &ctx.switch.secret,
+            request.packet,
+            request.switch_secret,
             &self.hop_secret,
             slot.identifier,
             authenticator,
@@ -229,7 +230,7 @@ impl Proxy {
             Ok(b) => b,
             Err(e) => {
                 remote.lock_pending().remove(slot);
-                shared.metrics.drop_reason(e.label());
+                metrics.drop_reason(e.label());
                 tracing::warn!(error = %e, "request cannot be forwarded");
                 return None;
             }
@@ -244,13 +245,13 @@ impl Proxy {
         {
             *a = authenticator;
         }
-        let to = match ctx.packet.code() {
+        let to = match request.packet.code() {
             Code::AccountingRequest => remote.acct,
             _ => remote.auth,
         };
         if let Err(e) = remote.sockets[slot.socket].send_to(&bytes, to).await {
             remote.lock_pending().remove(slot);
-            shared.metrics.lb.request(&remote.name, "unsent");
+            metrics.lb.request(&remote.name, "unsent");
             tracing::warn!(error = %e, backend = %remote.name, "cannot send to backend");
             return None;
         }
@@ -262,16 +263,15 @@ impl Proxy {
                     &p,
                     &self.hop_secret,
                     &authenticator,
-                    &ctx.packet,
-                    &ctx.switch.secret,
+                    request.packet,
+                    request.switch_secret,
                 ) {
                     Ok(b) => Some(b),
                     Err(e) => {
-                        shared
-                            .metrics
+                        metrics
                             .lb
                             .bad_backend_reply
-                            .get_or_create(&crate::metrics::LbMetrics::backend(&remote.name))
+                            .get_or_create(&LbMetrics::backend(&remote.name))
                             .inc();
                         tracing::warn!(error = %e, backend = %remote.name, "backend reply cannot be relayed");
                         None
@@ -281,17 +281,24 @@ impl Proxy {
             _ => {
                 remote.lock_pending().remove(slot);
                 remote.lock_health().request_timed_out(Instant::now());
-                shared.metrics.lb.request(&remote.name, "timeout");
-                shared
-                    .metrics
+                metrics.lb.request(&remote.name, "timeout");
+                metrics
                     .lb
                     .timeouts
-                    .get_or_create(&crate::metrics::LbMetrics::backend(&remote.name))
+                    .get_or_create(&LbMetrics::backend(&remote.name))
                     .inc();
                 None
             }
         }
     }
+}
+
+/// What the proxy needs of a switch's request.
+struct Outbound<'a> {
+    packet: &'a Packet<'a>,
+    switch_secret: &'a [u8],
+    request_id: u64,
+    client: IpAddr,
 }
 
 /// The handler of the VIP listeners.
@@ -357,7 +364,13 @@ impl Balancer {
                     return self.local.handle(ctx).await;
                 }
                 Target::Remote(remote) => {
-                    if let Some(reply) = proxy.forward(shared, remote, ctx).await {
+                    let out = Outbound {
+                        packet: &ctx.packet,
+                        switch_secret: &ctx.switch.secret,
+                        request_id: ctx.request.id.0,
+                        client: ctx.request.source.ip().to_canonical(),
+                    };
+                    if let Some(reply) = proxy.forward(&shared.metrics, remote, &out).await {
                         return Handled {
                             reply: Some(reply),
                             writes: Vec::new(),
@@ -385,7 +398,6 @@ async fn receive(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut buf = vec![0u8; ironfence_radius::MAX_PACKET_LEN];
-    let labels = crate::metrics::LbMetrics::backend(&remote.name);
     loop {
         let got = tokio::select! {
             r = socket.recv_from(&mut buf) => r,
@@ -398,69 +410,70 @@ async fn receive(
                 continue;
             }
         };
-        let bytes = &buf[..n];
-        if (from != remote.auth && from != remote.acct) || n < ironfence_radius::HEADER_LEN {
-            shared
-                .metrics
-                .lb
-                .bad_backend_reply
-                .get_or_create(&labels)
-                .inc();
-            continue;
-        }
-        let slot = Slot {
-            socket: index,
-            identifier: bytes[1],
-        };
-        let now = Instant::now();
-        let mut pending = remote.lock_pending();
-        let Some(waiter) = pending.get(slot) else {
-            drop(pending);
-            shared.metrics.drop_reason("late_backend_reply");
-            continue;
-        };
-        let verified = hop::verify_backend_reply(
-            bytes,
-            slot.identifier,
-            waiter.authenticator(),
-            &proxy.hop_secret,
-        );
-        let flags = match &verified {
-            Ok(p) => Hop::find(p).ok().map(|h| h.flags),
-            Err(_) => None,
-        };
-        if let Err(e) = verified {
-            // Not relayed; the request stays pending (a forgery must not cancel it).
-            drop(pending);
-            shared
-                .metrics
-                .lb
-                .bad_backend_reply
-                .get_or_create(&labels)
-                .inc();
-            tracing::warn!(error = %e, backend = %remote.name, "backend reply refused");
-            continue;
-        }
-        let waiter = pending.remove(slot).expect("looked up above");
+        on_datagram(&shared.metrics, &proxy, &remote, index, from, &buf[..n]);
+    }
+}
+
+/// One datagram received on proxy socket `index` of `remote`.
+fn on_datagram(
+    metrics: &Metrics,
+    proxy: &Proxy,
+    remote: &Remote,
+    index: usize,
+    from: SocketAddr,
+    bytes: &[u8],
+) {
+    let labels = LbMetrics::backend(&remote.name);
+    if (from != remote.auth && from != remote.acct) || bytes.len() < ironfence_radius::HEADER_LEN {
+        metrics.lb.bad_backend_reply.get_or_create(&labels).inc();
+        return;
+    }
+    let slot = Slot {
+        socket: index,
+        identifier: bytes[1],
+    };
+    let now = Instant::now();
+    let mut pending = remote.lock_pending();
+    let Some(waiter) = pending.get(slot) else {
         drop(pending);
-        match waiter {
-            Waiter::Request { sent, reply, .. } => {
-                remote.lock_health().request_answered(now);
-                shared.metrics.lb.request(&remote.name, "answered");
-                shared
-                    .metrics
-                    .lb
-                    .latency
-                    .get_or_create(&labels)
-                    .observe(now.duration_since(sent).as_secs_f64());
-                let _ = reply.send(bytes.to_vec());
-            }
-            Waiter::Probe { .. } => {
-                remote.lock_health().probe_answered(now);
-                let draining = flags.is_some_and(|f| f.maintenance());
-                if remote.draining.swap(draining, Ordering::Relaxed) != draining {
-                    tracing::info!(backend = %remote.name, draining, "backend maintenance changed");
-                }
+        metrics.drop_reason("late_backend_reply");
+        return;
+    };
+    let verified = hop::verify_backend_reply(
+        bytes,
+        slot.identifier,
+        waiter.authenticator(),
+        &proxy.hop_secret,
+    );
+    let flags = match &verified {
+        Ok(p) => Hop::find(p).ok().map(|h| h.flags),
+        Err(_) => None,
+    };
+    if let Err(e) = verified {
+        // Not relayed; the request stays pending (a forgery must not cancel it).
+        drop(pending);
+        metrics.lb.bad_backend_reply.get_or_create(&labels).inc();
+        tracing::warn!(error = %e, backend = %remote.name, "backend reply refused");
+        return;
+    }
+    let waiter = pending.remove(slot).expect("looked up above");
+    drop(pending);
+    match waiter {
+        Waiter::Request { sent, reply, .. } => {
+            remote.lock_health().request_answered(now);
+            metrics.lb.request(&remote.name, "answered");
+            metrics
+                .lb
+                .latency
+                .get_or_create(&labels)
+                .observe(now.duration_since(sent).as_secs_f64());
+            let _ = reply.send(bytes.to_vec());
+        }
+        Waiter::Probe { .. } => {
+            remote.lock_health().probe_answered(now);
+            let draining = flags.is_some_and(|f| f.maintenance());
+            if remote.draining.swap(draining, Ordering::Relaxed) != draining {
+                tracing::info!(backend = %remote.name, draining, "backend maintenance changed");
             }
         }
     }
@@ -474,7 +487,7 @@ async fn probe(
     remote: Arc<Remote>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let labels = crate::metrics::LbMetrics::backend(&remote.name);
+    let labels = LbMetrics::backend(&remote.name);
     let mut last = None;
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -534,4 +547,127 @@ fn random16() -> [u8; 16] {
         b = t.to_le_bytes();
     }
     b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ironfence_radius::{PacketBuilder, verify_response};
+
+    const HOP: &[u8] = b"0123456789abcdef0123456789abcdef";
+    const SWITCH: &[u8] = b"switch-secret-for-the-test";
+
+    /// A proxy whose one peer's backend ports are `backend`, with one source socket.
+    fn proxy_to(backend: SocketAddr) -> (Arc<Proxy>, Arc<Remote>) {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.set_nonblocking(true).unwrap();
+        let remote = Arc::new(Remote {
+            name: "pf2".into(),
+            auth: backend,
+            acct: backend,
+            sockets: vec![Arc::new(UdpSocket::from_std(s).unwrap())],
+            pending: Mutex::new(Pending::new(1)),
+            health: Mutex::new(Health::new(HealthConfig::default(), Instant::now())),
+            draining: AtomicBool::new(false),
+        });
+        let proxy = Arc::new(Proxy {
+            me: "pf1".into(),
+            hop_secret: HOP.to_vec(),
+            remotes: vec![remote.clone()],
+            local: Arc::default(),
+            health: HealthConfig::default(),
+        });
+        (proxy, remote)
+    }
+
+    /// A backend that answers every hop request with a reply signed with the wrong secret,
+    /// then, when `honest`, with the right one.
+    async fn backend(socket: UdpSocket, honest: bool) {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+                return;
+            };
+            let req = Packet::decode(&buf[..n]).unwrap();
+            let mut b = PacketBuilder::new(Code::AccessAccept, req.identifier());
+            b.add_tagged_str(dict::TUNNEL_PRIVATE_GROUP_ID, 0, "100")
+                .unwrap();
+            b.copy_proxy_state(&req).unwrap();
+            let forged = b.encode_response(&req, b"not-the-hop-secret");
+            socket.send_to(&forged, from).await.unwrap();
+            if honest {
+                socket
+                    .send_to(&b.encode_response(&req, HOP), from)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    fn switch_request() -> Vec<u8> {
+        let mut b = PacketBuilder::new(Code::AccessRequest, 42);
+        b.add_str(dict::USER_NAME, "aabbccddeeff").unwrap();
+        b.add_str(dict::CALLING_STATION_ID, "aa:bb:cc:dd:ee:ff")
+            .unwrap();
+        b.encode_request([1; 16], SWITCH, true)
+    }
+
+    async fn forward_once(honest: bool) -> (Option<Vec<u8>>, Arc<Metrics>, HealthState) {
+        let backend_socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let (proxy, remote) = proxy_to(backend_socket.local_addr().unwrap());
+        tokio::spawn(backend(backend_socket, honest));
+        let metrics = Arc::new(Metrics::new());
+        let (m, p, r) = (metrics.clone(), proxy.clone(), remote.clone());
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            while let Ok((n, from)) = r.sockets[0].recv_from(&mut buf).await {
+                on_datagram(&m, &p, &r, 0, from, &buf[..n]);
+            }
+        });
+        let sw_bytes = switch_request();
+        let sw = Packet::decode(&sw_bytes).unwrap();
+        let out = Outbound {
+            packet: &sw,
+            switch_secret: SWITCH,
+            request_id: 7,
+            client: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        };
+        let reply = proxy
+            .forward(&metrics, &remote, &out)
+            .await
+            .map(|b| b.encode_response(&sw, SWITCH));
+        let state = remote.lock_health().state();
+        (reply, metrics, state)
+    }
+
+    fn bad_replies(m: &Metrics) -> u64 {
+        m.lb.bad_backend_reply
+            .get_or_create(&LbMetrics::backend("pf2"))
+            .get()
+    }
+
+    #[tokio::test]
+    async fn a_backend_reply_with_a_wrong_authenticator_is_counted_and_not_relayed() {
+        let (reply, metrics, state) = forward_once(false).await;
+        assert_eq!(reply, None, "the forged reply must not reach the switch");
+        assert_eq!(bad_replies(&metrics), 1);
+        // No authentic answer within the window: a timeout, the backend is a zombie.
+        assert_eq!(state.label(), "zombie");
+    }
+
+    #[tokio::test]
+    async fn a_forged_reply_does_not_cancel_the_request_the_authentic_one_is_relayed() {
+        let (reply, metrics, state) = forward_once(true).await;
+        let reply = reply.expect("the authentic reply is relayed");
+        let sw_bytes = switch_request();
+        let sw = Packet::decode(&sw_bytes).unwrap();
+        let p = verify_response(&reply, 42, sw.authenticator(), SWITCH).unwrap();
+        assert_eq!(p.code(), Code::AccessAccept);
+        assert_eq!(
+            p.get_tagged_str(dict::TUNNEL_PRIVATE_GROUP_ID),
+            Some((0, "100"))
+        );
+        assert_eq!(bad_replies(&metrics), 1);
+        assert_eq!(state, HealthState::Alive);
+    }
 }
