@@ -21,10 +21,11 @@ use ironfence_config::Config;
 use ironfence_lb::{BackendView, Health, HealthConfig, HealthState, Pending, Slot};
 use ironfence_radius::hop::{self, Hop, HopFlags};
 use ironfence_radius::{Code, Packet, dict};
+use prometheus_client::metrics::{counter::Counter, gauge::Gauge, histogram::Histogram};
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use tokio::sync::oneshot;
@@ -67,9 +68,52 @@ pub(crate) struct Remote {
     health: Mutex<Health>,
     /// Learned from its Status-Server answers.
     draining: AtomicBool,
+    /// Its metric handles, looked up once (a label lookup allocates).
+    counters: OnceLock<Counters>,
+}
+
+/// One backend's metric handles.
+#[derive(Debug, Clone)]
+struct Counters {
+    answered: Counter,
+    timeout: Counter,
+    unsent: Counter,
+    local: Counter,
+    timeouts: Counter,
+    latency: Histogram,
+    bad_reply: Counter,
+    state: Gauge,
+}
+
+impl Counters {
+    fn new(m: &Metrics, name: &str) -> Counters {
+        let outcome = |o: &str| {
+            m.lb.requests
+                .get_or_create(&vec![
+                    ("backend", name.to_string()),
+                    ("outcome", o.to_string()),
+                ])
+                .clone()
+        };
+        let b = LbMetrics::backend(name);
+        Counters {
+            answered: outcome("answered"),
+            timeout: outcome("timeout"),
+            unsent: outcome("unsent"),
+            local: outcome("local"),
+            timeouts: m.lb.timeouts.get_or_create(&b).clone(),
+            latency: m.lb.latency.get_or_create(&b).clone(),
+            bad_reply: m.lb.bad_backend_reply.get_or_create(&b).clone(),
+            state: m.lb.state.get_or_create(&b).clone(),
+        }
+    }
 }
 
 impl Remote {
+    fn counters(&self, m: &Metrics) -> &Counters {
+        self.counters.get_or_init(|| Counters::new(m, &self.name))
+    }
+
     fn lock_pending(&self) -> std::sync::MutexGuard<'_, Pending<Waiter>> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -115,6 +159,7 @@ pub(crate) struct Proxy {
     remotes: Vec<Arc<Remote>>,
     pub(crate) local: Arc<LocalFacts>,
     health: HealthConfig,
+    local_counter: OnceLock<Counter>,
 }
 
 impl Proxy {
@@ -147,6 +192,7 @@ impl Proxy {
                 pending: Mutex::new(Pending::new(SOCKETS_PER_BACKEND)),
                 health: Mutex::new(Health::new(HealthConfig::default(), now)),
                 draining: AtomicBool::new(false),
+                counters: OnceLock::new(),
             }));
         }
         Ok(Some(Proxy {
@@ -155,6 +201,7 @@ impl Proxy {
             remotes,
             local,
             health: HealthConfig::default(),
+            local_counter: OnceLock::new(),
         }))
     }
 
@@ -210,8 +257,9 @@ impl Proxy {
             },
             now + window,
         );
+        let c = remote.counters(metrics);
         let Some(slot) = slot else {
-            metrics.lb.request(&remote.name, "unsent");
+            c.unsent.inc();
             return None; // 1024 requests outstanding to it: try the next one
         };
         let h = Hop {
@@ -251,7 +299,7 @@ impl Proxy {
         };
         if let Err(e) = remote.sockets[slot.socket].send_to(&bytes, to).await {
             remote.lock_pending().remove(slot);
-            metrics.lb.request(&remote.name, "unsent");
+            c.unsent.inc();
             tracing::warn!(error = %e, backend = %remote.name, "cannot send to backend");
             return None;
         }
@@ -268,11 +316,7 @@ impl Proxy {
                 ) {
                     Ok(b) => Some(b),
                     Err(e) => {
-                        metrics
-                            .lb
-                            .bad_backend_reply
-                            .get_or_create(&LbMetrics::backend(&remote.name))
-                            .inc();
+                        c.bad_reply.inc();
                         tracing::warn!(error = %e, backend = %remote.name, "backend reply cannot be relayed");
                         None
                     }
@@ -281,12 +325,8 @@ impl Proxy {
             _ => {
                 remote.lock_pending().remove(slot);
                 remote.lock_health().request_timed_out(Instant::now());
-                metrics.lb.request(&remote.name, "timeout");
-                metrics
-                    .lb
-                    .timeouts
-                    .get_or_create(&LbMetrics::backend(&remote.name))
-                    .inc();
+                c.timeout.inc();
+                c.timeouts.inc();
                 None
             }
         }
@@ -323,31 +363,32 @@ impl Balancer {
     async fn balance(&self, ctx: &Ctx<'_>) -> Handled {
         let shared = ctx.shared;
         let proxy = &self.proxy;
-        let disabled = proxy
-            .local
-            .disabled
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
         // Enabled members in cluster.conf order: this server and the peers it has a socket for.
         let mut names: Vec<&str> = Vec::new();
         let mut targets: Vec<Target<'_>> = Vec::new();
         let mut views: Vec<BackendView> = Vec::new();
-        for s in ctx.config.cluster.iter().flat_map(|c| c.servers.iter()) {
-            if disabled.contains(&s.name) {
-                continue;
-            }
-            if s.name == proxy.me {
-                names.push(&s.name);
-                targets.push(Target::Local);
-                views.push(BackendView {
-                    health: HealthState::Alive,
-                    draining: proxy.local.maintenance.load(Ordering::Relaxed),
-                });
-            } else if let Some(r) = proxy.remotes.iter().find(|r| r.name == s.name) {
-                names.push(&s.name);
-                targets.push(Target::Remote(r));
-                views.push(r.view());
+        {
+            let disabled = proxy
+                .local
+                .disabled
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            for s in ctx.config.cluster.iter().flat_map(|c| c.servers.iter()) {
+                if disabled.contains(&s.name) {
+                    continue;
+                }
+                if s.name == proxy.me {
+                    names.push(&s.name);
+                    targets.push(Target::Local);
+                    views.push(BackendView {
+                        health: HealthState::Alive,
+                        draining: proxy.local.maintenance.load(Ordering::Relaxed),
+                    });
+                } else if let Some(r) = proxy.remotes.iter().find(|r| r.name == s.name) {
+                    names.push(&s.name);
+                    targets.push(Target::Remote(r));
+                    views.push(r.view());
+                }
             }
         }
         let packet = &ctx.packet;
@@ -360,7 +401,10 @@ impl Balancer {
         for i in ironfence_lb::candidates(&ranking, &views, continuing) {
             match &targets[i] {
                 Target::Local => {
-                    shared.metrics.lb.request(&proxy.me, "local");
+                    proxy
+                        .local_counter
+                        .get_or_init(|| Counters::new(&shared.metrics, &proxy.me).local)
+                        .inc();
                     return self.local.handle(ctx).await;
                 }
                 Target::Remote(remote) => {
@@ -423,9 +467,9 @@ fn on_datagram(
     from: SocketAddr,
     bytes: &[u8],
 ) {
-    let labels = LbMetrics::backend(&remote.name);
+    let c = remote.counters(metrics);
     if (from != remote.auth && from != remote.acct) || bytes.len() < ironfence_radius::HEADER_LEN {
-        metrics.lb.bad_backend_reply.get_or_create(&labels).inc();
+        c.bad_reply.inc();
         return;
     }
     let slot = Slot {
@@ -452,7 +496,7 @@ fn on_datagram(
     if let Err(e) = verified {
         // Not relayed; the request stays pending (a forgery must not cancel it).
         drop(pending);
-        metrics.lb.bad_backend_reply.get_or_create(&labels).inc();
+        c.bad_reply.inc();
         tracing::warn!(error = %e, backend = %remote.name, "backend reply refused");
         return;
     }
@@ -461,12 +505,8 @@ fn on_datagram(
     match waiter {
         Waiter::Request { sent, reply, .. } => {
             remote.lock_health().request_answered(now);
-            metrics.lb.request(&remote.name, "answered");
-            metrics
-                .lb
-                .latency
-                .get_or_create(&labels)
-                .observe(now.duration_since(sent).as_secs_f64());
+            c.answered.inc();
+            c.latency.observe(now.duration_since(sent).as_secs_f64());
             let _ = reply.send(bytes.to_vec());
         }
         Waiter::Probe { .. } => {
@@ -487,7 +527,7 @@ async fn probe(
     remote: Arc<Remote>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let labels = LbMetrics::backend(&remote.name);
+    let counters = remote.counters(&shared.metrics).clone();
     let mut last = None;
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -502,12 +542,7 @@ async fn probe(
             let due = h.poll(now);
             (due, h.state())
         };
-        shared
-            .metrics
-            .lb
-            .state
-            .get_or_create(&labels)
-            .set(state.gauge());
+        counters.state.set(state.gauge());
         if last != Some(state.label()) {
             if last.is_some() {
                 tracing::warn!(backend = %remote.name, state = state.label(), "backend health changed");
@@ -569,6 +604,7 @@ mod tests {
             pending: Mutex::new(Pending::new(1)),
             health: Mutex::new(Health::new(HealthConfig::default(), Instant::now())),
             draining: AtomicBool::new(false),
+            counters: OnceLock::new(),
         });
         let proxy = Arc::new(Proxy {
             me: "pf1".into(),
@@ -576,6 +612,7 @@ mod tests {
             remotes: vec![remote.clone()],
             local: Arc::default(),
             health: HealthConfig::default(),
+            local_counter: OnceLock::new(),
         });
         (proxy, remote)
     }
