@@ -291,3 +291,57 @@ fn accounting_response_is_checked_against_the_computed_request_authenticator() {
     assert_eq!(p.code(), Code::AccountingResponse);
     assert_eq!(p.get(dict::PROXY_STATE), Some(&b"nas-proxy"[..]));
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn attrs() -> impl Strategy<Value = Vec<(u8, Vec<u8>)>> {
+        // Types a switch may send (no Message-Authenticator: the encoder owns it), including
+        // a forged Ironfence-Hop and hidden values of any size.
+        let typ = prop::sample::select(vec![1u8, 2, 3, 4, 24, 26, 31, 33, 60, 79, 224]);
+        prop::collection::vec((typ, prop::collection::vec(any::<u8>(), 1..64)), 0..12)
+    }
+
+    proptest! {
+        /// Whatever a switch sent, a forwarded request verifies with the hop secret, carries
+        /// exactly our hop, keeps the Proxy-State values in order, and a password survives.
+        #[test]
+        fn forwarding_any_request_verifies_and_carries_one_hop(
+            attrs in attrs(),
+            password in prop::collection::vec(1u8..=255, 0..40),
+            acct in any::<bool>(),
+        ) {
+            let code = if acct { Code::AccountingRequest } else { Code::AccessRequest };
+            let mut b = PacketBuilder::new(code, 1);
+            for (t, v) in &attrs {
+                if *t == dict::USER_PASSWORD || (*t == dict::EAP_MESSAGE) {
+                    continue;
+                }
+                b.add(*t, v).unwrap();
+            }
+            if !acct {
+                b.add_user_password(&password, SWITCH, &[2; 16]).unwrap();
+            }
+            let bytes = if acct {
+                b.encode_accounting_request(SWITCH, true)
+            } else {
+                b.encode_request([2; 16], SWITCH, true)
+            };
+            let Ok(sw) = Packet::decode(&bytes) else { return Ok(()) };
+            let Ok(out) = forward_request(&sw, SWITCH, HOP, 9, [5; 16], &hop()) else {
+                return Ok(()); // too long once re-signed: refused, not truncated
+            };
+            let p = Packet::decode(&out).unwrap();
+            prop_assert!(verify_request(&p, HOP).unwrap().message_authenticator);
+            prop_assert_eq!(Hop::find(&p), Ok(hop()));
+            let before: Vec<&[u8]> = sw.get_all(dict::PROXY_STATE).collect();
+            let after: Vec<&[u8]> = p.get_all(dict::PROXY_STATE).collect();
+            prop_assert_eq!(before, after);
+            if !acct {
+                let pw = unhide_user_password(p.get(dict::USER_PASSWORD).unwrap(), HOP, &[5; 16]).unwrap();
+                prop_assert_eq!(pw, password);
+            }
+        }
+    }
+}
