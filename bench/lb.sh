@@ -121,7 +121,7 @@ sql() {
 # ---------------------------------------------------------------------------------------------
 # The database both members use.
 M=$WORK/mariadb
-DB_PORT=$("$LG" ports 1)
+DB_PORT=$("$LG" free-ports 1)
 mkdir -p "$M/data" "$M/tmp"
 chown -R mysql:mysql "$M"
 mariadb-install-db --no-defaults --datadir="$M/data" --user=mysql \
