@@ -17,17 +17,17 @@ use super::handler::{Ctx, Handled, Handler, HandlerFuture};
 use crate::Shared;
 use crate::cluster::LocalClusterState;
 use crate::metrics::{LbMetrics, Metrics};
+use crate::udp::{PktInfoSocket, RecvBatch};
 use ironfence_config::Config;
 use ironfence_lb::{BackendView, Health, HealthConfig, HealthState, Pending, Slot};
 use ironfence_radius::hop::{self, Hop, HopFlags};
 use ironfence_radius::{Code, Packet, dict};
 use prometheus_client::metrics::{counter::Counter, gauge::Gauge, histogram::Histogram};
 use std::collections::BTreeSet;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
-use tokio::net::UdpSocket;
 use tokio::sync::oneshot;
 
 /// Source sockets per peer (256 identifiers each).
@@ -61,9 +61,10 @@ impl Waiter {
 #[derive(Debug)]
 pub(crate) struct Remote {
     name: String,
-    auth: SocketAddr,
-    acct: SocketAddr,
-    sockets: Vec<Arc<UdpSocket>>,
+    auth: SocketAddrV4,
+    acct: SocketAddrV4,
+    /// Receive with `recvmmsg`: under load one call takes many replies.
+    sockets: Vec<Arc<PktInfoSocket>>,
     pending: Mutex<Pending<Waiter>>,
     health: Mutex<Health>,
     /// Learned from its Status-Server answers.
@@ -179,15 +180,14 @@ impl Proxy {
             };
             let mut sockets = Vec::new();
             for _ in 0..SOCKETS_PER_BACKEND {
-                let s = std::net::UdpSocket::bind(SocketAddr::new(IpAddr::V4(my_ip), 0))
+                let s = PktInfoSocket::bind(SocketAddrV4::new(my_ip, 0), r.recv_buffer)
                     .map_err(|e| anyhow::anyhow!("binding a proxy socket on {my_ip}: {e}"))?;
-                s.set_nonblocking(true)?;
-                sockets.push(Arc::new(UdpSocket::from_std(s)?));
+                sockets.push(Arc::new(s));
             }
             remotes.push(Arc::new(Remote {
                 name: peer.name.clone(),
-                auth: SocketAddr::new(IpAddr::V4(ip), r.backend_auth_port),
-                acct: SocketAddr::new(IpAddr::V4(ip), r.backend_acct_port),
+                auth: SocketAddrV4::new(ip, r.backend_auth_port),
+                acct: SocketAddrV4::new(ip, r.backend_acct_port),
                 sockets,
                 pending: Mutex::new(Pending::new(SOCKETS_PER_BACKEND)),
                 health: Mutex::new(Health::new(HealthConfig::default(), now)),
@@ -297,7 +297,7 @@ impl Proxy {
             Code::AccountingRequest => remote.acct,
             _ => remote.auth,
         };
-        if let Err(e) = remote.sockets[slot.socket].send_to(&bytes, to).await {
+        if let Err(e) = remote.sockets[slot.socket].send(&bytes, to, None).await {
             remote.lock_pending().remove(slot);
             c.unsent.inc();
             tracing::warn!(error = %e, backend = %remote.name, "cannot send to backend");
@@ -438,23 +438,29 @@ async fn receive(
     proxy: Arc<Proxy>,
     remote: Arc<Remote>,
     index: usize,
-    socket: Arc<UdpSocket>,
+    socket: Arc<PktInfoSocket>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut buf = vec![0u8; ironfence_radius::MAX_PACKET_LEN];
+    let mut batch = RecvBatch::default();
     loop {
         let got = tokio::select! {
-            r = socket.recv_from(&mut buf) => r,
+            r = socket.recv_batch(&mut batch) => r,
             _ = shutdown.wait_for(|stop| *stop) => break,
         };
-        let (n, from) = match got {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::debug!(error = %e, "proxy receive failed");
-                continue;
-            }
-        };
-        on_datagram(&shared.metrics, &proxy, &remote, index, from, &buf[..n]);
+        if let Err(e) = got {
+            tracing::debug!(error = %e, "proxy receive failed");
+            continue;
+        }
+        for (bytes, received) in batch.iter() {
+            on_datagram(
+                &shared.metrics,
+                &proxy,
+                &remote,
+                index,
+                received.source,
+                bytes,
+            );
+        }
     }
 }
 
@@ -464,7 +470,7 @@ fn on_datagram(
     proxy: &Proxy,
     remote: &Remote,
     index: usize,
-    from: SocketAddr,
+    from: SocketAddrV4,
     bytes: &[u8],
 ) {
     let c = remote.counters(metrics);
@@ -563,7 +569,7 @@ async fn probe(
         };
         let bytes = hop::status_server(slot.identifier, authenticator, &proxy.hop_secret);
         if let Err(e) = remote.sockets[slot.socket]
-            .send_to(&bytes, remote.auth)
+            .send(&bytes, remote.auth, None)
             .await
         {
             tracing::debug!(error = %e, backend = %remote.name, "probe not sent");
@@ -593,14 +599,13 @@ mod tests {
     const SWITCH: &[u8] = b"switch-secret-for-the-test";
 
     /// A proxy whose one peer's backend ports are `backend`, with one source socket.
-    fn proxy_to(backend: SocketAddr) -> (Arc<Proxy>, Arc<Remote>) {
-        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        s.set_nonblocking(true).unwrap();
+    fn proxy_to(backend: SocketAddrV4) -> (Arc<Proxy>, Arc<Remote>) {
+        let s = PktInfoSocket::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0), 0).unwrap();
         let remote = Arc::new(Remote {
             name: "pf2".into(),
             auth: backend,
             acct: backend,
-            sockets: vec![Arc::new(UdpSocket::from_std(s).unwrap())],
+            sockets: vec![Arc::new(s)],
             pending: Mutex::new(Pending::new(1)),
             health: Mutex::new(Health::new(HealthConfig::default(), Instant::now())),
             draining: AtomicBool::new(false),
@@ -619,7 +624,7 @@ mod tests {
 
     /// A backend that answers every hop request with a reply signed with the wrong secret,
     /// then, when `honest`, with the right one.
-    async fn backend(socket: UdpSocket, honest: bool) {
+    async fn backend(socket: tokio::net::UdpSocket, honest: bool) {
         let mut buf = vec![0u8; 4096];
         loop {
             let Ok((n, from)) = socket.recv_from(&mut buf).await else {
@@ -650,15 +655,20 @@ mod tests {
     }
 
     async fn forward_once(honest: bool) -> (Option<Vec<u8>>, Arc<Metrics>, HealthState) {
-        let backend_socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let (proxy, remote) = proxy_to(backend_socket.local_addr().unwrap());
+        let backend_socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let std::net::SocketAddr::V4(addr) = backend_socket.local_addr().unwrap() else {
+            unreachable!("bound to an IPv4 address")
+        };
+        let (proxy, remote) = proxy_to(addr);
         tokio::spawn(backend(backend_socket, honest));
         let metrics = Arc::new(Metrics::new());
         let (m, p, r) = (metrics.clone(), proxy.clone(), remote.clone());
         tokio::spawn(async move {
-            let mut buf = vec![0u8; 4096];
-            while let Ok((n, from)) = r.sockets[0].recv_from(&mut buf).await {
-                on_datagram(&m, &p, &r, 0, from, &buf[..n]);
+            let mut batch = RecvBatch::default();
+            while r.sockets[0].recv_batch(&mut batch).await.is_ok() {
+                for (bytes, received) in batch.iter() {
+                    on_datagram(&m, &p, &r, 0, received.source, bytes);
+                }
             }
         });
         let sw_bytes = switch_request();
