@@ -2,7 +2,7 @@
 # RADIUS load balancer benchmark: the same load generator, in the same run, through the
 # balancer (the cluster VIP) and directly to a backend.
 #
-#   bench/lb.sh [--quick] [--devices N] [-c N] [--no-build] [--keep] [--out FILE]
+#   bench/lb.sh [--quick] [--rounds N] [--devices N] [-c N] [--no-build] [--keep] [--out FILE]
 #
 # Two ironfence cluster members on loopback (pf1 = 127.0.61.1, pf2 = 127.0.61.2, the
 # management VIP 127.0.61.100 bound by pf1 with IP_FREEBIND), one private mariadbd both use
@@ -17,6 +17,8 @@
 #                and forwarded to pf2's backend port (the hop), the reply re-signed for the
 #                switch
 #
+# The four runs are repeated --rounds times (default 2), interleaved, so that a slow moment of
+# a shared machine does not land on one path only; the report gives the mean of the rounds.
 # Prints req/s and p50 of each, and lb-local / direct-pf1 and lb-remote / direct-pf2 (targets:
 # ≥ 90 % of direct throughput, ≤ 50 µs added p50; reported, never asserted). Both members run
 # on this machine, so the hop costs the front's and the backend's CPU on the same cores: on
@@ -34,6 +36,7 @@ KEEP=0
 BUILD=1
 DEVICES=100000
 CONC=32
+ROUNDS=2
 OUT=""
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -42,6 +45,7 @@ while [ $# -gt 0 ]; do
         --no-build) BUILD=0 ;;
         --devices) DEVICES=$2; shift ;;
         -c) CONC=$2; shift ;;
+        --rounds) ROUNDS=$2; shift ;;
         --out) OUT=$2; shift ;;
         -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "unknown option $1 (try --help)" >&2; exit 2 ;;
@@ -275,36 +279,41 @@ prime() {
         --warmup 0 --requests "$DEVICES" >/dev/null
 }
 
-prime "$NET.1:1812"
-run direct-pf1 "$NET.1:1812" "${SERVE[0]}"
+for round in $(seq 1 "$ROUNDS"); do
+    log "round $round of $ROUNDS"
+    prime "$NET.1:1812"
+    run direct-pf1 "$NET.1:1812" "${SERVE[0]}"
 
-maintenance 2 on
-sleep 3 # pf1 reads pf2's drain flag from its next Status-Server answer (≤ 1 s)
-prime "$VIP:1812"
-run lb-local "$VIP:1812" "${SERVE[0]}"
-maintenance 2 off
+    maintenance 2 on
+    sleep 3 # pf1 reads pf2's drain flag from its next Status-Server answer (≤ 1 s)
+    prime "$VIP:1812"
+    run lb-local "$VIP:1812" "${SERVE[0]}"
+    maintenance 2 off
 
-prime "$NET.2:1912"
-run direct-pf2 "$NET.2:1912" "${SERVE[1]}"
+    prime "$NET.2:1912"
+    run direct-pf2 "$NET.2:1912" "${SERVE[1]}"
 
-maintenance 1 on
-sleep 3
-prime "$VIP:1812"
-run lb-remote "$VIP:1812" "${SERVE[0]}" --also-pid "backend_pf2=${SERVE[1]}"
-maintenance 1 off
+    maintenance 1 on
+    sleep 3
+    prime "$VIP:1812"
+    run lb-remote "$VIP:1812" "${SERVE[0]}" --also-pid "backend_pf2=${SERVE[1]}"
+    maintenance 1 off
+    sleep 3
+done
 
 # ---------------------------------------------------------------------------------------------
-field() { # LABEL KEY
-    awk -v t="target=$1" -v k="$2" '$1 == t { for (i = 2; i <= NF; i++) { split($i, a, "="); if (a[1] == k) print a[2] } }' "$RESULTS"
+field() { # LABEL KEY: the mean over the rounds
+    awk -v t="target=$1" -v k="$2" '$1 == t { for (i = 2; i <= NF; i++) { split($i, a, "="); if (a[1] == k) { s += a[2]; n++ } } }
+        END { if (n) printf (k == "req/s" || k == "errors" ? "%.0f" : "%.3f"), s / n }' "$RESULTS"
 }
 report() {
     local d_rps d_p50 l_rps l_p50
-    echo "## RADIUS load balancer vs direct ($(date -u +%F), $(nproc) CPUs, c=$CONC, $DURATION per run, $DEVICES devices, MariaDB)"
+    echo "## RADIUS load balancer vs direct ($(date -u +%F), $(nproc) CPUs, c=$CONC, $DURATION per run, mean of $ROUNDS rounds, $DEVICES devices, MariaDB)"
     echo
-    echo "| run | req/s | p50 ms | p99 ms | errors |"
-    echo "|---|---:|---:|---:|---:|"
+    echo "| run | req/s | p50 ms | p99 ms | errors | front CPU µs/req | backend CPU µs/req |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
     for l in direct-pf1 lb-local direct-pf2 lb-remote; do
-        echo "| $l | $(field "$l" req/s) | $(field "$l" p50_ms) | $(field "$l" p99_ms) | $(field "$l" errors) |"
+        echo "| $l | $(field "$l" req/s) | $(field "$l" p50_ms) | $(field "$l" p99_ms) | $(field "$l" errors) | $(field "$l" server_cpu_us_per_req) | $(field "$l" backend_pf2_cpu_us_per_req) |"
     done
     echo
     for pair in "lb-local direct-pf1" "lb-remote direct-pf2"; do

@@ -323,7 +323,16 @@ impl Proxy {
                 }
             }
             _ => {
-                remote.lock_pending().remove(slot);
+                // The slot may have been expired by the health task's sweep and handed to
+                // another request since: free it only if it is still this one's.
+                let mut pending = remote.lock_pending();
+                if pending
+                    .get(slot)
+                    .is_some_and(|w| w.authenticator() == &authenticator)
+                {
+                    pending.remove(slot);
+                }
+                drop(pending);
                 remote.lock_health().request_timed_out(Instant::now());
                 c.timeout.inc();
                 c.timeouts.inc();
