@@ -28,6 +28,7 @@
 mod accounting;
 mod backend;
 mod balancer;
+mod cluster_listeners;
 mod handler;
 mod mab;
 mod persist;
@@ -126,6 +127,34 @@ pub(crate) struct Listener {
 }
 
 impl Listener {
+    /// A socket on `ip:port` (IP_FREEBIND: an address this host may not hold yet) with its
+    /// endpoint and handler.
+    fn bind(
+        r: &settings::RadiusSettings,
+        ip: Ipv4Addr,
+        port: u16,
+        service: Service,
+        handler: Box<dyn Handler>,
+        kind: Kind,
+        freebind: bool,
+    ) -> anyhow::Result<Arc<Listener>> {
+        let endpoint_config = EndpointConfig {
+            reply_cache_ttl: r.reply_cache_ttl,
+            reply_cache_entries: r.reply_cache_entries,
+            max_learned_clients: 1 << 16,
+        };
+        let addr = SocketAddrV4::new(ip, port);
+        let socket = PktInfoSocket::bind_with(addr, r.recv_buffer, freebind).map_err(|e| {
+            anyhow::anyhow!("binding RADIUS {} socket on {addr}: {e}", service.label())
+        })?;
+        Ok(Arc::new(Listener {
+            socket,
+            endpoint: Mutex::new(Endpoint::new(service, endpoint_config, request_id_seed())),
+            handler,
+            kind,
+        }))
+    }
+
     pub(crate) fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.socket.local_addr()
     }
@@ -151,31 +180,16 @@ pub(crate) struct Listeners {
 impl Listeners {
     pub(crate) fn bind(cfg: &Config) -> anyhow::Result<Listeners> {
         let r = settings::radius(cfg);
-        let endpoint_config = EndpointConfig {
-            reply_cache_ttl: r.reply_cache_ttl,
-            reply_cache_entries: r.reply_cache_entries,
-            max_learned_clients: 1 << 16,
-        };
-        let make_on = |ip: Ipv4Addr,
-                       port_no: u16,
-                       service: Service,
-                       handler: Box<dyn Handler>,
-                       kind: Kind,
-                       freebind: bool|
-         -> anyhow::Result<Arc<Listener>> {
-            let addr = SocketAddrV4::new(ip, port_no);
-            let socket = PktInfoSocket::bind_with(addr, r.recv_buffer, freebind).map_err(|e| {
-                anyhow::anyhow!("binding RADIUS {} socket on {addr}: {e}", service.label())
-            })?;
-            Ok(Arc::new(Listener {
-                socket,
-                endpoint: Mutex::new(Endpoint::new(service, endpoint_config, request_id_seed())),
-                handler,
-                kind,
-            }))
-        };
         let make = |port_no: u16, service: Service, handler: Box<dyn Handler>| {
-            make_on(r.listen, port_no, service, handler, Kind::Switches, false)
+            Listener::bind(
+                &r,
+                r.listen,
+                port_no,
+                service,
+                handler,
+                Kind::Switches,
+                false,
+            )
         };
         let mut listeners = Listeners {
             auth: make(r.auth_port, Service::Auth, Box::new(mab::Mab))?,
@@ -183,52 +197,11 @@ impl Listeners {
             cluster: Vec::new(),
             proxy: None,
         };
-        let local = Arc::new(balancer::LocalFacts::default());
-        local.refresh(&cfg.pf.general.state_dir);
-        let Some(proxy) = balancer::Proxy::bind(cfg, local.clone())? else {
-            return Ok(listeners);
-        };
-        let proxy = Arc::new(proxy);
-        let hop_secret: Arc<[u8]> = proxy.hop_secret().into();
-        let backend_ports = [
-            (cfg.pf.radius.backend_auth_port, Service::Auth),
-            (cfg.pf.radius.backend_acct_port, Service::Acct),
-        ];
-        for (port, service) in backend_ports {
-            let handler: Box<dyn Handler> = match service {
-                Service::Auth => Box::new(mab::Mab),
-                Service::Acct => Box::new(accounting::Accounting),
-            };
-            let kind = Kind::Backend {
-                hop_secret: hop_secret.clone(),
-                local: local.clone(),
-            };
-            match make_on(r.listen, port, service, handler, kind, false) {
-                Ok(l) => listeners.cluster.push(l),
-                Err(e) => tracing::error!(
-                    error = %e,
-                    "load balancer backend port not bound: other members cannot forward to this server"
-                ),
-            }
+        // In a cluster: the backend ports and the VIPs (the load balancer).
+        if let Some((cluster, proxy)) = cluster_listeners::bind(cfg, &r)? {
+            listeners.cluster = cluster;
+            listeners.proxy = Some(proxy);
         }
-        for vip in radius_vips(cfg) {
-            for (port, service) in [(r.auth_port, Service::Auth), (r.acct_port, Service::Acct)] {
-                let local_handler: Box<dyn Handler> = match service {
-                    Service::Auth => Box::new(mab::Mab),
-                    Service::Acct => Box::new(accounting::Accounting),
-                };
-                let handler = Box::new(balancer::Balancer {
-                    proxy: proxy.clone(),
-                    local: local_handler,
-                });
-                match make_on(vip, port, service, handler, Kind::Switches, true) {
-                    Ok(l) => listeners.cluster.push(l),
-                    // Keep serving on this server's own address.
-                    Err(e) => tracing::error!(error = %e, %vip, "RADIUS VIP not bound"),
-                }
-            }
-        }
-        listeners.proxy = Some(proxy);
         Ok(listeners)
     }
 
@@ -241,12 +214,7 @@ impl Listeners {
         let max_in_flight = settings::radius(cfg).max_in_flight;
         let mut tasks = Vec::new();
         if let Some(proxy) = &self.proxy {
-            tasks.extend(proxy.spawn(shared.clone(), shutdown.clone()));
-            tasks.push(tokio::spawn(refresh_local_facts(
-                proxy.local.clone(),
-                cfg.pf.general.state_dir.clone(),
-                shutdown.clone(),
-            )));
+            tasks.extend(cluster_listeners::spawn(proxy, &shared, &shutdown, cfg));
         }
         for l in [self.auth, self.acct].into_iter().chain(self.cluster) {
             let limit = Arc::new(Semaphore::new(max_in_flight));
@@ -266,45 +234,6 @@ impl Listeners {
             }
         }
         tasks
-    }
-}
-
-/// The addresses the load balancer listens on: `[CLUSTER] management_ip` and every
-/// `[CLUSTER interface X] ip` whose type includes `radius` or `management`.
-fn radius_vips(cfg: &Config) -> Vec<Ipv4Addr> {
-    use ironfence_config::InterfaceType;
-    let Some(c) = &cfg.cluster else {
-        return Vec::new();
-    };
-    let mut vips: Vec<Ipv4Addr> = c.management_ip.into_iter().collect();
-    for i in &c.virtual_interfaces {
-        if let Some(ip) = i.ip
-            && (i.types.contains(&InterfaceType::Radius)
-                || i.types.contains(&InterfaceType::Management))
-            && !vips.contains(&ip)
-        {
-            vips.push(ip);
-        }
-    }
-    let own = cfg.this_server().and_then(|s| s.management_ip);
-    vips.retain(|v| Some(*v) != own);
-    vips
-}
-
-/// Re-reads maintenance / disabled peers every second (changed by `ironfence cluster
-/// maintenance` / `cluster disable` while the daemon runs).
-async fn refresh_local_facts(
-    local: Arc<balancer::LocalFacts>,
-    state_dir: std::path::PathBuf,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = shutdown.wait_for(|stop| *stop) => break,
-        }
-        let (l, d) = (local.clone(), state_dir.clone());
-        let _ = tokio::task::spawn_blocking(move || l.refresh(&d)).await;
     }
 }
 
