@@ -181,6 +181,28 @@ impl Config {
         }
     }
 
+    /// The secret of the load balancer's hop between members (the front server that received
+    /// a switch's request on a VIP and the member that handles it): derived, not configured,
+    /// as the first 16 octets of HMAC-SHA256(key = `[webservices] pass`, "ironfence radius hop
+    /// v1") in hex (32 characters). The web services password is required (≥ 16 characters)
+    /// and identical on every member of a cluster, so every member derives the same secret;
+    /// **changing the web services password changes it** (members that do not run the same
+    /// password at the same time cannot forward to each other). `None` on a single server or
+    /// without a password.
+    pub fn radius_hop_secret(&self) -> Option<String> {
+        use hmac::{KeyInit, Mac};
+        if !self.is_cluster() || self.pf.webservices.pass.is_empty() {
+            return None;
+        }
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(
+            self.pf.webservices.pass.expose().as_bytes(),
+        )
+        .expect("HMAC accepts keys of any length");
+        mac.update(b"ironfence radius hop v1");
+        let digest = mac.finalize().into_bytes();
+        Some(digest[..16].iter().map(|b| format!("{b:02x}")).collect())
+    }
+
     /// The node-to-node API (web services) address: `management_ip:[webservices] port`
     /// (default 9090) in a cluster; `None` on a single server (no peer to talk to).
     pub fn webservices_listen(&self) -> Option<SocketAddr> {

@@ -113,6 +113,10 @@ pub struct RadiusConf {
     pub listen: IpAddr,
     pub auth_port: u16,
     pub acct_port: u16,
+    /// In a cluster: the ports of this server's load-balancer backend listener (on its
+    /// management_ip), where other members forward the requests they received on a VIP.
+    pub backend_auth_port: u16,
+    pub backend_acct_port: u16,
     /// Socket receive buffer (SO_RCVBUF) in bytes.
     pub recv_buffer: usize,
     /// How long a reply is kept to answer retransmissions identically.
@@ -147,6 +151,8 @@ impl Default for RadiusConf {
             listen: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             auth_port: 1812,
             acct_port: 1813,
+            backend_auth_port: 18120,
+            backend_acct_port: 18130,
             recv_buffer: 8 << 20,
             reply_cache_ttl: Duration::from_secs(5),
             max_in_flight: 4096,
@@ -417,6 +423,8 @@ const DATABASE_KEYS: &[&str] = &["type", "path", "host", "port", "user", "pass",
 const RADIUS_KEYS: &[&str] = &[
     "listen",
     "auth_port",
+    "backend_auth_port",
+    "backend_acct_port",
     "acct_port",
     "recv_buffer",
     "reply_cache_ttl",
@@ -633,6 +641,12 @@ impl PfConf {
         rc.acct_port = r
             .parsed("acct_port", "a UDP port (1-65535)", parse_port)
             .unwrap_or(rc.acct_port);
+        rc.backend_auth_port = r
+            .parsed("backend_auth_port", "a UDP port (1-65535)", parse_port)
+            .unwrap_or(rc.backend_auth_port);
+        rc.backend_acct_port = r
+            .parsed("backend_acct_port", "a UDP port (1-65535)", parse_port)
+            .unwrap_or(rc.backend_acct_port);
         rc.recv_buffer = r
             .parsed(
                 "recv_buffer",

@@ -112,6 +112,11 @@ pub trait ClientTable {
     fn lookup(&self, ip: IpAddr) -> Option<Self::Client>;
     /// Its secret and rules.
     fn policy<'c>(&self, client: &'c Self::Client) -> ClientPolicy<'c>;
+    /// An attribute appended to Status-Server answers (the load balancer's backend port
+    /// reports its drain state in an Ironfence-Hop attribute). None by default.
+    fn status_attribute(&self) -> Option<(u8, Vec<u8>)> {
+        None
+    }
 }
 
 /// Sizes of the endpoint's state.
@@ -219,6 +224,21 @@ impl<C> Request<C> {
     pub fn key(&self) -> CacheKey {
         self.key
     }
+
+    /// The same request with another client and id (the load balancer's backend port: the
+    /// client that signed it is a cluster member, the switch and the request id are the ones
+    /// its Ironfence-Hop attribute names).
+    pub fn with_client<D>(self, client: D, id: RequestId) -> Request<D> {
+        Request {
+            id,
+            client,
+            source: self.source,
+            destination: self.destination,
+            packet: self.packet,
+            message_authenticator: self.message_authenticator,
+            key: self.key,
+        }
+    }
 }
 
 /// What to do with one datagram.
@@ -317,7 +337,9 @@ impl Endpoint {
         }
         if code == Code::StatusServer {
             let mut b = PacketBuilder::new(self.service.status_reply(), packet.identifier());
-            if b.copy_proxy_state(&packet).is_err() {
+            let extra = clients.status_attribute();
+            let extra_ok = extra.as_ref().is_none_or(|(t, v)| b.add(*t, v).is_ok());
+            if !extra_ok || b.copy_proxy_state(&packet).is_err() {
                 self.cache.abandon(&key);
                 return Action::Drop(DropReason::ReplyTooLong);
             }

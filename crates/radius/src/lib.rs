@@ -44,6 +44,7 @@ mod code;
 pub mod dict;
 pub mod endpoint;
 mod error;
+pub mod hop;
 mod packet;
 
 pub use auth::{

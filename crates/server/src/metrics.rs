@@ -44,6 +44,52 @@ pub struct Metrics {
     pub db_writes_skipped: Family<Labels1, Counter>,
     /// The local accounting spool.
     pub spool: SpoolMetrics,
+    /// The RADIUS load balancer (cluster VIPs): per backend.
+    pub lb: LbMetrics,
+}
+
+/// Labels naming one backend (a cluster member).
+pub type BackendLabels = Vec<(&'static str, String)>;
+type HistogramFn = fn() -> Histogram;
+
+/// The load balancer's metrics, per backend (cluster member name).
+#[derive(Debug)]
+pub struct LbMetrics {
+    /// Requests proxied (or handled locally), by backend and outcome (`answered`, `timeout`,
+    /// `local`, `unsent`).
+    pub requests: Family<BackendLabels, Counter>,
+    /// Round trip of answered proxied requests.
+    pub latency: Family<BackendLabels, Histogram, HistogramFn>,
+    /// Proxied requests not answered within the response window.
+    pub timeouts: Family<BackendLabels, Counter>,
+    /// Health: 0 alive, 1 zombie, 2 dead, 3 reviving.
+    pub state: Family<BackendLabels, Gauge>,
+    /// Backend replies refused (wrong authenticator / Message-Authenticator, unknown id).
+    pub bad_backend_reply: Family<BackendLabels, Counter>,
+    /// Requests the balancer could not place anywhere (no candidate answered).
+    pub unanswered: Counter,
+}
+
+impl LbMetrics {
+    pub fn backend(name: &str) -> BackendLabels {
+        vec![("backend", name.to_string())]
+    }
+
+    pub fn request(&self, name: &str, outcome: &str) {
+        self.requests
+            .get_or_create(&vec![
+                ("backend", name.to_string()),
+                ("outcome", outcome.to_string()),
+            ])
+            .inc();
+    }
+}
+
+fn lb_latency() -> Histogram {
+    // 25 µs .. ~0.8 s
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.000_025, 2.0, 16,
+    ))
 }
 
 /// Metrics of the local accounting spool (`crate::spool`).
@@ -187,7 +233,46 @@ impl Metrics {
             "Records the spool could not take (request not answered), by reason",
             spool.refused_total.clone(),
         );
+        let lb = LbMetrics {
+            requests: Family::default(),
+            latency: Family::new_with_constructor(lb_latency as HistogramFn),
+            timeouts: Family::default(),
+            state: Family::default(),
+            bad_backend_reply: Family::default(),
+            unanswered: Counter::default(),
+        };
+        registry.register(
+            "lb_backend_requests",
+            "Load balancer: requests by backend and outcome (answered, timeout, local, unsent)",
+            lb.requests.clone(),
+        );
+        registry.register(
+            "lb_backend_latency_seconds",
+            "Load balancer: round trip of answered proxied requests, by backend",
+            lb.latency.clone(),
+        );
+        registry.register(
+            "lb_backend_timeouts",
+            "Load balancer: proxied requests not answered within the response window",
+            lb.timeouts.clone(),
+        );
+        registry.register(
+            "lb_backend_state",
+            "Load balancer: backend health (0 alive, 1 zombie, 2 dead, 3 reviving)",
+            lb.state.clone(),
+        );
+        registry.register(
+            "lb_bad_backend_reply",
+            "Load balancer: backend replies refused (wrong authenticator), by backend",
+            lb.bad_backend_reply.clone(),
+        );
+        registry.register(
+            "lb_unanswered",
+            "Load balancer: requests no backend answered (the switch retransmits)",
+            lb.unanswered.clone(),
+        );
         Metrics {
+            lb,
             spool,
             registry: Mutex::new(registry),
             requests,

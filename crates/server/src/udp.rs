@@ -31,8 +31,21 @@ impl PktInfoSocket {
     /// Binds `addr` with `SO_RCVBUF` of `recv_buffer` bytes (as root, `SO_RCVBUFFORCE` lifts the
     /// `net.core.rmem_max` cap) and `IP_PKTINFO` enabled.
     pub fn bind(addr: SocketAddrV4, recv_buffer: usize) -> io::Result<PktInfoSocket> {
+        Self::bind_with(addr, recv_buffer, false)
+    }
+
+    /// With `freebind` (IP_FREEBIND), an address this host does not hold (yet) can be bound:
+    /// a virtual IP keepalived moves here later is served from the moment it arrives.
+    pub fn bind_with(
+        addr: SocketAddrV4,
+        recv_buffer: usize,
+        freebind: bool,
+    ) -> io::Result<PktInfoSocket> {
         let sock = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
         sock.set_reuse_address(true)?;
+        if freebind {
+            sock.set_freebind_v4(true)?;
+        }
         if recv_buffer > 0 {
             set_recv_buffer(&sock, recv_buffer);
         }

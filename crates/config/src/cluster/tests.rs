@@ -1503,3 +1503,37 @@ fn member_addresses_cover_servers_and_virtual_ips() {
         ]
     );
 }
+
+#[test]
+fn radius_hop_secret_is_derived_from_the_webservices_password() {
+    let cluster = loopback_cluster(3);
+    let c = load_as(&[("cluster.conf", &cluster), ("pf.conf", GOOD_PF)], "pf2");
+    // HMAC-SHA256(key = pass, "ironfence radius hop v1"), first 16 octets in hex (computed by
+    // Python's hmac module).
+    assert_eq!(
+        c.radius_hop_secret().as_deref(),
+        Some("6e1bba44493792413b63e1d26fcff90b")
+    );
+    let other = edit(
+        GOOD_PF,
+        "Zq8vRr2NwX4kTb7mYp3sLd9c",
+        "Other-Password-1234567",
+    );
+    let c = load_as(&[("cluster.conf", &cluster), ("pf.conf", &other)], "pf1");
+    assert_eq!(
+        c.radius_hop_secret().as_deref(),
+        Some("2e3299ee1027302fcda4ee3a607b9222")
+    );
+    assert_eq!(
+        (c.pf.radius.backend_auth_port, c.pf.radius.backend_acct_port),
+        (18120, 18130)
+    );
+    // A single server has no hop.
+    let dir = dir_with(&[("pf.conf", GOOD_PF)]);
+    assert_eq!(
+        Config::load_as(&conf(&dir), Some("x"))
+            .unwrap()
+            .radius_hop_secret(),
+        None
+    );
+}

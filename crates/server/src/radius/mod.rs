@@ -26,6 +26,9 @@
 //! drop counted under a reason (RFC 2865 §3: invalid packets are silently discarded).
 
 mod accounting;
+mod backend;
+mod balancer;
+mod cluster_listeners;
 mod handler;
 mod mab;
 mod persist;
@@ -103,14 +106,55 @@ impl ClientTable for Switches {
     }
 }
 
+/// Who a listener's clients are.
+#[derive(Debug)]
+enum Kind {
+    /// Switches (switches.conf): this server's own address and the VIPs.
+    Switches,
+    /// Cluster members forwarding requests (the load balancer's backend port).
+    Backend {
+        hop_secret: Arc<[u8]>,
+        local: Arc<balancer::LocalFacts>,
+    },
+}
+
 #[derive(Debug)]
 pub(crate) struct Listener {
     socket: PktInfoSocket,
     endpoint: Mutex<Endpoint>,
     handler: Box<dyn Handler>,
+    kind: Kind,
 }
 
 impl Listener {
+    /// A socket on `ip:port` (IP_FREEBIND: an address this host may not hold yet) with its
+    /// endpoint and handler.
+    fn bind(
+        r: &settings::RadiusSettings,
+        ip: Ipv4Addr,
+        port: u16,
+        service: Service,
+        handler: Box<dyn Handler>,
+        kind: Kind,
+        freebind: bool,
+    ) -> anyhow::Result<Arc<Listener>> {
+        let endpoint_config = EndpointConfig {
+            reply_cache_ttl: r.reply_cache_ttl,
+            reply_cache_entries: r.reply_cache_entries,
+            max_learned_clients: 1 << 16,
+        };
+        let addr = SocketAddrV4::new(ip, port);
+        let socket = PktInfoSocket::bind_with(addr, r.recv_buffer, freebind).map_err(|e| {
+            anyhow::anyhow!("binding RADIUS {} socket on {addr}: {e}", service.label())
+        })?;
+        Ok(Arc::new(Listener {
+            socket,
+            endpoint: Mutex::new(Endpoint::new(service, endpoint_config, request_id_seed())),
+            handler,
+            kind,
+        }))
+    }
+
     pub(crate) fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.socket.local_addr()
     }
@@ -128,34 +172,37 @@ impl Listener {
 pub(crate) struct Listeners {
     pub(crate) auth: Arc<Listener>,
     pub(crate) acct: Arc<Listener>,
+    /// In a cluster: the VIP listeners (load balancer) and the backend port.
+    pub(crate) cluster: Vec<Arc<Listener>>,
+    proxy: Option<Arc<balancer::Proxy>>,
 }
 
 impl Listeners {
     pub(crate) fn bind(cfg: &Config) -> anyhow::Result<Listeners> {
         let r = settings::radius(cfg);
-        let endpoint_config = EndpointConfig {
-            reply_cache_ttl: r.reply_cache_ttl,
-            reply_cache_entries: r.reply_cache_entries,
-            max_learned_clients: 1 << 16,
-        };
-        let make = |port_no: u16,
-                    service: Service,
-                    handler: Box<dyn Handler>|
-         -> anyhow::Result<Arc<Listener>> {
-            let addr = SocketAddrV4::new(r.listen, port_no);
-            let socket = PktInfoSocket::bind(addr, r.recv_buffer).map_err(|e| {
-                anyhow::anyhow!("binding RADIUS {} socket on {addr}: {e}", service.label())
-            })?;
-            Ok(Arc::new(Listener {
-                socket,
-                endpoint: Mutex::new(Endpoint::new(service, endpoint_config, request_id_seed())),
+        let make = |port_no: u16, service: Service, handler: Box<dyn Handler>| {
+            Listener::bind(
+                &r,
+                r.listen,
+                port_no,
+                service,
                 handler,
-            }))
+                Kind::Switches,
+                false,
+            )
         };
-        Ok(Listeners {
+        let mut listeners = Listeners {
             auth: make(r.auth_port, Service::Auth, Box::new(mab::Mab))?,
             acct: make(r.acct_port, Service::Acct, Box::new(accounting::Accounting))?,
-        })
+            cluster: Vec::new(),
+            proxy: None,
+        };
+        // In a cluster: the backend ports and the VIPs (the load balancer).
+        if let Some((cluster, proxy)) = cluster_listeners::bind(cfg, &r)? {
+            listeners.cluster = cluster;
+            listeners.proxy = Some(proxy);
+        }
+        Ok(listeners)
     }
 
     pub(crate) fn spawn(
@@ -166,7 +213,10 @@ impl Listeners {
     ) -> Vec<tokio::task::JoinHandle<()>> {
         let max_in_flight = settings::radius(cfg).max_in_flight;
         let mut tasks = Vec::new();
-        for l in [self.auth, self.acct] {
+        if let Some(proxy) = &self.proxy {
+            tasks.extend(cluster_listeners::spawn(proxy, &shared, &shutdown, cfg));
+        }
+        for l in [self.auth, self.acct].into_iter().chain(self.cluster) {
             let limit = Arc::new(Semaphore::new(max_in_flight));
             // Several tasks read the same socket, so one busy switch (one UDP flow, which
             // SO_REUSEPORT would pin to one socket) still gets every core.
@@ -247,8 +297,27 @@ async fn run(
             let destination = received.local.map(IpAddr::V4);
             let action = {
                 let mut endpoint = listener.endpoint();
-                let action =
-                    endpoint.handle(&clients, started.into_std(), source, destination, datagram);
+                let now = started.into_std();
+                let action = match &listener.kind {
+                    Kind::Switches => endpoint.handle(&clients, now, source, destination, datagram),
+                    Kind::Backend { hop_secret, local } => {
+                        let members = backend::Members {
+                            config: &clients.config,
+                            hop_secret,
+                            local,
+                            read_only: shared.db.is_read_only(),
+                        };
+                        let a = endpoint.handle(&members, now, source, destination, datagram);
+                        match backend::to_switch(a, &clients.config) {
+                            Ok(a) => a,
+                            Err((key, reason)) => {
+                                endpoint.abandon(&key);
+                                shared.metrics.drop_reason(reason);
+                                continue;
+                            }
+                        }
+                    }
+                };
                 while let Some(event) = endpoint.poll_event() {
                     log_event(event);
                 }
@@ -403,7 +472,14 @@ async fn process(
             Box::pin(persist::apply(&ctx, handled.writes)).await
         };
         let reply = match (persisted, handled.reply) {
-            (Ok(()), Some(builder)) => Some(builder.encode_response(&ctx.packet, &switch.secret)),
+            (Ok(()), Some(builder)) => {
+                // The backend port answers the front server, with the hop secret.
+                let secret: &[u8] = match &listener.kind {
+                    Kind::Backend { hop_secret, .. } => hop_secret,
+                    Kind::Switches => &switch.secret,
+                };
+                Some(builder.encode_response(&ctx.packet, secret))
+            }
             (Ok(()), None) => None,
             (Err(()), _) => None,
         };
