@@ -57,6 +57,7 @@ pub mod cluster;
 mod cluster_files;
 mod diag;
 pub mod ini;
+pub mod host;
 mod pf;
 mod roles;
 mod switches;
@@ -74,7 +75,8 @@ pub use ini::{ConfigError, Document, EditError, Entry, Section};
 pub use pf::{
     ActiveActiveConf, AuditLogMode, DEFAULT_METRICS_PORT, DEFAULT_STATE_DIR,
     DEFAULT_VIRTUAL_ROUTER_ID, DatabaseConf, GeneralConf, InterfaceConf, InterfaceType,
-    MaintenanceConf, MetricsConf, MysqlConf, PfConf, RadiusConf, Secret, WebservicesConf,
+    MaintenanceConf, MetricsConf, MysqlConf, PfConf, PortsConf, RadiusConf, Secret, VrrpVersion,
+    WebservicesConf,
 };
 pub use roles::{BUILTIN_ROLES, Role, RolesConf};
 pub use switches::{
@@ -213,7 +215,9 @@ pub fn checkup(conf_dir: &Path) -> Diagnostics {
 
 /// [`checkup`] as the server `identity` (`None`: the `IRONFENCE_HOSTNAME` / pf.conf / OS rule).
 pub fn checkup_as(conf_dir: &Path, identity: Option<&str>) -> Diagnostics {
-    build(conf_dir, identity).1
+    let (config, mut diags) = build(conf_dir, identity);
+    host::check(&config, &host::HostFacts::gather(), &mut diags);
+    diags
 }
 
 /// pf.conf (database, webservices and VRRP passwords) and switches.conf (RADIUS secrets) must

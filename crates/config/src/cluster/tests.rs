@@ -1245,27 +1245,64 @@ fn checkup_database_quorum_and_secrets() {
             "keepalived key not set",
             g(),
             aa("password = Vr9Lq2Xz\n", ""),
-            Some(warning(
+            Some(error(
                 "pf.conf",
                 Some("active_active"),
-                "the keepalived shared key (password) is not set",
+                "the keepalived shared key (password) is not set but cluster.conf defines a cluster",
             )),
         ),
         case(
             "keepalived key default",
             g(),
             aa("password = Vr9Lq2Xz\n", "password = 1234\n"),
-            Some(warning(
+            Some(error(
                 "pf.conf",
                 Some("active_active"),
                 "the keepalived shared key (password) is empty, a well-known default",
             )),
         ),
+        // Issue 9: a short key is an error in a cluster.
+        case(
+            "keepalived key short",
+            g(),
+            aa("password = Vr9Lq2Xz\n", "password = Vr9Lq2X\n"),
+            Some(error(
+                "pf.conf",
+                Some("active_active"),
+                "shorter than 8 characters but cluster.conf defines a cluster",
+            )),
+        ),
+        case(
+            "vrrp_version 2 with a fractional advert interval",
+            g(),
+            format!("{GOOD_PF}vrrp_version = 2\nvrrp_advert_interval = 0.5\n"),
+            Some(error(
+                "pf.conf",
+                Some("active_active"),
+                "vrrp_advert_interval \"0.5\" is not a whole number of seconds",
+            )),
+        ),
+        case(
+            "vrrp_version 4",
+            g(),
+            format!("{GOOD_PF}vrrp_version = 4\n"),
+            Some(error(
+                "pf.conf",
+                Some("active_active"),
+                "vrrp_version \"4\" is not 3 or 2",
+            )),
+        ),
+        case(
+            "vrrp_version 3 at 0.1 s",
+            g(),
+            format!("{GOOD_PF}vrrp_version = 3\nvrrp_advert_interval = 100ms\n"),
+            None,
+        ),
         case(
             "keepalived key empty",
             g(),
             aa("password = Vr9Lq2Xz\n", "password =\n"),
-            Some(warning(
+            Some(error(
                 "pf.conf",
                 Some("active_active"),
                 "the keepalived shared key (password) is empty",
@@ -1379,7 +1416,8 @@ fn cluster_secrets_are_only_warnings_on_a_single_server() {
     assert_eq!(single.len(), 3, "{single}");
     let cluster = check_as(&[("pf.conf", weak), ("cluster.conf", GUIDE)], PF1);
     let errors: Vec<_> = cluster.errors().map(|d| d.message.as_str()).collect();
-    assert_eq!(errors.len(), 5, "{cluster}");
+    // webservices user and pass, Galera user and pass, the keepalived key, SQLite.
+    assert_eq!(errors.len(), 6, "{cluster}");
     // No pf.conf at all in a cluster: the secrets are still required.
     let none = check_as(&[("cluster.conf", GUIDE)], PF1);
     assert!(
