@@ -215,8 +215,18 @@ pub fn checkup(conf_dir: &Path) -> Diagnostics {
 
 /// [`checkup`] as the server `identity` (`None`: the `IRONFENCE_HOSTNAME` / pf.conf / OS rule).
 pub fn checkup_as(conf_dir: &Path, identity: Option<&str>) -> Diagnostics {
+    checkup_on_host(conf_dir, identity, &host::HostFacts::gather())
+}
+
+/// [`checkup_as`] with the facts about this machine given (tests: a host that is ready for
+/// virtual IPs, or one that is not).
+pub fn checkup_on_host(
+    conf_dir: &Path,
+    identity: Option<&str>,
+    facts: &host::HostFacts,
+) -> Diagnostics {
     let (config, mut diags) = build(conf_dir, identity);
-    host::check(&config, &host::HostFacts::gather(), &mut diags);
+    host::check(&config, facts, &mut diags);
     diags
 }
 
