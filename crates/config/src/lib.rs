@@ -56,8 +56,8 @@
 pub mod cluster;
 mod cluster_files;
 mod diag;
-pub mod ini;
 pub mod host;
+pub mod ini;
 mod pf;
 mod roles;
 mod switches;

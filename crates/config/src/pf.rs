@@ -863,8 +863,12 @@ impl PfConf {
         aa.vrrp_advert_centis = r.parsed(
             "vrrp_advert_interval",
             match version {
-                VrrpVersion::V3 => "an advert interval from 0.01 to 40.95 seconds (e.g. 0.2 or 200ms)",
-                VrrpVersion::V2 => "a whole number of seconds from 1 to 255 with vrrp_version = 2 (e.g. 1)",
+                VrrpVersion::V3 => {
+                    "an advert interval from 0.01 to 40.95 seconds (e.g. 0.2 or 200ms)"
+                }
+                VrrpVersion::V2 => {
+                    "a whole number of seconds from 1 to 255 with vrrp_version = 2 (e.g. 1)"
+                }
             },
             |s| parse_advert_centis(s, version),
         );
@@ -892,11 +896,18 @@ impl PfConf {
         {
             r.warn_at("haproxy_stats_pass", "the HAProxy statistics password is empty or a well-known default (the guide's admin/packetfence): set haproxy_stats_pass= to a random password, or remove haproxy_stats_user to disable the dashboard");
         }
-        if aa.haproxy_stats_user.as_deref().is_some_and(is_default_user) {
+        if aa
+            .haproxy_stats_user
+            .as_deref()
+            .is_some_and(is_default_user)
+        {
             r.warn_at("haproxy_stats_user", "the HAProxy statistics user is a well-known default (the guide's admin/packetfence): choose another user name");
         }
         if aa.haproxy_stats_user.is_none()
-            && aa.haproxy_stats_pass.as_ref().is_some_and(|p| !p.is_empty())
+            && aa
+                .haproxy_stats_pass
+                .as_ref()
+                .is_some_and(|p| !p.is_empty())
         {
             r.warn_at("haproxy_stats_pass", "haproxy_stats_pass is set but haproxy_stats_user is empty: the statistics dashboard stays disabled until both are set");
         }
@@ -942,14 +953,18 @@ pub(crate) fn parse_advert_centis(s: &str, version: VrrpVersion) -> Option<u32> 
     let s = s.trim();
     let centis = if let Some(ms) = s.strip_suffix("ms") {
         let ms: u32 = ms.trim().parse().ok()?;
-        (ms % 10 == 0).then_some(ms / 10)?
+        ms.is_multiple_of(10).then_some(ms / 10)?
     } else {
         let secs = s.strip_suffix('s').unwrap_or(s).trim();
         let (whole, frac) = secs.split_once('.').unwrap_or((secs, ""));
         if whole.is_empty() && frac.is_empty() || frac.len() > 2 {
             return None;
         }
-        let whole: u32 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+        let whole: u32 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().ok()?
+        };
         let frac: u32 = if frac.is_empty() {
             0
         } else {
@@ -959,7 +974,9 @@ pub(crate) fn parse_advert_centis(s: &str, version: VrrpVersion) -> Option<u32> 
     };
     match version {
         VrrpVersion::V3 => (1..=4095).contains(&centis).then_some(centis),
-        VrrpVersion::V2 => (centis % 100 == 0 && (100..=25_500).contains(&centis)).then_some(centis),
+        VrrpVersion::V2 => {
+            (centis % 100 == 0 && (100..=25_500).contains(&centis)).then_some(centis)
+        }
     }
 }
 

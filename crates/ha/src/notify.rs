@@ -149,7 +149,10 @@ mod tests {
         // Arbitrary bytes (lossy UTF-8) never panic.
         for n in 0..2000u32 {
             let s: String = (0..(n % 40))
-                .map(|k| char::from_u32((n.wrapping_mul(2654435761).wrapping_add(k * 7919)) % 0x80).unwrap_or(' '))
+                .map(|k| {
+                    char::from_u32((n.wrapping_mul(2654435761).wrapping_add(k * 7919)) % 0x80)
+                        .unwrap_or(' ')
+                })
                 .collect();
             let _ = parse_line(&format!("INSTANCE \"{s}"));
             let _ = parse_line(&s);

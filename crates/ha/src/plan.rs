@@ -226,12 +226,10 @@ pub fn plan(config: &Config, local: &Local<'_>) -> Result<VipPlan, PlanError> {
     for (k, vi) in cluster.virtual_interfaces.iter().enumerate() {
         let name = vi.name.clone();
         let ifc = mine.iter().find(|i| i.name == name);
-        let src_ip = ifc
-            .and_then(|i| i.ip)
-            .ok_or_else(|| PlanError::NoAddress {
-                server: me.name.clone(),
-                interface: name.clone(),
-            })?;
+        let src_ip = ifc.and_then(|i| i.ip).ok_or_else(|| PlanError::NoAddress {
+            server: me.name.clone(),
+            interface: name.clone(),
+        })?;
         let vip_ip = vi.ip.ok_or_else(|| PlanError::NoVip {
             interface: name.clone(),
         })?;

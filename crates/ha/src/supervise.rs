@@ -23,12 +23,22 @@ pub enum Event {
     /// (maintenance, nothing to serve, shutdown).
     Desired(Option<String>),
     /// The child was started.
-    Spawned { now: Duration },
+    Spawned {
+        now: Duration,
+    },
     /// The program could not be started (missing binary, exec error).
-    SpawnFailed { now: Duration, error: String },
+    SpawnFailed {
+        now: Duration,
+        error: String,
+    },
     /// The child exited (`status` as text, e.g. "exit status: 1", "signal: 9").
-    Exited { now: Duration, status: String },
-    Tick { now: Duration },
+    Exited {
+        now: Duration,
+        status: String,
+    },
+    Tick {
+        now: Duration,
+    },
 }
 
 /// What to do.
@@ -295,7 +305,9 @@ mod tests {
             Some("keepalived exited (signal: 9)")
         );
         // Running for a while resets the back-off and clears the error.
-        s.handle(Event::Tick { now: now + ms(10_000) });
+        s.handle(Event::Tick {
+            now: now + ms(10_000),
+        });
         assert_eq!(s.status().last_error, None);
         let t = now + ms(20_000);
         s.handle(Event::Exited {

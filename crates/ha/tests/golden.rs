@@ -181,24 +181,36 @@ fn keepalived_conf_of_the_first_server() {
 #[test]
 fn priorities_follow_cluster_conf_order_and_disabled_peers_are_left_out() {
     let dir = conf_dir("");
-    let text = keepalived_text(&load(&dir, "pf3.example.com"), &["pf1.example.com"], false)
-        .unwrap();
+    let text =
+        keepalived_text(&load(&dir, "pf3.example.com"), &["pf1.example.com"], false).unwrap();
     let expected = KEEPALIVED_PF1
         .replace("pf1.example.com", "pf3.example.com")
         .replace("priority 100", "priority 98")
         .replace("unicast_src_ip 192.168.1.5", "unicast_src_ip 192.168.1.7")
         .replace("unicast_src_ip 192.168.2.5", "unicast_src_ip 192.168.2.7")
         .replace("unicast_src_ip 192.168.3.5", "unicast_src_ip 192.168.3.7")
-        .replace("        192.168.1.6\n        192.168.1.7\n", "        192.168.1.6\n")
-        .replace("        192.168.2.6\n        192.168.2.7\n", "        192.168.2.6\n")
-        .replace("        192.168.3.6\n        192.168.3.7\n", "        192.168.3.6\n");
+        .replace(
+            "        192.168.1.6\n        192.168.1.7\n",
+            "        192.168.1.6\n",
+        )
+        .replace(
+            "        192.168.2.6\n        192.168.2.7\n",
+            "        192.168.2.6\n",
+        )
+        .replace(
+            "        192.168.3.6\n        192.168.3.7\n",
+            "        192.168.3.6\n",
+        );
     assert_eq!(text, expected);
 }
 
 #[test]
 fn a_server_in_maintenance_runs_no_keepalived() {
     let dir = conf_dir("");
-    assert_eq!(keepalived_text(&load(&dir, "pf2.example.com"), &[], true), None);
+    assert_eq!(
+        keepalived_text(&load(&dir, "pf2.example.com"), &[], true),
+        None
+    );
 }
 
 #[test]
@@ -370,7 +382,10 @@ fn keepalived_and_haproxy_accept_the_generated_files() {
     if let Some(dev) = &dev {
         for ifname in ["eth0", "eth1.2", "eth1.3"] {
             text = text
-                .replace(&format!("interface {ifname}\n"), &format!("interface {dev}\n"))
+                .replace(
+                    &format!("interface {ifname}\n"),
+                    &format!("interface {dev}\n"),
+                )
                 .replace(&format!("dev {ifname}\n"), &format!("dev {dev}\n"));
         }
     }

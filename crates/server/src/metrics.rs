@@ -44,6 +44,8 @@ pub struct Metrics {
     pub db_writes_skipped: Family<Labels1, Counter>,
     /// The local accounting spool.
     pub spool: SpoolMetrics,
+    /// 1 for each VIP this server holds (keepalived MASTER), 0 for the others it competes for.
+    pub vip_held: Family<[(&'static str, String); 2], Gauge>,
 }
 
 /// Metrics of the local accounting spool (`crate::spool`).
@@ -166,6 +168,12 @@ impl Metrics {
             "Writes skipped in read-only mode, by operation",
             db_writes_skipped.clone(),
         );
+        let vip_held = Family::<[(&'static str, String); 2], Gauge>::default();
+        registry.register(
+            "vip_held",
+            "1 while this server holds the virtual IP (keepalived MASTER), by interface and VIP",
+            vip_held.clone(),
+        );
         let spool = SpoolMetrics::default();
         registry.register(
             "spool_records",
@@ -188,6 +196,7 @@ impl Metrics {
             spool.refused_total.clone(),
         );
         Metrics {
+            vip_held,
             spool,
             registry: Mutex::new(registry),
             requests,

@@ -1566,7 +1566,8 @@ fn host_checks_for_virtual_ips() {
     let errors: Vec<&str> = sysctl_off.errors().map(|d| d.message.as_str()).collect();
     assert_eq!(errors.len(), 1, "{sysctl_off}");
     assert!(
-        errors[0].starts_with("net.ipv4.ip_nonlocal_bind is 0 but cluster.conf defines virtual IPs"),
+        errors[0]
+            .starts_with("net.ipv4.ip_nonlocal_bind is 0 but cluster.conf defines virtual IPs"),
         "{}",
         errors[0]
     );
@@ -1586,8 +1587,13 @@ fn host_checks_for_virtual_ips() {
     });
     let errors: Vec<&str> = missing.errors().map(|d| d.message.as_str()).collect();
     assert_eq!(errors.len(), 2, "{missing}");
-    assert!(errors[0].starts_with("keepalived not found") && errors[0].contains("apt-get install keepalived"));
-    assert!(errors[1].starts_with("haproxy not found") && errors[1].contains("apt-get install haproxy"));
+    assert!(
+        errors[0].starts_with("keepalived not found")
+            && errors[0].contains("apt-get install keepalived")
+    );
+    assert!(
+        errors[1].starts_with("haproxy not found") && errors[1].contains("apt-get install haproxy")
+    );
 
     // Without [CLUSTER interface X] nothing holds a VIP: no host requirement.
     let no_vips = GUIDE
@@ -1605,7 +1611,8 @@ fn host_checks_for_virtual_ips() {
         },
     );
     assert!(
-        d.errors().all(|e| !e.message.contains("ip_nonlocal_bind") && !e.message.contains("not found")),
+        d.errors()
+            .all(|e| !e.message.contains("ip_nonlocal_bind") && !e.message.contains("not found")),
         "{d}"
     );
 }
@@ -1639,12 +1646,18 @@ fn vrrp_settings_and_router_id_range() {
         (VrrpVersion::V2, "0.5", None),
         (VrrpVersion::V2, "256", None),
     ] {
-        assert_eq!(crate::pf::parse_advert_centis(text, v), want, "{v:?} {text:?}");
+        assert_eq!(
+            crate::pf::parse_advert_centis(text, v),
+            want,
+            "{v:?} {text:?}"
+        );
     }
     let c = load_as(
         &[(
             "pf.conf",
-            &format!("{GOOD_PF}vrrp_version = 2\nvrrp_advert_interval = 2\n[ports]\nweb = 8081\nadmin = 2443\n"),
+            &format!(
+                "{GOOD_PF}vrrp_version = 2\nvrrp_advert_interval = 2\n[ports]\nweb = 8081\nadmin = 2443\n"
+            ),
         )],
         PF1,
     );
@@ -1656,9 +1669,9 @@ fn vrrp_settings_and_router_id_range() {
     let high = GOOD_PF.replace("virtual_router_id = 51", "virtual_router_id = 254");
     let d = check_as(&[("pf.conf", &high), ("cluster.conf", GUIDE)], PF1);
     assert!(
-        d.errors().any(|e| e.message.starts_with(
-            "virtual_router_id = 254 is the first of 3 VRRP router ids"
-        )),
+        d.errors().any(|e| e
+            .message
+            .starts_with("virtual_router_id = 254 is the first of 3 VRRP router ids")),
         "{d}"
     );
     let fits = GOOD_PF.replace("virtual_router_id = 51", "virtual_router_id = 253");
@@ -1687,7 +1700,10 @@ fn haproxy_stats_credentials_are_warned_about() {
         ),
     ] {
         let d = check_as(
-            &[("pf.conf", &format!("{GOOD_PF}{keys}")), ("cluster.conf", GUIDE)],
+            &[
+                ("pf.conf", &format!("{GOOD_PF}{keys}")),
+                ("cluster.conf", GUIDE),
+            ],
             PF1,
         );
         assert!(!d.has_errors(), "{d}");
