@@ -11,6 +11,10 @@
 //!   `stats auth` from `[active_active] haproxy_stats_user/haproxy_stats_pass`; no stats section
 //!   unless both are set.
 //!
+//! A member that refuses connections (its daemon died) is marked down at the first refused
+//! connection (`observe layer4`, `on-error mark-down`) and the request is sent to another
+//! member at once (`option redispatch 1`), instead of waiting for two failed health checks.
+//!
 //! haproxy runs on every member and binds the VIPs whether it holds them or not
 //! (`net.ipv4.ip_nonlocal_bind = 1`): the holder's haproxy is the one that receives traffic.
 
@@ -90,7 +94,9 @@ pub fn render(input: &Input<'_>) -> Option<String> {
         "global\n    maxconn 4096\n    hard-stop-after 30s\n\n\
          defaults\n    mode http\n    timeout connect 5s\n    timeout client 1m\n    \
          timeout server 1m\n    timeout http-request 10s\n    option forwardfor\n    \
-         default-server inter 1s fastinter 500ms downinter 2s rise 2 fall 2\n",
+         retries 2\n    option redispatch 1\n    \
+         default-server inter 1s fastinter 500ms downinter 2s rise 2 fall 2 \
+         observe layer4 error-limit 1 on-error mark-down\n",
     );
     let tls = |port: u16, ip: Ipv4Addr| match &input.tls_pem {
         Some(pem) => format!("    bind {ip}:{port} ssl crt {}\n", pem.display()),

@@ -243,7 +243,9 @@ defaults
     timeout server 1m
     timeout http-request 10s
     option forwardfor
-    default-server inter 1s fastinter 500ms downinter 2s rise 2 fall 2
+    retries 2
+    option redispatch 1
+    default-server inter 1s fastinter 500ms downinter 2s rise 2 fall 2 observe layer4 error-limit 1 on-error mark-down
 
 frontend portal
     bind 192.168.2.10:80

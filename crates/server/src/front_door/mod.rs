@@ -331,6 +331,11 @@ pub async fn run(
     let mut ticks: u64 = 0;
     let mut line = String::new();
     shared.front_door.update(|s| s.managed = true);
+    // Not ready until proven: a file left by a previous run must not let keepalived claim
+    // the VIPs before the first readiness check.
+    if let Err(e) = ironfence_core::fsutil::write_atomic(&files.track_file(), b"1\n", 0o640) {
+        tracing::error!(error = %e, "cannot write the readiness track file");
+    }
     apply_desired(&shared, &mut slots, &want, &files, &exit_tx, origin);
     loop {
         use tokio::io::AsyncBufReadExt;

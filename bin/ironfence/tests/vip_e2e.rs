@@ -1,0 +1,346 @@
+//! The cluster's virtual IP and haproxy, for real: three ironfence servers on a Galera cluster
+//! in network namespaces (`netns::Lab`), each `ironfence serve` running its own keepalived and
+//! haproxy (issue 9).
+//!
+//! - The management VIP lands on pf1 (the first server) and `cluster status` says so; the
+//!   `ironfence_vip_held` metric agrees.
+//! - Through haproxy on the VIP: `/health` answers; the stats page refuses without credentials
+//!   (401) and answers with them.
+//! - kill -9 of pf1's daemon: keepalived gets SIGTERM by the parent-death signal and withdraws
+//!   the VIP; pf2 takes it (ping from the switch namespace, `ip addr` in the namespaces).
+//! - pf1 back: the VIP returns to it; at no sample is the VIP on two hosts.
+//! - Readiness: pf1's configuration files edited without a reload (its configuration is not
+//!   current) → pf1 lowers its priority and the VIP moves to pf2; the edit undone → back.
+//!
+//! Failover times are printed as figures, never asserted.
+
+#[path = "common/galera_lab.rs"]
+mod galera_lab;
+
+use galera_lab::{Fixture, GaleraLab, eventually, name, ok, text};
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+/// TEST FIXTURE secrets, only for this test.
+const FIXTURE: Fixture = Fixture {
+    ws_user: "ws-vip-e2e",
+    ws_pass: "ws-vip-e2e-test-fixture-password-0123",
+    db_pass: "db-vip-e2e-test-fixture-password-0123",
+    sst_pass: "sst-vip-e2e-test-fixture-password-0123",
+    secret: "radius-vip-e2e-test-fixture-secret-0001",
+    vrrp_pass: "vip-e2e-vrrp-fixture",
+};
+const STATS_USER: &str = "vip-e2e-stats";
+const STATS_PASS: &str = "vip-e2e-stats-fixture-pass";
+
+struct Vips {
+    g: GaleraLab,
+    vip: Ipv4Addr,
+    /// Every sample where the VIP was on more than one host: (hosts, when).
+    duplicates: Vec<(Vec<usize>, Duration)>,
+    t0: Instant,
+}
+
+impl Vips {
+    fn new() -> Vips {
+        let g = GaleraLab::new(3, FIXTURE);
+        let vip = g.lab.vip(0);
+        // The guide's layout for one interface: eth0 is the management interface, its VIP
+        // the management VIP.
+        let mut cluster = format!(
+            "[CLUSTER]\nmanagement_ip = {vip}\n\n[CLUSTER interface eth0]\nip = {vip}\ntype = management,high-availability\n\n"
+        );
+        for i in 0..3 {
+            let ip = g.lab.host_ip(i);
+            cluster.push_str(&format!(
+                "[{n}]\nmanagement_ip = {ip}\n\n[{n} interface eth0]\nip = {ip}\nmask = 255.255.255.0\ntype = management,high-availability\n\n",
+                n = name(i)
+            ));
+        }
+        for root in &g.roots {
+            let conf = root.join("conf");
+            std::fs::write(conf.join("cluster.conf"), &cluster).unwrap();
+            let pf = std::fs::read_to_string(conf.join("pf.conf")).unwrap();
+            let pf = pf.replace(
+                &format!("password = {}\n", FIXTURE.vrrp_pass),
+                &format!(
+                    "password = {}\nhaproxy_stats_user = {STATS_USER}\nhaproxy_stats_pass = {STATS_PASS}\n",
+                    FIXTURE.vrrp_pass
+                ),
+            );
+            assert!(pf.contains(STATS_USER), "pf.conf layout changed: {pf}");
+            std::fs::write(conf.join("pf.conf"), pf).unwrap();
+        }
+        Vips {
+            g,
+            vip,
+            duplicates: Vec::new(),
+            t0: Instant::now(),
+        }
+    }
+
+    /// Bootstraps pf1, joins pf2 and pf3, starts `serve` everywhere (as galera_cluster does).
+    fn up(&mut self) {
+        let g = &mut self.g;
+        let o = g.cli(0, &["checkup"]);
+        assert!(
+            ok(&o),
+            "checkup on pf1 (ip_nonlocal_bind, keepalived, haproxy):\n{}",
+            text(&o)
+        );
+        g.start_db(0, true);
+        eventually(
+            "pf1 Primary/Synced",
+            Duration::from_secs(60),
+            || g.synced(0),
+            || g.logs(),
+        );
+        let o = g.cli(0, &["db", "init-replication-user"]);
+        assert!(ok(&o), "{}", text(&o));
+        g.start_serve(0);
+        let fp = g.ca_fingerprint(0);
+        for i in 1..3 {
+            g.sync_config(i, &fp);
+            g.start_db(i, false);
+            eventually(
+                &format!("{} joined", name(i)),
+                Duration::from_secs(90),
+                || g.synced(i),
+                || g.logs(),
+            );
+            g.start_serve(i);
+        }
+    }
+
+    /// The hosts whose eth0 carries the VIP right now (one `ip addr` per host).
+    fn holders(&mut self) -> Vec<usize> {
+        let needle = format!(" {}/", self.vip);
+        let held: Vec<usize> = (0..3)
+            .filter(|&i| {
+                let out = self
+                    .g
+                    .lab
+                    .command(i, "ip")
+                    .args(["-4", "-o", "addr", "show", "dev", "eth0"])
+                    .output()
+                    .unwrap();
+                String::from_utf8_lossy(&out.stdout).contains(&needle)
+            })
+            .collect();
+        if held.len() > 1 {
+            self.duplicates.push((held.clone(), self.t0.elapsed()));
+        }
+        held
+    }
+
+    /// Samples every 50 ms until only `host` holds the VIP and the switch reaches it; returns
+    /// how long that took.
+    fn wait_holder(&mut self, host: usize, what: &str, timeout: Duration) -> Duration {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if self.holders() == vec![host] && self.g.lab.switch_ping(self.vip).unwrap() {
+                return start.elapsed();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "timed out after {timeout:?} waiting for: {what} (holders now {:?})\n{}",
+            self.holders(),
+            self.g.logs()
+        );
+    }
+
+    /// `curl` from the switch namespace: (HTTP status, body).
+    fn curl(&self, url: &str, auth: Option<&str>) -> (String, String) {
+        let mut cmd = self.g.lab.switch_command("curl");
+        cmd.args(["-s", "-m", "3", "-w", "\n%{http_code}"]);
+        if let Some(a) = auth {
+            cmd.args(["-u", a]);
+        }
+        let out = cmd.arg(url).output().unwrap();
+        let t = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, code) = t.rsplit_once('\n').unwrap_or(("", &t));
+        (code.trim().to_string(), body.to_string())
+    }
+
+    /// `cluster status` on host i.
+    fn status(&self, i: usize) -> String {
+        let o = self.g.cli(i, &["cluster", "status"]);
+        assert!(ok(&o), "{}", text(&o));
+        text(&o)
+    }
+
+    fn status_line(&self, i: usize, server: usize) -> String {
+        let st = self.status(i);
+        st.lines()
+            .find(|l| l.trim_start().starts_with(&name(server)) && l.contains("holds:"))
+            .unwrap_or_else(|| panic!("no VIP line for {} in:\n{st}", name(server)))
+            .to_string()
+    }
+}
+
+#[test]
+fn vip_lands_on_the_first_server_fails_over_returns_and_follows_readiness() {
+    let mut v = Vips::new();
+    v.up();
+    let vip = v.vip;
+
+    // 1. The VIP lands on pf1; cluster status and the metric say so.
+    v.wait_holder(0, "the VIP on pf1", Duration::from_secs(30));
+    let line = v.status_line(1, 0);
+    assert!(
+        line.contains(&format!("holds: eth0 {vip}")) && line.contains("ready"),
+        "{line}"
+    );
+    for other in [1, 2] {
+        let line = v.status_line(0, other);
+        assert!(line.contains("holds: none"), "{line}");
+    }
+    let st = v.status(2);
+    let mgmt = st
+        .lines()
+        .find(|l| l.starts_with('*'))
+        .unwrap_or_else(|| panic!("no management server marked:\n{st}"));
+    assert!(mgmt.contains(&name(0)), "{st}");
+    let metrics = v
+        .curl(&format!("http://{}:9101/metrics", v.g.lab.host_ip(0)), None)
+        .1;
+    assert!(
+        metrics.contains(&format!(
+            "ironfence_vip_held{{interface=\"eth0\",vip=\"{vip}\"}} 1"
+        )),
+        "{metrics}"
+    );
+    let metrics = v
+        .curl(&format!("http://{}:9101/metrics", v.g.lab.host_ip(1)), None)
+        .1;
+    assert!(
+        metrics.contains(&format!(
+            "ironfence_vip_held{{interface=\"eth0\",vip=\"{vip}\"}} 0"
+        )),
+        "{metrics}"
+    );
+
+    // 2. haproxy on the VIP: /health of a member, the stats page behind its credentials.
+    let start = Instant::now();
+    let health = loop {
+        let h = v.curl(&format!("http://{vip}/health"), None);
+        if h.0 == "200" {
+            break h;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "/health through haproxy on the VIP: {h:?}\n{}",
+            v.g.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(health.1.contains("\"read_only\":false"), "{health:?}");
+    assert!(health.1.contains("\"hostname\":\"pf"), "{health:?}");
+    let (code, _) = v.curl(&format!("http://{vip}:1025/stats"), None);
+    assert_eq!(code, "401", "stats without credentials");
+    let (code, _) = v.curl(
+        &format!("http://{vip}:1025/stats"),
+        Some(&format!("{STATS_USER}:wrong-password")),
+    );
+    assert_eq!(code, "401", "stats with a wrong password");
+    let (code, body) = v.curl(
+        &format!("http://{vip}:1025/stats"),
+        Some(&format!("{STATS_USER}:{STATS_PASS}")),
+    );
+    assert_eq!(code, "200", "stats with credentials");
+    assert!(
+        body.contains("web_read") && body.contains("web_write"),
+        "{body}"
+    );
+
+    // 3. kill -9 of pf1's daemon: the VIP moves to pf2.
+    let h = v.g.serve[0].take().unwrap();
+    v.g.lab.kill9(&h);
+    let took = v.wait_holder(
+        1,
+        "the VIP on pf2 after kill -9 of pf1",
+        Duration::from_secs(15),
+    );
+    println!(
+        "figure: VIP on pf2 {:.2} s after kill -9 of pf1's ironfence",
+        took.as_secs_f64()
+    );
+    let line = v.status_line(1, 1);
+    assert!(line.contains(&format!("holds: eth0 {vip}")), "{line}");
+    // haproxy on pf2 answers at once (pf1, dead, is retried on another member).
+    let start = Instant::now();
+    let mut seen = Vec::new();
+    loop {
+        let (code, body) = v.curl(&format!("http://{vip}/health"), None);
+        if code == "200" {
+            break;
+        }
+        seen.push((start.elapsed(), code, body));
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "/health through pf2's haproxy: {seen:?}\n{}",
+            v.g.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!(
+        "figure: /health through the VIP answered {:.2} s after pf2 took it (before: {seen:?})",
+        start.elapsed().as_secs_f64()
+    );
+
+    // 4. pf1 back: the VIP returns (preemption).
+    v.g.start_serve(0);
+    let took = v.wait_holder(0, "the VIP back on pf1", Duration::from_secs(30));
+    println!(
+        "figure: VIP back on pf1 {:.2} s after its daemon was ready",
+        took.as_secs_f64()
+    );
+
+    // 5. Readiness: pf1's files changed but not reloaded → not current → the VIP moves.
+    let pf_conf = v.g.roots[0].join("conf/pf.conf");
+    let original = std::fs::read(&pf_conf).unwrap();
+    let mut edited = original.clone();
+    edited.extend_from_slice(b"\n# edited, not reloaded (vip_e2e)\n");
+    std::fs::write(&pf_conf, &edited).unwrap();
+    let took = v.wait_holder(
+        1,
+        "the VIP on pf2 while pf1's configuration is not current",
+        Duration::from_secs(15),
+    );
+    println!(
+        "figure: VIP left the unready pf1 after {:.2} s",
+        took.as_secs_f64()
+    );
+    let line = v.status_line(1, 0);
+    assert!(
+        line.contains("holds: none") && line.contains("NOT READY (configuration not current)"),
+        "{line}"
+    );
+    std::fs::write(&pf_conf, &original).unwrap();
+    v.wait_holder(
+        0,
+        "the VIP back on pf1 once its configuration is current",
+        Duration::from_secs(15),
+    );
+
+    // Sampled all along (every wait above polls every host): never on two hosts.
+    assert!(
+        v.duplicates.is_empty(),
+        "the VIP was on several hosts: {:?}",
+        v.duplicates
+    );
+
+    // The daemon's log says what happened, in words.
+    let log = v.g.lab.log("serve0");
+    assert!(
+        log.contains("keepalived state change"),
+        "{}",
+        galera_lab::tail(&log, 80)
+    );
+    assert!(
+        log.contains("not ready: lowering this server's VRRP priority"),
+        "{}",
+        galera_lab::tail(&log, 80)
+    );
+}
