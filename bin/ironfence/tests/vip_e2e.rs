@@ -101,6 +101,13 @@ impl Vips {
         let fp = g.ca_fingerprint(0);
         for i in 1..3 {
             g.sync_config(i, &fp);
+            if i == 2 {
+                // pf3's haproxy cannot start: an unreadable TLS certificate (a fault this
+                // server alone has). The daemon must say so and keep serving.
+                let ssl = g.roots[2].join("conf/ssl");
+                std::fs::create_dir_all(&ssl).unwrap();
+                std::fs::write(ssl.join("server.pem"), "not a certificate\n").unwrap();
+            }
             g.start_db(i, false);
             eventually(
                 &format!("{} joined", name(i)),
@@ -112,19 +119,30 @@ impl Vips {
         }
     }
 
-    /// The hosts whose eth0 carries the VIP right now (one `ip addr` per host).
+    /// The hosts whose eth0 carries the VIP right now: one `ip addr` per host, the three
+    /// started together (a sample spans the few milliseconds they take, the same for every
+    /// host, so that a VIP moving between two hosts is not seen on both).
     fn holders(&mut self) -> Vec<usize> {
         let needle = format!(" {}/", self.vip);
-        let held: Vec<usize> = (0..3)
-            .filter(|&i| {
-                let out = self
-                    .g
+        let children: Vec<_> = (0..3)
+            .map(|i| {
+                self.g
                     .lab
                     .command(i, "ip")
                     .args(["-4", "-o", "addr", "show", "dev", "eth0"])
-                    .output()
-                    .unwrap();
-                String::from_utf8_lossy(&out.stdout).contains(&needle)
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let held: Vec<usize> = children
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let out = c.wait_with_output().unwrap();
+                String::from_utf8_lossy(&out.stdout)
+                    .contains(&needle)
+                    .then_some(i)
             })
             .collect();
         if held.len() > 1 {
@@ -221,6 +239,37 @@ fn vip_lands_on_the_first_server_fails_over_returns_and_follows_readiness() {
         "{metrics}"
     );
 
+    // pf3's haproxy fails (bad certificate): a clear error in cluster status and in its log,
+    // and pf3 keeps serving on its own address.
+    let mut line = String::new();
+    let start = Instant::now();
+    while !line.contains("ERROR: haproxy exited") {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no haproxy error for pf3: {line}\n{}",
+            v.status(0)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        line = v
+            .status(0)
+            .lines()
+            .filter(|l| l.contains(&name(2)) && l.contains("ERROR"))
+            .collect::<Vec<_>>()
+            .join("\n");
+    }
+    assert!(
+        line.contains("server.pem"),
+        "the error names the certificate: {line}"
+    );
+    let log = v.g.lab.log("serve2");
+    assert!(
+        log.contains("exited; restarting after back-off"),
+        "{}",
+        galera_lab::tail(&log, 40)
+    );
+    let (code, body) = v.curl(&format!("http://{}:8080/health", v.g.lab.host_ip(2)), None);
+    assert_eq!(code, "200", "pf3's own web listener: {body}");
+
     // 2. haproxy on the VIP: /health of a member, the stats page behind its credentials.
     let start = Instant::now();
     let health = loop {
@@ -316,6 +365,17 @@ fn vip_lands_on_the_first_server_fails_over_returns_and_follows_readiness() {
     assert!(
         line.contains("holds: none") && line.contains("NOT READY (configuration not current)"),
         "{line}"
+    );
+    // pf1 is up and reachable, but pf2 holds the management VIP: pf2 is the management
+    // server (the conflict check runs there).
+    let st = v.status(2);
+    let mgmt = st
+        .lines()
+        .find(|l| l.starts_with('*'))
+        .unwrap_or_else(|| panic!("{st}"));
+    assert!(
+        mgmt.contains(&name(1)),
+        "the VIP holder is the management server:\n{st}"
     );
     std::fs::write(&pf_conf, &original).unwrap();
     v.wait_holder(

@@ -11,8 +11,8 @@
 //!
 //! Readiness: every instance tracks the file `ready.track` with weight
 //! [`UNREADY_WEIGHT`]: it holds 0 while this server is ready, 1 when not, so an unready server's
-//! priority (100 − index − 50) falls below every ready member's (≥ 100 − 49) while keeping the
-//! cluster.conf order among unready members: if nobody is ready, the first one still holds the
+//! priority (≤ 200 − 100) falls below every ready member's (> 100, see
+//! [`crate::plan::priority`]) while keeping the cluster.conf order among unready members: if nobody is ready, the first one still holds the
 //! VIPs (the cluster keeps a face even when no member has a writable database).
 //!
 //! The daemon learns what it holds through `notify_fifo` (see [`crate::notify`]).
@@ -24,7 +24,7 @@ use ironfence_config::{ActiveActiveConf, VrrpVersion};
 use crate::plan::{RunFiles, VipPlan};
 
 /// Weight of the readiness track file: an unready server loses this much priority.
-pub const UNREADY_WEIGHT: i32 = -50;
+pub const UNREADY_WEIGHT: i32 = -100;
 /// The name of the `track_file` block.
 pub const TRACK_NAME: &str = "ironfence_ready";
 

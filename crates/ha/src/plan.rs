@@ -6,8 +6,12 @@
 //!   `[CLUSTER interface X] ip` with this server's mask on X.
 //! - The management VIP (`[CLUSTER] management_ip`) belongs to the instance of the management
 //!   interface (added there when it is not that interface's `ip` already).
-//! - Priority = 100 − cluster.conf index: the first server (the management server) is the
-//!   preferred holder, and takes the VIPs back when it is ready again (preemption).
+//! - Priority = 200 − step × cluster.conf index ([`priority`]; step 10 up to 10 servers, 1
+//!   beyond, up to 99): the first server (the management server) is the preferred holder, and
+//!   takes the VIPs back when it is ready again (preemption). The step of 10 matters: backups
+//!   that saw the master go wait 3 adverts plus a skew of (256 − priority)/256 adverts, so
+//!   priorities 10 apart make the next server claim the VIP ~8 ms (at 0.2 s adverts) before
+//!   the one after it, whose timer its advert then resets; 1 apart (0.8 ms) let both claim it.
 //! - Unicast to the other *enabled* members' addresses on X (members this server disabled are
 //!   left out); `unicast_src_ip` = this server's address on X.
 //! - A server in maintenance runs no keepalived at all: [`plan`] returns an empty plan.
@@ -19,8 +23,20 @@ use std::path::{Path, PathBuf};
 
 use ironfence_config::{Config, InterfaceConf, InterfaceType};
 
-/// Priority of the first server; server i gets `BASE_PRIORITY - i`.
-pub const BASE_PRIORITY: u8 = 100;
+/// Priority of the first server.
+pub const BASE_PRIORITY: u8 = 200;
+/// The most servers priorities can keep apart (ready ones above 100, unready ones below).
+pub const MAX_SERVERS: usize = 99;
+
+/// The VRRP priority of the server at `index` in a cluster of `servers`: `200 − step·index`,
+/// step 10 for up to 10 servers, else 1. Ready priorities stay above 100, so that the
+/// readiness weight of −100 ([`crate::keepalived::UNREADY_WEIGHT`]) puts every unready server
+/// below every ready one while keeping their order.
+pub fn priority(index: usize, servers: usize) -> u8 {
+    let step = if servers <= 10 { 10 } else { 1 };
+    let index = index.min(MAX_SERVERS - 1);
+    BASE_PRIORITY.saturating_sub((step * index).min(98) as u8)
+}
 
 /// What the plan needs beyond the synchronized configuration: this server's local cluster
 /// state and where its runtime files live.
@@ -273,7 +289,7 @@ pub fn plan(config: &Config, local: &Local<'_>) -> Result<VipPlan, PlanError> {
             name: format!("ironfence_{name}"),
             interface: name,
             virtual_router_id: base + k as u8,
-            priority: BASE_PRIORITY.saturating_sub(me.index.min(99) as u8),
+            priority: priority(me.index, cluster.servers.len()),
             src_ip,
             peers,
             vips,
@@ -281,4 +297,28 @@ pub fn plan(config: &Config, local: &Local<'_>) -> Result<VipPlan, PlanError> {
         });
     }
     Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::priority;
+
+    #[test]
+    fn ready_priorities_stay_above_every_unready_one_in_order() {
+        for n in 1..=99 {
+            let ready: Vec<i32> = (0..n).map(|i| i32::from(priority(i, n))).collect();
+            assert!(ready.windows(2).all(|w| w[0] > w[1]), "{n}: {ready:?}");
+            let unready: Vec<i32> = ready
+                .iter()
+                .map(|p| p + crate::keepalived::UNREADY_WEIGHT)
+                .collect();
+            assert!(unready[0] < *ready.last().unwrap(), "{n}");
+            assert!(*unready.last().unwrap() >= 1 && ready[0] <= 254, "{n}");
+        }
+        assert_eq!(
+            (priority(0, 3), priority(1, 3), priority(2, 3)),
+            (200, 190, 180)
+        );
+        assert_eq!((priority(0, 11), priority(10, 11)), (200, 190));
+    }
 }

@@ -22,7 +22,7 @@ impl Readiness {
         self.radius && self.db_writable && self.config_current
     }
 
-    /// The track file's content: `0` (no priority change) when ready, `1` (× weight −50)
+    /// The track file's content: `0` (no priority change) when ready, `1` (× weight −100)
     /// when not.
     pub fn track_value(&self) -> &'static str {
         if self.ready() { "0\n" } else { "1\n" }

@@ -106,7 +106,7 @@ global_defs {
 
 track_file ironfence_ready {
     file "/var/lib/ironfence/run/ready.track"
-    weight -50
+    weight -100
     init_file 1
 }
 
@@ -114,7 +114,7 @@ vrrp_instance ironfence_eth0 {
     state BACKUP
     interface eth0
     virtual_router_id 50
-    priority 100
+    priority 200
     advert_int 0.2
     unicast_src_ip 192.168.1.5
     unicast_peer {
@@ -134,7 +134,7 @@ vrrp_instance ironfence_eth1.2 {
     state BACKUP
     interface eth1.2
     virtual_router_id 51
-    priority 100
+    priority 200
     advert_int 0.2
     unicast_src_ip 192.168.2.5
     unicast_peer {
@@ -154,7 +154,7 @@ vrrp_instance ironfence_eth1.3 {
     state BACKUP
     interface eth1.3
     virtual_router_id 52
-    priority 100
+    priority 200
     advert_int 0.2
     unicast_src_ip 192.168.3.5
     unicast_peer {
@@ -185,7 +185,7 @@ fn priorities_follow_cluster_conf_order_and_disabled_peers_are_left_out() {
         keepalived_text(&load(&dir, "pf3.example.com"), &["pf1.example.com"], false).unwrap();
     let expected = KEEPALIVED_PF1
         .replace("pf1.example.com", "pf3.example.com")
-        .replace("priority 100", "priority 98")
+        .replace("priority 200", "priority 180")
         .replace("unicast_src_ip 192.168.1.5", "unicast_src_ip 192.168.1.7")
         .replace("unicast_src_ip 192.168.2.5", "unicast_src_ip 192.168.2.7")
         .replace("unicast_src_ip 192.168.3.5", "unicast_src_ip 192.168.3.7")

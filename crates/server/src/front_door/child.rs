@@ -71,12 +71,20 @@ impl Child {
                 let name = which.name();
                 let out = child.stdout.take().map(|s| forward(name, pid, s));
                 let err = child.stderr.take().map(|s| forward(name, pid, s));
-                let status = match child.wait() {
+                let mut status = match child.wait() {
                     Ok(s) => s.to_string(),
                     Err(e) => format!("cannot wait for it: {e}"),
                 };
-                for t in [out, err].into_iter().flatten() {
-                    let _ = t.join();
+                // Its last words (e.g. haproxy's "[ALERT] … unable to load certificate")
+                // make the error in `cluster status` say why.
+                let why: Vec<String> = [err, out]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| t.join().ok().flatten())
+                    .collect();
+                if let Some(line) = why.first() {
+                    status.push_str(": ");
+                    status.push_str(line);
                 }
                 let _ = exits.send((which, pid, status));
             })
@@ -98,21 +106,31 @@ impl Child {
     }
 }
 
-/// Each line of the child's output into the log, under the child's name.
+/// Each line of the child's output into the log, under the child's name. Returns the line
+/// that best says why it stopped (at most 300 characters): the first that reads as an error
+/// (haproxy's `[ALERT]`, keepalived's "error"), else the last non-empty one.
 fn forward(
     name: &'static str,
     pid: u32,
     stream: impl std::io::Read + Send + 'static,
-) -> std::thread::JoinHandle<()> {
+) -> std::thread::JoinHandle<Option<String>> {
     std::thread::spawn(move || {
+        let mut last: Option<String> = None;
+        let mut alert: Option<String> = None;
         for line in BufReader::new(stream).lines() {
-            match line {
-                Ok(l) => {
-                    tracing::info!(target: "ironfence::front_door", program = name, pid, "{l}")
-                }
-                Err(_) => break,
+            let Ok(l) = line else { break };
+            tracing::info!(target: "ironfence::front_door", program = name, pid, "{l}");
+            let t: String = l.trim().chars().take(300).collect();
+            if t.is_empty() {
+                continue;
             }
+            let lower = t.to_ascii_lowercase();
+            if alert.is_none() && (lower.contains("[alert]") || lower.contains("error")) {
+                alert = Some(t.clone());
+            }
+            last = Some(t);
         }
+        alert.or(last)
     })
 }
 
@@ -150,5 +168,42 @@ pub fn remove_stale_pid_file(pid_file: &Path, comm: &str) {
         .is_some_and(|c| c.trim() == comm);
     if !alive {
         let _ = std::fs::remove_file(pid_file);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_exit_report_carries_the_reason_the_child_gave() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let c = Child::spawn(
+            Which::Haproxy,
+            Path::new("/bin/sh"),
+            vec![
+                "-c".into(),
+                "echo starting; echo '[ALERT] unable to load certificate x.pem' >&2; echo 'Fatal errors' >&2; exit 1".into(),
+            ],
+            tx.clone(),
+        )
+        .unwrap();
+        let (which, pid, status) = rx.recv().await.unwrap();
+        assert_eq!((which, pid), (Which::Haproxy, c.pid));
+        assert_eq!(
+            status,
+            "exit status: 1: [ALERT] unable to load certificate x.pem"
+        );
+        let e = Child::spawn(
+            Which::Keepalived,
+            Path::new("/nonexistent/keepalived"),
+            vec![],
+            tx,
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("cannot start /nonexistent/keepalived: "),
+            "{e}"
+        );
     }
 }
