@@ -18,7 +18,9 @@
 //! - Readiness: pf1's configuration files edited without a reload (its configuration is not
 //!   current) → pf1 lowers its priority and the VIP moves to pf2; the edit undone → back.
 //!
-//! - The same VIP life with VRRPv2 (`auth_type PASS`, 1 s adverts).
+//! - The same VIP life with VRRPv2 (`auth_type PASS`, 1 s adverts), plus: a disabled peer is
+//!   taken out of keepalived and haproxy by a reload (the VIP stays); maintenance withdraws
+//!   the VIP and ending it brings it back.
 //!
 //! Failover times are printed as figures, never asserted.
 
@@ -455,6 +457,45 @@ fn vrrp_v2_with_the_shared_key_works_the_same_way() {
         "{conf}"
     );
     v.wait_holder(0, "the VIP on pf1 (VRRPv2)", Duration::from_secs(30));
+
+    // pf1 disables pf3: keepalived and haproxy are regenerated and reloaded without pf3.
+    let o = v.g.cli(0, &["cluster", "node", &name(2), "disable"]);
+    assert!(ok(&o), "{}", text(&o));
+    let run = v.g.roots[0].join("state/run");
+    let pf3 = v.g.lab.host_ip(2).to_string();
+    eventually(
+        "pf1's keepalived.conf and haproxy.cfg without pf3, reloaded",
+        Duration::from_secs(10),
+        || {
+            let k = std::fs::read_to_string(run.join("keepalived.conf")).unwrap_or_default();
+            let h = std::fs::read_to_string(run.join("haproxy.cfg")).unwrap_or_default();
+            let log = v.g.lab.log("serve0");
+            !k.contains(&pf3)
+                && !h.contains(&pf3)
+                && log.contains("configuration changed: reloading program=\"keepalived\"")
+                && log.contains("configuration changed: reloading program=\"haproxy\"")
+        },
+        || galera_lab::tail(&v.g.lab.log("serve0"), 40),
+    );
+    assert_eq!(v.holders(), vec![0], "a reload does not move the VIP");
+    let o = v.g.cli(0, &["cluster", "node", &name(2), "enable"]);
+    assert!(ok(&o), "{}", text(&o));
+
+    // Maintenance on pf1: its keepalived stops (withdrawing the VIP), pf2 takes it; off: back.
+    let o = v.g.cli(0, &["cluster", "maintenance", "--activate"]);
+    assert!(ok(&o), "{}", text(&o));
+    v.wait_holder(
+        1,
+        "the VIP on pf2 while pf1 is in maintenance",
+        Duration::from_secs(15),
+    );
+    let o = v.g.cli(0, &["cluster", "maintenance", "--deactivate"]);
+    assert!(ok(&o), "{}", text(&o));
+    v.wait_holder(
+        0,
+        "the VIP back on pf1 after maintenance",
+        Duration::from_secs(30),
+    );
     let h = v.g.serve[0].take().unwrap();
     v.g.lab.kill9(&h);
     let took = v.wait_holder(
