@@ -159,6 +159,36 @@ mod tests {
         }
     }
 
+    /// The property of the `keepalived_notify` fuzz target, on chosen inputs.
+    #[test]
+    fn accepted_lines_round_trip() {
+        for line in [
+            "INSTANCE \"ironfence_eth1.2\" MASTER 200",
+            "INSTANCE \"a b\" BACKUP +5",
+            "INSTANCE \"x\"MASTER",
+            "GROUP \"g\" DELETED 0\r",
+            "INSTANCE \"x\" STOP\t255",
+        ] {
+            let n = parse_line(line).unwrap_or_else(|| panic!("{line:?}"));
+            let kind = match n.kind {
+                NotifyKind::Instance => "INSTANCE",
+                NotifyKind::Group => "GROUP",
+            };
+            let state = match n.state {
+                VrrpState::Master => "MASTER",
+                VrrpState::Backup => "BACKUP",
+                VrrpState::Fault => "FAULT",
+                VrrpState::Stop => "STOP",
+                VrrpState::Deleted => "DELETED",
+            };
+            let again = match n.priority {
+                Some(p) => format!("{kind} \"{}\" {state} {p}", n.name),
+                None => format!("{kind} \"{}\" {state}", n.name),
+            };
+            assert_eq!(parse_line(&again).as_ref(), Some(&n), "{again:?}");
+        }
+    }
+
     #[test]
     fn held_follows_the_last_state_per_instance() {
         let mut h = Held::default();
