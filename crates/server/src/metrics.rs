@@ -46,6 +46,8 @@ pub struct Metrics {
     pub spool: SpoolMetrics,
     /// 1 for each VIP this server holds (keepalived MASTER), 0 for the others it competes for.
     pub vip_held: Family<[(&'static str, String); 2], Gauge>,
+    /// keepalived notify FIFO lines not understood (dropped).
+    pub keepalived_notify_unparsed: Counter,
 }
 
 /// Metrics of the local accounting spool (`crate::spool`).
@@ -174,6 +176,12 @@ impl Metrics {
             "1 while this server holds the virtual IP (keepalived MASTER), by interface and VIP",
             vip_held.clone(),
         );
+        let keepalived_notify_unparsed = Counter::default();
+        registry.register(
+            "keepalived_notify_unparsed",
+            "keepalived notify FIFO lines not understood (dropped)",
+            keepalived_notify_unparsed.clone(),
+        );
         let spool = SpoolMetrics::default();
         registry.register(
             "spool_records",
@@ -197,6 +205,7 @@ impl Metrics {
         );
         Metrics {
             vip_held,
+            keepalived_notify_unparsed,
             spool,
             registry: Mutex::new(registry),
             requests,

@@ -418,7 +418,7 @@ pub async fn run(
                             }
                         }
                         None => {
-                            shared.metrics.drop_reason("keepalived_notify_unparsed");
+                            shared.metrics.keepalived_notify_unparsed.inc();
                             tracing::debug!(line = %line.trim_end(), "notify FIFO line not understood: dropped");
                         }
                     },
