@@ -417,3 +417,29 @@ fn keepalived_and_haproxy_accept_the_generated_files() {
         assert!(!err.contains("WARNING"), "haproxy -c: {err}");
     }
 }
+
+/// A management VIP other than the management interface's VIP joins that interface's
+/// instance, and haproxy's admin and stats listen on it.
+#[test]
+fn a_separate_management_vip_joins_the_management_instance() {
+    let dir = conf_dir("");
+    let conf = dir.path().join("conf/cluster.conf");
+    let text = std::fs::read_to_string(&conf).unwrap().replacen(
+        "management_ip = 192.168.1.10",
+        "management_ip = 192.168.1.11",
+        1,
+    );
+    std::fs::write(&conf, text).unwrap();
+    let config = load(&dir, "pf2.example.com");
+    let k = keepalived_text(&config, &[], false).unwrap();
+    assert!(
+        k.contains("        192.168.1.10/24 dev eth0\n        192.168.1.11/24 dev eth0\n"),
+        "{k}"
+    );
+    assert_eq!(k.matches("192.168.1.11/24").count(), 1, "{k}");
+    let h = haproxy_text(&config, None).unwrap();
+    assert!(h.contains("    bind 192.168.1.11:1443\n"), "{h}");
+    assert!(h.contains("    bind 192.168.1.11:1025\n"), "{h}");
+    assert!(h.contains("    bind 192.168.1.11:80\n"), "{h}");
+    assert!(!h.contains("192.168.1.10:1443"), "{h}");
+}
