@@ -3,7 +3,9 @@
 
 use anyhow::{Context, anyhow, bail};
 use clap::{Args, Subcommand};
-use ironfence_cluster::{ReceivePolicy, ServerStatus, StagedConfig, management_server};
+use ironfence_cluster::{
+    ManagementCandidate, ReceivePolicy, ServerStatus, StagedConfig, management_server,
+};
 use ironfence_config::Config;
 use ironfence_server::cluster::{self, LocalClusterState, Member};
 use ironfence_webservices::{Client, ClusterCa, Credentials, Trust};
@@ -404,17 +406,23 @@ async fn status(conf_dir: &Path) -> anyhow::Result<ExitCode> {
                 disabled_peers: local.disabled_peers.iter().cloned().collect(),
                 db_state: String::new(),
                 read_only: false,
+                vips_held: Vec::new(),
+                holds_management_vip: false,
+                ready: None,
+                unready_reasons: Vec::new(),
+                front_door_errors: vec!["the daemon does not answer: it holds no VIP".into()],
             })
         } else {
             via_api
         };
         rows.push((server.name.clone(), ip, st));
     }
-    let candidates: Vec<(String, bool)> = rows
+    let candidates: Vec<ManagementCandidate> = rows
         .iter()
-        .map(|(name, _, st)| {
-            let ok = !local.is_disabled(name) && st.as_ref().is_ok_and(|s| !s.maintenance);
-            (name.clone(), ok)
+        .map(|(name, _, st)| ManagementCandidate {
+            name: name.clone(),
+            available: !local.is_disabled(name) && st.as_ref().is_ok_and(|s| !s.maintenance),
+            holds_management_vip: st.as_ref().is_ok_and(|s| s.holds_management_vip),
         })
         .collect();
     let mgmt = management_server(&candidates).map(str::to_string);
@@ -468,8 +476,33 @@ async fn status(conf_dir: &Path) -> anyhow::Result<ExitCode> {
         }
     }
     outln!(
-        "* = management server (first enabled, reachable server not in maintenance, in cluster.conf order)"
+        "* = management server (the holder of the management VIP; when nobody reports it, the first enabled, reachable server not in maintenance, in cluster.conf order)"
     );
+    // Virtual IPs and the front door (keepalived, haproxy), per member.
+    if !cluster.virtual_interfaces.is_empty() {
+        outln!("virtual IPs:");
+        for (name, _, st) in &rows {
+            let Ok(s) = st else {
+                outln!("   {name:<24} unknown (not reachable)");
+                continue;
+            };
+            let held = if s.vips_held.is_empty() {
+                "none".to_string()
+            } else {
+                s.vips_held.join(", ")
+            };
+            let ready = match s.ready {
+                Some(true) => "ready".to_string(),
+                Some(false) if s.unready_reasons.is_empty() => "NOT READY".to_string(),
+                Some(false) => format!("NOT READY ({})", s.unready_reasons.join(", ")),
+                None => "-".to_string(),
+            };
+            outln!("   {name:<24} holds: {held:<40} {ready}");
+            for e in &s.front_door_errors {
+                outln!("   {name:<24} ERROR: {e}");
+            }
+        }
+    }
     if let Some(ca) = ClusterCa::load(&config.conf_dir).map_err(|e| anyhow!("{e}"))? {
         outln!("cluster CA fingerprint: {}", ca.fingerprint());
     }

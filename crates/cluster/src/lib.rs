@@ -28,8 +28,8 @@ pub use bundle::{
     decode, decode_owned, local_version, recover,
 };
 pub use resolve::{
-    Action, ConflictTracker, Decision, Observation, Rule, ServerObservation, decide,
-    management_server,
+    Action, ConflictTracker, Decision, ManagementCandidate, Observation, Rule, ServerObservation,
+    decide, management_server,
 };
 pub use types::{ConfigVersion, PeerFailure, PushReport, ServerStatus, UnixTime};
 pub use version::{LocalChange, VersionStore, VersionStoreError};

@@ -324,16 +324,28 @@ fn conflict_key(obs: &Observation) -> Vec<(String, String)> {
     key
 }
 
-/// The management server: the first server in cluster.conf order that is enabled (not
-/// disabled, not in maintenance) and alive. `servers` is in cluster.conf order, with `true` for
-/// enabled and alive. This matches the guide's glossary ("The first server of a PacketFence
-/// cluster as defined in cluster.conf") and who will hold the management VIP: keepalived
-/// priorities decrease in cluster.conf order, so the VIP lands on the first server that runs.
-pub fn management_server(servers: &[(String, bool)]) -> Option<&str> {
+/// One member as the management-server choice sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagementCandidate {
+    pub name: String,
+    /// Enabled (not disabled here, not in maintenance) and alive (it answered).
+    pub available: bool,
+    /// It reports holding the management VIP (keepalived MASTER of that instance).
+    pub holds_management_vip: bool,
+}
+
+/// The management server is the holder of the management VIP: the available member that
+/// reports holding it (the first in cluster.conf order, should two claim it during a
+/// failover); when nobody reports it (no VIPs managed, keepalived down, older peers), the
+/// first available member in cluster.conf order (the guide's glossary: "the first server of a
+/// PacketFence cluster as defined in cluster.conf", which is also keepalived's preferred
+/// holder: priorities decrease in cluster.conf order). `servers` is in cluster.conf order.
+pub fn management_server(servers: &[ManagementCandidate]) -> Option<&str> {
     servers
         .iter()
-        .find(|(_, ok)| *ok)
-        .map(|(name, _)| name.as_str())
+        .find(|s| s.available && s.holds_management_vip)
+        .or_else(|| servers.iter().find(|s| s.available))
+        .map(|s| s.name.as_str())
 }
 
 #[cfg(test)]

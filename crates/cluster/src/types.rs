@@ -49,6 +49,22 @@ pub struct ServerStatus {
     pub db_state: String,
     /// True when the server runs in read-only (degraded) mode.
     pub read_only: bool,
+    /// The virtual IPs this server holds (keepalived MASTER), as `interface ip`. Fields below
+    /// default when absent, so that servers of an older version still parse.
+    #[serde(default)]
+    pub vips_held: Vec<String>,
+    /// This server holds `[CLUSTER] management_ip`: it is the management server.
+    #[serde(default)]
+    pub holds_management_vip: bool,
+    /// Readiness to hold VIPs (`None`: this server manages no VIP, or an older version).
+    #[serde(default)]
+    pub ready: Option<bool>,
+    /// What keeps it unready (RADIUS, database, configuration).
+    #[serde(default)]
+    pub unready_reasons: Vec<String>,
+    /// keepalived / haproxy errors (failing to start, exiting).
+    #[serde(default)]
+    pub front_door_errors: Vec<String>,
 }
 
 /// Result of pushing a bundle to peers: who got it and who did not (by name, with why).

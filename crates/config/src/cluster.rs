@@ -584,6 +584,22 @@ pub(crate) fn check(i: &CheckInput<'_>, out: &mut Diagnostics) {
         }
     }
 
+    // One VRRP router id per [CLUSTER interface X]: base + k must stay a VRRP id.
+    let base = usize::from(i.pf.active_active.virtual_router_id);
+    let instances = c.virtual_interfaces.len();
+    if instances > 0 && base + instances - 1 > 255 {
+        let line = i
+            .pf_doc
+            .and_then(|d| d.get("active_active", "virtual_router_id"))
+            .map(|e| e.line);
+        let msg = format!(
+            "virtual_router_id = {base} is the first of {instances} VRRP router ids (one per [CLUSTER interface X]: {base}..={}), beyond 255: set virtual_router_id to at most {}",
+            base + instances - 1,
+            256 - instances
+        );
+        out.push(Severity::Error, i.pf_file, line, Some("active_active"), msg);
+    }
+
     check_database(i, out);
 
     if i.identity_source == IdentitySource::PfConf && c.server(i.identity).is_some() {

@@ -56,6 +56,7 @@
 pub mod cluster;
 mod cluster_files;
 mod diag;
+pub mod host;
 pub mod ini;
 mod pf;
 mod roles;
@@ -74,7 +75,8 @@ pub use ini::{ConfigError, Document, EditError, Entry, Section};
 pub use pf::{
     ActiveActiveConf, AuditLogMode, DEFAULT_METRICS_PORT, DEFAULT_STATE_DIR,
     DEFAULT_VIRTUAL_ROUTER_ID, DatabaseConf, GeneralConf, InterfaceConf, InterfaceType,
-    MaintenanceConf, MetricsConf, MysqlConf, PfConf, RadiusConf, Secret, WebservicesConf,
+    MaintenanceConf, MetricsConf, MysqlConf, PfConf, PortsConf, RadiusConf, Secret, VrrpVersion,
+    WebservicesConf,
 };
 pub use roles::{BUILTIN_ROLES, Role, RolesConf};
 pub use switches::{
@@ -235,7 +237,19 @@ pub fn checkup(conf_dir: &Path) -> Diagnostics {
 
 /// [`checkup`] as the server `identity` (`None`: the `IRONFENCE_HOSTNAME` / pf.conf / OS rule).
 pub fn checkup_as(conf_dir: &Path, identity: Option<&str>) -> Diagnostics {
-    build(conf_dir, identity).1
+    checkup_on_host(conf_dir, identity, &host::HostFacts::gather())
+}
+
+/// [`checkup_as`] with the facts about this machine given (tests: a host that is ready for
+/// virtual IPs, or one that is not).
+pub fn checkup_on_host(
+    conf_dir: &Path,
+    identity: Option<&str>,
+    facts: &host::HostFacts,
+) -> Diagnostics {
+    let (config, mut diags) = build(conf_dir, identity);
+    host::check(&config, facts, &mut diags);
+    diags
 }
 
 /// pf.conf (database, webservices and VRRP passwords) and switches.conf (RADIUS secrets) must

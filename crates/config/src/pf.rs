@@ -47,6 +47,7 @@ pub struct PfConf {
     pub webservices: WebservicesConf,
     pub active_active: ActiveActiveConf,
     pub maintenance: MaintenanceConf,
+    pub ports: PortsConf,
     /// `[interface <name>]` sections in file order.
     pub interfaces: Vec<InterfaceConf>,
 }
@@ -253,6 +254,51 @@ pub struct ActiveActiveConf {
     /// when both are set.
     pub haproxy_stats_user: Option<String>,
     pub haproxy_stats_pass: Option<Secret>,
+    /// `vrrp_version`: 3 (the default: centisecond adverts, no authentication in keepalived
+    /// 2.2.7, adverts accepted only from the configured unicast peers) or 2 (`auth_type PASS`
+    /// with `password`, whole-second adverts).
+    pub vrrp_version: VrrpVersion,
+    /// `vrrp_advert_interval`: keepalived `advert_int`, in centiseconds. Default 20 (0.2 s) with
+    /// VRRPv3, 100 (1 s) with VRRPv2 (whole seconds only).
+    pub vrrp_advert_centis: Option<u32>,
+}
+
+/// The VRRP protocol version keepalived speaks (`[active_active] vrrp_version`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VrrpVersion {
+    V2,
+    #[default]
+    V3,
+}
+
+impl VrrpVersion {
+    /// The advert interval used when `vrrp_advert_interval` is not set, in centiseconds.
+    pub fn default_advert_centis(self) -> u32 {
+        match self {
+            VrrpVersion::V2 => 100,
+            VrrpVersion::V3 => 20,
+        }
+    }
+}
+
+/// `[ports]`: the TCP ports of this server's own web listener and of the cluster's admin
+/// front door (haproxy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortsConf {
+    /// `web`: the plain-HTTP listener on each server's management_ip (`/health`, later the
+    /// portal and admin pages); haproxy forwards to it. Default 8080.
+    pub web: u16,
+    /// `admin`: the admin interface haproxy serves on the management VIP. Default 1443.
+    pub admin: u16,
+}
+
+impl Default for PortsConf {
+    fn default() -> Self {
+        PortsConf {
+            web: 8080,
+            admin: 1443,
+        }
+    }
 }
 
 /// PacketFence's default `active_active.virtual_router_id`.
@@ -267,6 +313,8 @@ impl Default for ActiveActiveConf {
             virtual_router_id: DEFAULT_VIRTUAL_ROUTER_ID,
             haproxy_stats_user: None,
             haproxy_stats_pass: None,
+            vrrp_version: VrrpVersion::default(),
+            vrrp_advert_centis: None,
         }
     }
 }
@@ -448,7 +496,10 @@ const ACTIVE_ACTIVE_KEYS: &[&str] = &[
     "virtual_router_id",
     "haproxy_stats_user",
     "haproxy_stats_pass",
+    "vrrp_version",
+    "vrrp_advert_interval",
 ];
+const PORTS_KEYS: &[&str] = &["web", "admin"];
 const MAINTENANCE_KEYS: &[&str] = &["cluster_check_interval"];
 const INTERFACE_KEYS: &[&str] = &["ip", "mask", "type", "enforcement"];
 /// PacketFence interface keys accepted without a warning (not used yet).
@@ -471,6 +522,7 @@ const SECTIONS: &[&str] = &[
     "webservices",
     "active_active",
     "maintenance",
+    "ports",
 ];
 /// PacketFence pf.conf sections ironfence does not use (a copied pf.conf gets a softer warning).
 const PF_ONLY_SECTIONS: &[&str] = &[
@@ -489,7 +541,6 @@ const PF_ONLY_SECTIONS: &[&str] = &[
     "node_import",
     "parking",
     "pfdhcp",
-    "ports",
     "provisioning",
     "radius_configuration",
     "registration",
@@ -815,17 +866,39 @@ impl PfConf {
         {
             r.warn_at("galera_replication_password", "the Galera replication password is empty or the guide's example: create the MariaDB replication user with a random password and put it here");
         }
-        let vrrp_advice = "set password= to a random string (keepalived sends it in clear text and uses only its first 8 characters: it keeps foreign VRRP speakers from taking the virtual IPs), the same on every server";
+        aa.vrrp_version = r
+            .parsed("vrrp_version", "3 or 2", |s| match s.trim() {
+                "3" => Some(VrrpVersion::V3),
+                "2" => Some(VrrpVersion::V2),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let version = aa.vrrp_version;
+        aa.vrrp_advert_centis = r.parsed(
+            "vrrp_advert_interval",
+            match version {
+                VrrpVersion::V3 => {
+                    "an advert interval from 0.01 to 40.95 seconds (e.g. 0.2 or 200ms)"
+                }
+                VrrpVersion::V2 => {
+                    "a whole number of seconds from 1 to 255 with vrrp_version = 2 (e.g. 1)"
+                }
+            },
+            |s| parse_advert_centis(s, version),
+        );
+        let vrrp_advice = "set password= to a random string of at least 8 characters (keepalived sends it in clear text and uses only its first 8 characters: it keeps foreign VRRP speakers from taking the virtual IPs), the same on every server";
+        let weak = |p: &Secret| {
+            p.is_empty() || is_default_password(p.expose()) || p.expose().chars().count() < 8
+        };
         match &aa.password {
-            Some(p)
-                if p.is_empty()
-                    || is_default_password(p.expose())
-                    || p.expose().chars().count() < 8 =>
-            {
+            Some(p) if weak(p) && cluster => {
+                r.error_at("password", format!("the keepalived shared key (password) is empty, a well-known default or shorter than 8 characters but cluster.conf defines a cluster; {vrrp_advice}"));
+            }
+            Some(p) if weak(p) => {
                 r.warn_at("password", format!("the keepalived shared key (password) is empty, a well-known default or shorter than 8 characters; {vrrp_advice}"));
             }
             None if cluster => {
-                r.warn_section(format!("the keepalived shared key (password) is not set: nothing authenticates the VRRP advertisements of the virtual IPs; {vrrp_advice}"));
+                r.error_at("password", format!("the keepalived shared key (password) is not set but cluster.conf defines a cluster: nothing would authenticate VRRPv2 advertisements of the virtual IPs; {vrrp_advice}"));
             }
             _ => {}
         }
@@ -837,6 +910,29 @@ impl PfConf {
         {
             r.warn_at("haproxy_stats_pass", "the HAProxy statistics password is empty or a well-known default (the guide's admin/packetfence): set haproxy_stats_pass= to a random password, or remove haproxy_stats_user to disable the dashboard");
         }
+        if aa
+            .haproxy_stats_user
+            .as_deref()
+            .is_some_and(is_default_user)
+        {
+            r.warn_at("haproxy_stats_user", "the HAProxy statistics user is a well-known default (the guide's admin/packetfence): choose another user name");
+        }
+        if aa.haproxy_stats_user.is_none()
+            && aa
+                .haproxy_stats_pass
+                .as_ref()
+                .is_some_and(|p| !p.is_empty())
+        {
+            r.warn_at("haproxy_stats_pass", "haproxy_stats_pass is set but haproxy_stats_user is empty: the statistics dashboard stays disabled until both are set");
+        }
+
+        let mut r = Reader::new(doc, "ports", PORTS_KEYS, d);
+        pf.ports.web = r
+            .parsed("web", "a TCP port (1-65535)", parse_port)
+            .unwrap_or(pf.ports.web);
+        pf.ports.admin = r
+            .parsed("admin", "a TCP port (1-65535)", parse_port)
+            .unwrap_or(pf.ports.admin);
 
         let mut r = Reader::new(doc, "maintenance", MAINTENANCE_KEYS, d);
         if let Some(i) = r.parsed(
@@ -863,6 +959,39 @@ fn is_default_user(u: &str) -> bool {
 pub(crate) fn is_default_password(p: &str) -> bool {
     DEFAULT_PASSWORDS.iter().any(|d| d.eq_ignore_ascii_case(p))
         || secret_weakness(p).is_some_and(|w| w.contains("well-known"))
+}
+
+/// keepalived `advert_int` in centiseconds: VRRPv3 carries centiseconds (1..=4095), VRRPv2
+/// whole seconds (1..=255). `0.2`, `200ms`, `1s` are accepted.
+pub(crate) fn parse_advert_centis(s: &str, version: VrrpVersion) -> Option<u32> {
+    let s = s.trim();
+    let centis = if let Some(ms) = s.strip_suffix("ms") {
+        let ms: u32 = ms.trim().parse().ok()?;
+        ms.is_multiple_of(10).then_some(ms / 10)?
+    } else {
+        let secs = s.strip_suffix('s').unwrap_or(s).trim();
+        let (whole, frac) = secs.split_once('.').unwrap_or((secs, ""));
+        if whole.is_empty() && frac.is_empty() || frac.len() > 2 {
+            return None;
+        }
+        let whole: u32 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().ok()?
+        };
+        let frac: u32 = if frac.is_empty() {
+            0
+        } else {
+            format!("{frac:0<2}").parse().ok()?
+        };
+        whole.checked_mul(100)?.checked_add(frac)?
+    };
+    match version {
+        VrrpVersion::V3 => (1..=4095).contains(&centis).then_some(centis),
+        VrrpVersion::V2 => {
+            (centis % 100 == 0 && (100..=25_500).contains(&centis)).then_some(centis)
+        }
+    }
 }
 
 fn parse_port(s: &str) -> Option<u16> {

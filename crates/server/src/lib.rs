@@ -22,6 +22,7 @@ mod audit;
 pub mod cluster;
 mod control;
 pub mod db_health;
+pub mod front_door;
 pub mod galera;
 mod http;
 pub mod metrics;
@@ -66,6 +67,8 @@ pub struct Shared {
     /// Member addresses the node-to-node API admits, and its refusal counters (exported in
     /// `/metrics`); the cluster supervisor keeps the list in step with cluster.conf.
     pub(crate) api_access: ironfence_webservices::AllowedPeers,
+    /// keepalived and haproxy: which VIPs this server holds, readiness, their errors.
+    pub front_door: front_door::FrontDoor,
 }
 
 impl Shared {
@@ -216,6 +219,7 @@ impl Daemon {
             running_version: RwLock::new(running_version),
             api_access,
             spool,
+            front_door: front_door::FrontDoor::default(),
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         if deferred {
@@ -231,6 +235,9 @@ impl Daemon {
         let auth_addr = listeners.auth.local_addr()?;
         let acct_addr = listeners.acct.local_addr()?;
         let mut tasks = listeners.spawn(shared.clone(), shutdown_rx.clone(), &cfg);
+        shared.front_door.set_radius_probe(front_door::RadiusProbe {
+            tasks: tasks.iter().map(|t| t.abort_handle()).collect(),
+        });
 
         let metrics_addr = match settings::metrics_listen(&cfg) {
             Some(addr) => {
@@ -262,6 +269,24 @@ impl Daemon {
                 shared.clone(),
                 shutdown_rx.clone(),
             )));
+            // This server's web listener (haproxy's backend): a failure to bind is logged, the
+            // daemon keeps serving RADIUS and the API.
+            if let Some(ip) = cfg.this_server().and_then(|s| s.management_ip) {
+                let addr = std::net::SocketAddr::from((ip, cfg.pf.ports.web));
+                match front_door::web::serve(shared.clone(), addr, shutdown_rx.clone()).await {
+                    Ok((_, task)) => tasks.push(task),
+                    Err(e) => {
+                        tracing::error!(error = %e, "the web listener (/health) is not available")
+                    }
+                }
+            }
+            if front_door::wanted(&cfg) {
+                tasks.push(tokio::spawn(front_door::run(
+                    shared.clone(),
+                    shared.reloads.subscribe(),
+                    shutdown_rx.clone(),
+                )));
+            }
         }
         let control_path = settings::control_socket_path(&cfg);
         tasks.push(control::serve(

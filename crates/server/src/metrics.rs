@@ -44,6 +44,10 @@ pub struct Metrics {
     pub db_writes_skipped: Family<Labels1, Counter>,
     /// The local accounting spool.
     pub spool: SpoolMetrics,
+    /// 1 for each VIP this server holds (keepalived MASTER), 0 for the others it competes for.
+    pub vip_held: Family<[(&'static str, String); 2], Gauge>,
+    /// keepalived notify FIFO lines not understood (dropped).
+    pub keepalived_notify_unparsed: Counter,
     /// The RADIUS load balancer (cluster VIPs): per backend.
     pub lb: LbMetrics,
 }
@@ -212,6 +216,18 @@ impl Metrics {
             "Writes skipped in read-only mode, by operation",
             db_writes_skipped.clone(),
         );
+        let vip_held = Family::<[(&'static str, String); 2], Gauge>::default();
+        registry.register(
+            "vip_held",
+            "1 while this server holds the virtual IP (keepalived MASTER), by interface and VIP",
+            vip_held.clone(),
+        );
+        let keepalived_notify_unparsed = Counter::default();
+        registry.register(
+            "keepalived_notify_unparsed",
+            "keepalived notify FIFO lines not understood (dropped)",
+            keepalived_notify_unparsed.clone(),
+        );
         let spool = SpoolMetrics::default();
         registry.register(
             "spool_records",
@@ -272,6 +288,8 @@ impl Metrics {
             lb.unanswered.clone(),
         );
         Metrics {
+            vip_held,
+            keepalived_notify_unparsed,
             lb,
             spool,
             registry: Mutex::new(registry),

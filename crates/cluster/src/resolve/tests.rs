@@ -459,8 +459,14 @@ fn conflict_must_be_seen_on_two_consecutive_checks() {
 
 #[test]
 fn management_server_is_first_enabled_and_alive() {
-    let s = |v: &[(&str, bool)]| -> Vec<(String, bool)> {
-        v.iter().map(|(n, b)| (n.to_string(), *b)).collect()
+    let s = |v: &[(&str, bool)]| -> Vec<ManagementCandidate> {
+        v.iter()
+            .map(|(n, b)| ManagementCandidate {
+                name: n.to_string(),
+                available: *b,
+                holds_management_vip: false,
+            })
+            .collect()
     };
     assert_eq!(
         management_server(&s(&[("pf1", true), ("pf2", true)])),
@@ -472,6 +478,52 @@ fn management_server_is_first_enabled_and_alive() {
     );
     assert_eq!(management_server(&s(&[("pf1", false)])), None);
     assert_eq!(management_server(&[]), None);
+}
+
+/// Issue 9: the management server is the member that holds the management VIP.
+#[test]
+fn management_server_is_the_management_vip_holder() {
+    let c = |name: &str, available: bool, holds: bool| ManagementCandidate {
+        name: name.into(),
+        available,
+        holds_management_vip: holds,
+    };
+    // pf1 failed over to pf2 (pf1 is back but not ready yet, so pf2 still holds the VIP).
+    assert_eq!(
+        management_server(&[
+            c("pf1", true, false),
+            c("pf2", true, true),
+            c("pf3", true, false)
+        ]),
+        Some("pf2")
+    );
+    // A holder this server cannot reach (or in maintenance) is not chosen.
+    assert_eq!(
+        management_server(&[
+            c("pf1", true, false),
+            c("pf2", false, true),
+            c("pf3", true, false)
+        ]),
+        Some("pf1")
+    );
+    // Two claims during a failover: cluster.conf order decides, as keepalived will.
+    assert_eq!(
+        management_server(&[
+            c("pf1", true, false),
+            c("pf2", true, true),
+            c("pf3", true, true)
+        ]),
+        Some("pf2")
+    );
+    // Nobody reports it: the first available.
+    assert_eq!(
+        management_server(&[
+            c("pf1", false, false),
+            c("pf2", true, false),
+            c("pf3", true, false)
+        ]),
+        Some("pf2")
+    );
 }
 
 #[test]

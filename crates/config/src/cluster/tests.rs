@@ -151,9 +151,18 @@ fn load_as(files: &[(&str, &str)], me: &str) -> Config {
     Config::load_as(&conf(&dir), Some(me)).unwrap_or_else(|d| panic!("{d}"))
 }
 
+/// A machine ready for virtual IPs (ip_nonlocal_bind = 1, keepalived and haproxy installed):
+/// the host checks have their own test.
+fn ready_host() -> crate::host::HostFacts {
+    crate::host::HostFacts {
+        nonlocal_bind: Some("1".into()),
+        missing: Vec::new(),
+    }
+}
+
 fn check_as(files: &[(&str, &str)], me: &str) -> Diagnostics {
     let dir = dir_with(files);
-    checkup_as(&conf(&dir), Some(me))
+    checkup_on_host(&conf(&dir), Some(me), &ready_host())
 }
 
 fn v4(s: &str) -> Ipv4Addr {
@@ -650,7 +659,7 @@ fn cluster_files_txt() {
         root = root.display()
     );
     std::fs::write(conf(&dir).join(CLUSTER_FILES), list).unwrap();
-    let diags = checkup_as(&conf(&dir), Some("pf1"));
+    let diags = checkup_on_host(&conf(&dir), Some("pf1"), &ready_host());
     let file = conf(&dir).join(CLUSTER_FILES);
     let shown: Vec<String> = diags
         .iter()
@@ -1245,27 +1254,64 @@ fn checkup_database_quorum_and_secrets() {
             "keepalived key not set",
             g(),
             aa("password = Vr9Lq2Xz\n", ""),
-            Some(warning(
+            Some(error(
                 "pf.conf",
                 Some("active_active"),
-                "the keepalived shared key (password) is not set",
+                "the keepalived shared key (password) is not set but cluster.conf defines a cluster",
             )),
         ),
         case(
             "keepalived key default",
             g(),
             aa("password = Vr9Lq2Xz\n", "password = 1234\n"),
-            Some(warning(
+            Some(error(
                 "pf.conf",
                 Some("active_active"),
                 "the keepalived shared key (password) is empty, a well-known default",
             )),
         ),
+        // Issue 9: a short key is an error in a cluster.
+        case(
+            "keepalived key short",
+            g(),
+            aa("password = Vr9Lq2Xz\n", "password = Vr9Lq2X\n"),
+            Some(error(
+                "pf.conf",
+                Some("active_active"),
+                "shorter than 8 characters but cluster.conf defines a cluster",
+            )),
+        ),
+        case(
+            "vrrp_version 2 with a fractional advert interval",
+            g(),
+            format!("{GOOD_PF}vrrp_version = 2\nvrrp_advert_interval = 0.5\n"),
+            Some(error(
+                "pf.conf",
+                Some("active_active"),
+                "vrrp_advert_interval \"0.5\" is not a whole number of seconds",
+            )),
+        ),
+        case(
+            "vrrp_version 4",
+            g(),
+            format!("{GOOD_PF}vrrp_version = 4\n"),
+            Some(error(
+                "pf.conf",
+                Some("active_active"),
+                "vrrp_version \"4\" is not 3 or 2",
+            )),
+        ),
+        case(
+            "vrrp_version 3 at 0.1 s",
+            g(),
+            format!("{GOOD_PF}vrrp_version = 3\nvrrp_advert_interval = 100ms\n"),
+            None,
+        ),
         case(
             "keepalived key empty",
             g(),
             aa("password = Vr9Lq2Xz\n", "password =\n"),
-            Some(warning(
+            Some(error(
                 "pf.conf",
                 Some("active_active"),
                 "the keepalived shared key (password) is empty",
@@ -1379,7 +1425,8 @@ fn cluster_secrets_are_only_warnings_on_a_single_server() {
     assert_eq!(single.len(), 3, "{single}");
     let cluster = check_as(&[("pf.conf", weak), ("cluster.conf", GUIDE)], PF1);
     let errors: Vec<_> = cluster.errors().map(|d| d.message.as_str()).collect();
-    assert_eq!(errors.len(), 5, "{cluster}");
+    // webservices user and pass, Galera user and pass, the keepalived key, SQLite.
+    assert_eq!(errors.len(), 6, "{cluster}");
     // No pf.conf at all in a cluster: the secrets are still required.
     let none = check_as(&[("cluster.conf", GUIDE)], PF1);
     assert!(
@@ -1434,7 +1481,7 @@ fn weak_webservices_password_is_an_error_in_a_cluster_only() {
         "pass = s3cret-pass\n",
     );
     let dir = dir_with(&[("pf.conf", &pf), ("cluster.conf", GUIDE)]);
-    let diags = checkup_as(&conf(&dir), Some(PF1));
+    let diags = checkup_on_host(&conf(&dir), Some(PF1), &ready_host());
     let d = diags
         .errors()
         .find(|d| {
@@ -1536,4 +1583,166 @@ fn radius_hop_secret_is_derived_from_the_webservices_password() {
             .radius_hop_secret(),
         None
     );
+}
+/// Issue 9: where VIPs are managed, checkup requires ip_nonlocal_bind = 1 and the keepalived
+/// and haproxy programs; a cluster without `[CLUSTER interface X]` runs neither.
+#[test]
+fn host_checks_for_virtual_ips() {
+    let dir = dir_with(&[("pf.conf", GOOD_PF), ("cluster.conf", GUIDE)]);
+    let on = |facts: &crate::host::HostFacts| checkup_on_host(&conf(&dir), Some(PF1), facts);
+    let ok = on(&ready_host());
+    assert!(!ok.has_errors(), "{ok}");
+    let sysctl_off = on(&crate::host::HostFacts {
+        nonlocal_bind: Some("0".into()),
+        missing: Vec::new(),
+    });
+    let errors: Vec<&str> = sysctl_off.errors().map(|d| d.message.as_str()).collect();
+    assert_eq!(errors.len(), 1, "{sysctl_off}");
+    assert!(
+        errors[0]
+            .starts_with("net.ipv4.ip_nonlocal_bind is 0 but cluster.conf defines virtual IPs"),
+        "{}",
+        errors[0]
+    );
+    let unreadable = on(&crate::host::HostFacts {
+        nonlocal_bind: None,
+        missing: Vec::new(),
+    });
+    assert!(
+        unreadable
+            .errors()
+            .any(|d| d.message.contains("ip_nonlocal_bind is unreadable")),
+        "{unreadable}"
+    );
+    let missing = on(&crate::host::HostFacts {
+        nonlocal_bind: Some("1".into()),
+        missing: vec!["keepalived", "haproxy"],
+    });
+    let errors: Vec<&str> = missing.errors().map(|d| d.message.as_str()).collect();
+    assert_eq!(errors.len(), 2, "{missing}");
+    assert!(
+        errors[0].starts_with("keepalived not found")
+            && errors[0].contains("apt-get install keepalived")
+    );
+    assert!(
+        errors[1].starts_with("haproxy not found") && errors[1].contains("apt-get install haproxy")
+    );
+
+    // Without [CLUSTER interface X] nothing holds a VIP: no host requirement.
+    let no_vips = GUIDE
+        .split("\n[")
+        .filter(|s| !s.contains(" interface ") && !s.starts_with("CLUSTER interface"))
+        .collect::<Vec<_>>()
+        .join("\n[");
+    let dir = dir_with(&[("pf.conf", GOOD_PF), ("cluster.conf", &no_vips)]);
+    let d = checkup_on_host(
+        &conf(&dir),
+        Some(PF1),
+        &crate::host::HostFacts {
+            nonlocal_bind: Some("0".into()),
+            missing: vec!["keepalived", "haproxy"],
+        },
+    );
+    assert!(
+        d.errors()
+            .all(|e| !e.message.contains("ip_nonlocal_bind") && !e.message.contains("not found")),
+        "{d}"
+    );
+}
+
+#[test]
+fn vrrp_settings_and_router_id_range() {
+    let c = load_as(&[("pf.conf", GOOD_PF)], PF1);
+    let aa = &c.pf.active_active;
+    assert_eq!(aa.vrrp_version, VrrpVersion::V3);
+    assert_eq!(aa.vrrp_advert_centis, None);
+    assert_eq!(aa.vrrp_version.default_advert_centis(), 20);
+    assert_eq!(VrrpVersion::V2.default_advert_centis(), 100);
+    assert_eq!(c.pf.ports, PortsConf::default());
+    assert_eq!((c.pf.ports.web, c.pf.ports.admin), (8080, 1443));
+    for (v, text, want) in [
+        (VrrpVersion::V3, "0.2", Some(20)),
+        (VrrpVersion::V3, "200ms", Some(20)),
+        (VrrpVersion::V3, "0.05", Some(5)),
+        (VrrpVersion::V3, ".5", Some(50)),
+        (VrrpVersion::V3, "1", Some(100)),
+        (VrrpVersion::V3, "40.95", Some(4095)),
+        (VrrpVersion::V3, "41", None),
+        (VrrpVersion::V3, "0", None),
+        (VrrpVersion::V3, "0.001", None),
+        (VrrpVersion::V3, "5ms", None),
+        (VrrpVersion::V3, "x", None),
+        (VrrpVersion::V3, "", None),
+        (VrrpVersion::V3, ".", None),
+        (VrrpVersion::V2, "1", Some(100)),
+        (VrrpVersion::V2, "5s", Some(500)),
+        (VrrpVersion::V2, "0.5", None),
+        (VrrpVersion::V2, "256", None),
+    ] {
+        assert_eq!(
+            crate::pf::parse_advert_centis(text, v),
+            want,
+            "{v:?} {text:?}"
+        );
+    }
+    let c = load_as(
+        &[(
+            "pf.conf",
+            &format!(
+                "{GOOD_PF}vrrp_version = 2\nvrrp_advert_interval = 2\n[ports]\nweb = 8081\nadmin = 2443\n"
+            ),
+        )],
+        PF1,
+    );
+    assert_eq!(c.pf.active_active.vrrp_version, VrrpVersion::V2);
+    assert_eq!(c.pf.active_active.vrrp_advert_centis, Some(200));
+    assert_eq!((c.pf.ports.web, c.pf.ports.admin), (8081, 2443));
+
+    // Three [CLUSTER interface X]: router ids base..=base+2 must stay ≤ 255.
+    let high = GOOD_PF.replace("virtual_router_id = 51", "virtual_router_id = 254");
+    let d = check_as(&[("pf.conf", &high), ("cluster.conf", GUIDE)], PF1);
+    assert!(
+        d.errors().any(|e| e
+            .message
+            .starts_with("virtual_router_id = 254 is the first of 3 VRRP router ids")),
+        "{d}"
+    );
+    let fits = GOOD_PF.replace("virtual_router_id = 51", "virtual_router_id = 253");
+    let d = check_as(&[("pf.conf", &fits), ("cluster.conf", GUIDE)], PF1);
+    assert!(!d.has_errors(), "{d}");
+}
+
+#[test]
+fn haproxy_stats_credentials_are_warned_about() {
+    for (keys, warning) in [
+        (
+            "haproxy_stats_user = admin\nhaproxy_stats_pass = packetfence\n",
+            "the HAProxy statistics password is empty or a well-known default",
+        ),
+        (
+            "haproxy_stats_user = admin\nhaproxy_stats_pass = Qm4vT8zR2kXwLp\n",
+            "the HAProxy statistics user is a well-known default",
+        ),
+        (
+            "haproxy_stats_user = stats\nhaproxy_stats_pass =\n",
+            "the HAProxy statistics password is empty or a well-known default",
+        ),
+        (
+            "haproxy_stats_pass = Qm4vT8zR2kXwLp\n",
+            "haproxy_stats_pass is set but haproxy_stats_user is empty",
+        ),
+    ] {
+        let d = check_as(
+            &[
+                ("pf.conf", &format!("{GOOD_PF}{keys}")),
+                ("cluster.conf", GUIDE),
+            ],
+            PF1,
+        );
+        assert!(!d.has_errors(), "{d}");
+        assert!(
+            d.warnings().any(|w| w.message.starts_with(warning)),
+            "{keys}: {d}"
+        );
+    }
 }

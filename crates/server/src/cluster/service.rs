@@ -8,8 +8,8 @@
 use super::{LocalClusterState, Member, client_for, cluster_trust, push_to_peers};
 use crate::Shared;
 use ironfence_cluster::{
-    Action, ConfigVersion, ConflictTracker, LocalChange, Observation, PushReport,
-    ServerObservation, ServerStatus, management_server,
+    Action, ConfigVersion, ConflictTracker, LocalChange, ManagementCandidate, Observation,
+    PushReport, ServerObservation, ServerStatus, management_server,
 };
 use ironfence_webservices::ClusterNode;
 use std::sync::Arc;
@@ -38,6 +38,7 @@ pub(crate) async fn local_status(shared: &Shared) -> Result<ServerStatus, String
     let member = Member::of(&config);
     let version = running_version(shared, &config, &member).await?;
     let local = LocalClusterState::load(&member.state_dir).map_err(|e| e.to_string())?;
+    let fd = shared.front_door.status();
     Ok(ServerStatus {
         hostname: member.identity,
         software_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -49,6 +50,15 @@ pub(crate) async fn local_status(shared: &Shared) -> Result<ServerStatus, String
             s => s,
         },
         read_only: shared.db.is_read_only(),
+        vips_held: fd
+            .held
+            .iter()
+            .map(|h| format!("{} {}", h.interface, h.vip))
+            .collect(),
+        holds_management_vip: fd.management_vip_held,
+        ready: fd.managed.then_some(fd.ready).flatten(),
+        unready_reasons: fd.unready_reasons,
+        front_door_errors: fd.errors,
     })
 }
 
@@ -197,7 +207,11 @@ async fn check_once(shared: &Arc<Shared>, tracker: &mut ConflictTracker) -> Resu
     for server in &cluster.servers {
         if server.name == member.identity {
             let version = running_version(shared, &config, &member).await?;
-            candidates.push((server.name.clone(), true));
+            candidates.push(ManagementCandidate {
+                name: server.name.clone(),
+                available: true,
+                holds_management_vip: shared.front_door.status().management_vip_held,
+            });
             observed.push(ServerObservation {
                 name: server.name.clone(),
                 alive: true,
@@ -214,10 +228,18 @@ async fn check_once(shared: &Arc<Shared>, tracker: &mut ConflictTracker) -> Resu
         };
         match status {
             Ok(st) if st.maintenance => {
-                candidates.push((server.name.clone(), false));
+                candidates.push(ManagementCandidate {
+                    name: server.name.clone(),
+                    available: false,
+                    holds_management_vip: st.holds_management_vip,
+                });
             }
             Ok(st) => {
-                candidates.push((server.name.clone(), true));
+                candidates.push(ManagementCandidate {
+                    name: server.name.clone(),
+                    available: true,
+                    holds_management_vip: st.holds_management_vip,
+                });
                 observed.push(ServerObservation {
                     name: server.name.clone(),
                     alive: true,
@@ -226,7 +248,11 @@ async fn check_once(shared: &Arc<Shared>, tracker: &mut ConflictTracker) -> Resu
             }
             Err(error) => {
                 tracing::debug!(peer = %server.name, %error, "peer did not answer the conflict check");
-                candidates.push((server.name.clone(), false));
+                candidates.push(ManagementCandidate {
+                    name: server.name.clone(),
+                    available: false,
+                    holds_management_vip: false,
+                });
                 observed.push(ServerObservation {
                     name: server.name.clone(),
                     alive: false,

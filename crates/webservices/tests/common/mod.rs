@@ -70,6 +70,11 @@ impl ClusterNode for TestNode {
             disabled_peers: vec!["pf3".into()],
             db_state: "sqlite".into(),
             read_only: false,
+            vips_held: Vec::new(),
+            holds_management_vip: false,
+            ready: None,
+            unready_reasons: Vec::new(),
+            front_door_errors: Vec::new(),
         })
     }
 
