@@ -155,13 +155,15 @@ impl Door {
             name(i),
             self.logs()
         );
-        let serve = self.g.serve[i].take().expect("serve running");
-        self.g.lab.kill9(&serve);
+        // keepalived first: killed after serve, it would get the parent-death SIGTERM and
+        // hand the VIPs over with a priority-0 advert — the easy case, not a sudden death.
         for pid in keepalived {
             let _ = Command::new("kill")
                 .args(["-KILL", &pid.to_string()])
                 .status();
         }
+        let serve = self.g.serve[i].take().expect("serve running");
+        self.g.lab.kill9(&serve);
     }
 
     /// The first moment after `since` at which MAB through the VIP is answered, probing with
