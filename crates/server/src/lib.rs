@@ -235,9 +235,13 @@ impl Daemon {
         let auth_addr = listeners.auth.local_addr()?;
         let acct_addr = listeners.acct.local_addr()?;
         let mut tasks = listeners.spawn(shared.clone(), shutdown_rx.clone(), &cfg);
-        shared.front_door.set_radius_probe(front_door::RadiusProbe {
-            tasks: tasks.iter().map(|t| t.abort_handle()).collect(),
-        });
+        // "RADIUS answers" for the VIP readiness: the receive tasks run (the load balancer's
+        // Status-Server self-probe can replace this with RadiusProbe::Answered).
+        shared
+            .front_door
+            .set_radius_probe(front_door::RadiusProbe::Tasks(
+                tasks.iter().map(|t| t.abort_handle()).collect(),
+            ));
 
         let metrics_addr = match settings::metrics_listen(&cfg) {
             Some(addr) => {

@@ -66,16 +66,24 @@ pub struct FrontDoor {
     stopping: AtomicBool,
 }
 
-/// The readiness input "RADIUS answers": today, every RADIUS receive task is running. The
-/// load balancer's Status-Server self-probe replaces it (an explicit input, set by the daemon).
+/// The readiness input "RADIUS answers", set by the daemon ([`FrontDoor::set_radius_probe`]).
 #[derive(Debug, Clone)]
-pub struct RadiusProbe {
-    pub tasks: Vec<tokio::task::AbortHandle>,
+pub enum RadiusProbe {
+    /// Every RADIUS receive task is running (what the daemon sets today).
+    Tasks(Vec<tokio::task::AbortHandle>),
+    /// The result of a self-probe kept by its owner, e.g. the load balancer's Status-Server
+    /// to this server's own RADIUS service (true while it is answered).
+    Answered(Arc<AtomicBool>),
 }
 
 impl RadiusProbe {
     pub fn answers(&self) -> bool {
-        !self.tasks.is_empty() && self.tasks.iter().all(|t| !t.is_finished())
+        match self {
+            RadiusProbe::Tasks(tasks) => {
+                !tasks.is_empty() && tasks.iter().all(|t| !t.is_finished())
+            }
+            RadiusProbe::Answered(flag) => flag.load(Ordering::Relaxed),
+        }
     }
 }
 
