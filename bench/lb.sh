@@ -2,7 +2,7 @@
 # RADIUS load balancer benchmark: the same load generator, in the same run, through the
 # balancer (the cluster VIP) and directly to a backend.
 #
-#   bench/lb.sh [--quick] [--rounds N] [--devices N] [-c N] [--no-build] [--keep] [--out FILE]
+#   bench/lb.sh [--quick] [--rounds N] [--devices N] [-c N] [--perf] [--no-build] [--keep] [--out FILE]
 #
 # Two ironfence cluster members on loopback (pf1 = 127.0.61.1, pf2 = 127.0.61.2, the
 # management VIP 127.0.61.100 bound by pf1 with IP_FREEBIND), one private mariadbd both use
@@ -19,6 +19,8 @@
 #
 # The four runs are repeated --rounds times (default 2), interleaved, so that a slow moment of
 # a shared machine does not land on one path only; the report gives the mean of the rounds.
+# --perf: after the rounds, `perf record -g` of the front (pf1) during an extra lb-remote run
+# (not counted), and its top symbols printed.
 # Prints req/s and p50 of each, and lb-local / direct-pf1 and lb-remote / direct-pf2 (targets:
 # ≥ 90 % of direct throughput, ≤ 50 µs added p50; reported, never asserted). Both members run
 # on this machine, so the hop costs the front's and the backend's CPU on the same cores: on
@@ -37,6 +39,7 @@ BUILD=1
 DEVICES=100000
 CONC=32
 ROUNDS=2
+PERF=0
 OUT=""
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -46,6 +49,7 @@ while [ $# -gt 0 ]; do
         --devices) DEVICES=$2; shift ;;
         -c) CONC=$2; shift ;;
         --rounds) ROUNDS=$2; shift ;;
+        --perf) PERF=1 ;;
         --out) OUT=$2; shift ;;
         -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "unknown option $1 (try --help)" >&2; exit 2 ;;
@@ -301,6 +305,23 @@ for round in $(seq 1 "$ROUNDS"); do
     sleep 3
 done
 
+if [ "$PERF" = 1 ]; then
+    command -v perf >/dev/null || die "--perf needs perf (linux-perf)"
+    maintenance 1 on
+    sleep 3
+    log "perf: recording pf1 during an extra lb-remote run (not counted)"
+    LOADGEN_SECRET=$SECRET "$LG" --server "$VIP:1812" --label perf --devices "$DEVICES" \
+        -c "$CONC" --warmup 1s --duration 7s >/dev/null &
+    LGP=$!
+    PIDS+=("$LGP")
+    sleep 1.5
+    perf record -g -o "$WORK/perf.data" -p "${SERVE[0]}" -- sleep 5 >/dev/null 2>&1 || log "perf record failed"
+    wait "$LGP" || true
+    perf report -i "$WORK/perf.data" --stdio --no-children --sort symbol 2>/dev/null |
+        grep -E '^ +[0-9]' | head -40 >"$WORK/perf-top.txt" || true
+    maintenance 1 off
+fi
+
 # ---------------------------------------------------------------------------------------------
 field() { # LABEL KEY: the mean over the rounds
     awk -v t="target=$1" -v k="$2" '$1 == t { for (i = 2; i <= NF; i++) { split($i, a, "="); if (a[1] == k) { s += a[2]; n++ } } }
@@ -329,3 +350,10 @@ report() {
     echo "Both members share this machine's CPUs (the remote hop runs the front and the backend on the same cores)."
 }
 report | tee "${OUT:-/dev/null}"
+if [ "$PERF" = 1 ] && [ -s "$WORK/perf-top.txt" ]; then
+    echo
+    echo "### perf: top symbols of the front (pf1) during lb-remote"
+    echo '```'
+    cat "$WORK/perf-top.txt"
+    echo '```'
+fi

@@ -262,6 +262,24 @@ fn balancer_through_the_vip_sticks_drains_fails_over_and_stores_accounting() {
     }
     assert_eq!(diff(before, c.placements()), expected, "{}", c.logs());
     assert_eq!(expected[1], 0.0);
+    // A later round of a conversation (it carries State) still reaches the drained member.
+    let before = c.placements();
+    let (code, _) = c.send(
+        1812,
+        "auth",
+        "1",
+        &format!(
+            "User-Name = \"{m}\"\nCalling-Station-Id = \"{m}\"\nState = 0x6c622d65326500\nMessage-Authenticator = 0x00\n",
+            m = drained[0]
+        ),
+    );
+    assert!(code.is_some(), "{}", c.logs());
+    assert_eq!(
+        diff(before, c.placements()),
+        [0.0, 1.0, 0.0],
+        "{}",
+        c.logs()
+    );
     let o = c.g.cli(1, &["cluster", "maintenance", "--deactivate"]);
     assert!(ok(&o), "{}", text(&o));
     eventually(

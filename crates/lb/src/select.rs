@@ -4,7 +4,9 @@
 //!   `num_answers_to_alive` probe answers).
 //! * A backend in maintenance (drain) takes no new conversation, but finishes those in
 //!   flight: a request carrying a State attribute (a later round of an EAP conversation,
-//!   RFC 2865 §5.24) still goes to it; one without State skips it.
+//!   RFC 2865 §5.24) still goes to it; one without State skips it, and comes back to it only
+//!   as the last resort, when no other backend is alive or zombie (an answer from a member in
+//!   maintenance is better than none).
 //! * Zombies (missed an answer, not yet dead) are tried after every alive backend, in their
 //!   ranking order: they may only be slow, and a request with nowhere else to go is better
 //!   tried there than unanswered.
@@ -35,7 +37,15 @@ pub fn candidates(ranking: &[usize], views: &[BackendView], continuing: bool) ->
         .iter()
         .filter(usable)
         .filter(|i| matches!(views[**i].health, HealthState::Zombie { .. }));
-    alive.chain(zombies).copied().collect()
+    // Last resort for a new conversation: a draining member that is alive, rather than no
+    // answer at all (maintenance is the operator's preference, not a failure).
+    let drained = ranking.iter().filter(|i| {
+        !continuing
+            && views
+                .get(**i)
+                .is_some_and(|v| v.draining && v.health == HealthState::Alive)
+    });
+    alive.chain(zombies).chain(drained).copied().collect()
 }
 
 #[cfg(test)]
@@ -76,11 +86,25 @@ mod tests {
             ([ALIVE, ALIVE, zombie], false, &[0, 1, 2]),
             ([zombie, ALIVE, zombie], false, &[1, 2, 0]),
             ([dead, dead, dead], false, &[]),
-            // Drain: new conversations skip it, continuing ones still reach it.
-            ([ALIVE, ALIVE, draining], false, &[0, 1]),
+            // Drain: new conversations go to it last (only when nobody else is there),
+            // continuing ones still reach it first.
+            ([ALIVE, ALIVE, draining], false, &[0, 1, 2]),
             ([ALIVE, ALIVE, draining], true, &[2, 0, 1]),
-            ([draining, draining, draining], false, &[]),
+            ([zombie, dead, draining], false, &[0, 2]),
+            ([draining, draining, draining], false, &[2, 0, 1]),
             ([draining, draining, draining], true, &[2, 0, 1]),
+            (
+                [
+                    dead,
+                    dead,
+                    BackendView {
+                        health: HealthState::Dead,
+                        draining: true,
+                    },
+                ],
+                false,
+                &[],
+            ),
         ];
         for (i, (views, continuing, want)) in rows.iter().enumerate() {
             assert_eq!(

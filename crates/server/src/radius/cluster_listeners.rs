@@ -128,3 +128,64 @@ async fn refresh_local_facts(
         let _ = tokio::task::spawn_blocking(move || l.refresh(&d)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn free_port(ip: Ipv4Addr) -> u16 {
+        std::net::UdpSocket::bind((ip, 0))
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    #[tokio::test]
+    async fn a_vip_that_cannot_be_bound_leaves_the_other_listeners_serving() {
+        let me = Ipv4Addr::new(127, 0, 63, 1);
+        let vip = Ipv4Addr::new(127, 0, 63, 100);
+        let (auth, acct) = (free_port(vip), free_port(vip));
+        let (b_auth, b_acct) = (free_port(me), free_port(me));
+        // Something else holds VIP:auth (without SO_REUSEADDR, so our bind must fail).
+        let _squatter = std::net::UdpSocket::bind((vip, auth)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("conf");
+        std::fs::create_dir(&conf).unwrap();
+        std::fs::write(
+            conf.join("cluster.conf"),
+            format!("[CLUSTER]\nmanagement_ip = {vip}\n[pf1]\nmanagement_ip = {me}\n[pf2]\nmanagement_ip = 127.0.63.2\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            conf.join("pf.conf"),
+            format!(
+                "[general]\nstate_dir = state\n[database]\ntype = mysql\nhost = 127.0.0.1\npass = Xk3nP9vQ2mLr7TzW4yBs8D\n\
+                 [radius]\nauth_port = {auth}\nacct_port = {acct}\nbackend_auth_port = {b_auth}\nbackend_acct_port = {b_acct}\n\
+                 [webservices]\nuser = u\npass = Zq8vRr2NwX4kTb7mYp3sLd9c\n\
+                 [active_active]\ngalera_replication_username = sst\ngalera_replication_password = Hs7dK2pQ9xLm4vR8tW3nB6yC\npassword = Vr9Lq2Xz\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            conf.join("switches.conf"),
+            "[10.0.0.1]\nradiusSecret = Zq8vRr2NwX4kTb7mYp3sLd9c-switch\n",
+        )
+        .unwrap();
+        let cfg = Config::load_as(&conf, Some("pf1")).unwrap_or_else(|d| panic!("{d}"));
+        let r = crate::settings::radius(&cfg);
+        let (listeners, _proxy) = bind(&cfg, &r).unwrap().expect("a cluster member");
+        let mut bound: Vec<String> = listeners
+            .iter()
+            .map(|l| l.local_addr().unwrap().to_string())
+            .collect();
+        bound.sort();
+        let mut want = vec![
+            format!("{me}:{b_auth}"),
+            format!("{me}:{b_acct}"),
+            format!("{vip}:{acct}"),
+        ];
+        want.sort();
+        assert_eq!(bound, want);
+    }
+}

@@ -6,7 +6,7 @@
 //!    ▲                 │                 reply cache, Status-Server, request id)
 //!    │                 ├─ Drop(reason) ───────────────► counted
 //!    │                 ├─ Reply(bytes) ───────────────► sent (replay / Status-Server)
-//!    │                 └─ Request ─► route ─► Handler (mab · accounting · later proxy, EAP, CoA)
+//!    │                 └─ Request ─► route ─► Handler (mab · accounting · balancer · later EAP, CoA)
 //!    │                                          │  Handled { reply, writes, audit }
 //!    │                                          ▼
 //!    │                                   persist (degraded mode, one place): store or spool;
@@ -21,6 +21,11 @@
 //! hand-off, replies leave in the same `sendmmsg` batch). A future that has to wait — a
 //! MariaDB round trip — is moved to its own task, bounded by `max_in_flight`. Whether a store
 //! blocks or suspends is the store's business, not this loop's.
+//!
+//! In a cluster (`cluster_listeners`) the same loop also serves the RADIUS VIPs, whose handler
+//! is the load balancer (`balancer`: in-process, or forwarded to a member), and the backend
+//! ports, whose clients are the members and whose requests name their switch in an
+//! Ironfence-Hop attribute (`backend`).
 //!
 //! Every datagram ends in exactly one of: a reply, a reply replayed from the cache, or a silent
 //! drop counted under a reason (RFC 2865 §3: invalid packets are silently discarded).
