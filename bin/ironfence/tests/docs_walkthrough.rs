@@ -51,6 +51,7 @@ const PLACEHOLDERS: &[(&str, &str)] = &[
         "sst-walkthrough-test-fixture-password-0123",
     ),
     ("<keepalived password>", "kaWalk42"),
+    ("<stats password>", "stats-walkthrough-test-fixture-pass"),
     (
         "<radius secret>",
         "radius-walkthrough-test-fixture-secret-01",

@@ -235,13 +235,23 @@ impl Daemon {
         let auth_addr = listeners.auth.local_addr()?;
         let acct_addr = listeners.acct.local_addr()?;
         let mut tasks = listeners.spawn(shared.clone(), shutdown_rx.clone(), &cfg);
-        // "RADIUS answers" for the VIP readiness: the receive tasks run (the load balancer's
-        // Status-Server self-probe can replace this with RadiusProbe::Answered).
-        shared
-            .front_door
-            .set_radius_probe(front_door::RadiusProbe::Tasks(
-                tasks.iter().map(|t| t.abort_handle()).collect(),
-            ));
+        // "RADIUS answers" for the VIP readiness: every receive task runs and, in a cluster,
+        // this server answers its own Status-Server on the load balancer's backend port.
+        let handles: Vec<_> = tasks.iter().map(|t| t.abort_handle()).collect();
+        let probe = match radius::self_probe::target(&cfg) {
+            Some((to, secret)) => {
+                let answered = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                tasks.push(tokio::spawn(radius::self_probe::run(
+                    to,
+                    secret,
+                    answered.clone(),
+                    shutdown_rx.clone(),
+                )));
+                front_door::RadiusProbe::TasksAndAnswered(handles, answered)
+            }
+            None => front_door::RadiusProbe::Tasks(handles),
+        };
+        shared.front_door.set_radius_probe(probe);
 
         let metrics_addr = match settings::metrics_listen(&cfg) {
             Some(addr) => {

@@ -74,6 +74,9 @@ pub enum RadiusProbe {
     /// The result of a self-probe kept by its owner, e.g. the load balancer's Status-Server
     /// to this server's own RADIUS service (true while it is answered).
     Answered(Arc<AtomicBool>),
+    /// Both: every receive task runs (the VIP listeners included) and the self-probe is
+    /// answered (what a cluster member sets).
+    TasksAndAnswered(Vec<tokio::task::AbortHandle>, Arc<AtomicBool>),
 }
 
 impl RadiusProbe {
@@ -83,6 +86,9 @@ impl RadiusProbe {
                 !tasks.is_empty() && tasks.iter().all(|t| !t.is_finished())
             }
             RadiusProbe::Answered(flag) => flag.load(Ordering::Relaxed),
+            RadiusProbe::TasksAndAnswered(tasks, flag) => {
+                RadiusProbe::Tasks(tasks.clone()).answers() && flag.load(Ordering::Relaxed)
+            }
         }
     }
 }

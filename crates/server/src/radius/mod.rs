@@ -37,6 +37,7 @@ mod cluster_listeners;
 mod handler;
 mod mab;
 mod persist;
+pub(crate) mod self_probe;
 
 use crate::Shared;
 use crate::settings;
