@@ -45,7 +45,7 @@ const FIXTURE: Fixture = Fixture {
     vrrp_pass: VRRP_PASS,
 };
 
-/// No host, in [`Sampler`]'s "partitioned host" slot.
+/// No host, in [`Sampler`]'s "excluded host" slot.
 const NOBODY: usize = usize::MAX;
 
 struct Door {
@@ -119,15 +119,14 @@ impl Door {
     }
 
     /// keepalived's processes started by host i's `serve` (from its pid files, checked by
-    /// their command line so that nothing else is ever signalled).
+    /// their command line so that nothing else is ever signalled): the VRRP child first — it
+    /// holds the addresses, and keepalived gives its children a parent-death SIGTERM, so
+    /// killing the parent first would let the child hand over cleanly.
     fn keepalived_pids(&self, i: usize) -> Vec<u32> {
         let run = self.roots[i].join("state/run");
         let mut pids = Vec::new();
-        for entry in std::fs::read_dir(&run).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.extension().is_none_or(|e| e != "pid") {
-                continue;
-            }
+        for file in ["keepalived-vrrp.pid", "keepalived.pid"] {
+            let path = run.join(file);
             let Some(pid) = std::fs::read_to_string(&path)
                 .ok()
                 .and_then(|t| t.trim().parse::<u32>().ok())
@@ -141,8 +140,6 @@ impl Door {
                 pids.push(pid);
             }
         }
-        pids.sort_unstable();
-        pids.dedup();
         pids
     }
 
@@ -170,9 +167,19 @@ impl Door {
     /// 100 ms tries.
     fn first_answer_after(&self, since: Instant, timeout: Duration) -> Duration {
         let ns = self.lab.switch_ns().to_string();
+        let mut moved: Option<Duration> = None;
         loop {
+            if moved.is_none() && self.holders().iter().any(|&h| h != 0) {
+                moved = Some(since.elapsed());
+            }
             if mab(&ns, self.vip(), "02:00:00:00:ff:01", "0.1", "1").is_some() {
-                return since.elapsed();
+                let answered = since.elapsed();
+                println!(
+                    "  (VIP on another server after {:.3} s, answered after {:.3} s)",
+                    moved.unwrap_or(answered).as_secs_f64(),
+                    answered.as_secs_f64()
+                );
+                return answered;
             }
             assert!(
                 since.elapsed() < timeout,
@@ -284,11 +291,12 @@ impl Switch {
     }
 }
 
-/// Samples which connected hosts hold the VIP, every ~20 ms.
+/// Samples which connected, live hosts hold the VIP, every ~20 ms.
 struct Sampler {
     stop: Arc<AtomicBool>,
-    /// The host cut off the network (its stale VIP is not a duplicate anyone sees), or NOBODY.
-    partitioned: Arc<AtomicUsize>,
+    /// The host cut off the network, or killed and not restarted yet (its address is stale:
+    /// nothing on it can answer, and its restart removes it), or NOBODY.
+    excluded: Arc<AtomicUsize>,
     thread: Option<JoinHandle<SampleReport>>,
 }
 
@@ -299,24 +307,30 @@ struct SampleReport {
     overlaps: u64,
     /// The longest run of consecutive such samples.
     longest_overlap: u64,
+    /// (seconds since the sampler started, holders) of the first overlapping samples.
+    overlap_samples: Vec<(f64, Vec<usize>)>,
 }
 
 impl Sampler {
     fn start(namespaces: Vec<String>, vip: Ipv4Addr) -> Sampler {
         let stop = Arc::new(AtomicBool::new(false));
-        let partitioned = Arc::new(AtomicUsize::new(NOBODY));
-        let (flag, cut) = (stop.clone(), partitioned.clone());
+        let excluded = Arc::new(AtomicUsize::new(NOBODY));
+        let (flag, cut) = (stop.clone(), excluded.clone());
         let thread = std::thread::spawn(move || {
             let mut r = SampleReport::default();
             let mut run = 0;
+            let t0 = Instant::now();
             while !flag.load(Ordering::Relaxed) {
                 let cut_now = cut.load(Ordering::Relaxed);
-                let connected = holders(&namespaces, vip)
+                let live: Vec<usize> = holders(&namespaces, vip)
                     .into_iter()
                     .filter(|&h| h != cut_now)
-                    .count();
+                    .collect();
                 r.samples += 1;
-                if connected > 1 {
+                if live.len() > 1 {
+                    if r.overlap_samples.len() < 20 {
+                        r.overlap_samples.push((t0.elapsed().as_secs_f64(), live));
+                    }
                     r.overlaps += 1;
                     run += 1;
                     r.longest_overlap = r.longest_overlap.max(run);
@@ -329,7 +343,7 @@ impl Sampler {
         });
         Sampler {
             stop,
-            partitioned,
+            excluded,
             thread: Some(thread),
         }
     }
@@ -409,9 +423,13 @@ fn vips_move_on_failure_with_no_failed_authentication() {
 
     let switch = Switch::start(ns.clone(), vip);
     let sampler = Sampler::start(host_namespaces(&d.lab), vip);
+    let t0 = Instant::now();
+    let phase = |what: &str| println!("  [{:.2} s] {what}", t0.elapsed().as_secs_f64());
     std::thread::sleep(Duration::from_secs(1));
 
     // 1. The holder dies: kill -9 of serve and keepalived.
+    phase("kill -9 of pf1's keepalived and serve");
+    sampler.excluded.store(0, Ordering::Relaxed);
     let killed = Instant::now();
     d.kill_server(0);
     let took = d.first_answer_after(killed, Duration::from_secs(30));
@@ -419,9 +437,22 @@ fn vips_move_on_failure_with_no_failed_authentication() {
         "figure: kill -9 of the holder -> MAB answered through the VIP: {:.2} s",
         took.as_secs_f64()
     );
-    assert_eq!(d.holders().len(), 1, "one holder after the kill");
-    // It comes back: its keepalived starts with the VIP removed, and takes it back once ready.
+    let live: Vec<usize> = d.holders().into_iter().filter(|&h| h != 0).collect();
+    assert_eq!(live.len(), 1, "one live holder after the kill: {live:?}");
+    // It comes back: the stale address of the killed keepalived is removed before keepalived
+    // starts again, and the VIP returns once pf1 is ready.
+    phase("restart of pf1's serve");
     d.start_serve(0);
+    eventually(
+        "the killed holder's stale VIP removed",
+        Duration::from_secs(20),
+        || {
+            let h = d.holders();
+            !h.contains(&0) || h == vec![0]
+        },
+        || format!("holders {:?}\n{}", d.holders(), d.logs()),
+    );
+    sampler.excluded.store(NOBODY, Ordering::Relaxed);
     let back = d.wait_holder(0, Duration::from_secs(60));
     println!(
         "figure: restarted pf1 holds the VIP again {:.2} s after it was ready",
@@ -429,7 +460,8 @@ fn vips_move_on_failure_with_no_failed_authentication() {
     );
 
     // 2. The holder is cut off the network.
-    sampler.partitioned.store(0, Ordering::Relaxed);
+    phase("pf1 back; partition of pf1");
+    sampler.excluded.store(0, Ordering::Relaxed);
     let cut = Instant::now();
     d.lab.partition(0).unwrap();
     let took = d.first_answer_after(cut, Duration::from_secs(30));
@@ -438,8 +470,9 @@ fn vips_move_on_failure_with_no_failed_authentication() {
         took.as_secs_f64()
     );
     std::thread::sleep(Duration::from_secs(2));
+    phase("heal of pf1");
     d.lab.heal(0).unwrap();
-    sampler.partitioned.store(NOBODY, Ordering::Relaxed);
+    sampler.excluded.store(NOBODY, Ordering::Relaxed);
     let back = d.wait_holder(0, Duration::from_secs(60));
     println!(
         "figure: after the heal, pf1 holds the VIP again in {:.2} s",
@@ -462,6 +495,7 @@ fn vips_move_on_failure_with_no_failed_authentication() {
         "failed authentications through the VIP: {failed:?}\n{}",
         d.logs()
     );
+    phase("end");
     assert!(
         report.longest_overlap <= 1,
         "the VIP stayed on two connected servers: {report:?}"
