@@ -652,12 +652,13 @@ fn docs_cluster_walkthrough_in_namespaces() {
         t0.elapsed().as_secs_f64()
     );
 
-    // radtest through every server: the registration VLAN (2), then the published change (5).
+    // radtest through every server and the VIP: the registration VLAN (2), then the published
+    // change (5) through every server.
     let vlans: Vec<String> = w
         .outputs_of("radtest")
         .map(|(_, _, o)| radtest_vlan(o))
         .collect();
-    assert_eq!(vlans, ["2", "2", "2", "5", "5", "5"], "{}", w.report());
+    assert_eq!(vlans, ["2", "2", "2", "2", "5", "5", "5"], "{}", w.report());
 
     // The last `cluster status`: all three reachable, on one configuration version.
     let (_, _, status) = w
