@@ -18,7 +18,7 @@
 #[path = "common/galera_lab.rs"]
 mod galera_lab;
 
-use galera_lab::{Fixture, GaleraLab, eventually, name, ok, text};
+use galera_lab::{Fixture, GaleraLab, eventually, name, text};
 use std::io::Write;
 use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
@@ -75,28 +75,7 @@ impl Door {
         let mut d = Door {
             g: GaleraLab::new(3, FIXTURE).with_front_door(&extra),
         };
-        d.start_db(0, true);
-        eventually(
-            "pf1 Primary/Synced",
-            Duration::from_secs(60),
-            || d.synced(0),
-            || d.logs(),
-        );
-        let o = d.cli(0, &["db", "init-replication-user"]);
-        assert!(ok(&o), "{}", text(&o));
-        d.start_serve(0);
-        let fp = d.ca_fingerprint(0);
-        for i in 1..3 {
-            d.sync_config(i, &fp);
-            d.start_db(i, false);
-            eventually(
-                &format!("{} joined", name(i)),
-                Duration::from_secs(90),
-                || d.synced(i),
-                || d.logs(),
-            );
-            d.start_serve(i);
-        }
+        d.bring_up(|_, _| {});
         d
     }
 

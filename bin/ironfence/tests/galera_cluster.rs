@@ -59,30 +59,7 @@ impl Cluster {
     fn up() -> Cluster {
         let mut c = Cluster::new();
         let t0 = Instant::now();
-        // Bootstrap pf1, create the users, start its daemon (which creates the cluster CA).
-        c.start_db(0, true);
-        eventually(
-            "pf1 Primary/Synced",
-            Duration::from_secs(60),
-            || c.synced(0),
-            || c.logs(),
-        );
-        let o = c.cli(0, &["db", "init-replication-user"]);
-        assert!(ok(&o), "{}", text(&o));
-        c.start_serve(0);
-        let fp = c.ca_fingerprint(0);
-        // Join pf2 and pf3: configuration first (verified CA), then the database (SST), then serve.
-        for i in 1..3 {
-            c.sync_config(i, &fp);
-            c.start_db(i, false);
-            eventually(
-                &format!("{} joined", name(i)),
-                Duration::from_secs(90),
-                || c.synced(i),
-                || c.logs(),
-            );
-            c.start_serve(i);
-        }
+        c.bring_up(|_, _| {});
         println!(
             "figure: 3-node cluster from nothing to serving in {:.1} s",
             t0.elapsed().as_secs_f64()

@@ -58,28 +58,7 @@ impl Lb {
     fn up() -> Lb {
         let mut g = GaleraLab::new(3, FIXTURE);
         let vip = g.lab.vip(0);
-        g.start_db(0, true);
-        eventually(
-            "pf1 Primary/Synced",
-            Duration::from_secs(60),
-            || g.synced(0),
-            || g.logs(),
-        );
-        let o = g.cli(0, &["db", "init-replication-user"]);
-        assert!(ok(&o), "{}", text(&o));
-        g.start_serve(0);
-        let fp = g.ca_fingerprint(0);
-        for i in 1..3 {
-            g.sync_config(i, &fp);
-            g.start_db(i, false);
-            eventually(
-                &format!("{} joined", name(i)),
-                Duration::from_secs(90),
-                || g.synced(i),
-                || g.logs(),
-            );
-            g.start_serve(i);
-        }
+        g.bring_up(|_, _| {});
         // The VIP on pf1 (what keepalived would do); the servers bound it already.
         let out = g
             .lab

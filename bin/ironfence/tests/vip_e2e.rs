@@ -105,19 +105,7 @@ impl Vips {
             "checkup on pf1 (ip_nonlocal_bind, keepalived, haproxy):\n{}",
             text(&o)
         );
-        g.start_db(0, true);
-        eventually(
-            "pf1 Primary/Synced",
-            Duration::from_secs(60),
-            || g.synced(0),
-            || g.logs(),
-        );
-        let o = g.cli(0, &["db", "init-replication-user"]);
-        assert!(ok(&o), "{}", text(&o));
-        g.start_serve(0);
-        let fp = g.ca_fingerprint(0);
-        for i in 1..3 {
-            g.sync_config(i, &fp);
+        g.bring_up(|g, i| {
             if i == 2 {
                 // pf3's haproxy cannot start: an unreadable TLS certificate (a fault this
                 // server alone has). The daemon must say so and keep serving.
@@ -125,15 +113,7 @@ impl Vips {
                 std::fs::create_dir_all(&ssl).unwrap();
                 std::fs::write(ssl.join("server.pem"), "not a certificate\n").unwrap();
             }
-            g.start_db(i, false);
-            eventually(
-                &format!("{} joined", name(i)),
-                Duration::from_secs(90),
-                || g.synced(i),
-                || g.logs(),
-            );
-            g.start_serve(i);
-        }
+        });
     }
 
     /// The hosts whose eth0 carries the VIP right now: one `ip addr` per host, the three

@@ -13,16 +13,27 @@ use tokio::sync::watch;
 pub(crate) async fn serve(
     shared: Arc<Shared>,
     addr: SocketAddr,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("binding the metrics listener on {addr}: {e}"))?;
-    let bound = listener.local_addr()?;
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .with_state(shared);
+    serve_router("metrics", addr, app, shutdown).await
+}
+
+/// Binds `addr` and serves `app` until `shutdown` turns true; `what` names the listener in
+/// errors. Returns the bound address (port 0 resolved) and the serving task.
+pub(crate) async fn serve_router(
+    what: &'static str,
+    addr: SocketAddr,
+    app: Router,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("binding the {what} listener on {addr}: {e}"))?;
+    let bound = listener.local_addr()?;
     let task = tokio::spawn(async move {
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -30,7 +41,7 @@ pub(crate) async fn serve(
             })
             .await;
         if let Err(e) = result {
-            tracing::error!(error = %e, "metrics listener failed");
+            tracing::error!(error = %e, "{what} listener failed");
         }
     });
     Ok((bound, task))

@@ -136,6 +136,37 @@ impl GaleraLab {
         self
     }
 
+    /// The cluster from nothing: host 0 bootstraps (`db start --force-new-cluster`), creates
+    /// the accounts and starts its daemon (which creates the cluster CA); every other host
+    /// takes the configuration with the pinned CA (`cluster sync --from`), joins the database
+    /// by SST and starts its daemon. `before_join(lab, i)` runs on host i between its
+    /// configuration and its database (a fault only that host has, for example).
+    pub fn bring_up(&mut self, mut before_join: impl FnMut(&GaleraLab, usize)) {
+        self.start_db(0, true);
+        eventually(
+            "pf1 Primary/Synced",
+            Duration::from_secs(60),
+            || self.synced(0),
+            || self.logs(),
+        );
+        let o = self.cli(0, &["db", "init-replication-user"]);
+        assert!(ok(&o), "{}", text(&o));
+        self.start_serve(0);
+        let fp = self.ca_fingerprint(0);
+        for i in 1..self.roots.len() {
+            self.sync_config(i, &fp);
+            before_join(self, i);
+            self.start_db(i, false);
+            eventually(
+                &format!("{} joined", name(i)),
+                Duration::from_secs(90),
+                || self.synced(i),
+                || self.logs(),
+            );
+            self.start_serve(i);
+        }
+    }
+
     pub fn cli(&self, i: usize, args: &[&str]) -> Output {
         self.lab
             .command(i, BIN)

@@ -20,26 +20,12 @@ use tokio::sync::watch;
 pub(crate) async fn serve(
     shared: Arc<Shared>,
     addr: SocketAddr,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("binding the web listener on {addr}: {e}"))?;
-    let bound = listener.local_addr()?;
     let app = Router::new()
         .route("/health", get(health))
         .with_state(shared);
-    let task = tokio::spawn(async move {
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = shutdown.wait_for(|stop| *stop).await;
-            })
-            .await;
-        if let Err(e) = result {
-            tracing::error!(error = %e, "web listener failed");
-        }
-    });
-    Ok((bound, task))
+    crate::http::serve_router("web", addr, app, shutdown).await
 }
 
 /// Whether the query asks for writability (`?writable`, `?writable=1`, `?x&writable`).
