@@ -60,6 +60,7 @@ pub mod host;
 pub mod ini;
 mod pf;
 mod roles;
+mod served;
 mod switches;
 pub mod value;
 
@@ -79,6 +80,7 @@ pub use pf::{
     WebservicesConf,
 };
 pub use roles::{BUILTIN_ROLES, Role, RolesConf};
+pub use served::ServedInterface;
 pub use switches::{
     PF_SWITCH_KEYS, RequireMessageAuthenticator, SwitchIdError, SwitchSettings, SwitchesConf,
 };

@@ -1746,3 +1746,54 @@ fn haproxy_stats_credentials_are_warned_about() {
         );
     }
 }
+
+#[test]
+fn the_guides_registration_and_isolation_networks_are_served_on_the_vips() {
+    let c = load_as(&[("cluster.conf", GUIDE), ("pf.conf", GOOD_PF)], PF2);
+    let served = c.served_interfaces();
+    let got: Vec<_> = served
+        .iter()
+        .map(|s| (s.name.as_str(), s.ip, s.network.to_string(), s.service_ip()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "eth1.2",
+                v4("192.168.2.6"),
+                "192.168.2.6/24".into(),
+                v4("192.168.2.10")
+            ),
+            (
+                "eth1.3",
+                v4("192.168.3.6"),
+                "192.168.3.6/24".into(),
+                v4("192.168.3.10")
+            ),
+        ]
+    );
+    assert_eq!(
+        served[0].listen_ips(),
+        [v4("192.168.2.6"), v4("192.168.2.10")]
+    );
+}
+
+#[test]
+fn a_single_server_serves_its_internal_interfaces_on_its_own_address() {
+    let pf = "[interface eth0]\nip=192.168.1.5\nmask=255.255.255.0\ntype=management\n\
+              [interface eth1.2]\nip=192.168.2.5\nmask=255.255.255.0\ntype=internal\nenforcement=vlan\n\
+              [interface eth1.9]\nip=192.168.9.5\nmask=255.255.255.0\ntype=internal\nenforcement=inline\n";
+    let dir = dir_with(&[("pf.conf", pf)]);
+    let c = Config::load(&conf(&dir)).unwrap_or_else(|d| panic!("{d}"));
+    let served = c.served_interfaces();
+    assert_eq!(
+        served.len(),
+        1,
+        "inline enforcement is not served: {served:?}"
+    );
+    assert_eq!(
+        (served[0].service_ip(), served[0].vip),
+        (v4("192.168.2.5"), None)
+    );
+    assert_eq!(served[0].listen_ips(), [v4("192.168.2.5")]);
+}
