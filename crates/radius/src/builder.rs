@@ -73,6 +73,13 @@ impl PacketBuilder {
         Attributes::new(&self.attrs)
     }
 
+    /// Appends attribute bytes taken from another builder (already validated by it).
+    pub(crate) fn extend_raw(&mut self, attrs: &[u8]) {
+        debug_assert!(self.attrs.len() + attrs.len() <= MAX_ATTRIBUTES_LEN);
+        self.has_eap |= Attributes::new(attrs).any(|a| a.typ == EAP_MESSAGE);
+        self.attrs.extend_from_slice(attrs);
+    }
+
     fn reserve_room(&self, value_len: usize) -> Result<(), EncodeError> {
         if value_len > MAX_ATTRIBUTE_VALUE_LEN {
             return Err(EncodeError::ValueTooLong { len: value_len });

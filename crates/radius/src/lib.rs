@@ -42,6 +42,7 @@ mod builder;
 mod cache;
 mod code;
 pub mod dict;
+pub mod dynauth;
 pub mod endpoint;
 mod error;
 pub mod hop;
