@@ -56,6 +56,7 @@
 pub mod cluster;
 mod cluster_files;
 mod diag;
+pub mod dynauth;
 pub mod host;
 pub mod ini;
 mod pf;

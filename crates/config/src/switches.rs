@@ -43,6 +43,8 @@ pub struct SwitchSettings {
     pub vlan_map: bool,
     pub description: Option<String>,
     pub switch_type: Option<String>,
+    /// RFC 5176 CoA / Disconnect (see [`crate::dynauth`]).
+    pub dynauth: crate::dynauth::DynAuthSettings,
 }
 
 impl fmt::Debug for SwitchSettings {
@@ -63,6 +65,7 @@ impl fmt::Debug for SwitchSettings {
             .field("vlan_map", &self.vlan_map)
             .field("description", &self.description)
             .field("switch_type", &self.switch_type)
+            .field("dynauth", &self.dynauth)
             .finish()
     }
 }
@@ -263,10 +266,7 @@ pub const PF_SWITCH_KEYS: &[&str] = &[
     "VoIPDHCPDetect",
     "uplink",
     "uplink_dynamic",
-    "controllerIp",
     "controllerPort",
-    "disconnectPort",
-    "coaPort",
     "useCoA",
     "cliAccess",
     "cliTransport",
@@ -478,6 +478,7 @@ fn resolve_all(doc: &Document, roles: &RolesConf, d: &mut FileDiags<'_>) -> Vec<
                 .unwrap_or_default(),
             vlan_map: find("VlanMap").and_then(|v| parse_bool(&v)).unwrap_or(true),
             description: find("description"),
+            dynauth: crate::dynauth::resolve(&find, find("type").as_deref()),
             switch_type: find("type"),
         });
     }
@@ -568,6 +569,13 @@ fn check_keys(layer: &Layer<'_>, roles: &RolesConf, d: &mut FileDiags<'_>) {
                     "both radiusSecret and secret are set: radiusSecret is used; remove secret",
                 );
             }
+            k if crate::dynauth::KEYS.contains(&k) => {
+                if !v.is_empty()
+                    && let Some(problem) = crate::dynauth::problem(k, v)
+                {
+                    d.error(at, sec, problem);
+                }
+            }
             k if KEYS.contains(&k) || PF_SWITCH_KEYS.contains(&k) => {}
             k if PF_ROLE_SUFFIXES.iter().any(|suffix| {
                 k.strip_suffix(suffix)
@@ -578,6 +586,7 @@ fn check_keys(layer: &Layer<'_>, roles: &RolesConf, d: &mut FileDiags<'_>) {
                 let candidates = KEYS
                     .iter()
                     .copied()
+                    .chain(crate::dynauth::KEYS.iter().copied())
                     .chain(PF_SWITCH_KEYS.iter().copied())
                     .chain(vlan_keys.iter().map(String::as_str));
                 d.warning(

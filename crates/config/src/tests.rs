@@ -824,6 +824,7 @@ fn switches_conf_new_rejects_bad_and_duplicate_ids() {
         vlan_map: true,
         description: None,
         switch_type: None,
+        dynauth: Default::default(),
     };
     assert!(matches!(
         SwitchesConf::new(vec![s("sw1")]),
@@ -927,4 +928,38 @@ fn node_cache_settings_and_their_bounds() {
     assert_eq!(d.severity, Severity::Error, "{d:?}");
     let diags = check(&[("pf.conf", "[radius]\nnode_cache_entries = 0\n")]);
     assert_eq!(find(&diags, "node_cache_entries").severity, Severity::Error);
+}
+
+#[test]
+fn switches_conf_dynauth_keys_inherit_and_are_checked() {
+    use crate::dynauth::{CoaSource, RadiusDisconnect};
+    let sw = "[default]\nradiusSecret = a-long-enough-test-fixture-secret\nregistrationVlan = 2\ncoaPort = 1700\n\
+              [group wlc]\nradiusDisconnect = coaOrDisconnect\ncontrollerIp = 10.0.0.9\ncoaSource = vip\n\
+              [10.0.0.1]\ngroup = wlc\n\
+              [10.0.0.2]\ntype = Cisco::Catalyst_2960\ndisconnectPort = 3800\n";
+    let dir = conf(&[("switches.conf", sw)]);
+    let config = Config::load(&conf_dir(&dir)).unwrap();
+    let a = &config.switches.get("10.0.0.1").unwrap().dynauth;
+    assert_eq!(a.radius_disconnect, RadiusDisconnect::CoaOrDisconnect);
+    assert_eq!(a.coa_port, 1700);
+    assert_eq!(a.controller_ip, Some(ip("10.0.0.9")));
+    assert_eq!(a.source, CoaSource::ManagementVip);
+    let b = &config.switches.get("10.0.0.2").unwrap().dynauth;
+    assert_eq!(
+        b.radius_disconnect,
+        RadiusDisconnect::CoaOrDisconnect,
+        "Cisco type default"
+    );
+    assert_eq!((b.coa_port, b.disconnect_port), (1700, 3800));
+    assert_eq!(b.coa_attributes.len(), 1);
+
+    let bad = "[10.0.0.1]\nradiusSecret = a-long-enough-test-fixture-secret\nregistrationVlan = 2\n\
+               coaAttributes = Cisco-AVPair=subscriber:command=reauthenticate, Bogus-Attribute=1\n";
+    let dir = conf(&[("switches.conf", bad)]);
+    let diags = Config::load(&conf_dir(&dir)).unwrap_err().to_string();
+    assert!(diags.contains("switches.conf:4"), "{diags}");
+    assert!(
+        diags.contains("unknown attribute \"Bogus-Attribute\""),
+        "{diags}"
+    );
 }

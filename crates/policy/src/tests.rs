@@ -20,6 +20,7 @@ fn switch() -> SwitchSettings {
         vlan_map: true,
         description: None,
         switch_type: None,
+        dynauth: Default::default(),
     }
 }
 
