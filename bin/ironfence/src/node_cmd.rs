@@ -54,9 +54,15 @@ pub(crate) enum NodeCommand {
     Release { mac: Mac },
     /// Import nodes from a CSV file: mac,status,role,pid (header line optional).
     Import { file: PathBuf },
+    /// Ask the switch holding the device's session to re-authenticate it (RFC 5176 CoA or
+    /// Disconnect, per switches.conf `radiusDisconnect`), through the running daemon.
+    Reevaluate { mac: Mac },
 }
 
 pub(crate) async fn run(config: &Config, cmd: NodeCommand) -> anyhow::Result<ExitCode> {
+    if let NodeCommand::Reevaluate { mac } = cmd {
+        return reevaluate(config, mac).await;
+    }
     let store = Store::open(&ironfence_server::store_config(config))
         .await
         .map_err(explain)?;
@@ -88,6 +94,24 @@ async fn tell_the_daemon(config: &Config, mac: ironfence_core::Mac) {
         ironfence_server::ControlClient::new(ironfence_server::control_socket_path(config));
     if let Err(e) = client.call(&format!("changed {mac}")).await {
         tracing::debug!(error = %e, "daemon not told of the node change (its poller will see it)");
+    }
+}
+
+/// The daemon sends it (its sockets, its retransmission timers, its metrics) and answers with
+/// the outcome: switch, kinds sent, ACK / NAK with the Error-Cause. Exit 1 unless acknowledged.
+async fn reevaluate(config: &Config, mac: Mac) -> anyhow::Result<ExitCode> {
+    let client =
+        ironfence_server::ControlClient::new(ironfence_server::control_socket_path(config));
+    match client.call(&format!("reevaluate {mac}")).await {
+        Ok(text) => {
+            out!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(ironfence_server::ControlError::Refused(text)) => {
+            outln!("{text}");
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -220,6 +244,7 @@ async fn exec(config: &Config, store: &Store, cmd: NodeCommand) -> anyhow::Resul
             let n = store.close_security_events(mac, now).await?;
             outln!("{mac}: {n} security event(s) closed");
         }
+        NodeCommand::Reevaluate { mac } => return reevaluate(config, mac).await,
         NodeCommand::Import { file } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;

@@ -478,7 +478,7 @@ fn resolve_all(doc: &Document, roles: &RolesConf, d: &mut FileDiags<'_>) -> Vec<
                 .unwrap_or_default(),
             vlan_map: find("VlanMap").and_then(|v| parse_bool(&v)).unwrap_or(true),
             description: find("description"),
-            dynauth: crate::dynauth::resolve(&find, find("type").as_deref()),
+            dynauth: crate::dynauth::resolve(find, find("type").as_deref()),
             switch_type: find("type"),
         });
     }

@@ -3,7 +3,8 @@
 //! `ironfence configreload` uses it so the operator sees the daemon's own verdict: either the
 //! new configuration is in force, or it was refused (file:line, reason) and the old one stays.
 //!
-//! Protocol: one request line (`reload` or `ping`), then the answer: a first line `ok` or
+//! Protocol: one request line (`reload`, `ping`, `changed <mac>`, `reevaluate <mac>`), then
+//! the answer: a first line `ok` or
 //! `error`, followed by free text, then EOF.
 
 use crate::Shared;
@@ -79,6 +80,17 @@ async fn handle(shared: Arc<Shared>, stream: UnixStream) {
                     shared.nodes.invalidate(mac);
                     "ok\ninvalidated\n".to_string()
                 }
+                Err(e) => format!("error\n{e}\n"),
+            }
+        }
+        // `ironfence node reevaluate <mac>`: CoA / Disconnect to the switch holding its session.
+        other if other.starts_with("reevaluate ") => {
+            match ironfence_core::Mac::parse(other["reevaluate ".len()..].trim()) {
+                Ok(mac) => match crate::coa::reevaluate_access(&shared, mac).await {
+                    Ok(r) if r.acked() => format!("ok\n{r}"),
+                    Ok(r) => format!("error\n{r}the switch did not acknowledge\n"),
+                    Err(e) => format!("error\n{e}\n"),
+                },
                 Err(e) => format!("error\n{e}\n"),
             }
         }

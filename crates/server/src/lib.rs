@@ -20,6 +20,8 @@
 
 mod audit;
 pub mod cluster;
+// RFC 5176 CoA / Disconnect (issue 10).
+pub mod coa;
 mod control;
 pub mod db_health;
 pub mod front_door;
@@ -32,6 +34,7 @@ mod settings;
 pub mod spool;
 pub mod udp;
 
+pub use coa::reevaluate_access;
 pub use control::{ControlClient, ControlError};
 pub use settings::{audit_dir, control_socket_path, store_config};
 
@@ -69,6 +72,8 @@ pub struct Shared {
     pub(crate) api_access: ironfence_webservices::AllowedPeers,
     /// keepalived and haproxy: which VIPs this server holds, readiness, their errors.
     pub front_door: front_door::FrontDoor,
+    /// Bounds the location writes made at Access-Accept (`coa::location`).
+    pub(crate) locations: coa::location::Recorder,
 }
 
 impl Shared {
@@ -220,6 +225,7 @@ impl Daemon {
             api_access,
             spool,
             front_door: front_door::FrontDoor::default(),
+            locations: coa::location::Recorder::default(),
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         if deferred {

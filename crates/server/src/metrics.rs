@@ -50,6 +50,8 @@ pub struct Metrics {
     pub keepalived_notify_unparsed: Counter,
     /// The RADIUS load balancer (cluster VIPs): per backend.
     pub lb: LbMetrics,
+    /// CoA / Disconnect (RFC 5176) and the location recorded at Access-Accept.
+    pub coa: crate::coa::CoaMetrics,
 }
 
 /// Labels naming one backend (a cluster member).
@@ -287,7 +289,9 @@ impl Metrics {
             "Load balancer: requests no backend answered (the switch retransmits)",
             lb.unanswered.clone(),
         );
+        let coa = crate::coa::CoaMetrics::register(&mut registry);
         Metrics {
+            coa,
             vip_held,
             keepalived_notify_unparsed,
             lb,

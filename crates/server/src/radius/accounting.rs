@@ -61,7 +61,7 @@ fn accounting_request(ctx: &Ctx<'_>) -> Handled {
                 kind,
                 mac,
                 switch_id: ctx.switch.id.clone(),
-                switch_ip: ctx.request.source.ip().to_string(),
+                switch_ip: ctx.switch_ip.to_string(),
                 port: nas_port(packet),
                 vlan,
                 role: None,
@@ -112,7 +112,7 @@ const SSID_VENDOR_ATTRIBUTES: &[(u32, u8)] = &[(dict::vendor::ARUBA, dict::aruba
 
 /// The SSID of a wireless session: a vendor attribute of [`SSID_VENDOR_ATTRIBUTES`], else the
 /// Called-Station-Id.
-fn ssid(packet: &Packet<'_>) -> Option<String> {
+pub(crate) fn ssid(packet: &Packet<'_>) -> Option<String> {
     let from_vsa = SSID_VENDOR_ATTRIBUTES.iter().find_map(|&(vendor, typ)| {
         packet
             .vendor_attributes(vendor)
@@ -135,7 +135,7 @@ fn ssid_of(called: &str) -> Option<String> {
     (!ssid.is_empty()).then(|| ssid.to_string())
 }
 
-fn connection_type(nas_port_type: u32) -> String {
+pub(crate) fn connection_type(nas_port_type: u32) -> String {
     match nas_port_type {
         dict::nas_port_type::ETHERNET => "Ethernet".to_string(),
         dict::nas_port_type::WIRELESS_802_11 => "Wireless-802.11".to_string(),

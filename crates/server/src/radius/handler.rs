@@ -22,6 +22,10 @@ pub(crate) struct Ctx<'a> {
     /// The configuration the request arrived under (one version for the whole request).
     pub config: &'a Config,
     pub switch: &'a SwitchSettings,
+    /// The switch's address: the request's source, or on the load balancer's backend port
+    /// the switch its hop names (the source is then the front server). Location log entries
+    /// record it: CoA requests go there.
+    pub switch_ip: std::net::IpAddr,
     pub request: &'a Request<SwitchRef>,
     pub packet: Packet<'a>,
     pub now: UnixTime,

@@ -81,6 +81,24 @@ async fn access_request(ctx: &Ctx<'_>) -> Handled {
     let (reply, audit) = match &decision {
         Decision::Accept { vlan, role, .. } => {
             tracing::debug!(%mac, vlan = vlan.as_deref().unwrap_or("-"), role, reason, "Access-Accept");
+            // Where the device is, for the CoA sender (switches without accounting too).
+            crate::coa::location::record(
+                shared,
+                crate::coa::location::AcceptedAt {
+                    mac,
+                    switch_id: ctx.switch.id.clone(),
+                    switch_ip: ctx.switch_ip.to_string(),
+                    port: super::handler::nas_port(packet),
+                    vlan: vlan.clone(),
+                    role: Some(role.clone()),
+                    ssid: super::accounting::ssid(packet),
+                    username: user_name.map(str::to_string),
+                    connection_type: packet
+                        .get_u32(dict::NAS_PORT_TYPE)
+                        .map(super::accounting::connection_type),
+                    now: ctx.now,
+                },
+            );
             (
                 accept(packet, vlan.as_deref()),
                 AuditFacts {

@@ -460,10 +460,18 @@ async fn process(
         switch = %switch.id,
     );
     let reply = async {
+        let switch_ip = match &listener.kind {
+            Kind::Backend { .. } => ironfence_radius::hop::Hop::find(&request.packet())
+                .ok()
+                .and_then(|h| h.client)
+                .unwrap_or(request.source.ip()),
+            Kind::Switches => request.source.ip(),
+        };
         let ctx = Ctx {
             shared: &shared,
             config: request.client.config(),
             switch,
+            switch_ip,
             request: &request,
             packet: request.packet(),
             now: unix_now(),
