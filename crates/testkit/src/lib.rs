@@ -18,6 +18,7 @@
 //! `MariaDb` is kept in a `static`, which is never dropped), a tiny watchdog shell process polls
 //! the test process once a second and stops the server when it is gone.
 
+pub mod nas;
 pub mod netns;
 use anyhow::{Context, bail};
 use std::fs;
