@@ -39,6 +39,7 @@ fn target(nas: &NasStandIn, mode: RadiusDisconnect, secret: &[u8]) -> Target {
         nas_ip: "127.0.74.99".parse().unwrap(),
         destination: nas.addr().ip(),
         source: Some(IpAddr::from([127, 0, 74, 1])),
+        fallback_source: None,
         secret: secret.to_vec(),
         settings: DynAuthSettings {
             radius_disconnect: mode,
@@ -281,4 +282,16 @@ async fn replies_without_message_authenticator_per_switch_option() {
         ),
         3.0
     );
+}
+
+#[tokio::test]
+async fn a_source_address_this_server_does_not_hold_falls_back_to_its_own() {
+    let n = nas(17, NasConfig::new(SECRET));
+    let m = Metrics::new();
+    let mut t = target(&n, RadiusDisconnect::Coa, SECRET);
+    // A management VIP held by another member (not configured on any local interface).
+    t.source = Some("192.0.2.74".parse().unwrap());
+    t.fallback_source = Some(IpAddr::from([127, 0, 74, 2]));
+    assert!(send_dynauth(&t, fast(), &m.coa).await.unwrap().acked());
+    assert_eq!(n.received()[0].from.ip(), IpAddr::from([127, 0, 74, 2]));
 }

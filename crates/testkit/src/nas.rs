@@ -163,9 +163,7 @@ fn serve(
         };
         let bytes = buf[..n].to_vec();
         let (verdict, reply) = handle(&bytes, &config, &mut authentic);
-        if let Some(reply) = &reply {
-            let _ = socket.send_to(reply, from);
-        }
+        // Recorded before answering: a test that got the answer finds the request here.
         received
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -176,6 +174,9 @@ fn serve(
                 verdict,
                 answered: reply.is_some(),
             });
+        if let Some(reply) = &reply {
+            let _ = socket.send_to(reply, from);
+        }
     }
 }
 

@@ -96,6 +96,9 @@ pub struct Target {
     pub destination: IpAddr,
     /// Local address to send from (`None`: the kernel's choice).
     pub source: Option<IpAddr>,
+    /// Used when `source` is not held by this server (`coaSource = vip` on a member that
+    /// does not hold the VIP): its own management address.
+    pub fallback_source: Option<IpAddr>,
     /// The switch's RADIUS secret.
     pub secret: Vec<u8>,
     pub settings: DynAuthSettings,
@@ -232,6 +235,7 @@ fn resolve<'c>(
             nas_ip,
             destination: d.controller_ip.unwrap_or(nas_ip),
             source: source_ip(config, d.source),
+            fallback_source: source_ip(config, CoaSource::Management),
             secret: switch.secret.clone(),
             settings: d.clone(),
         },
@@ -295,7 +299,18 @@ pub async fn send_dynauth(
         let fresh = !retransmission || current.as_ref().is_none_or(|(r, ..)| r.kind != kind);
         if fresh {
             let to = SocketAddr::new(target.destination, target.settings.port(kind));
-            let socket = bind(target.source, to).await?;
+            let socket = match bind(target.source, to).await {
+                Err(Error::Bind { source_ip, error })
+                    if error.kind() == std::io::ErrorKind::AddrNotAvailable
+                        && target
+                            .fallback_source
+                            .is_some_and(|f| Some(f) != target.source) =>
+                {
+                    tracing::info!(%source_ip, fallback = ?target.fallback_source, "this server does not hold the CoA source address: sending from its own");
+                    bind(target.fallback_source, to).await?
+                }
+                other => other?,
+            };
             let request = DynAuthRequest::encode(
                 kind,
                 random_u8(),
