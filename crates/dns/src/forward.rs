@@ -39,6 +39,20 @@ pub struct Forwarder<C> {
     deadlines: BTreeSet<(Instant, u16)>,
 }
 
+/// A pass-through query to forward.
+#[derive(Debug)]
+pub struct Outgoing<'a, C> {
+    pub client: C,
+    /// The client's message, as received.
+    pub datagram: &'a [u8],
+    /// `datagram` decoded.
+    pub query: &'a Query,
+    /// The largest answer the client takes ([`Query::udp_limit`] over UDP).
+    pub limit: usize,
+    /// The resolver to ask.
+    pub upstream: SocketAddr,
+}
+
 /// The table has no room: answer the client SERVFAIL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Full;
@@ -79,17 +93,12 @@ impl<C> Forwarder<C> {
         self.pending.is_empty()
     }
 
-    /// Records `query` (whose bytes are `datagram`) from `client` and returns the bytes to send
-    /// to `upstream`: the same message under an upstream id, `random_id` or the next free one.
-    /// `limit` is the largest answer the client takes ([`Query::udp_limit`] over UDP).
+    /// Records the query and returns the bytes to send to its upstream: the same message
+    /// under an upstream id, `random_id` or the next free one.
     pub fn forward(
         &mut self,
         now: Instant,
-        client: C,
-        datagram: &[u8],
-        query: &Query,
-        limit: usize,
-        upstream: SocketAddr,
+        q: Outgoing<'_, C>,
         random_id: u16,
     ) -> Result<Vec<u8>, Full> {
         if self.pending.len() >= self.capacity {
@@ -103,15 +112,15 @@ impl<C> Forwarder<C> {
         self.pending.insert(
             id,
             Pending {
-                client,
-                query: query.clone(),
-                upstream,
+                client: q.client,
+                query: q.query.clone(),
+                upstream: q.upstream,
                 deadline,
-                limit,
+                limit: q.limit,
             },
         );
         self.deadlines.insert((deadline, id));
-        Ok(wire::with_id(datagram, id))
+        Ok(wire::with_id(q.datagram, id))
     }
 
     /// A datagram received from `from` on the upstream socket.

@@ -30,7 +30,7 @@ pub mod forward;
 pub mod responder;
 pub mod wire;
 
-pub use forward::{AnswerOutcome, Expired, Forwarder};
+pub use forward::{AnswerOutcome, Expired, Forwarder, Full, Outgoing};
 pub use responder::{Action, DropReason, Passthrough, ReplyKind, Responder};
 pub use wire::{DecodeError, Edns, Header, Name, Query, Question};
 

@@ -1,6 +1,6 @@
 //! Tables for the codec, the responder's rules and the forwarding table.
 
-use crate::forward::{AnswerOutcome, Forwarder, Full};
+use crate::forward::{AnswerOutcome, Forwarder, Full, Outgoing};
 use crate::responder::{Action, DropReason, Passthrough, ReplyKind, Responder};
 use crate::wire::{self, DecodeError, Header, Name, Query, TYPE_A, TYPE_AAAA, build_query};
 use proptest::prelude::*;
@@ -455,16 +455,14 @@ fn upstream_answer(sent: &[u8], n: usize) -> Vec<u8> {
 
 fn forwarded(f: &mut Forwarder<SocketAddr>, now: Instant, q: &[u8], id: u16) -> Vec<u8> {
     let query = Query::decode(q).unwrap();
-    f.forward(
-        now,
-        CLIENT.parse().unwrap(),
-        q,
-        &query,
-        query.udp_limit(),
-        upstream(),
-        id,
-    )
-    .unwrap()
+    let out = Outgoing {
+        client: CLIENT.parse().unwrap(),
+        datagram: q,
+        query: &query,
+        limit: query.udp_limit(),
+        upstream: upstream(),
+    };
+    f.forward(now, out, id).unwrap()
 }
 
 #[test]
@@ -579,7 +577,17 @@ fn ids_in_use_are_skipped_and_a_full_table_refuses() {
     assert_eq!(Header::decode(&b).unwrap().id, 8, "next free id");
     let query = Query::decode(&q).unwrap();
     assert_eq!(
-        f.forward(t0, CLIENT.parse().unwrap(), &q, &query, 512, upstream(), 9),
+        f.forward(
+            t0,
+            Outgoing {
+                client: CLIENT.parse().unwrap(),
+                datagram: &q,
+                query: &query,
+                limit: 512,
+                upstream: upstream(),
+            },
+            9
+        ),
         Err(Full)
     );
     // Both answers still find their clients.
