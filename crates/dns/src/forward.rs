@@ -89,6 +89,11 @@ impl<C> Forwarder<C> {
         self.pending.len()
     }
 
+    /// How long a resolver has to answer.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     pub fn is_empty(&self) -> bool {
         self.pending.is_empty()
     }
