@@ -94,6 +94,12 @@ impl<C> Forwarder<C> {
         self.timeout
     }
 
+    /// Applies to queries forwarded from now on (deadlines are kept in order whatever the
+    /// timeout they were set with).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
     pub fn is_empty(&self) -> bool {
         self.pending.is_empty()
     }

@@ -567,6 +567,20 @@ fn a_resolver_that_does_not_answer_gives_servfail_at_the_deadline() {
 }
 
 #[test]
+fn a_new_timeout_applies_to_queries_forwarded_after_it() {
+    let t0 = Instant::now();
+    let mut f = Forwarder::new(Duration::from_secs(3), 16);
+    let q = query("allowed.example", TYPE_A);
+    forwarded(&mut f, t0, &q, 1);
+    f.set_timeout(Duration::from_secs(1));
+    forwarded(&mut f, t0, &q, 2);
+    let first = f.expire(t0 + Duration::from_secs(1));
+    assert_eq!(first.len(), 1, "only the query sent under the 1 s timeout");
+    assert_eq!(f.len(), 1);
+    assert_eq!(f.expire(t0 + Duration::from_secs(3)).len(), 1);
+}
+
+#[test]
 fn ids_in_use_are_skipped_and_a_full_table_refuses() {
     let t0 = Instant::now();
     let mut f = Forwarder::new(Duration::from_secs(3), 2);

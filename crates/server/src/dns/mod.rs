@@ -22,7 +22,7 @@ mod tcp;
 use crate::Shared;
 use crate::metrics::Metrics;
 use crate::udp::PktInfoSocket;
-use ironfence_config::{Config, DnsConf};
+use ironfence_config::{Config, DnsConf, ServedInterface};
 use ironfence_dns::{Action, AnswerOutcome, Forwarder, Outgoing, Passthrough, Query, Responder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -114,9 +114,12 @@ pub struct Bind {
 
 /// Where the responder listens: every served interface's `listen_ips()` on `[dns] port`.
 pub fn plan(cfg: &Config) -> Vec<Bind> {
-    let port = cfg.pf.dns.port;
+    plan_for(&cfg.served_interfaces(), cfg.pf.dns.port)
+}
+
+fn plan_for(served: &[ServedInterface], port: u16) -> Vec<Bind> {
     let mut out = Vec::new();
-    for i in cfg.served_interfaces() {
+    for i in served {
         for ip in i.listen_ips() {
             out.push(Bind {
                 interface: i.name.clone(),
@@ -127,6 +130,15 @@ pub fn plan(cfg: &Config) -> Vec<Bind> {
         }
     }
     out
+}
+
+/// What a reload cannot change in the running listeners.
+pub(crate) fn restart_needed(old: &Config, new: &Config) -> Option<String> {
+    (plan(old) != plan(new) || old.pf.dns.tcp != new.pf.dns.tcp).then(|| {
+        "the DNS listeners changed (pf.conf [dns] port/tcp, or the served interfaces): restart \
+         `ironfence serve` to apply"
+            .to_string()
+    })
 }
 
 /// The rules from the configuration. A bad pass-through entry cannot reach here (the
@@ -462,6 +474,10 @@ impl Dns {
                 resolvers: Arc::new(resolvers(&cfg.pf.dns)),
             };
             *self.rules.write().unwrap_or_else(|e| e.into_inner()) = rules;
+            self.forwarder
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .set_timeout(cfg.pf.dns.upstream_timeout);
             self.warn_without_resolvers();
         }
     }
@@ -470,6 +486,85 @@ impl Dns {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn v4(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn every_served_address_is_bound_and_the_vip_with_freebind() {
+        let served = [
+            ServedInterface {
+                name: "eth1.2".into(),
+                ip: v4("192.168.2.6"),
+                network: "192.168.2.0/24".parse().unwrap(),
+                vip: Some(v4("192.168.2.10")),
+            },
+            ServedInterface {
+                name: "eth1.3".into(),
+                ip: v4("192.168.3.6"),
+                network: "192.168.3.0/24".parse().unwrap(),
+                vip: None,
+            },
+        ];
+        let got: Vec<_> = plan_for(&served, 53)
+            .into_iter()
+            .map(|b| (b.interface, b.addr.to_string(), b.portal, b.freebind))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "eth1.2".into(),
+                    "192.168.2.6:53".into(),
+                    v4("192.168.2.10"),
+                    false
+                ),
+                (
+                    "eth1.2".into(),
+                    "192.168.2.10:53".into(),
+                    v4("192.168.2.10"),
+                    true
+                ),
+                (
+                    "eth1.3".into(),
+                    "192.168.3.6:53".into(),
+                    v4("192.168.3.6"),
+                    false
+                ),
+            ]
+        );
+    }
+
+    fn load(pf: &str) -> (tempfile::TempDir, Config) {
+        let d = tempfile::tempdir().unwrap();
+        let conf = d.path().join("conf");
+        std::fs::create_dir_all(&conf).unwrap();
+        std::fs::write(conf.join("pf.conf"), pf).unwrap();
+        let c = Config::load(&conf).unwrap_or_else(|e| panic!("{e}"));
+        (d, c)
+    }
+
+    #[test]
+    fn a_reload_applies_the_rules_and_says_when_the_listeners_need_a_restart() {
+        let base = "[interface eth1.2]\nip = 192.168.2.5\nmask = 255.255.255.0\ntype = internal\n\
+                    enforcement = vlan\n";
+        let (_a, old) = load(&format!("{base}[fencing]\npassthroughs = a.example\n"));
+        let (_b, rules) = load(&format!(
+            "{base}[fencing]\npassthroughs = b.example\n[dns]\nttl = 5\n"
+        ));
+        let (_c, port) = load(&format!("{base}[dns]\nport = 5353\n"));
+        assert_eq!(restart_needed(&old, &rules), None);
+        assert!(restart_needed(&old, &port).is_some());
+        let r = responder(&rules.pf.dns);
+        assert_eq!(r.ttl, 5);
+        assert!(
+            r.passthrough
+                .unwrap()
+                .matches(&ironfence_dns::Name::from_dotted("b.example").unwrap())
+        );
+        assert_eq!(plan(&port)[0].addr.to_string(), "192.168.2.5:5353");
+    }
 
     #[test]
     fn resolv_conf_gives_its_ipv4_nameservers() {
