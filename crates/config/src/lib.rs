@@ -74,6 +74,7 @@ pub use cluster::{
 pub use cluster_files::{CLUSTER_FILES, installation_root};
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use ini::{ConfigError, Document, EditError, Entry, Section};
+pub use pf::DnsConf;
 pub use pf::{
     ActiveActiveConf, AuditLogMode, DEFAULT_METRICS_PORT, DEFAULT_STATE_DIR,
     DEFAULT_VIRTUAL_ROUTER_ID, DatabaseConf, GeneralConf, InterfaceConf, InterfaceType,

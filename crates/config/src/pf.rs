@@ -10,6 +10,9 @@ use crate::diag::FileDiags;
 use crate::ini::{Document, Entry, Section};
 use crate::value::{parse_bool, parse_duration, parse_size, secret_weakness, suggestion};
 
+mod dns;
+pub use dns::DnsConf;
+
 /// A password or shared secret: compared and used, never printed by `Debug`.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret(String);
@@ -50,6 +53,8 @@ pub struct PfConf {
     pub ports: PortsConf,
     /// `[interface <name>]` sections in file order.
     pub interfaces: Vec<InterfaceConf>,
+    /// The registration-network DNS responder: `[fencing]` pass-through and `[dns]` keys.
+    pub dns: DnsConf,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -523,6 +528,8 @@ const SECTIONS: &[&str] = &[
     "active_active",
     "maintenance",
     "ports",
+    "fencing",
+    "dns",
 ];
 /// PacketFence pf.conf sections ironfence does not use (a copied pf.conf gets a softer warning).
 const PF_ONLY_SECTIONS: &[&str] = &[
@@ -532,7 +539,6 @@ const PF_ONLY_SECTIONS: &[&str] = &[
     "database_advanced",
     "dns_configuration",
     "expire",
-    "fencing",
     "fingerbank_device_change",
     "guests_admin_registration",
     "inline",
@@ -942,6 +948,8 @@ impl PfConf {
         ) {
             pf.maintenance.cluster_check_interval = (!i.is_zero()).then_some(i);
         }
+
+        pf.dns = dns::read(doc, d);
         pf
     }
 }

@@ -443,3 +443,38 @@ fn a_separate_management_vip_joins_the_management_instance() {
     assert!(h.contains("    bind 192.168.1.11:80\n"), "{h}");
     assert!(!h.contains("192.168.1.10:1443"), "{h}");
 }
+
+/// What DHCP and DNS tell the devices of a registration/isolation network (the router, the
+/// DNS server, the portal: `ServedInterface::service_ip`) is a VIP keepalived carries on that
+/// interface and one the haproxy portal frontend binds, on every server.
+#[test]
+fn every_address_devices_are_told_is_a_keepalived_vip_and_a_portal_bind() {
+    let dir = conf_dir("");
+    for me in ["pf1.example.com", "pf2.example.com", "pf3.example.com"] {
+        let config = load(&dir, me);
+        let files = run();
+        let none = BTreeSet::new();
+        let p = plan(
+            &config,
+            &Local {
+                disabled_peers: &none,
+                maintenance: false,
+                run_dir: &files.dir,
+            },
+        )
+        .unwrap();
+        let served = config.served_interfaces();
+        assert_eq!(served.len(), 2, "{me}: eth1.2 and eth1.3");
+        let portal = haproxy::portal_vips(&p);
+        for s in &served {
+            let ip = s.service_ip();
+            assert_eq!(Some(ip), s.vip, "{me} {}: devices are told the VIP", s.name);
+            let carried = p
+                .instances
+                .iter()
+                .any(|i| i.interface == s.name && i.vips.iter().any(|v| v.ip == ip));
+            assert!(carried, "{me}: keepalived carries {ip} on {}", s.name);
+            assert!(portal.contains(&ip), "{me}: haproxy's portal binds {ip}");
+        }
+    }
+}

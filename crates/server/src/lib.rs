@@ -24,6 +24,7 @@ pub mod cluster;
 pub mod coa;
 mod control;
 pub mod db_health;
+mod dns;
 pub mod front_door;
 pub mod galera;
 mod http;
@@ -258,6 +259,9 @@ impl Daemon {
             None => front_door::RadiusProbe::Tasks(handles),
         };
         shared.front_door.set_radius_probe(probe);
+
+        // The registration networks' DNS responder (issue 10): needs no database.
+        tasks.extend(dns::start(&shared, &shutdown_rx).await);
 
         let metrics_addr = match settings::metrics_listen(&cfg) {
             Some(addr) => {

@@ -353,6 +353,18 @@ impl Metrics {
         registry.register_collector(collector);
     }
 
+    /// Registers a metric owned by a subsystem that starts later (the DNS responder's
+    /// `ironfence_dns_*`).
+    pub fn register_metric(
+        &self,
+        name: &str,
+        help: &str,
+        metric: impl prometheus_client::registry::Metric,
+    ) {
+        let mut registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        registry.register(name, help, metric);
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());

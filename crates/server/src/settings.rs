@@ -184,5 +184,6 @@ pub(crate) fn restart_needed(old: &Config, new: &Config) -> Vec<String> {
             "pf.conf [metrics] listen changed: restart `ironfence serve` to apply".to_string(),
         );
     }
+    notes.extend(crate::dns::restart_needed(old, new));
     notes
 }
