@@ -506,7 +506,14 @@ mod tests {
                   [10.0.0.3]\ncoaSource = 127.0.74.50\n\
                   [10.1.0.0/16]\n";
         // (cluster?, switch address, destination, source, fallback)
-        let cases: &[(bool, &str, &str, Option<IpAddr>, Option<IpAddr>)] = &[
+        type Case = (
+            bool,
+            &'static str,
+            &'static str,
+            Option<IpAddr>,
+            Option<IpAddr>,
+        );
+        let cases: &[Case] = &[
             // Single server: the kernel's choice.
             (false, "10.0.0.1", "10.0.0.1", None, None),
             (false, "10.0.0.2", "10.0.9.9", None, None),
