@@ -300,13 +300,14 @@ pub async fn send_dynauth(
         if fresh {
             let to = SocketAddr::new(target.destination, target.settings.port(kind));
             let socket = match bind(target.source, to).await {
-                Err(Error::Bind { source_ip, error })
-                    if error.kind() == std::io::ErrorKind::AddrNotAvailable
-                        && target
-                            .fallback_source
-                            .is_some_and(|f| Some(f) != target.source) =>
+                // Not an address of this server (bind refused, or allowed by
+                // ip_nonlocal_bind and then unroutable): its own management address instead.
+                Err(e)
+                    if target
+                        .fallback_source
+                        .is_some_and(|f| Some(f) != target.source) =>
                 {
-                    tracing::info!(%source_ip, fallback = ?target.fallback_source, "this server does not hold the CoA source address: sending from its own");
+                    tracing::info!(source = ?target.source, fallback = ?target.fallback_source, error = %e, "cannot send from the CoA source address (not held by this server?): sending from its own");
                     bind(target.fallback_source, to).await?
                 }
                 other => other?,
