@@ -347,5 +347,14 @@ fn balancer_through_the_vip_sticks_drains_fails_over_and_stores_accounting() {
     )
     .unwrap();
     assert_eq!(rows, "1", "{}", c.logs());
+    // The entry names the switch (the hop's client), not the front server that forwarded it:
+    // CoA requests for this device go there.
+    let switch_ip = galera_lab::sql_at(
+        &c.g.socket(1),
+        "pf",
+        &format!("SELECT switch_ip FROM locationlog WHERE mac = '{mac}' AND end_time IS NULL"),
+    )
+    .unwrap();
+    assert_eq!(switch_ip, c.g.lab.switch_ip().to_string(), "{}", c.logs());
     assert_eq!(c.metric("ironfence_lb_bad_backend_reply_total"), 0.0);
 }

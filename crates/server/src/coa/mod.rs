@@ -300,13 +300,14 @@ pub async fn send_dynauth(
         if fresh {
             let to = SocketAddr::new(target.destination, target.settings.port(kind));
             let socket = match bind(target.source, to).await {
-                Err(Error::Bind { source_ip, error })
-                    if error.kind() == std::io::ErrorKind::AddrNotAvailable
-                        && target
-                            .fallback_source
-                            .is_some_and(|f| Some(f) != target.source) =>
+                // Not an address of this server (bind refused, or allowed by
+                // ip_nonlocal_bind and then unroutable): its own management address instead.
+                Err(e)
+                    if target
+                        .fallback_source
+                        .is_some_and(|f| Some(f) != target.source) =>
                 {
-                    tracing::info!(%source_ip, fallback = ?target.fallback_source, "this server does not hold the CoA source address: sending from its own");
+                    tracing::info!(source = ?target.source, fallback = ?target.fallback_source, error = %e, "cannot send from the CoA source address (not held by this server?): sending from its own");
                     bind(target.fallback_source, to).await?
                 }
                 other => other?,
@@ -446,4 +447,161 @@ fn jitter() -> Jitter {
 
 fn new_request_id() -> RequestId {
     RequestId(u64::from_le_bytes(random_bytes::<8>()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "Zq8vRr2NwX4kTb7mYp3sLd9c-coa-unit";
+
+    fn config(cluster: bool, switches: &str) -> (tempfile::TempDir, Config) {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("conf");
+        std::fs::create_dir(&conf).unwrap();
+        let mut files = vec![("switches.conf", switches.replace("SECRET", SECRET))];
+        if cluster {
+            files.push((
+                "cluster.conf",
+                "[CLUSTER]\nmanagement_ip = 127.0.74.100\n[pf1]\nmanagement_ip = 127.0.74.101\n[pf2]\nmanagement_ip = 127.0.74.102\n".to_string(),
+            ));
+            files.push((
+                "pf.conf",
+                "[database]\ntype = mysql\nhost = 127.0.0.1\npass = Xk3nP9vQ2mLr7TzW4yBs8D\n[webservices]\nuser = u\npass = Zq8vRr2NwX4kTb7mYp3sLd9c\n[active_active]\ngalera_replication_username = sst\ngalera_replication_password = Hs7dK2pQ9xLm4vR8tW3nB6yC\npassword = Vr9Lq2Xz\n".to_string(),
+            ));
+        }
+        for (name, text) in files {
+            std::fs::write(conf.join(name), text).unwrap();
+        }
+        let c = Config::load_as(&conf, Some("pf1")).unwrap_or_else(|d| panic!("{d}"));
+        (dir, c)
+    }
+
+    fn at(switch_ip: &str) -> LocationLogEntry {
+        LocationLogEntry {
+            id: 1,
+            mac: Mac([2, 0, 0, 0, 0x74, 0x40]),
+            switch_id: switch_ip.into(),
+            switch_ip: switch_ip.into(),
+            port: Some("12".into()),
+            vlan: Some("2".into()),
+            role: None,
+            ssid: None,
+            session_id: None,
+            username: None,
+            connection_type: None,
+            start_time: 0,
+            end_time: None,
+        }
+    }
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        Some(s.parse().unwrap())
+    }
+
+    #[test]
+    fn targets_per_coa_source_and_controller_table() {
+        let sw = "[default]\nradiusSecret = SECRET\nregistrationVlan = 2\n\
+                  [10.0.0.1]\n\
+                  [10.0.0.2]\ncoaSource = vip\ncontrollerIp = 10.0.9.9\n\
+                  [10.0.0.3]\ncoaSource = 127.0.74.50\n\
+                  [10.1.0.0/16]\n";
+        // (cluster?, switch address, destination, source, fallback)
+        type Case = (
+            bool,
+            &'static str,
+            &'static str,
+            Option<IpAddr>,
+            Option<IpAddr>,
+        );
+        let cases: &[Case] = &[
+            // Single server: the kernel's choice.
+            (false, "10.0.0.1", "10.0.0.1", None, None),
+            (false, "10.0.0.2", "10.0.9.9", None, None),
+            (false, "10.0.0.3", "10.0.0.3", ip("127.0.74.50"), None),
+            // Cluster: this member's management address by default, the VIP on request
+            // (with the member's own address as the fallback).
+            (
+                true,
+                "10.0.0.1",
+                "10.0.0.1",
+                ip("127.0.74.101"),
+                ip("127.0.74.101"),
+            ),
+            (
+                true,
+                "10.0.0.2",
+                "10.0.9.9",
+                ip("127.0.74.100"),
+                ip("127.0.74.101"),
+            ),
+            (
+                true,
+                "10.0.0.3",
+                "10.0.0.3",
+                ip("127.0.74.50"),
+                ip("127.0.74.101"),
+            ),
+            // A switch of a CIDR section: sent to the address it authenticated from.
+            (
+                true,
+                "10.1.2.3",
+                "10.1.2.3",
+                ip("127.0.74.101"),
+                ip("127.0.74.101"),
+            ),
+        ];
+        for (cluster, switch_ip, dest, source, fallback) in cases {
+            let (_dir, c) = config(*cluster, sw);
+            let (_, t) = resolve(&c, &at(switch_ip)).unwrap();
+            assert_eq!(
+                t.destination,
+                dest.parse::<IpAddr>().unwrap(),
+                "{switch_ip}"
+            );
+            assert_eq!(t.source, *source, "{cluster} {switch_ip}");
+            assert_eq!(t.fallback_source, *fallback, "{cluster} {switch_ip}");
+            assert_eq!(t.nas_ip, switch_ip.parse::<IpAddr>().unwrap());
+            assert_eq!(t.secret, SECRET.as_bytes());
+        }
+        let (_dir, c) = config(false, sw);
+        assert!(matches!(
+            resolve(&c, &at("192.0.2.1")),
+            Err(Error::UnknownSwitch { .. })
+        ));
+    }
+
+    #[test]
+    fn requests_identify_the_session_and_carry_the_switch_attributes() {
+        let sw = "[10.0.0.1]\nradiusSecret = SECRET\nregistrationVlan = 2\ntype = Cisco::Catalyst_2960\n\
+                  disconnectAttributes = Service-Type=Authorize-Only\n";
+        let (_dir, c) = config(false, sw);
+        let (_, t) = resolve(&c, &at("10.0.0.1")).unwrap();
+        use ironfence_radius::Attributes;
+        use ironfence_radius::dynauth::DynAuthKind;
+        let coa = attributes(&t, DynAuthKind::Coa).unwrap();
+        let types: Vec<u8> = Attributes::new(coa.attribute_bytes())
+            .map(|a| a.typ)
+            .collect();
+        assert_eq!(
+            types,
+            vec![
+                dict::CALLING_STATION_ID,
+                dict::NAS_IP_ADDRESS,
+                dict::VENDOR_SPECIFIC
+            ]
+        );
+        let disconnect = attributes(&t, DynAuthKind::Disconnect).unwrap();
+        let types: Vec<u8> = Attributes::new(disconnect.attribute_bytes())
+            .map(|a| a.typ)
+            .collect();
+        assert_eq!(
+            types,
+            vec![
+                dict::CALLING_STATION_ID,
+                dict::NAS_IP_ADDRESS,
+                dict::SERVICE_TYPE
+            ]
+        );
+    }
 }

@@ -38,6 +38,10 @@ fn accounting_request(ctx: &Ctx<'_>) -> Handled {
         });
     let mut writes = Vec::new();
     let mut reason = "not_recorded";
+    // The location this server remembers writing at Access-Accept may change (coa::location).
+    if let Some(mac) = mac {
+        ctx.shared.locations.forget(mac);
+    }
     if let Some(kind) = kind {
         let per_device = !matches!(
             kind,
