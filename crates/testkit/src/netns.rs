@@ -39,6 +39,14 @@
 //!   same: it signals only the recorded PIDs that are still inside the lab's namespaces, then
 //!   deletes the namespaces and the directory.
 //!
+//! * **More networks and devices.** [`Lab::add_segment`] adds another bridge (`br<k>`, in the
+//!   switch namespace, no address of its own: the guide's registration network eth1.2 is
+//!   `192.168.2.0/24`, segment 1), [`Lab::attach`] plugs a host into it with an interface
+//!   name of its choice (`eth1.2`), and [`Lab::add_device`] adds a "device": a namespace of
+//!   its own (`<name>d<j>`) with one `eth0` of a given MAC on that segment and no address (a
+//!   DHCP client gives it one). Devices run programs like hosts ([`Lab::device_command`],
+//!   [`Lab::spawn_device`]) and are cleaned up the same way.
+//!
 //! Needs root (or CAP_SYS_ADMIN + CAP_NET_ADMIN) and the Debian packages `iproute2` (`ip`) and
 //! `iputils-ping` (`ping`, used for readiness checks); see [`require_lab`].
 
@@ -57,6 +65,9 @@ const MAX_HOSTS: usize = 88;
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 const DROP_GRACE: Duration = Duration::from_secs(5);
 const PIDS_FILE: &str = ".pids";
+const NAMESPACES_FILE: &str = ".namespaces";
+/// [`ProcHandle::host`] of a process in device `j` is `DEVICE_BASE + j`.
+pub const DEVICE_BASE: usize = 1000;
 
 static LAB_COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -66,6 +77,24 @@ pub struct ProcHandle {
     pub pid: u32,
     pub host: usize,
     pub label: String,
+}
+
+/// A network added by [`Lab::add_segment`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    index: u8,
+}
+
+impl Segment {
+    /// `192.168.(k+1).octet`.
+    pub fn ip(&self, octet: u8) -> Ipv4Addr {
+        Ipv4Addr::new(192, 168, self.index + 1, octet)
+    }
+
+    /// The bridge's name in the switch namespace (`br<k>`).
+    pub fn bridge(&self) -> String {
+        format!("br{}", self.index)
+    }
 }
 
 #[derive(Debug)]
@@ -83,6 +112,10 @@ pub struct Lab {
     net: [u8; 2],
     switch_ns: String,
     hosts: Vec<String>,
+    /// Device namespaces (`<name>d<j>`), see [`Lab::add_device`].
+    devices: Vec<String>,
+    /// Segments added so far (bridge `br<k>` is segment k; br0 is the hosts' network).
+    segments: u8,
     /// Namespaces actually created (deleted on drop), switch first.
     created: Vec<String>,
     /// Behind a mutex so that `is_running(&self)` can reap.
@@ -164,6 +197,8 @@ impl Lab {
         let mut lab = Lab {
             switch_ns: format!("{name}s"),
             hosts: (0..n).map(|i| format!("{name}h{i}")).collect(),
+            devices: Vec::new(),
+            segments: 0,
             name,
             ip,
             ping,
@@ -240,6 +275,14 @@ impl Lab {
     }
 
     fn add_ns(&mut self, ns: &str) -> anyhow::Result<()> {
+        // Recorded for the watchdog before it exists, so a kill in between leaks nothing.
+        use std::io::Write;
+        fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir_path.join(NAMESPACES_FILE))
+            .and_then(|mut f| writeln!(f, "{ns}"))
+            .context("recording the namespace for the watchdog")?;
         self.ip_run(&["netns", "add", ns])?;
         self.created.push(ns.to_string());
         Ok(())
@@ -358,6 +401,28 @@ impl Lab {
     /// `<dir>/<label>.log` (see [`Lab::log`]).
     pub fn spawn(&mut self, i: usize, cmd: Command, label: &str) -> anyhow::Result<ProcHandle> {
         self.check_host(i);
+        let ns = self.hosts[i].clone();
+        self.spawn_in(i, &ns, cmd, label)
+    }
+
+    /// [`Lab::spawn`] in device `j` (its handle's `host` is [`DEVICE_BASE`]` + j`).
+    pub fn spawn_device(
+        &mut self,
+        j: usize,
+        cmd: Command,
+        label: &str,
+    ) -> anyhow::Result<ProcHandle> {
+        let ns = self.device_ns(j).to_string();
+        self.spawn_in(DEVICE_BASE + j, &ns, cmd, label)
+    }
+
+    fn spawn_in(
+        &mut self,
+        host: usize,
+        ns: &str,
+        cmd: Command,
+        label: &str,
+    ) -> anyhow::Result<ProcHandle> {
         if label.is_empty()
             || !label
                 .chars()
@@ -366,7 +431,7 @@ impl Lab {
         {
             bail!("invalid label {label:?}: letters, digits, '-', '_' and '.' (not first) only");
         }
-        let mut cmd = self.wrap(i, cmd)?;
+        let mut cmd = self.wrap(ns, cmd)?;
         let log_path = self.log_path(label);
         let log = fs::OpenOptions::new()
             .create(true)
@@ -378,14 +443,14 @@ impl Lab {
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
-            .with_context(|| format!("spawning {label} in host {i}: {cmd:?}"))?;
+            .with_context(|| format!("spawning {label} in {ns}: {cmd:?}"))?;
         let handle = ProcHandle {
             pid: child.id(),
-            host: i,
+            host,
             label: label.to_string(),
         };
         // Record it for the watchdog first, then own it (so Drop stops it from now on).
-        let line = format!("{} {}\n", handle.pid, self.hosts[i]);
+        let line = format!("{} {ns}\n", handle.pid);
         self.procs
             .get_mut()
             .unwrap_or_else(|e| e.into_inner())
@@ -403,14 +468,13 @@ impl Lab {
         Ok(handle)
     }
 
-    fn wrap(&self, i: usize, cmd: Command) -> anyhow::Result<Command> {
-        let ns = &self.hosts[i];
+    fn wrap(&self, ns: &str, cmd: Command) -> anyhow::Result<Command> {
         let args: Vec<&OsStr> = cmd.get_args().collect();
         let is_ip = cmd.get_program() == self.ip.as_os_str() || cmd.get_program() == "ip";
         if is_ip && args.len() >= 3 && args[0] == "netns" && args[1] == "exec" {
             if args[2] != OsStr::new(ns) {
                 bail!(
-                    "spawn(host {i}): the command runs in namespace {:?}, host {i} is {ns}",
+                    "spawn: the command runs in namespace {:?}, not in {ns}",
                     args[2]
                 );
             }
@@ -496,6 +560,149 @@ impl Lab {
         Ok(())
     }
 
+    /// Adds another network: bridge `br<k>` in the switch namespace (k = 1, 2, …), subnet
+    /// `192.168.(k+1).0/24` (segment 1 is the guide's registration network 192.168.2.0/24).
+    /// Only namespaces plugged into it with [`Lab::attach`] / [`Lab::add_device`] reach it.
+    pub fn add_segment(&mut self) -> anyhow::Result<Segment> {
+        if self.segments >= 200 {
+            bail!("add_segment: at most 200 segments");
+        }
+        self.segments += 1;
+        let seg = Segment {
+            index: self.segments,
+        };
+        let sw = self.switch_ns.clone();
+        let br = seg.bridge();
+        self.ip_run(&["-n", &sw, "link", "add", &br, "type", "bridge"])?;
+        // Forward at once (no STP listening delay) so a DHCP client's first DISCOVER passes.
+        self.ip_run(&[
+            "-n",
+            &sw,
+            "link",
+            "set",
+            &br,
+            "type",
+            "bridge",
+            "forward_delay",
+            "0",
+        ])?;
+        self.ip_run(&["-n", &sw, "link", "set", &br, "up"])?;
+        Ok(seg)
+    }
+
+    /// Plugs host `i` into `seg` with an interface named `ifname` (≤ 15 characters, e.g.
+    /// `eth1.2`), addressed `seg.ip(octet)/24` when `octet` is given.
+    pub fn attach(
+        &mut self,
+        i: usize,
+        seg: &Segment,
+        ifname: &str,
+        octet: Option<u8>,
+    ) -> anyhow::Result<()> {
+        self.check_host(i);
+        let (sw, h) = (self.switch_ns.clone(), self.hosts[i].clone());
+        let port = format!("s{}p{i}", seg.index);
+        self.ip_run(&[
+            "link", "add", &port, "netns", &sw, "type", "veth", "peer", "name", ifname, "netns", &h,
+        ])?;
+        self.ip_run(&[
+            "-n",
+            &sw,
+            "link",
+            "set",
+            &port,
+            "master",
+            &seg.bridge(),
+            "up",
+        ])?;
+        self.ip_run(&["-n", &h, "link", "set", ifname, "up"])?;
+        if let Some(o) = octet {
+            let addr = format!("{}/24", seg.ip(o));
+            self.ip_run(&["-n", &h, "addr", "add", &addr, "dev", ifname])?;
+        }
+        Ok(())
+    }
+
+    /// Adds a device on `seg`: namespace `<name>d<j>` with `lo` and one `eth0` of MAC `mac`,
+    /// up, without an address. Returns `j`.
+    pub fn add_device(&mut self, seg: &Segment, mac: [u8; 6]) -> anyhow::Result<usize> {
+        let j = self.devices.len();
+        let ns = format!("{}d{j}", self.name);
+        self.add_ns(&ns)?;
+        self.devices.push(ns.clone());
+        let sw = self.switch_ns.clone();
+        let port = format!("s{}d{j}", seg.index);
+        let mac = mac
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":");
+        self.ip_run(&[
+            "link", "add", &port, "netns", &sw, "type", "veth", "peer", "name", "eth0", "netns",
+            &ns,
+        ])?;
+        self.ip_run(&[
+            "-n",
+            &sw,
+            "link",
+            "set",
+            &port,
+            "master",
+            &seg.bridge(),
+            "up",
+        ])?;
+        self.ip_run(&["-n", &ns, "link", "set", "eth0", "address", &mac])?;
+        self.ip_run(&["-n", &ns, "link", "set", "lo", "up"])?;
+        self.ip_run(&["-n", &ns, "link", "set", "eth0", "up"])?;
+        Ok(j)
+    }
+
+    /// Name of device `j`'s namespace.
+    pub fn device_ns(&self, j: usize) -> &str {
+        assert!(
+            j < self.devices.len(),
+            "device {j} out of range: the lab has {} devices",
+            self.devices.len()
+        );
+        &self.devices[j]
+    }
+
+    /// `ip netns exec <ns of device j> <program>`.
+    pub fn device_command(&self, j: usize, program: &str) -> Command {
+        self.ns_command(self.device_ns(j), program)
+    }
+
+    /// Runs `f` on a new thread that has entered namespace `ns` (one of this lab's: a host's,
+    /// a device's or the switch's) and returns its result. Sockets created by `f` belong to
+    /// that namespace and keep working from any thread afterwards: a test can run a peer (a
+    /// NAS stand-in, a probe) inside the lab without a helper process.
+    pub fn in_namespace<T: Send + 'static>(
+        &self,
+        ns: &str,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
+        if !self.created.iter().any(|c| c == ns) {
+            bail!("in_namespace: {ns} is not a namespace of lab {}", self.name);
+        }
+        let path = Path::new("/run/netns").join(ns);
+        let file = fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        std::thread::spawn(move || {
+            use std::os::fd::AsRawFd;
+            #[allow(unsafe_code)]
+            // SAFETY: setns(2) on a valid namespace descriptor affects only this thread.
+            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            if rc != 0 {
+                return Err(anyhow::anyhow!(
+                    "setns: {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+            Ok(f())
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("in_namespace: the closure panicked"))?
+    }
+
     /// Contents of `<dir>/<label>.log` so far (empty if there is none).
     pub fn log(&self, label: &str) -> String {
         fs::read(self.log_path(label))
@@ -512,9 +719,6 @@ impl Lab {
     fn spawn_watchdog(&self) -> anyhow::Result<Child> {
         let me = std::process::id();
         let dir = shell_quote(&self.dir_path.to_string_lossy());
-        let mut nss = vec![self.switch_ns.clone()];
-        nss.extend(self.hosts.iter().cloned());
-        let nss = nss.join(" ");
         let script = format!(
             r#"
 while [ "$(cut -d' ' -f4 /proc/$$/stat)" = "{me}" ]; do sleep 1; done
@@ -526,7 +730,7 @@ sig() {{
   done < {dir}/{PIDS_FILE}
 }}
 sig TERM; sleep 2; sig KILL
-for ns in {nss}; do {ip} netns del "$ns" 2>/dev/null; done
+[ -f {dir}/{NAMESPACES_FILE} ] && while read -r ns; do {ip} netns del "$ns" 2>/dev/null; done < {dir}/{NAMESPACES_FILE}
 rm -rf {dir}
 "#,
             ip = shell_quote(&self.ip.to_string_lossy()),

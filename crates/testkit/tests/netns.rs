@@ -260,3 +260,149 @@ fn labs_get_distinct_names_and_subnets() {
     let wrong = a2.command(0, "true");
     assert!(a2.spawn(1, wrong, "wrong").is_err());
 }
+
+#[test]
+fn segments_and_devices_reach_only_what_is_plugged_in_and_are_cleaned_up() {
+    let mut lab = lab(2);
+    let reg = lab.add_segment().unwrap();
+    assert_eq!(
+        (reg.bridge(), reg.ip(5)),
+        ("br1".to_string(), "192.168.2.5".parse().unwrap())
+    );
+    lab.attach(0, &reg, "eth1.2", Some(5)).unwrap();
+    let mac = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01];
+    let d = lab.add_device(&reg, mac).unwrap();
+    let link = lab
+        .device_command(d, "ip")
+        .args(["-o", "link", "show", "eth0"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&link.stdout).contains("02:00:5e:10:00:01"),
+        "{}",
+        String::from_utf8_lossy(&link.stdout)
+    );
+    let run = |c: &mut Command| c.status().unwrap().success();
+    assert!(run(lab.device_command(d, "ip").args([
+        "addr",
+        "add",
+        "192.168.2.50/24",
+        "dev",
+        "eth0"
+    ])));
+    let ping = |lab: &Lab, to: &str| {
+        run(lab
+            .device_command(d, "ping")
+            .args(["-n", "-q", "-c1", "-W1", to])
+            .stdout(std::process::Stdio::null()))
+    };
+    assert!(ping(&lab, "192.168.2.5"), "device → host 0 on the segment");
+    // Host 1 is not on the segment: give it the address the device pings, on its eth0.
+    assert!(run(lab.command(1, "ip").args([
+        "addr",
+        "add",
+        "192.168.2.6/24",
+        "dev",
+        "eth0"
+    ])));
+    assert!(
+        !ping(&lab, "192.168.2.6"),
+        "host 1 is not plugged into the segment"
+    );
+
+    let mut sleep = Command::new("sleep");
+    sleep.arg("1000");
+    let h = lab.spawn_device(d, sleep, "device-sleeper").unwrap();
+    assert!(lab.is_running(&h));
+    let mut names = lab_namespaces(&lab);
+    names.push(lab.device_ns(d).to_string());
+    let dir = lab.dir().to_path_buf();
+    drop(lab);
+    assert_gone(&names, &dir, &[h.pid]);
+}
+
+/// Entry point of the child process of the next test (not a test by itself).
+#[test]
+#[ignore]
+fn child_holding_a_lab_with_a_device() {
+    if std::env::var_os("IRONFENCE_NETNS_CHILD").is_none() {
+        return;
+    }
+    let mut lab = Lab::new(1).unwrap();
+    let seg = lab.add_segment().unwrap();
+    let d = lab.add_device(&seg, [2, 0, 0, 0, 0, 9]).unwrap();
+    let mut sleep = Command::new("sleep");
+    sleep.arg("1000");
+    let h = lab.spawn_device(d, sleep, "sleeper").unwrap();
+    println!(
+        "LAB {} {} {} {} {}",
+        lab.ns(0),
+        lab.switch_ns(),
+        lab.device_ns(d),
+        lab.dir().display(),
+        h.pid
+    );
+    std::thread::sleep(Duration::from_secs(600));
+}
+
+#[test]
+fn a_killed_test_process_leaves_no_namespace_device_or_process_behind() {
+    require_lab().unwrap_or_else(|e| panic!("this test needs the netns lab: {e:#}"));
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_holding_a_lab_with_a_device",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("IRONFENCE_NETNS_CHILD", "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines
+        .find_map(|l| l.ok().filter(|l| l.starts_with("LAB ")))
+        .expect("the child printed its lab");
+    let f: Vec<&str> = line.split_whitespace().collect();
+    let names: Vec<String> = f[1..4].iter().map(|s| s.to_string()).collect();
+    let (dir, pid) = (PathBuf::from(f[4]), f[5].parse::<u32>().unwrap());
+    assert!(netns_list().contains(&names[2]), "device namespace exists");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The watchdog polls once a second, then TERM, 2 s, KILL, delete.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline
+        && (names.iter().any(|n| netns_list().contains(n)) || dir.exists())
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_gone(&names, &dir, &[pid]);
+}
+
+#[test]
+fn a_socket_made_in_a_namespace_serves_there_from_the_test_process() {
+    let lab = lab(1);
+    let sw = lab.switch_ip();
+    // The switch address exists only inside the lab: binding it here fails, in there works.
+    assert!(std::net::UdpSocket::bind((sw, 0)).is_err());
+    let sock = lab
+        .in_namespace(lab.switch_ns(), move || std::net::UdpSocket::bind((sw, 0)))
+        .unwrap()
+        .expect("bind inside the switch namespace");
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let sent = lab
+        .command(0, "bash")
+        .args(["-c", &format!("echo hello > /dev/udp/{sw}/{port}")])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let mut buf = [0u8; 64];
+    let (n, from) = sock.recv_from(&mut buf).expect("datagram from host 0");
+    assert_eq!(
+        (&buf[..n], from.ip()),
+        (&b"hello\n"[..], std::net::IpAddr::V4(lab.host_ip(0)))
+    );
+    assert!(lab.in_namespace("not-ours", || ()).is_err());
+}
