@@ -19,6 +19,8 @@
 //! the test process once a second and stops the server when it is gone.
 
 pub mod netns;
+pub mod slapd;
+pub mod webdriver;
 use anyhow::{Context, bail};
 use std::fs;
 use std::net::{Ipv4Addr, TcpListener};

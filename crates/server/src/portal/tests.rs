@@ -46,10 +46,14 @@ struct Lab {
 }
 
 async fn lab() -> Lab {
+    lab_with(AUTH).await
+}
+
+async fn lab_with(auth: &str) -> Lab {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("conf");
     std::fs::create_dir(&conf).unwrap();
-    std::fs::write(conf.join("authentication.conf"), AUTH).unwrap();
+    std::fs::write(conf.join("authentication.conf"), auth).unwrap();
     std::fs::write(conf.join("pf.conf"), "[general]\nstate_dir = var\n").unwrap();
     let config = ironfence_config::Config::load(&conf).unwrap_or_else(|d| panic!("{d}"));
     crate::settings::prepare_state_dir(&config).unwrap();
@@ -693,4 +697,140 @@ async fn templates_can_be_overridden_from_the_configuration() {
 fn utc_dates() {
     assert_eq!(format_utc(0), "1970-01-01 00:00");
     assert_eq!(format_utc(1_709_164_800 + 3_660), "2024-02-29 01:01");
+}
+
+fn ldap_users() -> Vec<ironfence_testkit::slapd::LdapUser> {
+    let u = |uid: &str, pw: &str, et: &str| ironfence_testkit::slapd::LdapUser {
+        uid: uid.into(),
+        password: pw.into(),
+        employee_type: et.into(),
+        mail: format!("{uid}@example.org"),
+    };
+    vec![
+        u("alice", "alice-ldap-pw", "staff"),
+        u("bob", "bob-ldap-pw", "student"),
+        u("abe", "abe-ldap-pw", "contractor"),
+    ]
+}
+
+fn ldap_auth(slapd: &ironfence_testkit::slapd::Slapd) -> String {
+    use ironfence_testkit::slapd::{ADMIN_DN, ADMIN_PASSWORD, PEOPLE_DN};
+    format!(
+        "[ldap1]\ntype=LDAP\ndescription=Campus account\nhost={}\nport={}\nencryption=none\n\
+         basedn={PEOPLE_DN}\nbinddn={ADMIN_DN}\npassword={ADMIN_PASSWORD}\nusernameattribute=uid\n\
+         scope=sub\nsearchattributes=employeeType,mail\n\n\
+         [ldap1 rule staff]\nclass=authentication\nmatch=all\ncondition0=employeeType,equals,staff\n\
+         action0=set_role=gaming\naction1=set_access_duration=30D\n\n\
+         [ldap1 rule students]\nclass=authentication\ncondition0=employeeType,equals,student\n\
+         action0=set_role=guest\naction1=set_access_duration=1D\n",
+        slapd.addr.ip(),
+        slapd.addr.port()
+    )
+}
+
+/// The LDAP source against a real slapd: service bind, search, user bind, attributes → rules.
+#[tokio::test]
+async fn ldap_source_against_slapd() {
+    let slapd = ironfence_testkit::slapd::Slapd::start(Ipv4Addr::new(127, 0, 73, 2), &ldap_users())
+        .unwrap();
+    let lab = lab_with(&ldap_auth(&slapd)).await;
+    let cfg = lab.shared.config();
+    let src = cfg.authentication.source("ldap1").unwrap();
+    let source = sources::for_conf(src, &lab.shared.store);
+    let creds = |u: &str, p: &str| sources::Credentials {
+        username: u.into(),
+        password: p.into(),
+        ..Default::default()
+    };
+    let who = source
+        .authenticate(&creds("alice", "alice-ldap-pw"), 0)
+        .await
+        .unwrap();
+    assert_eq!(who.pid, "alice");
+    assert_eq!(who.attributes.get("employeetype"), ["staff"]);
+    assert_eq!(who.email.as_deref(), Some("alice@example.org"));
+    assert_eq!(
+        rules::decide(src, &who.attributes, 0).unwrap().role,
+        "gaming"
+    );
+    // Wrong password, unknown user, empty password (an LDAP unauthenticated bind): one error.
+    for (u, p) in [
+        ("alice", "wrong"),
+        ("nobody", "alice-ldap-pw"),
+        ("alice", ""),
+    ] {
+        assert_eq!(
+            source.authenticate(&creds(u, p), 0).await.unwrap_err(),
+            sources::AuthError::InvalidCredentials,
+            "{u}/{p}"
+        );
+    }
+    // Filter injection: "a*" must not find alice (or abe) and log in with her password.
+    for u in ["a*", "*", "alice)(uid=*"] {
+        assert_eq!(
+            source
+                .authenticate(&creds(u, "alice-ldap-pw"), 0)
+                .await
+                .unwrap_err(),
+            sources::AuthError::InvalidCredentials,
+            "{u}"
+        );
+    }
+    // A user no rule matches (contractor) authenticates but is refused by the rules.
+    let abe = source
+        .authenticate(&creds("abe", "abe-ldap-pw"), 0)
+        .await
+        .unwrap();
+    assert!(rules::decide(src, &abe.attributes, 0).is_err());
+
+    // Through the portal: the device is registered with the mapped role.
+    let dev = ip(30);
+    lease(&lab, dev, mac(30)).await;
+    let (cookie, csrf, _) = open_landing(&lab, dev).await;
+    let r = post(
+        &lab,
+        dev,
+        "/captive-portal/login/ldap1",
+        &cookie,
+        &format!("csrf={csrf}&username=bob&password=bob-ldap-pw"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let node = lab.shared.store.get_node(mac(30)).await.unwrap().unwrap();
+    assert_eq!(
+        (node.status, node.role.as_deref(), node.pid.as_str()),
+        (NodeStatus::Registered, Some("guest"), "bob")
+    );
+}
+
+/// A directory that does not answer: the page says so, and nothing is registered.
+#[tokio::test]
+async fn ldap_down_is_unavailable_not_a_login_error() {
+    let port = std::net::TcpListener::bind("127.0.73.3:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let auth = format!(
+        "[ldap1]\ntype=LDAP\nhost=127.0.73.3\nport={port}\nbasedn=dc=x\nconnection_timeout=2s\n\n\
+         [ldap1 rule all]\naction0=set_role=guest\naction1=set_access_duration=1h\n"
+    );
+    let lab = lab_with(&auth).await;
+    let dev = ip(31);
+    lease(&lab, dev, mac(31)).await;
+    let (cookie, csrf, _) = open_landing(&lab, dev).await;
+    let r = post(
+        &lab,
+        dev,
+        "/captive-portal/login/ldap1",
+        &cookie,
+        &format!("csrf={csrf}&username=bob&password=x"),
+    )
+    .await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(
+        r.body.contains("login service is not available"),
+        "{}",
+        r.body
+    );
 }
