@@ -12,7 +12,7 @@ use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const ELEMENT_KEY: &str = "element-6066-11e4-a52f-4f735466cecf";
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 #[derive(Debug)]
 pub struct Browser {
@@ -37,14 +37,38 @@ fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> anyhow::Re
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )?;
-    let mut out = Vec::new();
-    s.read_to_end(&mut out)?;
-    let text = String::from_utf8_lossy(&out);
-    let (head, payload) = text
-        .split_once("\r\n\r\n")
-        .context("no HTTP body from chromedriver")?;
-    // chromedriver answers with Content-Length (no chunking) on Connection: close.
-    let v: Value = serde_json::from_str(payload)
+    // chromedriver keeps the connection open: read the head, then Content-Length bytes.
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = s.read(&mut chunk)?;
+        if n == 0 {
+            bail!("chromedriver closed the connection before answering {method} {path}");
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .context("chromedriver answered without Content-Length")?;
+    while buf.len() < head_end + len {
+        let n = s.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let payload = String::from_utf8_lossy(&buf[head_end..]).to_string();
+    let v: Value = serde_json::from_str(&payload)
         .with_context(|| format!("chromedriver answered {head}: {payload}"))?;
     if !head.starts_with("HTTP/1.1 200") {
         bail!("WebDriver {method} {path}: {}", v["value"]);
@@ -125,12 +149,13 @@ impl Browser {
             "/element",
             Some(json!({"using": "css selector", "value": css})),
         )?;
-        Ok(Element(
-            v[ELEMENT_KEY]
-                .as_str()
-                .context("no element id")?
-                .to_string(),
-        ))
+        let id = v[ELEMENT_KEY].as_str().with_context(|| {
+            format!(
+                "no element {css:?} ({v}) in:\n{}",
+                self.source().unwrap_or_default()
+            )
+        })?;
+        Ok(Element(id.to_string()))
     }
 
     pub fn send_keys(&self, e: &Element, text: &str) -> anyhow::Result<()> {
@@ -153,6 +178,22 @@ impl Browser {
             .as_str()
             .unwrap_or_default()
             .to_string())
+    }
+
+    /// The page source once it contains `text` (a click's navigation may still be loading),
+    /// or an error with the last source after 10 s.
+    pub fn wait_for_text(&self, text: &str) -> anyhow::Result<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let src = self.source()?;
+            if src.contains(text) {
+                return Ok(src);
+            }
+            if Instant::now() > deadline {
+                bail!("{text:?} not on the page after 10 s:\n{src}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn current_url(&self) -> anyhow::Result<String> {
