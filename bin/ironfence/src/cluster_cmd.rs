@@ -172,7 +172,7 @@ fn resolve_api_password(
 }
 
 /// Reads one line from the terminal on stdin with echo turned off (restored afterwards).
-fn prompt_password(prompt: &str) -> anyhow::Result<String> {
+pub(crate) fn prompt_password(prompt: &str) -> anyhow::Result<String> {
     use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
     use std::io::{BufRead, Write};
     let stdin = std::io::stdin();

@@ -25,6 +25,7 @@ mod audit_cmd;
 mod cluster_cmd;
 mod db_cmd;
 mod node_cmd;
+mod user_cmd;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -72,6 +73,9 @@ enum Command {
     /// Manage devices (nodes).
     #[command(subcommand)]
     Node(node_cmd::NodeCommand),
+    /// Captive portal local users: add one, or import a PacketFence password export.
+    #[command(subcommand)]
+    User(user_cmd::UserCommand),
     /// RADIUS audit records of a device (every cluster member is asked), newest last.
     Audit(audit_cmd::AuditArgs),
     /// Cluster membership: sync, node enable/disable, maintenance, status.
@@ -163,6 +167,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Configreload => configreload(&cli.conf_dir).await,
         Command::Cluster(cmd) => cluster_cmd::run(&cli.conf_dir, cmd).await,
         Command::Node(cmd) => node_cmd::run(&load_config(&cli.conf_dir)?, cmd).await,
+        Command::User(cmd) => user_cmd::run(&load_config(&cli.conf_dir)?, cmd).await,
         Command::Audit(args) => audit_cmd::run(&load_config(&cli.conf_dir)?, args).await,
         Command::Db(DbCommand::Migrate) => {
             let config = load_config(&cli.conf_dir)?;

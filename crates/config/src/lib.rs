@@ -53,6 +53,7 @@
 //! of servers (3 or more, odd), and the cluster secrets (`[webservices]`, `[active_active]`).
 #![forbid(unsafe_code)]
 
+pub mod authentication;
 pub mod cluster;
 mod cluster_files;
 mod diag;
@@ -113,6 +114,8 @@ pub struct Config {
     /// Extra files to synchronize across the cluster (conf/cluster-files.txt): absolute,
     /// normalised, all under [`installation_root`], in file order.
     pub cluster_files: Vec<PathBuf>,
+    /// authentication.conf + profiles.conf: the captive portal's sources and its profile.
+    pub authentication: authentication::AuthenticationConf,
 }
 
 impl Config {
@@ -357,6 +360,24 @@ fn build(conf_dir: &Path, identity: Option<&str>) -> (Config, Diagnostics) {
         );
     }
     let cluster_files = cluster_files::read(conf_dir, &mut diags);
+    // Captive portal: authentication.conf and profiles.conf.
+    let auth_doc = read_optional(conf_dir, authentication::AUTHENTICATION_CONF, &mut diags);
+    let profiles_doc = read_optional(conf_dir, authentication::PROFILES_CONF, &mut diags);
+    let mut auth_diags = Diagnostics::default();
+    let authentication = authentication::AuthenticationConf::from_documents(
+        auth_doc.as_ref(),
+        profiles_doc.as_ref(),
+        &roles,
+        &mut FileDiags {
+            file: &conf_dir.join(authentication::AUTHENTICATION_CONF),
+            out: &mut diags,
+        },
+        &mut FileDiags {
+            file: &conf_dir.join(authentication::PROFILES_CONF),
+            out: &mut auth_diags,
+        },
+    );
+    diags.0.extend(auth_diags.0);
     let config = Config {
         conf_dir: conf_dir.to_path_buf(),
         pf,
@@ -366,6 +387,7 @@ fn build(conf_dir: &Path, identity: Option<&str>) -> (Config, Diagnostics) {
         identity,
         identity_source,
         cluster_files,
+        authentication,
     };
     (config, diags)
 }

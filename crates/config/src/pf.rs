@@ -295,6 +295,10 @@ pub struct PortsConf {
     pub web: u16,
     /// `admin`: the admin interface haproxy serves on the management VIP. Default 1443.
     pub admin: u16,
+    /// `portal_http` / `portal_https`: the captive portal's ports on the registration networks
+    /// of a single server (default 80 / 443; tests use others).
+    pub portal_http: u16,
+    pub portal_https: u16,
 }
 
 impl Default for PortsConf {
@@ -302,6 +306,8 @@ impl Default for PortsConf {
         PortsConf {
             web: 8080,
             admin: 1443,
+            portal_http: 80,
+            portal_https: 443,
         }
     }
 }
@@ -504,7 +510,7 @@ const ACTIVE_ACTIVE_KEYS: &[&str] = &[
     "vrrp_version",
     "vrrp_advert_interval",
 ];
-const PORTS_KEYS: &[&str] = &["web", "admin"];
+const PORTS_KEYS: &[&str] = &["web", "admin", "portal_http", "portal_https"];
 const MAINTENANCE_KEYS: &[&str] = &["cluster_check_interval"];
 const INTERFACE_KEYS: &[&str] = &["ip", "mask", "type", "enforcement"];
 /// PacketFence interface keys accepted without a warning (not used yet).
@@ -939,6 +945,12 @@ impl PfConf {
         pf.ports.admin = r
             .parsed("admin", "a TCP port (1-65535)", parse_port)
             .unwrap_or(pf.ports.admin);
+        pf.ports.portal_http = r
+            .parsed("portal_http", "a TCP port (1-65535)", parse_port)
+            .unwrap_or(pf.ports.portal_http);
+        pf.ports.portal_https = r
+            .parsed("portal_https", "a TCP port (1-65535)", parse_port)
+            .unwrap_or(pf.ports.portal_https);
 
         let mut r = Reader::new(doc, "maintenance", MAINTENANCE_KEYS, d);
         if let Some(i) = r.parsed(

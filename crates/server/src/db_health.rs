@@ -41,6 +41,12 @@ impl DbHealth {
         self.read_only.load(Ordering::Relaxed)
     }
 
+    /// Tests of what depends on the mode (the portal's 503) without a Galera partition.
+    #[cfg(test)]
+    pub(crate) fn set_read_only_for_test(&self, ro: bool) {
+        self.read_only.store(ro, Ordering::Relaxed);
+    }
+
     /// Completes when the database next returns to read-write.
     pub async fn writable_again(&self) {
         self.writable.notified().await

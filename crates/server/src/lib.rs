@@ -30,10 +30,12 @@ pub mod galera;
 mod http;
 pub mod metrics;
 pub mod node_cache;
+pub mod portal;
 mod radius;
 mod settings;
 pub mod spool;
 pub mod udp;
+pub mod web;
 
 pub use coa::reevaluate_access;
 pub use control::{ControlClient, ControlError};
@@ -159,6 +161,9 @@ pub struct Daemon {
     pub auth_addr: std::net::SocketAddr,
     pub acct_addr: std::net::SocketAddr,
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// The captive portal's listeners (single server; empty in a cluster or without a
+    /// registration network).
+    pub portal_addrs: Vec<std::net::SocketAddr>,
 }
 
 impl Daemon {
@@ -312,6 +317,14 @@ impl Daemon {
                 )));
             }
         }
+        // Captive portal: a single server binds its registration networks itself; a cluster
+        // serves it on the web listener above, behind haproxy.
+        let mut portal_addrs = Vec::new();
+        if !cfg.is_cluster() {
+            let started = portal::start(shared.clone(), shutdown_rx.clone()).await?;
+            portal_addrs = started.addrs;
+            tasks.extend(started.tasks);
+        }
         let control_path = settings::control_socket_path(&cfg);
         tasks.push(control::serve(
             shared.clone(),
@@ -336,6 +349,7 @@ impl Daemon {
             auth_addr,
             acct_addr,
             metrics_addr,
+            portal_addrs,
         })
     }
 

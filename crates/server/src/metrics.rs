@@ -42,6 +42,9 @@ pub struct Metrics {
     pub db_read_only: Gauge,
     /// Writes not done because the database is read-only, by operation.
     pub db_writes_skipped: Family<Labels1, Counter>,
+    /// Captive portal form posts and refusals, by result (registered, invalid_credentials,
+    /// no_rule, rate_limited, forbidden, bad_request, unavailable).
+    pub portal: Family<Labels1, Counter>,
     /// The local accounting spool.
     pub spool: SpoolMetrics,
     /// 1 for each VIP this server holds (keepalived MASTER), 0 for the others it competes for.
@@ -153,6 +156,13 @@ impl Metrics {
         let config_reloads = Family::<Labels1, Counter>::default();
         let db_read_only = Gauge::default();
         let db_writes_skipped = Family::<Labels1, Counter>::default();
+        // Captive portal.
+        let portal = Family::<Labels1, Counter>::default();
+        registry.register(
+            "portal_requests",
+            "Captive portal form posts and refusals, by result",
+            portal.clone(),
+        );
         registry.register(
             "radius_requests",
             "RADIUS requests received, by port and code",
@@ -292,6 +302,7 @@ impl Metrics {
         let coa = crate::coa::CoaMetrics::register(&mut registry);
         Metrics {
             coa,
+            portal,
             vip_held,
             keepalived_notify_unparsed,
             lb,

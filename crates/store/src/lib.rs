@@ -57,6 +57,7 @@ mod error;
 pub mod migrations;
 mod mysql;
 pub mod node_cache;
+pub mod portal;
 mod sqlite;
 pub mod traits;
 mod types;

@@ -31,7 +31,7 @@ pub struct Migration {
 }
 
 /// The schema version this binary writes and understands.
-pub const LATEST_VERSION: u32 = 5;
+pub const LATEST_VERSION: u32 = 7;
 
 pub(crate) const SQLITE_SCHEMA_VERSION_DDL: &str = "CREATE TABLE IF NOT EXISTS schema_version (
     version INTEGER NOT NULL PRIMARY KEY,
@@ -268,6 +268,38 @@ pub const MIGRATIONS: &[Migration] = &[
                 mac VARCHAR(17) NOT NULL,
                 changed_at BIGINT NOT NULL,
                 KEY node_change_changed_at (changed_at)
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"],
+    },
+    // v6 belongs to the DHCP work (leases); this placeholder keeps versions consecutive on
+    // the portal branch. The integrator replaces it by the DHCP migration when merging.
+    Migration {
+        version: 6,
+        description: "reserved (DHCP leases)",
+        sqlite: &["CREATE TABLE IF NOT EXISTS reserved_v6 (id INTEGER PRIMARY KEY)"],
+        mysql: &["CREATE TABLE IF NOT EXISTS reserved_v6 (id INT PRIMARY KEY) ENGINE=InnoDB"],
+    },
+    Migration {
+        version: 7,
+        description: "captive portal: local users (PacketFence's password table)",
+        // PacketFence's `password` table, the columns the portal uses: a hash (argon2id, or an
+        // imported bcrypt hash), the validity window (UNIX seconds). ip4log's primary key
+        // (ip) already serves the portal's IP → MAC lookup.
+        sqlite: &["CREATE TABLE IF NOT EXISTS password (
+                pid TEXT NOT NULL PRIMARY KEY
+                    REFERENCES person (pid) ON DELETE CASCADE ON UPDATE CASCADE,
+                password TEXT NOT NULL,
+                valid_from INTEGER,
+                expiration INTEGER,
+                created_at INTEGER NOT NULL
+            ) WITHOUT ROWID"],
+        mysql: &["CREATE TABLE IF NOT EXISTS password (
+                pid VARCHAR(255) NOT NULL PRIMARY KEY,
+                password VARCHAR(255) NOT NULL,
+                valid_from BIGINT NULL,
+                expiration BIGINT NULL,
+                created_at BIGINT NOT NULL,
+                CONSTRAINT password_pid_fk FOREIGN KEY (pid) REFERENCES person (pid)
+                    ON DELETE CASCADE ON UPDATE CASCADE
             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"],
     },
 ];

@@ -1110,3 +1110,6 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 }
+
+// Captive portal: local users and IP → MAC (migration v7).
+mod portal;

@@ -874,3 +874,6 @@ impl SqliteStore {
         }
     }
 }
+
+// Captive portal: local users and IP → MAC (migration v7).
+mod portal;

@@ -20,6 +20,8 @@
 
 pub mod nas;
 pub mod netns;
+pub mod slapd;
+pub mod webdriver;
 use anyhow::{Context, bail};
 use std::fs;
 use std::net::{Ipv4Addr, TcpListener};

@@ -41,6 +41,9 @@ pub struct DaemonBuilder {
     switches: String,
     database: String,
     radius_extra: String,
+    /// More pf.conf sections, and more files in the conf dir (captive portal tests).
+    pf_extra: String,
+    files: Vec<(String, String)>,
 }
 
 impl Default for DaemonBuilder {
@@ -52,6 +55,8 @@ impl Default for DaemonBuilder {
             ),
             database: "[database]\ntype=sqlite\n".to_string(),
             radius_extra: String::new(),
+            pf_extra: String::new(),
+            files: Vec::new(),
         }
     }
 }
@@ -73,6 +78,18 @@ impl DaemonBuilder {
         self
     }
 
+    /// More pf.conf sections (appended).
+    pub fn pf_extra(mut self, text: &str) -> Self {
+        self.pf_extra = text.to_string();
+        self
+    }
+
+    /// Another file in the conf dir (`name` relative to it).
+    pub fn file(mut self, name: &str, text: &str) -> Self {
+        self.files.push((name.to_string(), text.to_string()));
+        self
+    }
+
     pub fn start(self) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("conf");
@@ -83,13 +100,19 @@ impl DaemonBuilder {
         std::fs::write(
             conf.join("pf.conf"),
             format!(
-                "[general]\nstate_dir={}\n\n{}\n[radius]\nlisten=127.0.0.1\nauth_port={auth_port}\nacct_port={acct_port}\n{}\n[metrics]\nlisten=127.0.0.1:{metrics_port}\n",
+                "[general]\nstate_dir={}\n\n{}\n[radius]\nlisten=127.0.0.1\nauth_port={auth_port}\nacct_port={acct_port}\n{}\n[metrics]\nlisten=127.0.0.1:{metrics_port}\n{}",
                 state.display(),
                 self.database,
-                self.radius_extra
+                self.radius_extra,
+                self.pf_extra
             ),
         )
         .unwrap();
+        for (name, text) in &self.files {
+            let path = conf.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
         std::fs::write(conf.join("switches.conf"), &self.switches).unwrap();
         let mut d = Daemon {
             dir,

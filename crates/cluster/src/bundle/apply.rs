@@ -473,6 +473,15 @@ fn local_synced_files(root: &Path) -> Result<Vec<String>, BundleError> {
         Ok(m) if m.is_dir() => walk_ssl(&ssl, "conf/ssl", &mut out)?,
         _ => {}
     }
+    let templates = conf.join("portal/templates");
+    for p in [conf.join("portal"), templates.clone()] {
+        if fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(BundleError::Symlink { path: p });
+        }
+    }
+    if templates.is_dir() {
+        walk_ssl(&templates, super::PORTAL_TEMPLATES, &mut out)?;
+    }
     Ok(out)
 }
 

@@ -2,7 +2,7 @@
 
 use super::{
     Bundle, BundleError, BundleFile, MAX_FILE_SIZE, MAX_FILES, MAX_TOTAL_SIZE, NEVER_SYNCED,
-    is_reserved_name, normalize_mode,
+    PORTAL_TEMPLATES, is_reserved_name, normalize_mode,
 };
 use std::fs;
 use std::io::Read;
@@ -50,6 +50,23 @@ pub fn collect(
         Ok(_) => return Err(BundleError::NotRegularFile { path: ssl }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(BundleError::io("stat", ssl, e)),
+    }
+
+    // The captive portal's templates (conf/portal/templates/**), like conf/ssl.
+    let portal = conf_dir.join("portal");
+    match fs::symlink_metadata(&portal) {
+        Ok(m) if m.file_type().is_symlink() => return Err(BundleError::Symlink { path: portal }),
+        Ok(m) if m.is_dir() => {
+            let templates = portal.join("templates");
+            match fs::symlink_metadata(&templates) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(BundleError::Symlink { path: templates });
+                }
+                Ok(m) if m.is_dir() => c.walk(&templates, PORTAL_TEMPLATES)?,
+                _ => {}
+            }
+        }
+        _ => {}
     }
 
     for extra in extra_files {

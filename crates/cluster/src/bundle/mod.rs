@@ -19,6 +19,7 @@
 //! Paths in a bundle are relative to the installation root, with `/` separators:
 //! - every regular `*.conf` file directly in `conf/` (not in sub-directories);
 //! - everything under `conf/ssl/` (the cluster CA and other TLS material shared by the cluster);
+//! - everything under `conf/portal/templates/` (the captive portal's template overrides);
 //! - the extra files listed in `conf/cluster-files.txt` (the guide's "Adding files to the
 //!   synchronization"); they must be inside the installation root.
 //!
@@ -28,7 +29,7 @@
 //!
 //! # What a receiver accepts
 //! The sender's list is not trusted: [`ReceivePolicy`] (built from the receiver's own
-//! configuration) accepts only `conf/*.conf`, `conf/ssl/**` and the extra files the
+//! configuration) accepts only `conf/*.conf`, `conf/ssl/**`, `conf/portal/templates/**` and the extra files the
 //! receiver's own `conf/cluster-files.txt` lists, never anything in its state directory, never
 //! through a symbolic link; any other path refuses the whole bundle with an error naming it.
 //! Modes are normalised with [`normalize_mode`] (no execute bits, no group/other write), both
@@ -72,6 +73,9 @@ pub const MAX_PATH_LEN: usize = 1024;
 /// `.<name>.ironfence-new-…`, backups `.<name>.ironfence-old-…`, the staging directory, the
 /// journal and the lock): a path component containing it is never collected nor accepted.
 pub const RESERVED_MARKER: &str = ".ironfence-";
+/// The captive portal's template overrides: synchronized like `conf/ssl/**`.
+pub const PORTAL_TEMPLATES: &str = "conf/portal/templates";
+const PORTAL_TEMPLATES_PREFIX: &str = "conf/portal/templates/";
 /// Files (relative to the installation root) that are never synchronized: not collected, never
 /// accepted from a peer, never deleted by [`apply`].
 pub const NEVER_SYNCED: &[&str] = &["conf/cluster-files.txt"];
@@ -335,7 +339,9 @@ pub fn is_default_synced(path: &str) -> bool {
             if NEVER_SYNCED.contains(&path) {
                 return false;
             }
-            rest.starts_with("ssl/") || (!rest.contains('/') && rest.ends_with(".conf"))
+            rest.starts_with("ssl/")
+                || path.starts_with(PORTAL_TEMPLATES_PREFIX)
+                || (!rest.contains('/') && rest.ends_with(".conf"))
         }
         None => false,
     }

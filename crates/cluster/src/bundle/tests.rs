@@ -1160,3 +1160,28 @@ fn crash_at_every_step(sabotage: bool) -> (usize, usize) {
     eprintln!("crash points (old bundle, new bundle after recovery): {outcomes:?}");
     outcomes
 }
+
+/// The captive portal's template overrides travel like conf/ssl: collected, accepted by a
+/// receiver, and nothing else under conf/portal/.
+#[test]
+fn portal_templates_are_synchronized() {
+    let d = install();
+    let r = d.path();
+    write(
+        r,
+        "conf/portal/templates/base.html",
+        "<main>custom</main>",
+        0o644,
+    );
+    write(r, "conf/portal/other.txt", "not synced", 0o644);
+    let b = collect(&r.join("conf"), r, &[]).unwrap();
+    assert_eq!(
+        b.get("conf/portal/templates/base.html").unwrap().content,
+        &b"<main>custom</main>"[..]
+    );
+    assert!(b.get("conf/portal/other.txt").is_none());
+    let p = policy(r);
+    p.check("conf/portal/templates/base.html").unwrap();
+    p.check("conf/portal/templates/sub/x.txt").unwrap();
+    assert!(p.check("conf/portal/other.txt").is_err());
+}

@@ -5,7 +5,7 @@
 //! - `GET /health?writable` → the same body, 503 while the database is read-only (haproxy's
 //!   write backend checks this, so a degraded member takes no writes).
 //!
-//! The portal and admin issues mount their pages on this listener.
+//! The captive portal is mounted on it (`crate::portal::cluster_router`); the admin will be.
 
 use crate::Shared;
 use axum::Router;
@@ -24,8 +24,21 @@ pub(crate) async fn serve(
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let app = Router::new()
         .route("/health", get(health))
-        .with_state(shared);
-    crate::http::serve_router("web", addr, app, shutdown).await
+        .with_state(shared.clone());
+    // The captive portal on this listener (haproxy forwards the registration VIPs to it).
+    let app = match crate::portal::cluster_router(shared) {
+        Ok(portal) => app.merge(portal),
+        Err(e) => {
+            tracing::error!(error = %e, "captive portal not mounted on the web listener");
+            app
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("binding the web listener on {addr}: {e}"))?;
+    let bound = listener.local_addr()?;
+    let task = crate::web::serve("web", listener, None, app, Default::default(), shutdown);
+    Ok((bound, task))
 }
 
 /// Whether the query asks for writability (`?writable`, `?writable=1`, `?x&writable`).

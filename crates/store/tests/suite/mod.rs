@@ -37,7 +37,8 @@ macro_rules! with_cases {
             audit_batch_insert_and_count,
             bulk_import_100k_and_time_node_view,
             every_node_change_is_logged,
-            two_servers_cache_coherence
+            two_servers_cache_coherence,
+            portal_local_users_and_mac_for_ip
         );
     };
 }
@@ -1038,4 +1039,64 @@ pub async fn two_servers_cache_coherence(cfg: StoreConfig) {
     assert!(b.stats().untrusted > after.untrusted);
     a.close().await;
     b.store().close().await;
+}
+
+/// Captive portal (migration v7): local users round-trip with their validity window and
+/// replace on upsert; `mac_for_ip` answers the device holding an address now (not one whose
+/// address moved to another device).
+pub async fn portal_local_users_and_mac_for_ip(cfg: StoreConfig) {
+    use ironfence_store::portal::LocalUser;
+    let store = open(&cfg).await;
+    assert_eq!(store.get_local_user("alice").await.unwrap(), None);
+    let mut alice = LocalUser {
+        pid: "alice".into(),
+        password: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA".into(),
+        valid_from: Some(T0),
+        expiration: Some(T0 + 86_400),
+    };
+    store.upsert_local_user(&alice, T0).await.unwrap();
+    assert_eq!(
+        store.get_local_user("alice").await.unwrap().as_ref(),
+        Some(&alice)
+    );
+    assert!(
+        store.get_person("alice").await.unwrap().is_some(),
+        "person row created"
+    );
+    let got = store.get_local_user("alice").await.unwrap().unwrap();
+    assert!(!got.valid_at(T0 - 1) && got.valid_at(T0) && !got.valid_at(T0 + 86_400));
+    alice.password = "$2y$04$abcdefghijklmnopqrstuu5Ht1Cq3bnfpXFxWeHZW1qPV5rZyV7cm".into();
+    alice.expiration = None;
+    store.upsert_local_user(&alice, T0 + 5).await.unwrap();
+    assert_eq!(
+        store.get_local_user("alice").await.unwrap().as_ref(),
+        Some(&alice)
+    );
+
+    let ip = Ipv4Addr::new(192, 0, 2, 10);
+    assert_eq!(store.mac_for_ip(ip, T0).await.unwrap(), None);
+    let start = AccountingEvent {
+        mac: Some(mac(7)),
+        framed_ip: Some(ip),
+        session_id: Some("s7".into()),
+        ..AccountingEvent::new(AccountingKind::Start, "sw1", "192.0.2.250", T0)
+    };
+    store.record_accounting(&start).await.unwrap();
+    assert_eq!(store.mac_for_ip(ip, T0 + 1).await.unwrap(), Some(mac(7)));
+    // The address moves to another device: the lookup follows.
+    let other = AccountingEvent {
+        mac: Some(mac(8)),
+        session_id: Some("s8".into()),
+        now: T0 + 10,
+        ..start.clone()
+    };
+    store.record_accounting(&other).await.unwrap();
+    assert_eq!(store.mac_for_ip(ip, T0 + 11).await.unwrap(), Some(mac(8)));
+    assert_eq!(
+        store
+            .mac_for_ip(Ipv4Addr::new(192, 0, 2, 11), T0 + 11)
+            .await
+            .unwrap(),
+        None
+    );
 }
