@@ -23,7 +23,9 @@ use crate::Shared;
 use crate::metrics::Metrics;
 use crate::udp::PktInfoSocket;
 use ironfence_config::{Config, DnsConf, ServedInterface};
-use ironfence_dns::{Action, AnswerOutcome, Forwarder, Outgoing, Passthrough, Query, Responder};
+use ironfence_dns::{
+    Action, AnswerOutcome, Forwarder, Outgoing, Passthrough, Query, ReplyKind, Responder,
+};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -318,15 +320,19 @@ impl Dns {
     async fn serve_udp(self: Arc<Self>, i: usize, mut shutdown: watch::Receiver<bool>) {
         let (sock, portal) = (self.listeners[i].0.clone(), self.listeners[i].1);
         let mut buf = vec![0u8; 4096];
+        // The hot counters, looked up once (a family lookup takes a lock and hashes).
+        let queries = self
+            .metrics
+            .queries
+            .get_or_create(&[("transport", "udp")])
+            .clone();
+        let mut answered: Vec<(ReplyKind, Counter)> = Vec::new();
         loop {
             let r = tokio::select! {
                 r = sock.recv(&mut buf) => r,
                 _ = shutdown.wait_for(|s| *s) => break,
             };
-            self.metrics
-                .queries
-                .get_or_create(&[("transport", "udp")])
-                .inc();
+            queries.inc();
             let got = match r {
                 Ok(got) => got,
                 Err(e) => {
@@ -343,7 +349,20 @@ impl Dns {
             let (responder, resolvers) = self.rules();
             match responder.handle(datagram, portal) {
                 Action::Reply { bytes, kind } => {
-                    self.metrics.answer(kind.label());
+                    match answered.iter().find(|(k, _)| *k == kind) {
+                        Some((_, c)) => {
+                            c.inc();
+                        }
+                        None => {
+                            let c = self
+                                .metrics
+                                .answered
+                                .get_or_create(&[("kind", kind.label())])
+                                .clone();
+                            c.inc();
+                            answered.push((kind, c));
+                        }
+                    };
                     let _ = sock.send(&bytes, got.source, got.local).await;
                 }
                 Action::Drop(reason) => self.metrics.drop_reason(reason.label()),
