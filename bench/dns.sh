@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Registration-network DNS benchmark: queries/s answered by ironfence's responder, and by
-# dnsmasq configured to do the same job (`--address=/#/<portal>`: every name → the portal),
+# dnsmasq configured to do the same job (`--address=/#/<portal> --local=/#/`: every name → the
+# portal, other types NODATA, though without the SOA ironfence adds),
 # driven by the real `dnsperf` (Debian package dnsperf).
 #
 #   bench/dns.sh [--quick] [--clients N] [--no-build] [--out FILE] [--keep]
@@ -106,7 +107,7 @@ PIDS+=($!)
 IF_PID=$!
 
 dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --bind-interfaces \
-    --pid-file= --listen-address="$DM_IP" --port="$PORT" --address="/#/$DM_IP" \
+    --pid-file= --listen-address="$DM_IP" --port="$PORT" --address="/#/$DM_IP" --local=/#/ \
     --cache-size=0 >"$WORK/dnsmasq.log" 2>&1 &
 PIDS+=($!)
 DM_PID=$!
@@ -126,7 +127,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # run NAME IP PID → one Markdown row
 run() {
-    local name=$1 ip=$2 pid=$3 out before after qps lat lost hz cpu
+    local name=$1 ip=$2 pid=$3 out before after qps lat lost hz cpu codes us
     before=$(cpu_ticks "$pid")
     out=$(dnsperf -s "$ip" -p "$PORT" -d "$WORK/queries" -l "$DURATION" -c "$CLIENTS" -q 1000 2>&1)
     after=$(cpu_ticks "$pid")
@@ -134,9 +135,11 @@ run() {
     qps=$(echo "$out" | awk '/Queries per second:/ {printf "%.0f", $4}')
     lat=$(echo "$out" | awk '/Average Latency/ {printf "%.3f", $4 * 1000}')
     lost=$(echo "$out" | awk '/Queries lost:/ {print $3}')
+    codes=$(echo "$out" | sed -n 's/.*Response codes: *//p')
     hz=$(getconf CLK_TCK)
     cpu=$(awk -v t=$((after - before)) -v hz="$hz" -v d="$DURATION" 'BEGIN {printf "%.0f", 100 * t / hz / d}')
-    echo "| $name | $qps | $lat | $lost | $cpu % |"
+    us=$(awk -v c="$cpu" -v q="$qps" 'BEGIN {if (q > 0) printf "%.1f", c / 100 / q * 1e6; else print "-"}')
+    echo "| $name | $qps | $lat | $lost | $cpu % | $us | $codes |"
 }
 
 log "ironfence: dnsperf -c $CLIENTS for ${DURATION}s"
@@ -147,14 +150,17 @@ ROW_DM=$(run dnsmasq "$DM_IP" "$DM_PID")
 REPORT=$(cat <<EOF
 \`bench/dns.sh$([ "$DURATION" = 5 ] && echo " --quick") --clients $CLIENTS\` — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, commit $(git rev-parse --short HEAD)
 
-| server | queries/s | avg latency (ms) | lost | server CPU |
-| --- | --- | --- | --- | --- |
+| server | queries/s | avg latency (ms) | unanswered | server CPU | CPU µs/query | response codes |
+| --- | --- | --- | --- | --- | --- | --- |
 $ROW_IF
 $ROW_DM
 
 Mix: 10,000 names, 80 % A (→ portal), 20 % AAAA (→ NODATA + SOA); dnsperf $CLIENTS clients,
 1000 outstanding, ${DURATION} s per server, loopback; server CPU = user + system time of the
-server process over the run (100 % = one core).
+server process over the run (100 % = one core); "unanswered" is dnsperf's "lost", which
+includes the queries still in flight when the run stops. On a 2-CPU machine dnsperf and the
+server share the cores, so queries/s is largely the generator's ceiling; CPU µs/query is the
+server's own cost.
 EOF
 )
 echo "$REPORT"

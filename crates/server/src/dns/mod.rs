@@ -21,9 +21,11 @@ mod tcp;
 
 use crate::Shared;
 use crate::metrics::Metrics;
-use crate::udp::PktInfoSocket;
+use crate::udp::{PktInfoSocket, RecvBatch};
 use ironfence_config::{Config, DnsConf, ServedInterface};
-use ironfence_dns::{Action, AnswerOutcome, Forwarder, Outgoing, Passthrough, Query, Responder};
+use ironfence_dns::{
+    Action, AnswerOutcome, Forwarder, Outgoing, Passthrough, Query, ReplyKind, Responder,
+};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -315,46 +317,77 @@ impl Dns {
         Some(resolvers[n % resolvers.len()])
     }
 
+    /// One listener: batches of up to 32 datagrams per `recvmmsg`, their answers in one
+    /// `sendmmsg`, pass-through queries handed to the forwarder.
     async fn serve_udp(self: Arc<Self>, i: usize, mut shutdown: watch::Receiver<bool>) {
         let (sock, portal) = (self.listeners[i].0.clone(), self.listeners[i].1);
-        let mut buf = vec![0u8; 4096];
+        let mut batch = RecvBatch::default();
+        // The hot counters, looked up once (a family lookup takes a lock and hashes).
+        let queries = self
+            .metrics
+            .queries
+            .get_or_create(&[("transport", "udp")])
+            .clone();
+        let mut answered: Vec<(ReplyKind, Counter)> = Vec::new();
+        let mut replies: Vec<(Vec<u8>, SocketAddrV4, Option<Ipv4Addr>)> = Vec::new();
         loop {
             let r = tokio::select! {
-                r = sock.recv(&mut buf) => r,
+                r = sock.recv_batch(&mut batch) => r,
                 _ = shutdown.wait_for(|s| *s) => break,
             };
-            self.metrics
-                .queries
-                .get_or_create(&[("transport", "udp")])
-                .inc();
-            let got = match r {
-                Ok(got) => got,
-                Err(e) => {
-                    let reason = if e.kind() == std::io::ErrorKind::InvalidData {
-                        "oversize"
-                    } else {
-                        "receive_error"
-                    };
-                    self.metrics.drop_reason(reason);
+            match r {
+                Ok(n) => {
+                    queries.inc_by(n as u64);
+                }
+                Err(_) => {
+                    self.metrics.drop_reason("receive_error");
                     continue;
                 }
-            };
-            let datagram = &buf[..got.len];
+            }
             let (responder, resolvers) = self.rules();
-            match responder.handle(datagram, portal) {
-                Action::Reply { bytes, kind } => {
-                    self.metrics.answer(kind.label());
-                    let _ = sock.send(&bytes, got.source, got.local).await;
+            replies.clear();
+            let mut forwards = Vec::new();
+            // A datagram longer than the buffer shows as empty: dropped as truncated.
+            for (datagram, got) in batch.iter() {
+                match responder.handle(datagram, portal) {
+                    Action::Reply { bytes, kind } => {
+                        match answered.iter().find(|(k, _)| *k == kind) {
+                            Some((_, c)) => {
+                                c.inc();
+                            }
+                            None => {
+                                let c = self
+                                    .metrics
+                                    .answered
+                                    .get_or_create(&[("kind", kind.label())])
+                                    .clone();
+                                c.inc();
+                                answered.push((kind, c));
+                            }
+                        };
+                        replies.push((bytes, got.source, got.local));
+                    }
+                    Action::Drop(reason) => self.metrics.drop_reason(reason.label()),
+                    Action::Forward(query) => forwards.push((query, datagram.to_vec(), got)),
                 }
-                Action::Drop(reason) => self.metrics.drop_reason(reason.label()),
-                Action::Forward(query) => {
-                    let client = Client {
-                        listener: i,
-                        addr: got.source,
-                        local: got.local,
-                    };
-                    self.forward_udp(client, datagram, &query, &resolvers).await;
+            }
+            if !replies.is_empty() {
+                let out: Vec<(&[u8], SocketAddrV4, Option<Ipv4Addr>)> = replies
+                    .iter()
+                    .map(|(b, to, from)| (b.as_slice(), *to, *from))
+                    .collect();
+                for _ in 0..sock.send_batch(&out) {
+                    self.metrics.drop_reason("send_failed");
                 }
+            }
+            for (query, datagram, got) in forwards {
+                let client = Client {
+                    listener: i,
+                    addr: got.source,
+                    local: got.local,
+                };
+                self.forward_udp(client, &datagram, &query, &resolvers)
+                    .await;
             }
         }
     }
