@@ -684,23 +684,7 @@ impl Lab {
         if !self.created.iter().any(|c| c == ns) {
             bail!("in_namespace: {ns} is not a namespace of lab {}", self.name);
         }
-        let path = Path::new("/run/netns").join(ns);
-        let file = fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-        std::thread::spawn(move || {
-            use std::os::fd::AsRawFd;
-            #[allow(unsafe_code)]
-            // SAFETY: setns(2) on a valid namespace descriptor affects only this thread.
-            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-            if rc != 0 {
-                return Err(anyhow::anyhow!(
-                    "setns: {}",
-                    std::io::Error::last_os_error()
-                ));
-            }
-            Ok(f())
-        })
-        .join()
-        .map_err(|_| anyhow::anyhow!("in_namespace: the closure panicked"))?
+        in_netns(ns, f)
     }
 
     /// Contents of `<dir>/<label>.log` so far (empty if there is none).
@@ -792,6 +776,31 @@ impl Drop for Lab {
             );
         }
     }
+}
+
+/// [`Lab::in_namespace`] for any named namespace (`/run/netns/<ns>`), e.g. for a client that
+/// only knows the namespace's name.
+pub fn in_netns<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> anyhow::Result<T> {
+    let path = Path::new("/run/netns").join(ns);
+    let file = fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+    std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        #[allow(unsafe_code)]
+        // SAFETY: setns(2) on a valid namespace descriptor affects only this thread.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        if rc != 0 {
+            return Err(anyhow::anyhow!(
+                "setns: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(f())
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("in_netns: the closure panicked"))?
 }
 
 fn port_name(i: usize) -> String {

@@ -19,6 +19,8 @@ pub struct Browser {
     driver: Option<Child>,
     watchdog: Option<Child>,
     port: u16,
+    /// The network namespace chromedriver (and so the browser) runs in, if not this one.
+    netns: Option<String>,
     session: String,
     _profile: tempfile::TempDir,
 }
@@ -27,9 +29,19 @@ pub struct Browser {
 #[derive(Debug, Clone)]
 pub struct Element(String);
 
-fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
-    let mut s =
-        TcpStream::connect((Ipv4Addr::LOCALHOST, port)).context("connecting to chromedriver")?;
+fn http(
+    netns: Option<&str>,
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> anyhow::Result<Value> {
+    let connect = move || TcpStream::connect((Ipv4Addr::LOCALHOST, port));
+    let mut s = match netns {
+        Some(ns) => crate::netns::in_netns(ns, connect)?,
+        None => connect(),
+    }
+    .context("connecting to chromedriver")?;
     s.set_read_timeout(Some(Duration::from_secs(60)))?;
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     write!(
@@ -82,7 +94,27 @@ impl Browser {
         let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
             .local_addr()?
             .port();
-        let driver = Command::new("chromedriver")
+        Browser::launch(Command::new("chromedriver"), None, port, width, height)
+    }
+
+    /// Like [`Browser::start`], with chromedriver and Chromium inside network namespace `ns`
+    /// (a lab device: the browser's traffic is the device's). The test still drives it: each
+    /// WebDriver connection is made from a thread inside `ns`.
+    pub fn start_in_netns(ns: &str, width: u32, height: u32) -> anyhow::Result<Browser> {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", ns, "chromedriver"]);
+        // A namespace of its own: nothing else listens on its loopback.
+        Browser::launch(c, Some(ns.to_string()), 9515, width, height)
+    }
+
+    fn launch(
+        mut driver: Command,
+        netns: Option<String>,
+        port: u16,
+        width: u32,
+        height: u32,
+    ) -> anyhow::Result<Browser> {
+        let driver = driver
             .arg(format!("--port={port}"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -97,11 +129,12 @@ impl Browser {
             driver: Some(driver),
             watchdog: Some(watchdog),
             port,
+            netns,
             session: String::new(),
             _profile: profile,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while http(port, "GET", "/status", None).is_err() {
+        while http(b.netns.as_deref(), port, "GET", "/status", None).is_err() {
             if Instant::now() > deadline {
                 bail!("chromedriver did not answer on 127.0.0.1:{port}");
             }
@@ -124,13 +157,14 @@ impl Browser {
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args}
         }}});
-        let v = http(port, "POST", "/session", Some(&caps))?;
+        let v = http(b.netns.as_deref(), port, "POST", "/session", Some(&caps))?;
         b.session = v["sessionId"].as_str().context("no sessionId")?.to_string();
         Ok(b)
     }
 
     fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
         http(
+            self.netns.as_deref(),
             self.port,
             method,
             &format!("/session/{}{path}", self.session),
@@ -231,6 +265,7 @@ impl Drop for Browser {
     fn drop(&mut self) {
         if !self.session.is_empty() {
             let _ = http(
+                self.netns.as_deref(),
                 self.port,
                 "DELETE",
                 &format!("/session/{}", self.session),
