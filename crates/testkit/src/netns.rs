@@ -672,6 +672,37 @@ impl Lab {
         self.ns_command(self.device_ns(j), program)
     }
 
+    /// Runs `f` on a new thread that has entered namespace `ns` (one of this lab's: a host's,
+    /// a device's or the switch's) and returns its result. Sockets created by `f` belong to
+    /// that namespace and keep working from any thread afterwards: a test can run a peer (a
+    /// NAS stand-in, a probe) inside the lab without a helper process.
+    pub fn in_namespace<T: Send + 'static>(
+        &self,
+        ns: &str,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
+        if !self.created.iter().any(|c| c == ns) {
+            bail!("in_namespace: {ns} is not a namespace of lab {}", self.name);
+        }
+        let path = Path::new("/run/netns").join(ns);
+        let file = fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        std::thread::spawn(move || {
+            use std::os::fd::AsRawFd;
+            #[allow(unsafe_code)]
+            // SAFETY: setns(2) on a valid namespace descriptor affects only this thread.
+            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            if rc != 0 {
+                return Err(anyhow::anyhow!(
+                    "setns: {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+            Ok(f())
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("in_namespace: the closure panicked"))?
+    }
+
     /// Contents of `<dir>/<label>.log` so far (empty if there is none).
     pub fn log(&self, label: &str) -> String {
         fs::read(self.log_path(label))

@@ -379,3 +379,30 @@ fn a_killed_test_process_leaves_no_namespace_device_or_process_behind() {
     }
     assert_gone(&names, &dir, &[pid]);
 }
+
+#[test]
+fn a_socket_made_in_a_namespace_serves_there_from_the_test_process() {
+    let lab = lab(1);
+    let sw = lab.switch_ip();
+    // The switch address exists only inside the lab: binding it here fails, in there works.
+    assert!(std::net::UdpSocket::bind((sw, 0)).is_err());
+    let sock = lab
+        .in_namespace(lab.switch_ns(), move || std::net::UdpSocket::bind((sw, 0)))
+        .unwrap()
+        .expect("bind inside the switch namespace");
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let sent = lab
+        .command(0, "bash")
+        .args(["-c", &format!("echo hello > /dev/udp/{sw}/{port}")])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let mut buf = [0u8; 64];
+    let (n, from) = sock.recv_from(&mut buf).expect("datagram from host 0");
+    assert_eq!(
+        (&buf[..n], from.ip()),
+        (&b"hello\n"[..], std::net::IpAddr::V4(lab.host_ip(0)))
+    );
+    assert!(lab.in_namespace("not-ours", || ()).is_err());
+}
