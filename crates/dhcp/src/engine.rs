@@ -35,6 +35,9 @@ pub struct NetworkSettings {
     pub netmask: Ipv4Addr,
     pub pool_first: Ipv4Addr,
     pub pool_last: Ipv4Addr,
+    /// Addresses of the pool never handed out (the servers' own addresses, the VIP, the
+    /// router, the DNS servers).
+    pub reserved: Vec<Ipv4Addr>,
     /// Server identifier (option 54): the network's service address (VIP in a cluster).
     pub server_id: Ipv4Addr,
     pub routers: Vec<Ipv4Addr>,
@@ -60,8 +63,9 @@ impl NetworkSettings {
         u32::from(ip) & m == u32::from(self.network_addr) & m
     }
 
+    /// Inside `[pool_first, pool_last]` and not reserved.
     pub fn in_pool(&self, ip: Ipv4Addr) -> bool {
-        (self.pool_first..=self.pool_last).contains(&ip)
+        (self.pool_first..=self.pool_last).contains(&ip) && !self.reserved.contains(&ip)
     }
 
     /// Seconds a row in `state` stays reserved for its holder after `expires_at` (the store

@@ -22,6 +22,7 @@ mod audit;
 pub mod cluster;
 mod control;
 pub mod db_health;
+pub mod dhcp;
 pub mod front_door;
 pub mod galera;
 mod http;
@@ -273,6 +274,8 @@ impl Daemon {
             shared.clone(),
             shutdown_rx.clone(),
         )));
+        // DHCP on the registration/isolation networks (networks.conf, dhcpd = enabled).
+        tasks.extend(dhcp::spawn(&shared, &shutdown_rx));
         if cfg.is_cluster() {
             tasks.push(tokio::spawn(cluster::supervisor::supervise(
                 shared.clone(),

@@ -50,6 +50,8 @@ pub struct Metrics {
     pub keepalived_notify_unparsed: Counter,
     /// The RADIUS load balancer (cluster VIPs): per backend.
     pub lb: LbMetrics,
+    /// The registration networks' DHCP server (`ironfence_dhcp_*`).
+    pub dhcp: crate::dhcp::DhcpMetrics,
 }
 
 /// Labels naming one backend (a cluster member).
@@ -287,7 +289,9 @@ impl Metrics {
             "Load balancer: requests no backend answered (the switch retransmits)",
             lb.unanswered.clone(),
         );
+        let dhcp = crate::dhcp::DhcpMetrics::register(&mut registry);
         Metrics {
+            dhcp,
             vip_held,
             keepalived_notify_unparsed,
             lb,

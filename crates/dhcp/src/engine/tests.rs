@@ -11,6 +11,7 @@ fn net() -> NetworkSettings {
         netmask: "255.255.255.0".parse().unwrap(),
         pool_first: "192.168.2.10".parse().unwrap(),
         pool_last: "192.168.2.250".parse().unwrap(),
+        reserved: vec!["192.168.2.100".parse().unwrap()],
         server_id: "192.168.2.1".parse().unwrap(),
         routers: vec!["192.168.2.1".parse().unwrap()],
         dns_servers: vec!["192.168.2.1".parse().unwrap()],
@@ -107,6 +108,11 @@ fn discover_prefers_current_then_requested_address_in_pool() {
         panic!()
     };
     assert_eq!(prefer, None, "an address outside the pool is not preferred");
+    r.options.requested_ip = Some(ip("192.168.2.100"));
+    let Plan::Offer { prefer, .. } = e().plan(NOW, &r, None, true) else {
+        panic!()
+    };
+    assert_eq!(prefer, None, "nor a reserved one");
 }
 
 #[test]
