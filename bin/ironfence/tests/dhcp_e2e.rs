@@ -1,0 +1,300 @@
+//! The registration network's DHCP server end to end (issue 10), in network namespaces.
+//!
+//! * `dhclient_gets_a_lease_with_router_dns_and_option_114`: one server (SQLite) on the
+//!   guide's registration network (segment 1, 192.168.2.0/24, interface eth1.2); a "device"
+//!   namespace runs the real ISC `dhclient` (its own pid/lease files in the lab's directory, a
+//!   script that records what it got and configures the address inside the device only). The
+//!   device gets an address of the pool with router, DNS = the service address and option 114
+//!   (the captive-portal API); it renews (unicast to the server identifier); the lease and
+//!   ip4log are in the database; malformed datagrams are dropped and counted.
+//! * `two_servers_on_galera_never_share_an_address` lives in dhcp_galera.rs.
+
+use ironfence_testkit::netns::{Lab, require_lab};
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ironfence");
+/// TEST FIXTURE secret, only for this test.
+const SECRET: &str = "dhcp-e2e-test-fixture-secret-0123456789";
+const DEVICE_MAC: [u8; 6] = [0x02, 0x71, 0x00, 0x00, 0x00, 0x01];
+
+fn eventually(
+    what: &str,
+    timeout: Duration,
+    mut cond: impl FnMut() -> bool,
+    logs: impl Fn() -> String,
+) {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "timed out after {timeout:?} waiting for: {what}\n{}",
+        logs()
+    );
+}
+
+/// The value of one metric line (`name{labels} value`) on the daemon's /metrics.
+fn metric(lab: &Lab, host: usize, addr: &str, line_prefix: &str) -> Option<f64> {
+    let out = lab
+        .command(host, "curl")
+        .args(["-s", "-m", "3"])
+        .arg(format!("http://{addr}/metrics"))
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.starts_with(line_prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+fn sqlite(db: &Path, sql: &str) -> String {
+    let out = Command::new("sqlite3")
+        .arg(db)
+        .arg(sql)
+        .output()
+        .expect("sqlite3 (Debian package sqlite3)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The `key=value` pairs of the last `reason=<reason>` block the dhclient script recorded.
+fn event(events: &str, reason: &str) -> Option<std::collections::HashMap<String, String>> {
+    events
+        .split("----\n")
+        .filter(|b| b.lines().next() == Some(&format!("reason={reason}")))
+        .last()
+        .map(|b| {
+            b.lines()
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+}
+
+#[test]
+fn dhclient_gets_a_lease_with_router_dns_and_option_114() {
+    require_lab().expect("network namespaces (root, iproute2, iputils-ping)");
+    assert!(
+        Path::new("/usr/sbin/dhclient").exists() || Path::new("/sbin/dhclient").exists(),
+        "dhclient missing: apt-get install isc-dhcp-client"
+    );
+    let mut lab = Lab::new(1).expect("lab");
+    let seg = lab.add_segment().expect("segment");
+    lab.attach(0, &seg, "eth1.2", Some(5)).expect("attach");
+    let server_ip = seg.ip(5);
+    let mgmt = lab.host_ip(0);
+
+    let root = lab.dir().join("pf1");
+    let conf = root.join("conf");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(
+        conf.join("pf.conf"),
+        format!(
+            "[general]\nstate_dir = state\n\n[database]\ntype = sqlite\npath = ironfence.db\n\n\
+             [radius]\nlisten = {mgmt}\nauth_port = 1812\nacct_port = 1813\n\n\
+             [metrics]\nlisten = {mgmt}:9101\n\n\
+             [interface eth0]\nip = {mgmt}\nmask = 255.255.255.0\ntype = management\n\n\
+             [interface eth1.2]\nip = {server_ip}\nmask = 255.255.255.0\ntype = internal\nenforcement = vlan\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        conf.join("switches.conf"),
+        format!(
+            "[default]\nregistrationVlan = 2\n\n[{}]\nradiusSecret = {SECRET}\n",
+            lab.switch_ip()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        conf.join("networks.conf"),
+        "[192.168.2.0]\ntype = vlan-registration\nnetmask = 255.255.255.0\n\
+         dhcp_start = 192.168.2.10\ndhcp_end = 192.168.2.250\n\
+         dhcp_default_lease_time = 30\ndhcp_max_lease_time = 30\ndomain-name = registration.lab\n",
+    )
+    .unwrap();
+    let _ = Command::new("chmod")
+        .arg("640")
+        .arg(conf.join("pf.conf"))
+        .arg(conf.join("switches.conf"))
+        .status();
+
+    let mut serve = lab.command(0, BIN);
+    serve
+        .env("RUST_LOG", "info")
+        .arg("--conf-dir")
+        .arg(&conf)
+        .arg("serve");
+    let _server = lab.spawn(0, serve, "serve").unwrap();
+    eventually(
+        "DHCP listening and ironfence ready",
+        Duration::from_secs(30),
+        || {
+            let l = lab.log("serve");
+            l.contains("DHCP listening") && l.contains("ironfence ready")
+        },
+        || lab.log("serve"),
+    );
+
+    // Malformed datagrams from the segment (six kinds), then nothing else from there.
+    let bridge = seg.bridge();
+    let report = lab
+        .in_namespace(lab.switch_ns(), move || {
+            ironfence_loadgen::dhcp::run(&ironfence_loadgen::dhcp::DhcpConfig {
+                interface: bridge,
+                clients: 0,
+                concurrency: 1,
+                first: 0,
+                timeout: Duration::from_secs(1),
+                tries: 1,
+                malformed: 6,
+                server_port: 67,
+                client_port: 68,
+            })
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.malformed_sent, 6);
+    let metrics = format!("{mgmt}:9101");
+    for reason in [
+        "too_short",
+        "no_magic_cookie",
+        "not_ethernet",
+        "truncated_option",
+        "bad_option_length",
+        "no_message_type",
+    ] {
+        let line = format!("ironfence_dhcp_dropped_total{{reason=\"{reason}\"}}");
+        eventually(
+            &format!("{reason} counted"),
+            Duration::from_secs(5),
+            || metric(&lab, 0, &metrics, &line) == Some(1.0),
+            || lab.log("serve"),
+        );
+    }
+
+    // The device and its real DHCP client.
+    let dev = lab.add_device(&seg, DEVICE_MAC).unwrap();
+    let dir = lab.dir().join("dhclient");
+    std::fs::create_dir_all(&dir).unwrap();
+    let events = dir.join("events.log");
+    let script = dir.join("script.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n{{ echo \"reason=$reason\"; echo \"ip=$new_ip_address\"; echo \"mask=$new_subnet_mask\"; \
+             echo \"routers=$new_routers\"; echo \"dns=$new_domain_name_servers\"; echo \"domain=$new_domain_name\"; \
+             echo \"url=$new_default_url\"; echo \"lease=$new_dhcp_lease_time\"; echo \"server=$new_dhcp_server_identifier\"; \
+             echo ----; }} >> {events}\n\
+             case \"$reason\" in BOUND|RENEW|REBIND|REBOOT) ip addr replace \"$new_ip_address/24\" dev \"$interface\";; esac\n\
+             exit 0\n",
+            events = events.display()
+        ),
+    )
+    .unwrap();
+    let _ = Command::new("chmod").arg("755").arg(&script).status();
+    std::fs::write(
+        dir.join("dhclient.conf"),
+        "request subnet-mask, routers, domain-name-servers, domain-name, default-url;\n",
+    )
+    .unwrap();
+    let mut dhclient = Command::new("dhclient");
+    dhclient
+        .args(["-4", "-d", "-v"])
+        .arg("-cf")
+        .arg(dir.join("dhclient.conf"))
+        .arg("-sf")
+        .arg(&script)
+        .arg("-pf")
+        .arg(dir.join("dhclient.pid"))
+        .arg("-lf")
+        .arg(dir.join("dhclient.leases"))
+        .arg("eth0");
+    let _client = lab.spawn_device(dev, dhclient, "dhclient").unwrap();
+    let logs = || {
+        format!(
+            "---- serve ----\n{}\n---- dhclient ----\n{}",
+            lab.log("serve"),
+            lab.log("dhclient")
+        )
+    };
+    let read_events = || std::fs::read_to_string(&events).unwrap_or_default();
+    eventually(
+        "dhclient BOUND",
+        Duration::from_secs(30),
+        || event(&read_events(), "BOUND").is_some(),
+        logs,
+    );
+    let bound = event(&read_events(), "BOUND").unwrap();
+    let ip: Ipv4Addr = bound["ip"].parse().unwrap();
+    assert!(
+        (seg.ip(10)..=seg.ip(250)).contains(&ip),
+        "address {ip} outside the pool"
+    );
+    assert_eq!(bound["mask"], "255.255.255.0");
+    assert_eq!(
+        bound["routers"],
+        server_ip.to_string(),
+        "router = service address"
+    );
+    assert_eq!(bound["dns"], server_ip.to_string(), "DNS = service address");
+    assert_eq!(bound["server"], server_ip.to_string());
+    assert_eq!(bound["domain"], "registration.lab");
+    assert_eq!(bound["lease"], "30");
+    assert_eq!(
+        bound["url"],
+        format!("http://{server_ip}/captive-portal/api"),
+        "option 114 (RFC 8910)"
+    );
+
+    // The lease and the IP log in the database.
+    let db = root.join("state/ironfence.db");
+    let mac = "02:71:00:00:00:01";
+    assert_eq!(
+        sqlite(
+            &db,
+            "SELECT ip || ' ' || mac || ' ' || state FROM dhcp_lease"
+        ),
+        format!("{ip} {mac} bound")
+    );
+    assert_eq!(
+        sqlite(
+            &db,
+            &format!("SELECT mac FROM ip4log WHERE ip = '{ip}' AND end_time IS NULL")
+        ),
+        mac
+    );
+
+    // T1 = 15 s: the renewal is a unicast to the server identifier, and is acknowledged.
+    eventually(
+        "dhclient RENEW",
+        Duration::from_secs(30),
+        || event(&read_events(), "RENEW").is_some(),
+        logs,
+    );
+    let renewed = event(&read_events(), "RENEW").unwrap();
+    assert_eq!(renewed["ip"], ip.to_string(), "the same address");
+    let acks = metric(
+        &lab,
+        0,
+        &metrics,
+        "ironfence_dhcp_replies_total{type=\"ack\"}",
+    )
+    .unwrap_or(0.0);
+    assert!(acks >= 2.0, "ACK of the REQUEST and of the renewal: {acks}");
+    let expires: i64 = sqlite(&db, "SELECT expires_at - updated_at FROM dhcp_lease")
+        .parse()
+        .unwrap();
+    assert_eq!(expires, 30, "the renewal extended the lease");
+}
