@@ -51,6 +51,8 @@ pub struct DhcpReport {
     pub elapsed: Duration,
     /// (MAC, address) of every bound client.
     pub leases: Vec<(String, Ipv4Addr)>,
+    /// Every (address, MAC) acknowledged, for diagnosing a duplicate.
+    pub acked: Vec<(Ipv4Addr, String)>,
 }
 
 impl DhcpReport {
@@ -317,6 +319,12 @@ pub fn run(cfg: &DhcpConfig) -> anyhow::Result<DhcpReport> {
         .collect();
     leases.sort();
     report.leases = leases;
+    let mut acked: Vec<_> = acked_to
+        .iter()
+        .flat_map(|(ip, macs)| macs.iter().map(move |m| (*ip, mac_text(m))))
+        .collect();
+    acked.sort();
+    report.acked = acked;
     Ok(report)
 }
 

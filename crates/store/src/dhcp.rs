@@ -8,9 +8,11 @@
 //! ```
 //!
 //! **Allocation is one candidate row per transaction.** [`Store::dhcp_claim`] reads the row
-//! of one address (locking it), decides with [`decide`] whether the client may take it, and
-//! writes it — nothing else in the transaction but moving the client off its previous address
-//! and, for a bound lease, the IP log. Two servers claiming the same address collide on the
+//! of one address and the client's own row (locking them), decides with [`decide`] whether
+//! the client may take the address, and writes it — conditionally on what it read (an INSERT
+//! where there was no row, an UPDATE or DELETE of exactly the row read) — plus, for a bound
+//! lease, the IP log. An offer never moves a client off a live offer or lease: whichever
+//! server committed first decides the client's address, and every later answer repeats it. Two servers claiming the same address collide on the
 //! primary key; two servers claiming for the same client on the unique key. Either way the
 //! loser's transaction fails as a whole — a duplicate key (1062) on one MariaDB, a Galera
 //! certification failure (1213) across the cluster, SQLite never (one writer) — and the claim
@@ -102,29 +104,41 @@ pub enum ClaimOutcome {
     Conflict,
 }
 
-/// The decision of a claim over the address's current row (pure; both backends use it).
+/// The decision of a claim over the address's current row and the client's current row
+/// (pure; both backends use it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// Write the claim.
+    /// Write the claim (moving the client off its other row, if any).
     Write,
-    /// The client already holds the address as a bound lease and asks for an offer: keep the
-    /// row as it is.
-    Keep,
+    /// Answer with this row of the client's, writing nothing: an offer never displaces the
+    /// client's live offer or lease elsewhere (a late or second server answers what the first
+    /// one did), nor shortens its bound lease.
+    Keep(DhcpLease),
     Taken,
 }
 
-/// Whether `c` may take the address whose row is `row`.
-pub fn decide(row: Option<&DhcpLease>, c: &Claim<'_>) -> Decision {
-    let Some(row) = row else {
+/// Whether a row still reserves its address for its client at `now`.
+pub fn live(row: &DhcpLease, now: UnixTime, bound_grace: i64) -> bool {
+    match row.state {
+        DhcpLeaseState::Offered => row.expires_at > now,
+        DhcpLeaseState::Bound => row.expires_at + bound_grace > now,
+        DhcpLeaseState::Released | DhcpLeaseState::Declined => false,
+    }
+}
+
+/// Whether `c` may take the address whose row is `at_ip`, the client's own row being `mine`.
+pub fn decide(at_ip: Option<&DhcpLease>, mine: Option<&DhcpLease>, c: &Claim<'_>) -> Decision {
+    if c.state == DhcpLeaseState::Offered
+        && let Some(m) = mine
+        && live(m, c.now, c.bound_grace)
+        && (m.ip != c.ip || m.state == DhcpLeaseState::Bound)
+    {
+        return Decision::Keep(m.clone());
+    }
+    let Some(row) = at_ip else {
         return Decision::Write;
     };
     if row.mac == Some(c.mac) {
-        if row.state == DhcpLeaseState::Bound
-            && c.state == DhcpLeaseState::Offered
-            && row.expires_at + c.bound_grace > c.now
-        {
-            return Decision::Keep;
-        }
         return Decision::Write;
     }
     let grace = if row.state == DhcpLeaseState::Bound {
@@ -285,7 +299,7 @@ mod tests {
                 "own bound lease kept on DISCOVER",
                 Some(row(Some(A), Bound, NOW + 5)),
                 offer,
-                Keep,
+                Keep(row(Some(A), Bound, NOW + 5)),
             ),
             (
                 "own bound lease extended on REQUEST",
@@ -348,7 +362,50 @@ mod tests {
                 Write,
             ),
         ] {
-            assert_eq!(decide(r.as_ref(), &c), want, "{what}");
+            // The client's own row is the address's row when it is the client's.
+            let mine = r.clone().filter(|r| r.mac == Some(A));
+            assert_eq!(decide(r.as_ref(), mine.as_ref(), &c), want, "{what}");
         }
+    }
+
+    #[test]
+    fn an_offer_never_moves_a_client_off_a_live_row() {
+        use DhcpLeaseState::*;
+        let elsewhere = |state, expires_at| DhcpLease {
+            ip: "192.168.2.77".parse().unwrap(),
+            ..row(Some(A), state, expires_at)
+        };
+        let offer = claim(A, Offered);
+        for (what, mine, want_keep) in [
+            (
+                "live offer elsewhere (another server was first)",
+                elsewhere(Offered, NOW + 1),
+                true,
+            ),
+            (
+                "bound elsewhere (a late DISCOVER)",
+                elsewhere(Bound, NOW - 10),
+                true,
+            ),
+            ("lapsed offer elsewhere", elsewhere(Offered, NOW), false),
+            (
+                "bound long ago elsewhere",
+                elsewhere(Bound, NOW - 300),
+                false,
+            ),
+            ("released elsewhere", elsewhere(Released, NOW + 100), false),
+        ] {
+            let got = decide(None, Some(&mine), &offer);
+            assert_eq!(
+                got == Decision::Keep(mine.clone()),
+                want_keep,
+                "{what}: {got:?}"
+            );
+        }
+        // A REQUEST moves the client where it asks (the engine checked the address).
+        assert_eq!(
+            decide(None, Some(&elsewhere(Bound, NOW + 5)), &claim(A, Bound)),
+            Decision::Write
+        );
     }
 }

@@ -288,6 +288,7 @@ pub async fn handle(shared: &Shared, l: &Listener, msg: &Message) {
             return;
         }
         Plan::Reply(r) => {
+            tracing::debug!(%mac, xid = msg.xid, current = ?current, reply = ?r.message_type(), ip = %r.yiaddr, "DHCP reply");
             if !writable {
                 m.read_only_answers.inc();
             }
@@ -318,7 +319,10 @@ pub async fn handle(shared: &Shared, l: &Listener, msg: &Message) {
                 hostname: hostname.as_deref(),
             };
             match allocate(shared, &net.network, mac, candidates, claim).await {
-                Ok(Some(ip)) => l.engine.offer(msg, ip, lease),
+                Ok(Some(ip)) => {
+                    tracing::debug!(%mac, %ip, xid = msg.xid, "DHCP offer");
+                    l.engine.offer(msg, ip, lease)
+                }
                 Ok(None) => {
                     m.drop_reason("pool_exhausted");
                     tracing::warn!(%mac, network = %net.network, "DHCP: no free address found for the device (pool exhausted?)");
@@ -344,8 +348,14 @@ pub async fn handle(shared: &Shared, l: &Listener, msg: &Message) {
                 hostname: hostname.as_deref(),
             };
             match shared.store.dhcp_claim(&c).await {
-                Ok(ClaimOutcome::Claimed(_)) => l.engine.ack(msg, ip, lease),
-                Ok(ClaimOutcome::Taken) => l.engine.nak(msg, "address in use by another device"),
+                Ok(ClaimOutcome::Claimed(_)) => {
+                    tracing::debug!(%mac, %ip, xid = msg.xid, "DHCP ack");
+                    l.engine.ack(msg, ip, lease)
+                }
+                Ok(ClaimOutcome::Taken) => {
+                    tracing::debug!(%mac, %ip, xid = msg.xid, "DHCP nak taken");
+                    l.engine.nak(msg, "address in use by another device")
+                }
                 Ok(ClaimOutcome::Conflict) => {
                     // Another member answered the same REQUEST first: the same answer if the
                     // row it wrote is this client's.
@@ -358,9 +368,13 @@ pub async fn handle(shared: &Shared, l: &Listener, msg: &Message) {
                         .await
                     {
                         Ok(Some(row)) if row.ip == ip && row.state == DhcpLeaseState::Bound => {
+                            tracing::debug!(%mac, %ip, xid = msg.xid, "DHCP ack after conflict");
                             l.engine.ack(msg, ip, lease)
                         }
-                        Ok(_) => l.engine.nak(msg, "address in use by another device"),
+                        Ok(r) => {
+                            tracing::debug!(%mac, %ip, xid = msg.xid, row = ?r, "DHCP nak after conflict");
+                            l.engine.nak(msg, "address in use by another device")
+                        }
                         Err(e) => return write_failed(shared, l, mac, &e),
                     }
                 }
@@ -409,6 +423,7 @@ async fn allocate<'a>(
         match shared.store.dhcp_claim(&claim(ip)).await? {
             ClaimOutcome::Claimed(row) => return Ok(Some(row.ip)),
             ClaimOutcome::Taken => {
+                tracing::debug!(%mac, %ip, "DHCP candidate taken");
                 m.allocation_retries
                     .get_or_create(&[("reason", "taken")])
                     .inc();
@@ -418,7 +433,9 @@ async fn allocate<'a>(
                     .get_or_create(&[("reason", "conflict")])
                     .inc();
                 // The winner may have been another member answering this very client.
-                if let Some(row) = shared.store.dhcp_lease_by_mac(network, mac, true).await?
+                let row = shared.store.dhcp_lease_by_mac(network, mac, true).await?;
+                tracing::debug!(%mac, %ip, ?row, "DHCP candidate conflict");
+                if let Some(row) = row
                     && row.mac == Some(mac)
                 {
                     return Ok(Some(row.ip));

@@ -1,6 +1,7 @@
 //! MariaDB / Galera side of [`crate::dhcp`]. A claim is one transaction: the address's row
-//! read `FOR UPDATE` (serialises claims of one address on one node), the decision, the
-//! writes, commit. A duplicate key (1062: a concurrent claim on this node inserted first) or
+//! read `FOR UPDATE` (serialises claims of one address on one node), the decision, a write
+//! conditional on that read (INSERT if there was no row, UPDATE of exactly the row read),
+//! commit. A duplicate key (1062: a concurrent claim on this node inserted first) or
 //! a write conflict (1213: InnoDB deadlock, or Galera certification against a claim committed
 //! on another node) is [`ClaimOutcome::Conflict`], not retried here: the caller re-reads and
 //! moves to its next candidate (retrying the same row would mostly lose again).
@@ -101,37 +102,89 @@ impl MySqlStore {
         .fetch_optional(&mut *tx)
         .await?;
         let existing = raw.map(lease).transpose().map_err(ClaimError::Store)?;
-        match decide(existing.as_ref(), c) {
+        let raw: Option<RawLease> = sqlx::query_as(concat!(
+            "SELECT ",
+            cols!(),
+            " FROM dhcp_lease WHERE network = ? AND mac = ? FOR UPDATE"
+        ))
+        .bind(c.network)
+        .bind(mac_text(c.mac))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let mine = raw.map(lease).transpose().map_err(ClaimError::Store)?;
+        match decide(existing.as_ref(), mine.as_ref(), c) {
             Decision::Taken => return Ok(ClaimOutcome::Taken),
-            Decision::Keep => {
-                return Ok(ClaimOutcome::Claimed(existing.expect("Keep has a row")));
-            }
+            Decision::Keep(row) => return Ok(ClaimOutcome::Claimed(row)),
             Decision::Write => {}
         }
         let (mac, ip) = (mac_text(c.mac), c.ip.to_string());
-        sqlx::query("DELETE FROM dhcp_lease WHERE network = ? AND mac = ? AND ip <> ?")
+        // The client moves: exactly the row read, or a Conflict if it changed meanwhile.
+        if let Some(m) = mine.as_ref().filter(|m| m.ip != c.ip) {
+            let matched = sqlx::query(
+                "DELETE FROM dhcp_lease WHERE network = ? AND ip = ? AND mac <=> ? AND state = ?
+                    AND expires_at = ? AND updated_at = ?",
+            )
             .bind(c.network)
+            .bind(m.ip.to_string())
             .bind(&mac)
-            .bind(&ip)
+            .bind(m.state.as_str())
+            .bind(m.expires_at)
+            .bind(m.updated_at)
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected();
+            if matched != 1 {
+                return Ok(ClaimOutcome::Conflict);
+            }
+        }
+        // The write is conditional on the row read above: on Galera a replicated claim can be
+        // applied between that read and this write (appliers ignore our gap lock), so an
+        // upsert would silently overwrite another client's fresh row. A plain INSERT fails
+        // with a duplicate key instead, and the UPDATE matches nothing: both are a Conflict.
         let row = claimed_row(c);
-        sqlx::query(
-            "INSERT INTO dhcp_lease (network, ip, mac, state, expires_at, updated_at, hostname)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
-             ON DUPLICATE KEY UPDATE mac = VALUES(mac), state = VALUES(state),
-                expires_at = VALUES(expires_at), updated_at = VALUES(updated_at),
-                hostname = VALUES(hostname)",
-        )
-        .bind(c.network)
-        .bind(&ip)
-        .bind(&mac)
-        .bind(row.state.as_str())
-        .bind(row.expires_at)
-        .bind(row.updated_at)
-        .bind(row.hostname.as_deref())
-        .execute(&mut *tx)
-        .await?;
+        match &existing {
+            None => {
+                sqlx::query(
+                    "INSERT INTO dhcp_lease (network, ip, mac, state, expires_at, updated_at, hostname)
+                     VALUES (?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(c.network)
+                .bind(&ip)
+                .bind(&mac)
+                .bind(row.state.as_str())
+                .bind(row.expires_at)
+                .bind(row.updated_at)
+                .bind(row.hostname.as_deref())
+                .execute(&mut *tx)
+                .await?;
+            }
+            Some(old) => {
+                // Rows matched, not changed (the client sets CLIENT_FOUND_ROWS).
+                let matched = sqlx::query(
+                    "UPDATE dhcp_lease SET mac = ?, state = ?, expires_at = ?, updated_at = ?,
+                        hostname = ?
+                     WHERE network = ? AND ip = ? AND mac <=> ? AND state = ? AND expires_at = ?
+                        AND updated_at = ?",
+                )
+                .bind(&mac)
+                .bind(row.state.as_str())
+                .bind(row.expires_at)
+                .bind(row.updated_at)
+                .bind(row.hostname.as_deref())
+                .bind(c.network)
+                .bind(&ip)
+                .bind(old.mac.map(mac_text))
+                .bind(old.state.as_str())
+                .bind(old.expires_at)
+                .bind(old.updated_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if matched != 1 {
+                    return Ok(ClaimOutcome::Conflict); // rolled back on drop
+                }
+            }
+        }
         if c.state == DhcpLeaseState::Bound {
             // Same rules as accounting's Framed-IP-Address (accounting.rs; start_time is
             // computed before mac is overwritten: assignments run left to right).

@@ -57,23 +57,34 @@ fn row_at(conn: &Connection, network: &str, ip: Ipv4Addr) -> Result<Option<DhcpL
     .transpose()
 }
 
+fn mine_on(conn: &Connection, network: &str, mac: Mac) -> Result<Option<DhcpLease>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLS} FROM dhcp_lease WHERE network = ?1 AND mac = ?2"
+    ))?
+    .query_row(params![network, mac_text(mac)], raw)
+    .optional()?
+    .map(lease)
+    .transpose()
+}
+
 impl SqliteStore {
     pub(crate) fn dhcp_claim(&self, c: &Claim<'_>) -> Result<ClaimOutcome, StoreError> {
         let mut conn = self.writer();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let existing = row_at(&tx, c.network, c.ip)?;
-        match decide(existing.as_ref(), c) {
+        let mine = mine_on(&tx, c.network, c.mac)?;
+        match decide(existing.as_ref(), mine.as_ref(), c) {
             Decision::Taken => return Ok(ClaimOutcome::Taken),
-            Decision::Keep => {
-                return Ok(ClaimOutcome::Claimed(existing.expect("Keep has a row")));
-            }
+            Decision::Keep(row) => return Ok(ClaimOutcome::Claimed(row)),
             Decision::Write => {}
         }
         let mac = mac_text(c.mac);
         let ip = c.ip.to_string();
         // The client moves: its other address on this network is no longer its.
-        tx.prepare_cached("DELETE FROM dhcp_lease WHERE network = ?1 AND mac = ?2 AND ip <> ?3")?
-            .execute(params![c.network, mac, ip])?;
+        if let Some(m) = mine.filter(|m| m.ip != c.ip) {
+            tx.prepare_cached("DELETE FROM dhcp_lease WHERE network = ?1 AND ip = ?2")?
+                .execute(params![c.network, m.ip.to_string()])?;
+        }
         let row = claimed_row(c);
         tx.prepare_cached(
             "INSERT INTO dhcp_lease (network, ip, mac, state, expires_at, updated_at, hostname)
@@ -117,14 +128,7 @@ impl SqliteStore {
         mac: Mac,
         _causal: bool,
     ) -> Result<Option<DhcpLease>, StoreError> {
-        let conn = self.reader();
-        conn.prepare_cached(&format!(
-            "SELECT {COLS} FROM dhcp_lease WHERE network = ?1 AND mac = ?2"
-        ))?
-        .query_row(params![network, mac_text(mac)], raw)
-        .optional()?
-        .map(lease)
-        .transpose()
+        mine_on(&self.reader(), network, mac)
     }
 
     pub(crate) fn dhcp_release(
