@@ -9,7 +9,7 @@
 //!   ip4log are in the database; malformed datagrams are dropped and counted.
 //! * `two_servers_on_galera_never_share_an_address` lives in dhcp_galera.rs.
 
-use ironfence_testkit::netns::{Lab, require_lab};
+use ironfence_testkit::netns::{Lab, Segment, require_lab};
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::Command;
@@ -91,60 +91,15 @@ fn dhclient_gets_a_lease_with_router_dns_and_option_114() {
     );
     let mut lab = Lab::new(1).expect("lab");
     let seg = lab.add_segment().expect("segment");
-    lab.attach(0, &seg, "eth1.2", Some(5)).expect("attach");
     let server_ip = seg.ip(5);
     let mgmt = lab.host_ip(0);
-
-    let root = lab.dir().join("pf1");
-    let conf = root.join("conf");
-    std::fs::create_dir_all(&conf).unwrap();
-    std::fs::write(
-        conf.join("pf.conf"),
-        format!(
-            "[general]\nstate_dir = state\n\n[database]\ntype = sqlite\npath = ironfence.db\n\n\
-             [radius]\nlisten = {mgmt}\nauth_port = 1812\nacct_port = 1813\n\n\
-             [metrics]\nlisten = {mgmt}:9101\n\n\
-             [interface eth0]\nip = {mgmt}\nmask = 255.255.255.0\ntype = management\n\n\
-             [interface eth1.2]\nip = {server_ip}\nmask = 255.255.255.0\ntype = internal\nenforcement = vlan\n"
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        conf.join("switches.conf"),
-        format!(
-            "[default]\nregistrationVlan = 2\n\n[{}]\nradiusSecret = {SECRET}\n",
-            lab.switch_ip()
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        conf.join("networks.conf"),
+    let root = start_server(
+        &mut lab,
+        &seg,
+        &format!("{server_ip}/24"),
         "[192.168.2.0]\ntype = vlan-registration\nnetmask = 255.255.255.0\n\
          dhcp_start = 192.168.2.10\ndhcp_end = 192.168.2.250\n\
          dhcp_default_lease_time = 30\ndhcp_max_lease_time = 30\ndomain-name = registration.lab\n",
-    )
-    .unwrap();
-    let _ = Command::new("chmod")
-        .arg("640")
-        .arg(conf.join("pf.conf"))
-        .arg(conf.join("switches.conf"))
-        .status();
-
-    let mut serve = lab.command(0, BIN);
-    serve
-        .env("RUST_LOG", "info")
-        .arg("--conf-dir")
-        .arg(&conf)
-        .arg("serve");
-    let _server = lab.spawn(0, serve, "serve").unwrap();
-    eventually(
-        "DHCP listening and ironfence ready",
-        Duration::from_secs(30),
-        || {
-            let l = lab.log("serve");
-            l.contains("DHCP listening") && l.contains("ironfence ready")
-        },
-        || lab.log("serve"),
     );
 
     // Malformed datagrams from the segment (six kinds), then nothing else from there.
@@ -297,4 +252,109 @@ fn dhclient_gets_a_lease_with_router_dns_and_option_114() {
         .parse()
         .unwrap();
     assert_eq!(expires, 30, "the renewal extended the lease");
+}
+
+/// One server (SQLite) in host 0, on `seg` as eth1.2 with `addr` (`ip/prefix`), networks.conf
+/// `networks`; waits until it listens. Returns its installation root.
+fn start_server(lab: &mut Lab, seg: &Segment, addr: &str, networks: &str) -> std::path::PathBuf {
+    lab.attach(0, seg, "eth1.2", None).expect("attach");
+    let o = lab
+        .command(0, "ip")
+        .args(["addr", "add", addr, "dev", "eth1.2"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (ip, prefix) = addr.split_once('/').unwrap();
+    let mask = Ipv4Addr::from(u32::MAX << (32 - prefix.parse::<u32>().unwrap()));
+    let mgmt = lab.host_ip(0);
+    let root = lab.dir().join("pf1");
+    let conf = root.join("conf");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(
+        conf.join("pf.conf"),
+        format!(
+            "[general]\nstate_dir = state\n\n[database]\ntype = sqlite\npath = ironfence.db\n\n\
+             [radius]\nlisten = {mgmt}\nauth_port = 1812\nacct_port = 1813\n\n\
+             [metrics]\nlisten = {mgmt}:9101\n\n\
+             [interface eth0]\nip = {mgmt}\nmask = 255.255.255.0\ntype = management\n\n\
+             [interface eth1.2]\nip = {ip}\nmask = {mask}\ntype = internal\nenforcement = vlan\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        conf.join("switches.conf"),
+        format!(
+            "[default]\nregistrationVlan = 2\n\n[{}]\nradiusSecret = {SECRET}\n",
+            lab.switch_ip()
+        ),
+    )
+    .unwrap();
+    std::fs::write(conf.join("networks.conf"), networks).unwrap();
+    let _ = Command::new("chmod")
+        .arg("640")
+        .arg(conf.join("pf.conf"))
+        .arg(conf.join("switches.conf"))
+        .status();
+    let mut serve = lab.command(0, BIN);
+    serve
+        .env("RUST_LOG", "info")
+        .arg("--conf-dir")
+        .arg(&conf)
+        .arg("serve");
+    lab.spawn(0, serve, "serve").unwrap();
+    eventually(
+        "DHCP listening and ironfence ready",
+        Duration::from_secs(30),
+        || {
+            let l = lab.log("serve");
+            l.contains("DHCP listening") && l.contains("ironfence ready")
+        },
+        || lab.log("serve"),
+    );
+    root
+}
+
+/// Benchmark (bench/dhcp.sh): DORA/s of one server on SQLite. Printed, not asserted; every
+/// client must be bound once, without duplicates.
+#[test]
+#[ignore = "benchmark: bench/dhcp.sh runs it"]
+fn bench_dora_one_server_sqlite() {
+    require_lab().expect("network namespaces (root, iproute2, iputils-ping)");
+    let clients: u32 = std::env::var("IRONFENCE_BENCH_DHCP_CLIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(800);
+    let mut lab = Lab::new(1).expect("lab");
+    let seg = lab.add_segment().expect("segment");
+    start_server(
+        &mut lab,
+        &seg,
+        "172.16.64.1/21",
+        "[172.16.64.0]\ntype = vlan-registration\nnetmask = 255.255.248.0\n\
+         dhcp_start = 172.16.64.20\ndhcp_end = 172.16.71.250\n",
+    );
+    let bridge = seg.bridge();
+    let r = lab
+        .in_namespace(lab.switch_ns(), move || {
+            ironfence_loadgen::dhcp::run(&ironfence_loadgen::dhcp::DhcpConfig {
+                interface: bridge,
+                clients,
+                concurrency: 64,
+                first: 0,
+                timeout: Duration::from_secs(1),
+                tries: 6,
+                malformed: 0,
+                server_port: 67,
+                client_port: 68,
+            })
+        })
+        .unwrap()
+        .unwrap();
+    println!("BENCH sqlite-1-server {}", r.line());
+    assert_eq!(
+        (r.bound, r.duplicate_addresses, r.inconsistent_clients),
+        (clients, 0, 0),
+        "{}",
+        lab.log("serve")
+    );
 }

@@ -90,8 +90,10 @@ fn bound_rows(g: &GaleraLab, i: usize) -> BTreeSet<(String, String)> {
     .collect()
 }
 
-#[test]
-fn two_servers_on_galera_never_share_an_address() {
+/// The lab: 3 Galera nodes with the front door, every host on the registration segment
+/// (eth1.2, 172.16.64.11-13/21, VIP .1), networks.conf; pf3's `serve` stopped so that pf1 and
+/// pf2 answer DHCP. Returns the lab and the segment's bridge name.
+fn two_dhcp_servers() -> (GaleraLab, String) {
     // The front door: management interfaces and VIPs (keepalived claims the registration VIP).
     let mut g = GaleraLab::new(3, FIXTURE).with_front_door("");
     let seg = g.lab.add_segment().unwrap();
@@ -142,8 +144,14 @@ fn two_servers_on_galera_never_share_an_address() {
         );
     }
 
-    // 1. 1,000 clients, both servers answering every broadcast.
     let bridge = seg.bridge();
+    (g, bridge)
+}
+
+#[test]
+fn two_servers_on_galera_never_share_an_address() {
+    let (mut g, bridge) = two_dhcp_servers();
+    // 1. 1,000 clients, both servers answering every broadcast.
     let r = generate(&g, &bridge, 0, CLIENTS, 6);
     if r.duplicate_addresses > 0 || r.inconsistent_clients > 0 {
         let mut by_ip: std::collections::BTreeMap<_, Vec<_>> = Default::default();
@@ -278,4 +286,29 @@ fn two_servers_on_galera_never_share_an_address() {
     )
     .unwrap();
     assert_eq!(new_rows, "0");
+}
+
+/// Benchmark (bench/dhcp.sh): DORA/s with two servers answering every broadcast, then with
+/// one (pf2's `serve` stopped), on the same Galera cluster. Figures are printed, not asserted;
+/// the run checks that every client was bound once, without duplicates.
+#[test]
+#[ignore = "benchmark: bench/dhcp.sh runs it"]
+fn bench_dora_galera_two_servers_then_one() {
+    let clients: u32 = std::env::var("IRONFENCE_BENCH_DHCP_CLIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(800);
+    let (mut g, bridge) = two_dhcp_servers();
+    let two = generate(&g, &bridge, 0, clients, 6);
+    let pf2 = g.serve[1].take().unwrap();
+    assert!(g.lab.stop(&pf2, Duration::from_secs(15)));
+    let one = generate(&g, &bridge, 1_000_000, clients, 6);
+    for (label, r) in [("galera-2-servers", &two), ("galera-1-server", &one)] {
+        println!("BENCH {label} {}", r.line());
+        assert_eq!(
+            (r.bound, r.duplicate_addresses, r.inconsistent_clients),
+            (clients, 0, 0),
+            "{label}"
+        );
+    }
 }
