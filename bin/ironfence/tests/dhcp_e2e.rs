@@ -9,7 +9,7 @@
 //!   ip4log are in the database; malformed datagrams are dropped and counted.
 //! * `two_servers_on_galera_never_share_an_address` lives in dhcp_galera.rs.
 
-use ironfence_testkit::netns::{Lab, Segment, require_lab};
+use ironfence_testkit::netns::{Lab, ProcHandle, Segment, require_lab};
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::Command;
@@ -93,7 +93,7 @@ fn dhclient_gets_a_lease_with_router_dns_and_option_114() {
     let seg = lab.add_segment().expect("segment");
     let server_ip = seg.ip(5);
     let mgmt = lab.host_ip(0);
-    let root = start_server(
+    let (root, _server) = start_server(
         &mut lab,
         &seg,
         &format!("{server_ip}/24"),
@@ -256,7 +256,12 @@ fn dhclient_gets_a_lease_with_router_dns_and_option_114() {
 
 /// One server (SQLite) in host 0, on `seg` as eth1.2 with `addr` (`ip/prefix`), networks.conf
 /// `networks`; waits until it listens. Returns its installation root.
-fn start_server(lab: &mut Lab, seg: &Segment, addr: &str, networks: &str) -> std::path::PathBuf {
+fn start_server(
+    lab: &mut Lab,
+    seg: &Segment,
+    addr: &str,
+    networks: &str,
+) -> (std::path::PathBuf, ProcHandle) {
     lab.attach(0, seg, "eth1.2", None).expect("attach");
     let o = lab
         .command(0, "ip")
@@ -301,7 +306,7 @@ fn start_server(lab: &mut Lab, seg: &Segment, addr: &str, networks: &str) -> std
         .arg("--conf-dir")
         .arg(&conf)
         .arg("serve");
-    lab.spawn(0, serve, "serve").unwrap();
+    let handle = lab.spawn(0, serve, "serve").unwrap();
     eventually(
         "DHCP listening and ironfence ready",
         Duration::from_secs(30),
@@ -311,7 +316,7 @@ fn start_server(lab: &mut Lab, seg: &Segment, addr: &str, networks: &str) -> std
         },
         || lab.log("serve"),
     );
-    root
+    (root, handle)
 }
 
 /// Benchmark (bench/dhcp.sh): DORA/s of one server on SQLite. Printed, not asserted; every
@@ -326,7 +331,7 @@ fn bench_dora_one_server_sqlite() {
         .unwrap_or(800);
     let mut lab = Lab::new(1).expect("lab");
     let seg = lab.add_segment().expect("segment");
-    start_server(
+    let (_, server) = start_server(
         &mut lab,
         &seg,
         "172.16.64.1/21",
@@ -334,27 +339,124 @@ fn bench_dora_one_server_sqlite() {
          dhcp_start = 172.16.64.20\ndhcp_end = 172.16.71.250\n",
     );
     let bridge = seg.bridge();
-    let r = lab
-        .in_namespace(lab.switch_ns(), move || {
-            ironfence_loadgen::dhcp::run(&ironfence_loadgen::dhcp::DhcpConfig {
-                interface: bridge,
-                clients,
-                concurrency: 64,
-                first: 0,
-                timeout: Duration::from_secs(1),
-                tries: 6,
-                malformed: 0,
-                server_port: 67,
-                client_port: 68,
-            })
-        })
-        .unwrap()
-        .unwrap();
-    println!("BENCH sqlite-1-server {}", r.line());
+    let ours = generate(&lab, &bridge, 0, clients);
+    println!("BENCH sqlite-1-server {}", ours.line());
     assert_eq!(
-        (r.bound, r.duplicate_addresses, r.inconsistent_clients),
+        (
+            ours.bound,
+            ours.duplicate_addresses,
+            ours.inconsistent_clients
+        ),
         (clients, 0, 0),
         "{}",
         lab.log("serve")
     );
+    perfdhcp(&mut lab, &bridge, clients, "ironfence");
+
+    // Same-run baseline: Kea's DHCPv4 server (memfile) on the same interface and pool.
+    assert!(lab.stop(&server, Duration::from_secs(10)));
+    if Path::new("/usr/sbin/kea-dhcp4").exists() {
+        let dir = lab.dir().join("kea");
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("kea-dhcp4.json");
+        std::fs::write(
+            &conf,
+            format!(
+                r#"{{"Dhcp4": {{
+  "interfaces-config": {{"interfaces": ["eth1.2"], "dhcp-socket-type": "raw"}},
+  "lease-database": {{"type": "memfile", "persist": true, "name": "{}/leases4.csv", "lfc-interval": 0}},
+  "valid-lifetime": 30,
+  "subnet4": [{{"subnet": "172.16.64.0/21", "id": 1,
+    "pools": [{{"pool": "172.16.64.20 - 172.16.71.250"}}],
+    "option-data": [{{"name": "routers", "data": "172.16.64.1"}},
+                    {{"name": "domain-name-servers", "data": "172.16.64.1"}}]}}],
+  "loggers": [{{"name": "kea-dhcp4", "output_options": [{{"output": "stdout"}}], "severity": "INFO"}}]
+}}}}"#,
+                dir.display()
+            ),
+        )
+        .unwrap();
+        let mut kea = Command::new("kea-dhcp4");
+        kea.env("KEA_PIDFILE_DIR", &dir)
+            .env("KEA_LOCKFILE_DIR", &dir)
+            .arg("-c")
+            .arg(&conf);
+        lab.spawn(0, kea, "kea").unwrap();
+        eventually(
+            "kea-dhcp4 started",
+            Duration::from_secs(20),
+            || lab.log("kea").contains("DHCP4_STARTED"),
+            || lab.log("kea"),
+        );
+        let kea_run = generate(&lab, &bridge, 0, clients);
+        println!("BENCH kea-memfile-1-server {}", kea_run.line());
+        assert_eq!(kea_run.duplicate_addresses, 0);
+        perfdhcp(&mut lab, &bridge, clients, "kea-memfile");
+    } else {
+        println!(
+            "BENCH kea: kea-dhcp4 not installed (apt-get install kea-dhcp4-server): no baseline"
+        );
+    }
+}
+
+fn generate(
+    lab: &Lab,
+    bridge: &str,
+    first: u32,
+    clients: u32,
+) -> ironfence_loadgen::dhcp::DhcpReport {
+    let bridge = bridge.to_string();
+    lab.in_namespace(lab.switch_ns(), move || {
+        ironfence_loadgen::dhcp::run(&ironfence_loadgen::dhcp::DhcpConfig {
+            interface: bridge,
+            clients,
+            concurrency: 64,
+            first,
+            timeout: Duration::from_secs(1),
+            tries: 6,
+            malformed: 0,
+            server_port: 67,
+            client_port: 68,
+        })
+    })
+    .unwrap()
+    .unwrap()
+}
+
+/// Kea's perfdhcp (Debian kea-admin) against whatever answers on the segment, if installed:
+/// its summary lines are printed as `BENCH perfdhcp <label> …`.
+fn perfdhcp(lab: &mut Lab, bridge: &str, clients: u32, label: &str) {
+    if !Path::new("/usr/sbin/perfdhcp").exists() {
+        println!("BENCH perfdhcp {label}: perfdhcp not installed (apt-get install kea-admin)");
+        return;
+    }
+    // The bridge needs an address for perfdhcp's socket; outside the pool.
+    let _ = lab
+        .switch_command("ip")
+        .args(["addr", "replace", "172.16.71.254/21", "dev", bridge])
+        .output();
+    let out = lab
+        .switch_command("perfdhcp")
+        .args([
+            "-4", "-l", bridge, "-r", "4000", "-p", "10", "-W", "1000000",
+        ])
+        .arg("-R")
+        .arg(clients.to_string())
+        .arg("-n")
+        .arg(clients.to_string())
+        .args(["-b", "mac=02:99:00:00:00:00"])
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    for l in text.lines().filter(|l| {
+        let l = l.trim();
+        l.starts_with("Rate:")
+            || l.starts_with("sent packets")
+            || l.starts_with("received packets")
+            || l.starts_with("drops")
+            || l.contains("rror")
+    }) {
+        println!("BENCH perfdhcp {label} {}", l.trim());
+    }
 }
