@@ -5,10 +5,10 @@
 //!  conf/pf.conf ──────────┐
 //!  conf/switches.conf ────┤
 //!  conf/roles.conf ───────┼─> ini::Document ──> Config::load / checkup ──> Config (typed)
-//!  conf/cluster.conf ─────┘   lossless: every     every finding as          │
-//!  conf/cluster-files.txt     line kept, edits    Diagnostics:              ├─> server: sockets, metrics
-//!    (plain list of paths)    in place, atomic    file:line [section]       ├─> policy: SwitchesConf::lookup
-//!                             save                                          ├─> store: database
+//!  conf/cluster.conf ─────┤   lossless: every     every finding as          │
+//!  conf/networks.conf ────┘   line kept, edits    Diagnostics:              ├─> server: sockets, metrics
+//!  conf/cluster-files.txt     in place, atomic    file:line [section]       ├─> policy: SwitchesConf::lookup
+//!    (plain list of paths)    save                                          ├─> store: database
 //!                              ▲                                            └─> cluster: members, VIPs
 //!                              └── admin tools / cluster sync edit and save the same files
 //! ```
@@ -60,6 +60,7 @@ mod diag;
 pub mod dynauth;
 pub mod host;
 pub mod ini;
+pub mod networks;
 mod pf;
 mod roles;
 mod served;
@@ -75,6 +76,7 @@ pub use cluster::{
 pub use cluster_files::{CLUSTER_FILES, installation_root};
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use ini::{ConfigError, Document, EditError, Entry, Section};
+pub use networks::{NETWORKS_CONF, NetworkConf, NetworkType, NetworksConf, ServedNetwork};
 pub use pf::DnsConf;
 pub use pf::{
     ActiveActiveConf, AuditLogMode, DEFAULT_METRICS_PORT, DEFAULT_STATE_DIR,
@@ -116,6 +118,9 @@ pub struct Config {
     pub cluster_files: Vec<PathBuf>,
     /// authentication.conf + profiles.conf: the captive portal's sources and its profile.
     pub authentication: authentication::AuthenticationConf,
+    /// networks.conf: the registration/isolation networks' DHCP and DNS settings (see
+    /// [`Config::served_networks`]).
+    pub networks: NetworksConf,
 }
 
 impl Config {
@@ -299,6 +304,7 @@ fn build(conf_dir: &Path, identity: Option<&str>) -> (Config, Diagnostics) {
     let pf_doc = read_optional(conf_dir, PF_CONF, &mut diags);
     let switches_doc = read_optional(conf_dir, SWITCHES_CONF, &mut diags);
     let cluster_doc = read_optional(conf_dir, CLUSTER_CONF, &mut diags);
+    let networks_doc = read_optional(conf_dir, NETWORKS_CONF, &mut diags);
     let cluster_mode = cluster_doc
         .as_ref()
         .is_some_and(|d| d.sections().next().is_some());
@@ -378,6 +384,14 @@ fn build(conf_dir: &Path, identity: Option<&str>) -> (Config, Diagnostics) {
         },
     );
     diags.0.extend(auth_diags.0);
+    let networks_file = conf_dir.join(NETWORKS_CONF);
+    let networks = NetworksConf::from_document(
+        networks_doc.as_ref(),
+        &mut FileDiags {
+            file: &networks_file,
+            out: &mut diags,
+        },
+    );
     let config = Config {
         conf_dir: conf_dir.to_path_buf(),
         pf,
@@ -388,7 +402,16 @@ fn build(conf_dir: &Path, identity: Option<&str>) -> (Config, Diagnostics) {
         identity_source,
         cluster_files,
         authentication,
+        networks,
     };
+    networks::check(
+        &config,
+        networks_doc.is_some(),
+        &mut FileDiags {
+            file: &networks_file,
+            out: &mut diags,
+        },
+    );
     (config, diags)
 }
 

@@ -3,6 +3,7 @@
 //!
 //! * [`client`]: closed-loop generator (`ironfence-loadgen --server … --concurrency …`);
 //! * [`responder`]: `ironfence-loadgen null-responder`, the generator's own ceiling;
+//! * [`dhcp`]: `ironfence-loadgen dhcp`, simulated DHCP clients (duplicate check, DORA/s);
 //! * [`devices`]: the MAC → role → VLAN formula shared by seeding and verification;
 //! * [`hist`]: log-linear latency histogram;
 //! * [`procstat`]: server CPU time and RSS from `/proc`;
@@ -12,6 +13,7 @@
 
 pub mod client;
 pub mod devices;
+pub mod dhcp;
 pub mod hist;
 pub mod net;
 pub mod procstat;

@@ -32,6 +32,8 @@ enum Command {
     NullResponder(ResponderArgs),
     /// Write the device population: ironfence import CSV and/or FreeRADIUS users file.
     Seed(SeedArgs),
+    /// Simulated DHCP clients (DORA) on one interface: duplicate-address check and DORA/s.
+    Dhcp(DhcpArgs),
     /// Print N distinct ports free for both UDP and TCP on 127.0.0.1 (one per line).
     FreePorts {
         /// How many.
@@ -128,6 +130,37 @@ struct ResponderArgs {
 }
 
 #[derive(Debug, Args)]
+struct DhcpArgs {
+    /// Interface the clients are on (broadcasts go out of it; replies are read on it).
+    #[arg(long)]
+    interface: String,
+    /// Number of clients (MAC 02:dc:<i>).
+    #[arg(long, default_value_t = 1000)]
+    clients: u32,
+    /// Index of the first client.
+    #[arg(long, default_value_t = 0)]
+    first: u32,
+    /// Clients in flight at once.
+    #[arg(short = 'c', long, default_value_t = 32)]
+    concurrency: usize,
+    /// Retransmission timeout.
+    #[arg(long, default_value = "1s", value_parser = humantime_duration)]
+    timeout: Duration,
+    /// Tries per step (DISCOVER, REQUEST) before a client gives up.
+    #[arg(long, default_value_t = 4)]
+    tries: u32,
+    /// Malformed datagrams to send before the clients start.
+    #[arg(long, default_value_t = 0)]
+    malformed: u32,
+    /// Write "MAC IP" of every bound client here.
+    #[arg(long)]
+    leases_out: Option<PathBuf>,
+    /// Exit with status 1 unless every client is bound and no address was given twice.
+    #[arg(long)]
+    fail_on_error: bool,
+}
+
+#[derive(Debug, Args)]
 struct SeedArgs {
     /// Number of devices.
     #[arg(long, default_value_t = 100_000)]
@@ -176,6 +209,7 @@ fn main() -> ExitCode {
         Some(Command::NullResponder(a)) => null_responder(a).map(|()| ExitCode::SUCCESS),
         Some(Command::Seed(a)) => seed(a).map(|()| ExitCode::SUCCESS),
         Some(Command::FreePorts { count }) => free_ports(count).map(|()| ExitCode::SUCCESS),
+        Some(Command::Dhcp(a)) => dhcp(a),
         None => run(cli.run),
     };
     match result {
@@ -223,6 +257,36 @@ fn free_ports(count: usize) -> anyhow::Result<()> {
         println!("{p}");
     }
     Ok(())
+}
+
+fn dhcp(a: DhcpArgs) -> anyhow::Result<ExitCode> {
+    let cfg = ironfence_loadgen::dhcp::DhcpConfig {
+        interface: a.interface,
+        clients: a.clients,
+        concurrency: a.concurrency.max(1),
+        first: a.first,
+        timeout: a.timeout,
+        tries: a.tries.max(1),
+        malformed: a.malformed,
+        server_port: 67,
+        client_port: 68,
+    };
+    let r = ironfence_loadgen::dhcp::run(&cfg)?;
+    if let Some(p) = &a.leases_out {
+        let text: String = r
+            .leases
+            .iter()
+            .map(|(m, ip)| format!("{m} {ip}\n"))
+            .collect();
+        std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?;
+    }
+    println!("{}", r.line());
+    let bad = r.bound != r.clients || r.duplicate_addresses > 0 || r.inconsistent_clients > 0;
+    Ok(if a.fail_on_error && bad {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn seed(a: SeedArgs) -> anyhow::Result<()> {

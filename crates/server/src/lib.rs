@@ -24,6 +24,7 @@ pub mod cluster;
 pub mod coa;
 mod control;
 pub mod db_health;
+pub mod dhcp;
 mod dns;
 pub mod front_door;
 pub mod galera;
@@ -288,6 +289,8 @@ impl Daemon {
             shared.clone(),
             shutdown_rx.clone(),
         )));
+        // DHCP on the registration/isolation networks (networks.conf, dhcpd = enabled).
+        tasks.extend(dhcp::spawn(&shared, &shutdown_rx));
         if cfg.is_cluster() {
             tasks.push(tokio::spawn(cluster::supervisor::supervise(
                 shared.clone(),

@@ -55,6 +55,8 @@ pub struct Metrics {
     pub lb: LbMetrics,
     /// CoA / Disconnect (RFC 5176) and the location recorded at Access-Accept.
     pub coa: crate::coa::CoaMetrics,
+    /// The registration networks' DHCP server (`ironfence_dhcp_*`).
+    pub dhcp: crate::dhcp::DhcpMetrics,
 }
 
 /// Labels naming one backend (a cluster member).
@@ -300,8 +302,10 @@ impl Metrics {
             lb.unanswered.clone(),
         );
         let coa = crate::coa::CoaMetrics::register(&mut registry);
+        let dhcp = crate::dhcp::DhcpMetrics::register(&mut registry);
         Metrics {
             coa,
+            dhcp,
             portal,
             vip_held,
             keepalived_notify_unparsed,

@@ -176,6 +176,13 @@ pub(crate) fn restart_needed(old: &Config, new: &Config) -> Vec<String> {
                 .to_string(),
         );
     }
+    // The DHCP listeners are built at start (server::dhcp).
+    if old.served_networks() != new.served_networks() {
+        notes.push(
+            "networks.conf (or a registration interface) changed: restart `ironfence serve` to apply it to DHCP"
+                .to_string(),
+        );
+    }
     if old.pf.database != new.pf.database {
         notes.push("pf.conf [database] changed: restart `ironfence serve` to apply".to_string());
     }

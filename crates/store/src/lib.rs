@@ -15,6 +15,7 @@
 //!                  └──────────── migrations ──────────┘
 //!                      schema_version + MIGRATIONS (v1, v2, …)
 //!   tables: node · person · security_event · locationlog · ip4log · radius_audit_log
+//!           · dhcp_lease (see [`dhcp`])
 //! ```
 //!
 //! [`Store::open`] connects and applies pending [`migrations`]; it refuses a database written by
@@ -53,6 +54,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accounting;
+pub mod dhcp;
 mod error;
 pub mod migrations;
 mod mysql;
@@ -63,6 +65,7 @@ pub mod traits;
 mod types;
 
 pub use accounting::{AccountingEvent, AccountingKind, Ip4LogEntry, LocationLogEntry};
+pub use dhcp::{Claim, ClaimOutcome, DhcpLease, DhcpLeaseState};
 pub use error::StoreError;
 pub use traits::{AccountingSink, NodeAdmin, NodeChangeLog, NodeLookup};
 pub use types::{AuditRecord, NodeFilter, Person};

@@ -270,13 +270,37 @@ pub const MIGRATIONS: &[Migration] = &[
                 KEY node_change_changed_at (changed_at)
             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"],
     },
-    // v6 belongs to the DHCP work (leases); this placeholder keeps versions consecutive on
-    // the portal branch. The integrator replaces it by the DHCP migration when merging.
     Migration {
         version: 6,
-        description: "reserved (DHCP leases)",
-        sqlite: &["CREATE TABLE IF NOT EXISTS reserved_v6 (id INTEGER PRIMARY KEY)"],
-        mysql: &["CREATE TABLE IF NOT EXISTS reserved_v6 (id INT PRIMARY KEY) ENGINE=InnoDB"],
+        description: "DHCP leases of the registration and isolation networks",
+        // One row per address (primary key) and at most one per client (unique key): the two
+        // keys are what make concurrent allocations on several servers safe (see dhcp.rs).
+        // A declined address has no MAC (NULLs do not collide in a unique key).
+        sqlite: &["CREATE TABLE IF NOT EXISTS dhcp_lease (
+                network TEXT NOT NULL,
+                ip TEXT NOT NULL,
+                mac TEXT,
+                state TEXT NOT NULL
+                    CHECK (state IN ('offered', 'bound', 'released', 'declined')),
+                expires_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL,
+                hostname TEXT,
+                PRIMARY KEY (network, ip),
+                UNIQUE (network, mac)
+            ) WITHOUT ROWID"],
+        mysql: &["CREATE TABLE IF NOT EXISTS dhcp_lease (
+                network VARCHAR(15) NOT NULL,
+                ip VARCHAR(15) NOT NULL,
+                mac VARCHAR(17) NULL,
+                state VARCHAR(16) NOT NULL,
+                expires_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL,
+                hostname VARCHAR(255) NULL,
+                PRIMARY KEY (network, ip),
+                UNIQUE KEY dhcp_lease_network_mac (network, mac),
+                CONSTRAINT dhcp_lease_state_valid
+                    CHECK (state IN ('offered', 'bound', 'released', 'declined'))
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"],
     },
     Migration {
         version: 7,

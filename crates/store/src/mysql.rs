@@ -20,6 +20,8 @@
 //! unavailable and lock-wait-timeout errors are returned to the caller, who knows whether to fail
 //! over to another node or to answer the RADIUS request without the write.
 
+mod dhcp;
+
 use crate::accounting::plan::{self, Change, OpenEntry, Scope};
 use crate::accounting::{AccountingEvent, Ip4LogEntry, LocationLogEntry};
 use crate::migrations::{LATEST_VERSION, MIGRATIONS, MYSQL_SCHEMA_VERSION_DDL, newer_schema_error};

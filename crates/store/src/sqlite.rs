@@ -12,6 +12,8 @@
 //!   progress.
 //! * Statements are prepared once per connection (`prepare_cached`).
 
+mod dhcp;
+
 use crate::accounting::plan::{self, Change, OpenEntry, Scope};
 use crate::accounting::{AccountingEvent, Ip4LogEntry, LocationLogEntry};
 use crate::migrations::{

@@ -15,6 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use std::time::Instant;
 
+mod dhcp;
+pub use dhcp::*;
+
 pub type CaseFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 pub type Case = fn(StoreConfig) -> CaseFuture;
 
@@ -38,7 +41,9 @@ macro_rules! with_cases {
             bulk_import_100k_and_time_node_view,
             every_node_change_is_logged,
             two_servers_cache_coherence,
-            portal_local_users_and_mac_for_ip
+            portal_local_users_and_mac_for_ip,
+            dhcp_claim_release_decline_and_ip4log,
+            dhcp_concurrent_claims_never_share_an_address
         );
     };
 }
