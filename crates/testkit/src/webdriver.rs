@@ -150,6 +150,8 @@ impl Browser {
             "--no-first-run".into(),
             "--disable-dev-shm-usage".into(),
             "--hide-scrollbars".into(),
+            // Typed http:// URLs stay http (a captive network has no HTTPS for other names).
+            "--disable-features=HttpsUpgrades,HttpsFirstBalancedModeAutoEnable".into(),
             format!("--window-size={width},{height}"),
             format!("--user-data-dir={}", b._profile.path().display()),
         ];
