@@ -905,3 +905,50 @@ async fn single_server_listens_on_http_and_https_with_server_pem() {
         "{redirect}"
     );
 }
+
+/// X-Forwarded-For is believed only on the cluster's web listener and only from a member or
+/// loopback; on a registration listener a device cannot claim another device's address.
+#[tokio::test]
+async fn forwarded_for_is_trusted_only_from_the_proxy() {
+    let lab = lab().await;
+    let portal = Portal::new(lab.shared.clone()).unwrap();
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "x-forwarded-for",
+        HeaderValue::from_static("203.0.113.7, 192.0.2.44"),
+    );
+    let peer = |ip: &str| Peer {
+        addr: SocketAddr::new(ip.parse().unwrap(), 40000),
+        local: "127.0.73.1:8080".parse().unwrap(),
+        tls: false,
+    };
+    let behind = Site {
+        base_url: String::new(),
+        trust_forwarded: true,
+    };
+    let direct = Site {
+        base_url: String::new(),
+        trust_forwarded: false,
+    };
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    // haproxy on this server (loopback): the last hop it added is the device.
+    assert_eq!(
+        portal.client_ip(&peer("127.0.0.1"), &headers, &behind),
+        ip("192.0.2.44")
+    );
+    // Anyone else, or a registration listener: the connection's own address.
+    assert_eq!(
+        portal.client_ip(&peer("198.51.100.9"), &headers, &behind),
+        ip("198.51.100.9")
+    );
+    assert_eq!(
+        portal.client_ip(&peer("127.0.0.1"), &headers, &direct),
+        ip("127.0.0.1")
+    );
+    // Garbage in the header: the connection's address.
+    headers.insert("x-forwarded-for", HeaderValue::from_static("not-an-ip"));
+    assert_eq!(
+        portal.client_ip(&peer("127.0.0.1"), &headers, &behind),
+        ip("127.0.0.1")
+    );
+}
