@@ -138,6 +138,24 @@ fn local_guest_and_ldap_registration_in_chromium() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // A user imported from a PacketFence `password` export keeps its bcrypt hash ($2y$).
+    let hash = bcrypt::hash_with_salt("pat-packetfence-pw", 4, [9u8; 16])
+        .unwrap()
+        .format_for_version(bcrypt::Version::TwoY);
+    let csv = d.dir.path().join("password.csv");
+    std::fs::write(
+        &csv,
+        format!("pid,password,valid_from,expiration,access_duration\npat,{hash},0000-00-00 00:00:00,2099-01-01 00:00:00,\n"),
+    )
+    .unwrap();
+    let out = d.cli(&["user", "import", csv.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("user pat saved"));
+
     let shots = Shots::new();
     let b = Browser::start(1280, 900).unwrap();
     let portal = format!("http://{PORTAL_IP}:{port}/captive-portal");
@@ -230,6 +248,23 @@ fn local_guest_and_ldap_registration_in_chromium() {
     eventually("LDAP user's MAB gets the gaming VLAN", || {
         radtest_mab(d.auth_port, SECRET, mac3).vlan() == Some("300")
     });
+
+    // 4. The user imported from PacketFence logs in with its PacketFence password.
+    let mac4 = "02:73:00:00:00:04";
+    lease(&d, mac4, "b4");
+    b.clear_cookies().unwrap();
+    b.goto(&portal).unwrap();
+    b.send_keys(&b.find("#local-username").unwrap(), "pat")
+        .unwrap();
+    b.send_keys(&b.find("#local-password").unwrap(), "pat-packetfence-pw")
+        .unwrap();
+    b.click(&b.find("#local-submit").unwrap()).unwrap();
+    b.wait_for_text("Your device is registered").unwrap();
+    assert!(
+        node_role(&d, mac4).contains("pat"),
+        "{}",
+        node_role(&d, mac4)
+    );
 
     // The RFC 8908 API for the registered device.
     b.goto(&format!("{portal}/api")).unwrap();

@@ -380,6 +380,15 @@ fn parse_source(
                     LdapEncryption::None
                 }
             };
+            if encryption != LdapEncryption::None {
+                // The portal's LDAP client has no TLS yet: say so at checkup, not at login.
+                d.warning(
+                    at("encryption"),
+                    sec,
+                    "encryption=starttls/ssl is not supported by this ironfence build: logins \
+                     through this source fail until it is set to none (use a trusted network)",
+                );
+            }
             let default_port = if encryption == LdapEncryption::Ssl {
                 636
             } else {
@@ -842,6 +851,19 @@ action0=set_role=guest
         let shown = diags.to_string();
         assert!(shown.contains("authentication.conf:5 [web]"), "{shown}");
         assert!(shown.contains("profiles.conf:2 [default]"), "{shown}");
+    }
+
+    #[test]
+    fn ldap_tls_is_flagged_at_checkup() {
+        let text = "[ldap1]\ntype=LDAP\nhost=h\nbasedn=dc=x\nencryption=ssl\n\n\
+                    [ldap1 rule r]\naction0=set_role=guest\naction1=set_access_duration=1h\n";
+        let diags = errors(&[("authentication.conf", text)]);
+        assert!(!diags.has_errors(), "{diags}");
+        assert!(
+            diags.warnings().any(|w| w.line == Some(5)
+                && w.message.contains("not supported by this ironfence build")),
+            "{diags}"
+        );
     }
 
     #[test]

@@ -102,3 +102,17 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Arbitrary tokens never panic and never verify.
+        #[test]
+        fn random_tokens_never_verify(t in "[A-Za-z0-9_-]{0,40}|\\PC{0,40}") {
+            prop_assert!(verify(b"k", "session", &t, 0).is_err());
+        }
+    }
+}

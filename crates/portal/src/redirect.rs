@@ -95,3 +95,25 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::sanitize;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any input: no panic; what passes is the input itself, an http(s) URL with a host,
+        /// and never carries characters that could break out of an attribute or a header.
+        #[test]
+        fn sanitize_is_total_and_conservative(s in "\\PC{0,80}|(https?://)[ -~]{0,60}") {
+            if let Some(out) = sanitize(&s) {
+                prop_assert_eq!(&out, &s);
+                let lower = out.to_ascii_lowercase();
+                prop_assert!(lower.starts_with("http://") || lower.starts_with("https://"));
+                prop_assert!(!out.contains(['"', '<', '>', '\\', '\r', '\n', ' ']));
+                let after = &lower[lower.find("://").unwrap() + 3..];
+                prop_assert!(!after.starts_with('/') && !after.is_empty());
+            }
+        }
+    }
+}

@@ -264,8 +264,23 @@ impl Source for LdapSource {
                 .and_then(|r| r.success())
                 .map_err(unavailable)?;
             let _ = ldap.unbind().await;
-            // Unknown, or ambiguous: the same answer as a wrong password.
-            let [entry] = <[_; 1]>::try_from(entries).map_err(|_| AuthError::InvalidCredentials)?;
+            // Unknown, or ambiguous: the same answer as a wrong password, after the same
+            // second connection and bind (to a DN that does not exist), so the time taken
+            // does not tell either.
+            let Ok([entry]) = <[_; 1]>::try_from(entries) else {
+                if let Ok(mut user) = self.connect().await {
+                    let dn = format!(
+                        "{}=ironfence-no-such-user,{}",
+                        self.conf.usernameattribute, self.conf.basedn
+                    );
+                    let _ = user
+                        .with_timeout(timeout)
+                        .simple_bind(&dn, &creds.password)
+                        .await;
+                    let _ = user.unbind().await;
+                }
+                return Err(AuthError::InvalidCredentials);
+            };
             let entry = ldap3::SearchEntry::construct(entry);
             let mut user = self.connect().await?;
             let bound = user

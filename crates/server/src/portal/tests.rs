@@ -50,11 +50,24 @@ async fn lab() -> Lab {
 }
 
 async fn lab_with(auth: &str) -> Lab {
+    lab_full(auth, "", None).await
+}
+
+/// `pf_extra`: more pf.conf; `pem`: conf/ssl/server.pem.
+async fn lab_full(auth: &str, pf_extra: &str, pem: Option<&str>) -> Lab {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("conf");
     std::fs::create_dir(&conf).unwrap();
     std::fs::write(conf.join("authentication.conf"), auth).unwrap();
-    std::fs::write(conf.join("pf.conf"), "[general]\nstate_dir = var\n").unwrap();
+    std::fs::write(
+        conf.join("pf.conf"),
+        format!("[general]\nstate_dir = var\n{pf_extra}"),
+    )
+    .unwrap();
+    if let Some(pem) = pem {
+        std::fs::create_dir_all(conf.join("ssl")).unwrap();
+        std::fs::write(conf.join("ssl/server.pem"), pem).unwrap();
+    }
     let config = ironfence_config::Config::load(&conf).unwrap_or_else(|d| panic!("{d}"));
     crate::settings::prepare_state_dir(&config).unwrap();
     let store = ironfence_store::Store::open(&crate::settings::store_config(&config))
@@ -833,5 +846,110 @@ async fn ldap_down_is_unavailable_not_a_login_error() {
         r.body.contains("login service is not available"),
         "{}",
         r.body
+    );
+}
+
+/// A single server's own listeners: HTTP and HTTPS (conf/ssl/server.pem) on its registration
+/// network address; devices are sent to the HTTPS URL and the cookie is Secure there (curl).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_server_listens_on_http_and_https_with_server_pem() {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec!["127.0.73.5".to_string()]).unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let pem = format!("{}{}", cert.pem(), key.serialize_pem());
+    let free = || {
+        std::net::TcpListener::bind("127.0.73.5:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (http, https) = (free(), free());
+    let pf = format!(
+        "\n[interface reg0]\nip=127.0.73.5\nmask=255.255.255.0\ntype=internal\nenforcement=vlan\n\n\
+         [ports]\nportal_http={http}\nportal_https={https}\n"
+    );
+    let lab = lab_full(AUTH, &pf, Some(&pem)).await;
+    let (_stop, stop_rx) = watch::channel(false);
+    let started = start(lab.shared.clone(), stop_rx).await.unwrap();
+    assert_eq!(started.addrs.len(), 2, "{:?}", started.addrs);
+    let curl = |url: String| {
+        let out = std::process::Command::new("curl")
+            .args(["-sk", "-i", "--max-time", "10", &url])
+            .output()
+            .expect("curl (apt-get install curl)");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let page = curl(format!("https://127.0.73.5:{https}/captive-portal"));
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    let cookie = page
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap_or_default();
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    // Plain HTTP answers too, and tells devices the HTTPS portal URL.
+    let api = curl(format!("http://127.0.73.5:{http}/captive-portal/api"));
+    assert!(
+        api.contains(&format!(
+            "\"user-portal-url\":\"https://127.0.73.5:{https}/captive-portal\""
+        )),
+        "{api}"
+    );
+    let redirect = curl(format!("http://127.0.73.5:{http}/generate_204"));
+    assert!(
+        redirect.contains(&format!(
+            "location: https://127.0.73.5:{https}/captive-portal"
+        )),
+        "{redirect}"
+    );
+}
+
+/// X-Forwarded-For is believed only on the cluster's web listener and only from a member or
+/// loopback; on a registration listener a device cannot claim another device's address.
+#[tokio::test]
+async fn forwarded_for_is_trusted_only_from_the_proxy() {
+    let lab = lab().await;
+    let portal = Portal::new(lab.shared.clone()).unwrap();
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "x-forwarded-for",
+        HeaderValue::from_static("203.0.113.7, 192.0.2.44"),
+    );
+    let peer = |ip: &str| Peer {
+        addr: SocketAddr::new(ip.parse().unwrap(), 40000),
+        local: "127.0.73.1:8080".parse().unwrap(),
+        tls: false,
+    };
+    let behind = Site {
+        base_url: String::new(),
+        trust_forwarded: true,
+    };
+    let direct = Site {
+        base_url: String::new(),
+        trust_forwarded: false,
+    };
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    // haproxy on this server (loopback): the last hop it added is the device.
+    assert_eq!(
+        portal.client_ip(&peer("127.0.0.1"), &headers, &behind),
+        ip("192.0.2.44")
+    );
+    // Anyone else, or a registration listener: the connection's own address.
+    assert_eq!(
+        portal.client_ip(&peer("198.51.100.9"), &headers, &behind),
+        ip("198.51.100.9")
+    );
+    assert_eq!(
+        portal.client_ip(&peer("127.0.0.1"), &headers, &direct),
+        ip("127.0.0.1")
+    );
+    // Garbage in the header: the connection's address.
+    headers.insert("x-forwarded-for", HeaderValue::from_static("not-an-ip"));
+    assert_eq!(
+        portal.client_ip(&peer("127.0.0.1"), &headers, &behind),
+        ip("127.0.0.1")
     );
 }
