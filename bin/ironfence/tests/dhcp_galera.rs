@@ -1,5 +1,6 @@
 //! Two servers answering DHCP on one registration network at once, over a real 3-node Galera
-//! cluster (issue 10; PacketFence #5079 "same IP to two clients"), then the read-only rules.
+//! cluster (issue 10; PacketFence #5079 "same IP to two clients"), then the read-only rules
+//! (DHCP serves known devices only; the partitioned server's portal answers 503 and writes nothing).
 //!
 //! ```text
 //!   switch ns: br0 (management, Galera)      br1 (registration 172.16.64.0/21)
@@ -278,6 +279,47 @@ fn two_servers_on_galera_never_share_an_address() {
             .count();
         assert_eq!(lines, 1, "one log line for {mac} (it sent 2 DISCOVERs)");
     }
+    // The portal of the partitioned server (its web listener, haproxy's backend): every page
+    // answers 503 with the guide's message, and a registration attempt writes nothing.
+    let web = format!("http://{}:8080", g.lab.host_ip(1));
+    let curl = |args: &[&str]| {
+        let o = g
+            .lab
+            .command(1, "curl")
+            .args(["-s", "-m", "5", "-w", "\n%{http_code}"])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    for page in [
+        "/captive-portal",
+        "/captive-portal/api",
+        "/hotspot-detect.html",
+    ] {
+        let got = curl(&[&format!("{web}{page}")]);
+        assert!(
+            got.ends_with("\n503") && got.contains("currently experiencing an issue"),
+            "{page}: {got}"
+        );
+    }
+    let got = curl(&[
+        "-d",
+        "name=Partitioned+Guest&aup=on&csrf=x",
+        &format!("{web}/captive-portal/guest/guest"),
+    ]);
+    assert!(
+        got.ends_with("\n503"),
+        "registration while read-only: {got}"
+    );
+    let people = sql_at(
+        &g.socket(0),
+        "pf",
+        "SELECT COUNT(*) FROM person WHERE firstname LIKE 'Partitioned%' OR pid LIKE 'Partitioned%'",
+    )
+    .unwrap();
+    assert_eq!(people, "0", "no write from the partitioned portal");
+
     // Nothing was written by the read-only server: the primary component has no new row.
     let new_rows = sql_at(
         &g.socket(0),
