@@ -107,4 +107,4 @@ def run(name, f):
 run("baseline: landing page only", only_landing)
 run("guest registration (GET + POST)", register)
 PY
-echo "nodes registered: $("$BIN" --conf-dir "$WORK/conf" node list --status reg 2>/dev/null | grep -c 02:77 || true)"
+echo "nodes registered: $("$BIN" --conf-dir "$WORK/conf" node list --status reg --limit 100000 2>/dev/null | grep -c 02:77 || true)"
