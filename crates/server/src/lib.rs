@@ -18,6 +18,7 @@
 //! Protocol rules live in `ironfence-radius` (sans-IO) and decisions in `ironfence-policy`
 //! (pure); this crate only moves bytes, reads the clock and talks to the store.
 
+pub mod admin;
 mod audit;
 pub mod cluster;
 // RFC 5176 CoA / Disconnect (issue 10).
@@ -35,6 +36,8 @@ pub mod portal;
 mod radius;
 mod settings;
 pub mod spool;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod udp;
 pub mod web;
 

@@ -5,7 +5,8 @@
 //! - `GET /health?writable` → the same body, 503 while the database is read-only (haproxy's
 //!   write backend checks this, so a degraded member takes no writes).
 //!
-//! The captive portal is mounted on it (`crate::portal::cluster_router`); the admin will be.
+//! The captive portal (`crate::portal::cluster_router`) and the administration interface
+//! (`crate::admin::router`: `/api/v1`, `/admin`) are mounted on it.
 
 use crate::Shared;
 use axum::Router;
@@ -25,11 +26,20 @@ pub(crate) async fn serve(
     let app = Router::new()
         .route("/health", get(health))
         .with_state(shared.clone());
+    let shared_for_admin = shared.clone();
     // The captive portal on this listener (haproxy forwards the registration VIPs to it).
     let app = match crate::portal::cluster_router(shared) {
         Ok(portal) => app.merge(portal),
         Err(e) => {
             tracing::error!(error = %e, "captive portal not mounted on the web listener");
+            app
+        }
+    };
+    // The administration API and pages (haproxy's admin frontend on the management VIP).
+    let app = match crate::admin::router(shared_for_admin, true) {
+        Ok(admin) => app.merge(admin),
+        Err(e) => {
+            tracing::error!(error = %e, "the administration interface is not mounted on the web listener");
             app
         }
     };

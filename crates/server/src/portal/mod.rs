@@ -180,29 +180,7 @@ impl Portal {
 
     /// The address the request is from (see the module docs for X-Forwarded-For).
     fn client_ip(&self, peer: &Peer, headers: &HeaderMap, site: &Site) -> IpAddr {
-        let direct = peer.addr.ip().to_canonical();
-        if !site.trust_forwarded || !self.is_trusted_proxy(direct) {
-            return direct;
-        }
-        headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .and_then(|v| v.trim().parse::<IpAddr>().ok())
-            .map(|ip| ip.to_canonical())
-            .unwrap_or(direct)
-    }
-
-    fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
-        if ip.is_loopback() {
-            return true;
-        }
-        let cfg = self.shared.config();
-        cfg.cluster.as_ref().is_some_and(|c| {
-            c.servers
-                .iter()
-                .any(|s| s.management_ip.map(IpAddr::V4) == Some(ip))
-        })
+        web::client::client_ip(&self.shared, peer.addr.ip(), headers, site.trust_forwarded)
     }
 
     async fn device(&self, ip: IpAddr) -> Result<Option<Mac>, Response> {

@@ -14,6 +14,7 @@
 //! overridden file by file from `conf/portal/templates/`). The per-IP rate limiter is
 //! `ironfence_portal::ratelimit`, kept by each application's state.
 
+pub mod client;
 pub mod form;
 pub mod serve;
 pub mod session;
