@@ -19,6 +19,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod config_write;
 pub mod error;
 pub mod json;
 

@@ -16,6 +16,7 @@ mod service;
 pub mod supervisor;
 
 pub use local_state::LocalClusterState;
+pub(crate) use service::APPLY_QUEUE;
 pub use service::{ClusterService, run_conflict_checks};
 
 use ironfence_cluster::{
