@@ -853,4 +853,4 @@ mod audit_shim {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

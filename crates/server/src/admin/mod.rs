@@ -19,6 +19,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod cluster_status;
 pub mod config_write;
 pub mod error;
 pub mod json;
@@ -51,7 +52,9 @@ pub type AppState = Arc<AdminState>;
 
 /// The endpoints of every resource (the API's route table is [`api::all`]).
 pub fn resources() -> Vec<Endpoint> {
-    Vec::new()
+    let mut v = Vec::new();
+    v.extend(cluster_status::endpoints());
+    v
 }
 
 /// `/api/v1` and `/admin`, ready to be served or merged into the cluster's web listener.
