@@ -273,6 +273,62 @@ pub fn is_secret_key(key: &str) -> bool {
         .any(|s| k.contains(s))
 }
 
+/// How a secret is shown in answers; sent back unchanged in a change, it keeps the secret.
+pub const SECRET_SET: &str = "(set)";
+
+/// A value in a request body: text, a number or a flag (written `yes`/`no`); `null` removes
+/// the key (inherit).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ConfValue {
+    Text(String),
+    Number(i64),
+    Flag(bool),
+}
+
+impl ConfValue {
+    pub fn into_text(self) -> String {
+        match self {
+            ConfValue::Text(s) => s,
+            ConfValue::Number(n) => n.to_string(),
+            ConfValue::Flag(b) => if b { "yes" } else { "no" }.to_string(),
+        }
+    }
+}
+
+/// A JSON value of a flat settings body as the text written to the file (`None`: remove the
+/// key), or why it cannot be one.
+pub fn conf_value(v: &serde_json::Value) -> Result<Option<String>, String> {
+    use serde_json::Value;
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s.clone())),
+        Value::Bool(b) => Ok(Some(ConfValue::Flag(*b).into_text())),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Ok(Some(n.to_string())),
+        other => Err(format!(
+            "expected a text, a whole number, true/false, or null (to inherit), not {other}"
+        )),
+    }
+}
+
+/// The keys a section sets itself, in file order, secrets shown as [`SECRET_SET`].
+pub fn own_values(doc: &Document, section: &str) -> BTreeMap<String, String> {
+    doc.section(section)
+        .map(|s| {
+            s.entries()
+                .map(|(k, e)| {
+                    let v = if is_secret_key(k) && !e.value.is_empty() {
+                        SECRET_SET.to_string()
+                    } else {
+                        e.value.clone()
+                    };
+                    (k.to_string(), v)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// One field's change, for the admin audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct FieldDiff {

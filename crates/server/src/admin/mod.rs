@@ -23,6 +23,7 @@ pub mod cluster_status;
 pub mod config_write;
 pub mod error;
 pub mod json;
+pub mod switches;
 
 use crate::Shared;
 use axum::Router;
@@ -54,6 +55,7 @@ pub type AppState = Arc<AdminState>;
 pub fn resources() -> Vec<Endpoint> {
     let mut v = Vec::new();
     v.extend(cluster_status::endpoints());
+    v.extend(switches::endpoints());
     v
 }
 
