@@ -239,7 +239,8 @@ mod tests {
         let tampered = String::from_utf8(tampered).unwrap();
         let short = format!("AAAA{}", &fresh[fresh.find('.').unwrap()..]);
         let future = issue(&k, &Claims::new([9; 16], "alice", T0 + 3600));
-        let rows: &[(&str, &str, TokenKey, i64, Result<(), TokenError>)] = &[
+        type Row<'a> = (&'a str, &'a str, TokenKey, i64, Result<(), TokenError>);
+        let rows: &[Row] = &[
             ("fresh", &fresh, key(1), T0, Ok(())),
             ("14 min idle", &fresh, key(1), T0 + 14 * 60, Ok(())),
             ("exactly 15 min idle", &fresh, key(1), T0 + 15 * 60, Ok(())),
