@@ -89,6 +89,7 @@ pub use roles::{BUILTIN_ROLES, Role, RolesConf};
 pub use served::ServedInterface;
 pub use switches::{
     PF_SWITCH_KEYS, RequireMessageAuthenticator, SwitchIdError, SwitchSettings, SwitchesConf,
+    check_key as check_switch_key,
 };
 
 use diag::FileDiags;

@@ -19,8 +19,11 @@
 
 pub mod api;
 pub mod auth;
+pub mod cluster_status;
+pub mod config_write;
 pub mod error;
 pub mod json;
+pub mod switches;
 
 use crate::Shared;
 use axum::Router;
@@ -50,7 +53,10 @@ pub type AppState = Arc<AdminState>;
 
 /// The endpoints of every resource (the API's route table is [`api::all`]).
 pub fn resources() -> Vec<Endpoint> {
-    Vec::new()
+    let mut v = Vec::new();
+    v.extend(cluster_status::endpoints());
+    v.extend(switches::endpoints());
+    v
 }
 
 /// `/api/v1` and `/admin`, ready to be served or merged into the cluster's web listener.
