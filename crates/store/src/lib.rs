@@ -54,6 +54,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accounting;
+pub mod admin;
 pub mod dhcp;
 mod error;
 pub mod migrations;

@@ -1115,3 +1115,6 @@ mod tests {
 
 // Captive portal: local users and IP → MAC (migration v7).
 mod portal;
+
+// Administration: node search and update, people (migration v9).
+mod admin;

@@ -879,3 +879,6 @@ impl SqliteStore {
 
 // Captive portal: local users and IP → MAC (migration v7).
 mod portal;
+
+// Administration: node search and update, people (migration v9).
+mod admin;

@@ -21,6 +21,9 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod json;
+pub mod nodes;
+pub mod radius_log;
+pub mod users;
 
 use crate::Shared;
 use axum::Router;
@@ -50,7 +53,11 @@ pub type AppState = Arc<AdminState>;
 
 /// The endpoints of every resource (the API's route table is [`api::all`]).
 pub fn resources() -> Vec<Endpoint> {
-    Vec::new()
+    let mut v = Vec::new();
+    v.extend(nodes::endpoints());
+    v.extend(users::endpoints());
+    v.extend(radius_log::endpoints());
+    v
 }
 
 /// `/api/v1` and `/admin`, ready to be served or merged into the cluster's web listener.
