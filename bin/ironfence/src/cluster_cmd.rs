@@ -3,11 +3,9 @@
 
 use anyhow::{Context, anyhow, bail};
 use clap::{Args, Subcommand};
-use ironfence_cluster::{
-    ManagementCandidate, ReceivePolicy, ServerStatus, StagedConfig, management_server,
-};
+use ironfence_cluster::{ReceivePolicy, ServerStatus, StagedConfig};
 use ironfence_config::Config;
-use ironfence_server::cluster::{self, LocalClusterState, Member};
+use ironfence_server::cluster::{self, LocalClusterState};
 use ironfence_webservices::{Client, ClusterCa, Credentials, Trust};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -362,70 +360,27 @@ async fn maintenance(
     Ok(ExitCode::SUCCESS)
 }
 
-/// How long `cluster status` waits for each server (all are asked at once).
-const STATUS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
-
 async fn status(conf_dir: &Path) -> anyhow::Result<ExitCode> {
     let config = cluster_config(conf_dir)?;
     let cluster = config.cluster.as_ref().expect("checked");
-    let local = LocalClusterState::load(&config.pf.general.state_dir)?;
-    let trust = cluster::cluster_trust(&config).map_err(|e| anyhow!("{e}"))?;
-    let member = Member::of(&config);
-    // Every server is asked at once, with a short timeout: one unreachable peer must not make
-    // the operator wait, let alone one wait per peer. This server too is asked through its API
-    // when its daemon runs (database state, read-only mode); the local files answer otherwise.
-    let asked: Vec<_> = cluster
-        .servers
-        .iter()
-        .map(|server| {
-            let client =
-                cluster::client_with_timeout(&config, server, trust.clone(), STATUS_TIMEOUT);
-            tokio::spawn(async move {
-                match client {
-                    Ok(c) => c.status().await.map_err(|e| e.to_string()),
-                    Err(e) => Err(e),
-                }
-            })
+    // The same gathering as the admin API's GET /cluster/status (server::cluster::status):
+    // every server asked at once, this one through its daemon or, without one, its files.
+    let gathered = cluster::status::gather(&config, None, cluster::status::STATUS_TIMEOUT)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    let local = &gathered.local;
+    let mgmt = gathered.management_server.clone();
+    let rows: Vec<(String, String, Result<ServerStatus, String>)> = gathered
+        .members
+        .into_iter()
+        .map(|m| {
+            let ip = m
+                .management_ip
+                .map(|i| i.to_string())
+                .unwrap_or_else(|| "-".into());
+            (m.name, ip, m.status)
         })
         .collect();
-    let mut rows: Vec<(String, String, Result<ServerStatus, String>)> = Vec::new();
-    for (server, answer) in cluster.servers.iter().zip(asked) {
-        let ip = server
-            .management_ip
-            .map(|i| i.to_string())
-            .unwrap_or_else(|| "-".into());
-        let via_api = answer
-            .await
-            .unwrap_or_else(|e| Err(format!("status request failed: {e}")));
-        let st = if server.name == config.identity && via_api.is_err() {
-            member.version(&config).map(|(v, _, _)| ServerStatus {
-                hostname: config.identity.clone(),
-                software_version: env!("CARGO_PKG_VERSION").to_string(),
-                config_version: v,
-                maintenance: local.maintenance,
-                disabled_peers: local.disabled_peers.iter().cloned().collect(),
-                db_state: String::new(),
-                read_only: false,
-                vips_held: Vec::new(),
-                holds_management_vip: false,
-                ready: None,
-                unready_reasons: Vec::new(),
-                front_door_errors: vec!["the daemon does not answer: it holds no VIP".into()],
-            })
-        } else {
-            via_api
-        };
-        rows.push((server.name.clone(), ip, st));
-    }
-    let candidates: Vec<ManagementCandidate> = rows
-        .iter()
-        .map(|(name, _, st)| ManagementCandidate {
-            name: name.clone(),
-            available: !local.is_disabled(name) && st.as_ref().is_ok_and(|s| !s.maintenance),
-            holds_management_vip: st.as_ref().is_ok_and(|s| s.holds_management_vip),
-        })
-        .collect();
-    let mgmt = management_server(&candidates).map(str::to_string);
     outln!(
         "   {:<24} {:<15} {:<10} {:<13} {:<20} {:<24} {:<5} DISABLED HERE",
         "SERVER",

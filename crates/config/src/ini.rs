@@ -221,6 +221,26 @@ impl Document {
             .map(|b| b.name.as_str())
     }
 
+    /// What a 1-based `line` holds, as `(section, key)`: the key whose `key=value` (or heredoc)
+    /// is on that line, or `(section, None)` for its header, a comment or a blank line inside
+    /// it; `None` before the first section. This is how a diagnostic (file:line) is turned
+    /// into the field an admin tool names.
+    pub fn locate(&self, line: usize) -> Option<(&str, Option<&str>)> {
+        let block = self
+            .visible_blocks()
+            .take_while(|b| b.line <= line)
+            .last()?;
+        let key = block.items.iter().find_map(|i| match &i.kind {
+            Kind::Key(k)
+                if i.line <= line && line < i.line + i.raw.matches('\n').count().max(1) =>
+            {
+                Some(k.key.as_str())
+            }
+            _ => None,
+        });
+        Some((block.name.as_str(), key))
+    }
+
     /// Sets `key` in `section`.
     ///
     /// An existing single-line value is replaced in place (spacing and comments around it stay as

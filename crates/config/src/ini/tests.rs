@@ -605,3 +605,28 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn locate_names_the_key_on_a_line() {
+    let text = "# top\n[default]\nradiusSecret=x\n# note\nbanner=<<EOT\none\ntwo\nEOT\n\n[10.0.0.1]\nregistrationVlan=5000\n";
+    let mut doc = parse(text);
+    assert_eq!(doc.locate(1), None);
+    assert_eq!(doc.locate(2), Some(("default", None)));
+    assert_eq!(doc.locate(3), Some(("default", Some("radiusSecret"))));
+    assert_eq!(doc.locate(4), Some(("default", None)));
+    for line in 5..=8 {
+        assert_eq!(
+            doc.locate(line),
+            Some(("default", Some("banner"))),
+            "{line}"
+        );
+    }
+    assert_eq!(doc.locate(11), Some(("10.0.0.1", Some("registrationVlan"))));
+    // After an edit, lines are renumbered and still located.
+    doc.set("default", "description", "d").unwrap();
+    let line = doc.get("10.0.0.1", "registrationVlan").unwrap().line;
+    assert_eq!(
+        doc.locate(line),
+        Some(("10.0.0.1", Some("registrationVlan")))
+    );
+}

@@ -19,10 +19,13 @@
 
 pub mod api;
 pub mod auth;
+pub mod cluster_status;
+pub mod config_write;
 pub mod error;
 pub mod json;
 pub mod nodes;
 pub mod radius_log;
+pub mod switches;
 pub mod users;
 
 use crate::Shared;
@@ -57,6 +60,8 @@ pub fn resources() -> Vec<Endpoint> {
     v.extend(nodes::endpoints());
     v.extend(users::endpoints());
     v.extend(radius_log::endpoints());
+    v.extend(cluster_status::endpoints());
+    v.extend(switches::endpoints());
     v
 }
 

@@ -13,9 +13,11 @@
 
 pub mod local_state;
 mod service;
+pub mod status;
 pub mod supervisor;
 
 pub use local_state::LocalClusterState;
+pub(crate) use service::{APPLY_QUEUE, local_status};
 pub use service::{ClusterService, run_conflict_checks};
 
 use ironfence_cluster::{

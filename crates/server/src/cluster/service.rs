@@ -15,8 +15,9 @@ use ironfence_webservices::ClusterNode;
 use std::sync::Arc;
 use tokio::sync::{Mutex, watch};
 
-/// Pushed bundles wait here for their turn (asynchronously, holding no blocking thread).
-static APPLY_QUEUE: Mutex<()> = Mutex::const_new(());
+/// Pushed bundles wait here for their turn (asynchronously, holding no blocking thread); the
+/// admin API's configuration writes take their turn here too (`admin::config_write`).
+pub(crate) static APPLY_QUEUE: Mutex<()> = Mutex::const_new(());
 
 /// Implements the node-to-node API on top of the running daemon.
 #[derive(Debug)]
