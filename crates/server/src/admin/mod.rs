@@ -23,6 +23,7 @@ pub mod cluster_status;
 pub mod config_write;
 pub mod error;
 pub mod json;
+pub mod ui;
 
 use crate::Shared;
 use axum::Router;
@@ -63,5 +64,8 @@ pub fn router(shared: Arc<Shared>, trust_forwarded: bool) -> anyhow::Result<Rout
         shared,
         trust_forwarded,
     });
-    Ok(Router::new().nest("/api/v1", api::router(state)))
+    Ok(Router::new()
+        .nest("/admin", ui::router(state.clone())?)
+        .route("/admin/", axum::routing::get(ui::to_dashboard))
+        .nest("/api/v1", api::router(state)))
 }
