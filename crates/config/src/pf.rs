@@ -51,6 +51,8 @@ pub struct PfConf {
     pub active_active: ActiveActiveConf,
     pub maintenance: MaintenanceConf,
     pub ports: PortsConf,
+    /// `[admin]`: the single server's admin listener (crates/config/src/admin.rs).
+    pub admin: crate::admin::AdminListenConf,
     /// `[interface <name>]` sections in file order.
     pub interfaces: Vec<InterfaceConf>,
     /// The registration-network DNS responder: `[fencing]` pass-through and `[dns]` keys.
@@ -511,6 +513,7 @@ const ACTIVE_ACTIVE_KEYS: &[&str] = &[
     "vrrp_advert_interval",
 ];
 const PORTS_KEYS: &[&str] = &["web", "admin", "portal_http", "portal_https"];
+const ADMIN_KEYS: &[&str] = &["listen"];
 const MAINTENANCE_KEYS: &[&str] = &["cluster_check_interval"];
 const INTERFACE_KEYS: &[&str] = &["ip", "mask", "type", "enforcement"];
 /// PacketFence interface keys accepted without a warning (not used yet).
@@ -534,6 +537,7 @@ const SECTIONS: &[&str] = &[
     "active_active",
     "maintenance",
     "ports",
+    "admin",
     "fencing",
     "dns",
 ];
@@ -952,6 +956,15 @@ impl PfConf {
             .parsed("portal_https", "a TCP port (1-65535)", parse_port)
             .unwrap_or(pf.ports.portal_https);
 
+        let mut r = Reader::new(doc, "admin", ADMIN_KEYS, d);
+        pf.admin.listen = r
+            .parsed(
+                "listen",
+                "an IP address (e.g. 127.0.0.1, or 0.0.0.0 for every address)",
+                |s| s.parse::<IpAddr>().ok(),
+            )
+            .unwrap_or(pf.admin.listen);
+
         let mut r = Reader::new(doc, "maintenance", MAINTENANCE_KEYS, d);
         if let Some(i) = r.parsed(
             "cluster_check_interval",
@@ -1113,6 +1126,39 @@ fn check_interfaces(ifs: &[InterfaceConf], doc: &Document, d: &mut FileDiags<'_>
             d.error(line, Some(&second), format!("more than one management interface ({}): please define exactly one management interface", names.join(", ")));
         }
     }
+}
+
+/// The pf.conf sections ironfence reads, in the order the admin tools show them.
+pub fn pf_sections() -> &'static [&'static str] {
+    SECTIONS
+}
+
+/// The keys ironfence reads in pf.conf `[section]` (`interface X` sections included);
+/// `None` for a section it does not read. Admin tools refuse other keys (checkup warns).
+pub fn pf_section_keys(section: &str) -> Option<Vec<&'static str>> {
+    let keys: &[&str] = match section {
+        "general" => GENERAL_KEYS,
+        "database" => DATABASE_KEYS,
+        "radius" => RADIUS_KEYS,
+        "metrics" => METRICS_KEYS,
+        "webservices" => WEBSERVICES_KEYS,
+        "active_active" => ACTIVE_ACTIVE_KEYS,
+        "ports" => PORTS_KEYS,
+        "maintenance" => MAINTENANCE_KEYS,
+        "fencing" => dns::FENCING_KEYS,
+        "dns" => dns::DNS_KEYS,
+        s if s.starts_with("interface ") => {
+            return Some(
+                INTERFACE_KEYS
+                    .iter()
+                    .chain(INTERFACE_PF_KEYS)
+                    .copied()
+                    .collect(),
+            );
+        }
+        _ => return None,
+    };
+    Some(keys.to_vec())
 }
 
 /// Reads the keys of one pf.conf section, reporting bad values and unknown keys.

@@ -485,6 +485,48 @@ fn resolve_all(doc: &Document, roles: &RolesConf, d: &mut FileDiags<'_>) -> Vec<
     out
 }
 
+/// Whether `key` means something in a switches.conf section (a key ironfence uses, a
+/// PacketFence key it accepts, or a per-role key of a role in `roles`); otherwise the reason
+/// with a suggestion. checkup only warns about unknown keys (a hand-edited file keeps working);
+/// admin tools refuse them so that a typo is not saved silently.
+pub fn check_key(key: &str, roles: &RolesConf) -> Result<(), String> {
+    if KEYS.contains(&key)
+        || PF_SWITCH_KEYS.contains(&key)
+        || crate::dynauth::KEYS.contains(&key)
+        || key == "registrationVlan"
+        || key == "isolationVlan"
+    {
+        return Ok(());
+    }
+    if let Some(role) = role_of_vlan_key(key) {
+        return if roles.contains(role) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{key} maps role {role:?}, which is not in roles.conf{}: create the role first",
+                suggestion(role, roles.names()).replace('?', "Vlan?")
+            ))
+        };
+    }
+    if PF_ROLE_SUFFIXES.iter().any(|suffix| {
+        key.strip_suffix(suffix)
+            .is_some_and(|r| roles.contains(r) || PSEUDO_ROLES.contains(&r))
+    }) {
+        return Ok(());
+    }
+    let vlan_keys: Vec<String> = roles.names().map(|r| format!("{r}Vlan")).collect();
+    let candidates = KEYS
+        .iter()
+        .copied()
+        .chain(crate::dynauth::KEYS.iter().copied())
+        .chain(PF_SWITCH_KEYS.iter().copied())
+        .chain(vlan_keys.iter().map(String::as_str));
+    Err(format!(
+        "unknown switches.conf key {key}{}",
+        suggestion(key, candidates)
+    ))
+}
+
 fn parse_rma(v: &str) -> Option<RequireMessageAuthenticator> {
     if v.eq_ignore_ascii_case("auto") {
         return Some(RequireMessageAuthenticator::Auto);

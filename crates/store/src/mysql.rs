@@ -1114,4 +1114,5 @@ mod tests {
 }
 
 // Captive portal: local users and IP → MAC (migration v7).
+mod admin;
 mod portal;

@@ -878,4 +878,5 @@ impl SqliteStore {
 }
 
 // Captive portal: local users and IP → MAC (migration v7).
+mod admin;
 mod portal;

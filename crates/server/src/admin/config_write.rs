@@ -273,6 +273,132 @@ pub fn is_secret_key(key: &str) -> bool {
         .any(|s| k.contains(s))
 }
 
+/// How a secret is shown in answers; sent back unchanged in a change, it keeps the secret.
+pub const SECRET_SET: &str = "(set)";
+
+/// A value in a request body: text, a number or a flag (written `yes`/`no`); `null` removes
+/// the key (inherit).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ConfValue {
+    Text(String),
+    Number(i64),
+    Flag(bool),
+}
+
+impl ConfValue {
+    pub fn into_text(self) -> String {
+        match self {
+            ConfValue::Text(s) => s,
+            ConfValue::Number(n) => n.to_string(),
+            ConfValue::Flag(b) => if b { "yes" } else { "no" }.to_string(),
+        }
+    }
+}
+
+/// A create (POST: `id` required) or change (PATCH: `id` renames).
+#[derive(Debug, Clone, Default, serde::Deserialize, JsonSchema)]
+pub struct SectionInput {
+    /// POST: the new section's name; PATCH: a new name (rename).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The configuration version read (or the `If-Match` header): 409 if it changed since.
+    #[serde(default)]
+    pub expected_version: Option<String>,
+    /// The file's keys (switches.conf: `radiusSecret`, `registrationVlan`, …); `null` removes the key (inherited again). A secret sent back as
+    /// `"(set)"` is kept.
+    #[serde(flatten)]
+    #[schemars(with = "BTreeMap<String, Option<ConfValue>>")]
+    pub settings: BTreeMap<String, serde_json::Value>,
+}
+
+/// A JSON value of a flat settings body as the text written to the file (`None`: remove the
+/// key), or why it cannot be one.
+pub fn conf_value(v: &serde_json::Value) -> Result<Option<String>, String> {
+    use serde_json::Value;
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s.clone())),
+        Value::Bool(b) => Ok(Some(ConfValue::Flag(*b).into_text())),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Ok(Some(n.to_string())),
+        other => Err(format!(
+            "expected a text, a whole number, true/false, or null (to inherit), not {other}"
+        )),
+    }
+}
+
+/// The edits that set `settings` (a flat request body) in `file` `[section]`, each key checked
+/// with `check_key`, each secret (not sent back as [`SECRET_SET`]) with `check_secret`; every
+/// refused key is named in one 422 and nothing is written.
+pub fn settings_edits(
+    mut change: ConfigChange,
+    file: &str,
+    section: &str,
+    settings: &BTreeMap<String, serde_json::Value>,
+    check_key: impl Fn(&str) -> Result<(), String>,
+    check_secret: impl Fn(&str, &str) -> Option<String>,
+) -> Result<ConfigChange, ApiError> {
+    let mut errors = Vec::new();
+    for (key, value) in settings {
+        let value = match conf_value(value).and_then(|v| check_key(key).map(|()| v)) {
+            Ok(v) => v,
+            Err(why) => {
+                errors.push(FieldError {
+                    field: key.clone(),
+                    message: why,
+                });
+                continue;
+            }
+        };
+        if is_secret_key(key) {
+            match value.as_deref() {
+                Some(SECRET_SET) => continue,
+                Some(v) => {
+                    if let Some(why) = check_secret(key, v) {
+                        errors.push(FieldError {
+                            field: key.clone(),
+                            message: why,
+                        });
+                        continue;
+                    }
+                }
+                None => {}
+            }
+        }
+        change = change.set(file, section, key, value);
+    }
+    if !errors.is_empty() {
+        let msg = format!(
+            "nothing was changed: {}",
+            errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        return Err(ApiError::invalid_fields(msg, errors));
+    }
+    Ok(change)
+}
+
+/// The keys a section sets itself, in file order, secrets shown as [`SECRET_SET`].
+pub fn own_values(doc: &Document, section: &str) -> BTreeMap<String, String> {
+    doc.section(section)
+        .map(|s| {
+            s.entries()
+                .map(|(k, e)| {
+                    let v = if is_secret_key(k) && !e.value.is_empty() {
+                        SECRET_SET.to_string()
+                    } else {
+                        e.value.clone()
+                    };
+                    (k.to_string(), v)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// One field's change, for the admin audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct FieldDiff {

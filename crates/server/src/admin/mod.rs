@@ -23,6 +23,10 @@ pub mod cluster_status;
 pub mod config_write;
 pub mod error;
 pub mod json;
+pub mod roles;
+pub mod settings;
+pub mod sources;
+pub mod switches;
 pub mod ui;
 
 use crate::Shared;
@@ -55,6 +59,10 @@ pub type AppState = Arc<AdminState>;
 pub fn resources() -> Vec<Endpoint> {
     let mut v = Vec::new();
     v.extend(cluster_status::endpoints());
+    v.extend(switches::endpoints());
+    v.extend(roles::endpoints());
+    v.extend(sources::endpoints());
+    v.extend(settings::endpoints());
     v
 }
 
