@@ -29,6 +29,7 @@ pub mod sources;
 pub mod nodes;
 pub mod radius_log;
 pub mod switches;
+pub mod ui;
 pub mod users;
 
 use crate::Shared;
@@ -77,5 +78,8 @@ pub fn router(shared: Arc<Shared>, trust_forwarded: bool) -> anyhow::Result<Rout
         shared,
         trust_forwarded,
     });
-    Ok(Router::new().nest("/api/v1", api::router(state)))
+    Ok(Router::new()
+        .nest("/admin", ui::router(state.clone())?)
+        .route("/admin/", axum::routing::get(ui::to_dashboard))
+        .nest("/api/v1", api::router(state)))
 }
