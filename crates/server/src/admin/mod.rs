@@ -25,6 +25,7 @@ pub mod cluster_status;
 pub mod config_write;
 pub mod error;
 pub mod json;
+pub mod listener;
 pub mod switches;
 
 use crate::Shared;
