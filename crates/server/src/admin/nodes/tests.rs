@@ -13,10 +13,7 @@ async fn state() -> (tempfile::TempDir, AdminState) {
     let shared = crate::test_support::shared_for(&conf).await;
     (
         dir,
-        AdminState {
-            shared,
-            trust_forwarded: false,
-        },
+        AdminState::new(shared, false),
     )
 }
 

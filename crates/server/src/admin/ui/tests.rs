@@ -161,10 +161,7 @@ fn flash_cookies_are_signed() {
 
 /// A page user as the gate makes one (the real login is `auth`'s).
 fn user(shared: &Arc<crate::Shared>, role: Role) -> (AppState, PageUser) {
-    let state = Arc::new(AdminState {
-        shared: shared.clone(),
-        trust_forwarded: false,
-    });
+    let state = Arc::new(AdminState::new(shared.clone(), false));
     let ui = Arc::new(Ui {
         templates: Templates::new(all_templates(), std::path::Path::new("/nonexistent")),
         key: vec![7; 32],
