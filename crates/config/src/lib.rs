@@ -53,6 +53,7 @@
 //! of servers (3 or more, odd), and the cluster secrets (`[webservices]`, `[active_active]`).
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod authentication;
 pub mod cluster;
 mod cluster_files;
@@ -123,6 +124,8 @@ pub struct Config {
     /// networks.conf: the registration/isolation networks' DHCP and DNS settings (see
     /// [`Config::served_networks`]).
     pub networks: NetworksConf,
+    /// admin.conf: the administration interface's accounts.
+    pub admins: admin::AdminsConf,
 }
 
 impl Config {
@@ -394,6 +397,16 @@ fn build(conf_dir: &Path, identity: Option<&str>) -> (Config, Diagnostics) {
             out: &mut diags,
         },
     );
+    // admin.conf: the admin accounts (synchronized with the rest of conf/).
+    let admin_doc = read_optional(conf_dir, admin::ADMIN_CONF, &mut diags);
+    let admins = admin::AdminsConf::from_document(
+        admin_doc.as_ref(),
+        &mut FileDiags {
+            file: &conf_dir.join(admin::ADMIN_CONF),
+            out: &mut diags,
+        },
+    );
+    admin::warn_not_private(conf_dir, &mut diags);
     let config = Config {
         conf_dir: conf_dir.to_path_buf(),
         pf,
@@ -405,6 +418,7 @@ fn build(conf_dir: &Path, identity: Option<&str>) -> (Config, Diagnostics) {
         cluster_files,
         authentication,
         networks,
+        admins,
     };
     networks::check(
         &config,

@@ -51,6 +51,8 @@ pub struct PfConf {
     pub active_active: ActiveActiveConf,
     pub maintenance: MaintenanceConf,
     pub ports: PortsConf,
+    /// `[admin]`: the single server's admin listener (crates/config/src/admin.rs).
+    pub admin: crate::admin::AdminListenConf,
     /// `[interface <name>]` sections in file order.
     pub interfaces: Vec<InterfaceConf>,
     /// The registration-network DNS responder: `[fencing]` pass-through and `[dns]` keys.
@@ -511,6 +513,7 @@ const ACTIVE_ACTIVE_KEYS: &[&str] = &[
     "vrrp_advert_interval",
 ];
 const PORTS_KEYS: &[&str] = &["web", "admin", "portal_http", "portal_https"];
+const ADMIN_KEYS: &[&str] = &["listen"];
 const MAINTENANCE_KEYS: &[&str] = &["cluster_check_interval"];
 const INTERFACE_KEYS: &[&str] = &["ip", "mask", "type", "enforcement"];
 /// PacketFence interface keys accepted without a warning (not used yet).
@@ -534,6 +537,7 @@ const SECTIONS: &[&str] = &[
     "active_active",
     "maintenance",
     "ports",
+    "admin",
     "fencing",
     "dns",
 ];
@@ -951,6 +955,15 @@ impl PfConf {
         pf.ports.portal_https = r
             .parsed("portal_https", "a TCP port (1-65535)", parse_port)
             .unwrap_or(pf.ports.portal_https);
+
+        let mut r = Reader::new(doc, "admin", ADMIN_KEYS, d);
+        pf.admin.listen = r
+            .parsed(
+                "listen",
+                "an IP address (e.g. 127.0.0.1, or 0.0.0.0 for every address)",
+                |s| s.parse::<IpAddr>().ok(),
+            )
+            .unwrap_or(pf.admin.listen);
 
         let mut r = Reader::new(doc, "maintenance", MAINTENANCE_KEYS, d);
         if let Some(i) = r.parsed(

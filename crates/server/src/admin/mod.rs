@@ -26,7 +26,11 @@ pub mod json;
 pub mod roles;
 pub mod settings;
 pub mod sources;
+pub mod nodes;
+pub mod radius_log;
 pub mod switches;
+pub mod ui;
+pub mod users;
 
 use crate::Shared;
 use axum::Router;
@@ -57,6 +61,9 @@ pub type AppState = Arc<AdminState>;
 /// The endpoints of every resource (the API's route table is [`api::all`]).
 pub fn resources() -> Vec<Endpoint> {
     let mut v = Vec::new();
+    v.extend(nodes::endpoints());
+    v.extend(users::endpoints());
+    v.extend(radius_log::endpoints());
     v.extend(cluster_status::endpoints());
     v.extend(switches::endpoints());
     v.extend(roles::endpoints());
@@ -71,5 +78,8 @@ pub fn router(shared: Arc<Shared>, trust_forwarded: bool) -> anyhow::Result<Rout
         shared,
         trust_forwarded,
     });
-    Ok(Router::new().nest("/api/v1", api::router(state)))
+    Ok(Router::new()
+        .nest("/admin", ui::router(state.clone())?)
+        .route("/admin/", axum::routing::get(ui::to_dashboard))
+        .nest("/api/v1", api::router(state)))
 }
