@@ -17,8 +17,12 @@
 //! gathered in [`all_pages`] and [`TEMPLATE_SETS`] (one line each). UI-FRAMEWORK.md at the
 //! repository root is the short guide for page authors.
 
+pub mod cluster;
 pub mod dashboard;
 pub mod login;
+pub mod roles;
+pub mod sources;
+pub mod switches;
 
 use super::api::{READ_ONLY_MESSAGE, Writes};
 use super::auth::Principal;
@@ -82,13 +86,24 @@ const FRAME_TEMPLATES: &[(&str, &str)] = &[
 ];
 
 /// Every page module's templates: add one line per module.
-pub const TEMPLATE_SETS: &[&[(&str, &str)]] =
-    &[FRAME_TEMPLATES, login::TEMPLATES, dashboard::TEMPLATES];
+pub const TEMPLATE_SETS: &[&[(&str, &str)]] = &[
+    FRAME_TEMPLATES,
+    login::TEMPLATES,
+    dashboard::TEMPLATES,
+    switches::TEMPLATES,
+    roles::TEMPLATES,
+    cluster::TEMPLATES,
+    sources::TEMPLATES,
+];
 
 /// Every page: add one line per module.
 pub fn all_pages() -> Vec<Page> {
     let mut v = login::pages();
     v.extend(dashboard::pages());
+    v.extend(switches::pages());
+    v.extend(roles::pages());
+    v.extend(sources::pages());
+    v.extend(cluster::pages());
     v
 }
 
