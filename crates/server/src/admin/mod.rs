@@ -26,7 +26,14 @@ pub mod config_write;
 pub mod error;
 pub mod json;
 pub mod listener;
+pub mod nodes;
+pub mod radius_log;
+pub mod roles;
+pub mod settings;
+pub mod sources;
 pub mod switches;
+pub mod ui;
+pub mod users;
 
 use crate::Shared;
 use axum::Router;
@@ -73,20 +80,26 @@ pub fn resources() -> Vec<Endpoint> {
     let mut v = Vec::new();
     v.extend(admins::endpoints());
     v.extend(audit_log::endpoints());
+    v.extend(nodes::endpoints());
+    v.extend(users::endpoints());
+    v.extend(radius_log::endpoints());
     v.extend(cluster_status::endpoints());
     v.extend(switches::endpoints());
+    v.extend(roles::endpoints());
+    v.extend(sources::endpoints());
+    v.extend(settings::endpoints());
     v
 }
 
 /// `/api/v1` and `/admin`, ready to be served or merged into the cluster's web listener.
 pub fn router(shared: Arc<Shared>, trust_forwarded: bool) -> anyhow::Result<Router> {
-    Ok(router_for(Arc::new(AdminState::new(
-        shared,
-        trust_forwarded,
-    ))))
+    router_for(Arc::new(AdminState::new(shared, trust_forwarded)))
 }
 
 /// [`router`] over a prepared state (tests inject a clock through `AdminState::auth`).
-pub fn router_for(state: AppState) -> Router {
-    Router::new().nest("/api/v1", api::router(state))
+pub fn router_for(state: AppState) -> anyhow::Result<Router> {
+    Ok(Router::new()
+        .nest("/admin", ui::router(state.clone())?)
+        .route("/admin/", axum::routing::get(ui::to_dashboard))
+        .nest("/api/v1", api::router(state)))
 }

@@ -79,6 +79,7 @@ impl Lab {
         }
         .unwrap();
         let resp = crate::admin::router_for(self.state.clone())
+            .unwrap()
             .oneshot(req)
             .await
             .unwrap();
@@ -176,6 +177,7 @@ async fn login_token_me_and_wrong_password() {
         .body(HttpBody::empty())
         .unwrap();
     let resp = crate::admin::router_for(lab.state.clone())
+        .unwrap()
         .oneshot(req)
         .await
         .unwrap();
@@ -312,7 +314,11 @@ async fn logout_revokes_the_token() {
         .header("authorization", format!("Bearer {t}"))
         .body(HttpBody::empty())
         .unwrap();
-    let resp = crate::admin::router_for(peer).oneshot(req).await.unwrap();
+    let resp = crate::admin::router_for(peer)
+        .unwrap()
+        .oneshot(req)
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 }
 
