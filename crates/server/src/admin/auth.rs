@@ -307,7 +307,11 @@ pub async fn session(
             "log in first: POST /api/v1/login, then send Authorization: Bearer <token>",
         ));
     };
-    let key = state.auth.key()?;
+    // Without a key no token can be genuine: not logged in (login itself answers 503).
+    let key = state
+        .auth
+        .key()
+        .map_err(|e| ApiError::unauthorized(e.message))?;
     let now = state.auth.now();
     let claims = token::verify(&key, &token, now)
         .map_err(|e| ApiError::unauthorized(format!("{e}: log in again (POST /api/v1/login)")))?;

@@ -78,11 +78,11 @@ pub type AppState = Arc<AdminState>;
 /// The endpoints of every resource (the API's route table is [`api::all`]).
 pub fn resources() -> Vec<Endpoint> {
     let mut v = Vec::new();
+    v.extend(admins::endpoints());
+    v.extend(audit_log::endpoints());
     v.extend(nodes::endpoints());
     v.extend(users::endpoints());
     v.extend(radius_log::endpoints());
-    v.extend(admins::endpoints());
-    v.extend(audit_log::endpoints());
     v.extend(cluster_status::endpoints());
     v.extend(switches::endpoints());
     v.extend(roles::endpoints());

@@ -39,7 +39,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::time::Duration;
 
-use super::audit_log;
+// The admin audit log (helper A's); users.rs takes it from here too.
+pub(crate) use super::audit_log;
 
 /// Longest free text kept (notes, computer name, owner).
 const MAX_TEXT: usize = 255;

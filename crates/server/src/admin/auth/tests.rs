@@ -78,7 +78,8 @@ impl Lab {
             None => req.body(HttpBody::empty()),
         }
         .unwrap();
-        let resp = crate::admin::router_for(self.state.clone()).unwrap()
+        let resp = crate::admin::router_for(self.state.clone())
+            .unwrap()
             .oneshot(req)
             .await
             .unwrap();
@@ -175,7 +176,8 @@ async fn login_token_me_and_wrong_password() {
         .header("cookie", format!("other=1; {COOKIE_NAME}={token}"))
         .body(HttpBody::empty())
         .unwrap();
-    let resp = crate::admin::router_for(lab.state.clone()).unwrap()
+    let resp = crate::admin::router_for(lab.state.clone())
+        .unwrap()
         .oneshot(req)
         .await
         .unwrap();
@@ -312,7 +314,11 @@ async fn logout_revokes_the_token() {
         .header("authorization", format!("Bearer {t}"))
         .body(HttpBody::empty())
         .unwrap();
-    let resp = crate::admin::router_for(peer).unwrap().oneshot(req).await.unwrap();
+    let resp = crate::admin::router_for(peer)
+        .unwrap()
+        .oneshot(req)
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 }
 
