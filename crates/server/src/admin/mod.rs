@@ -18,6 +18,7 @@
 //! clustering guide says.
 
 pub mod api;
+pub mod audit_log;
 pub mod auth;
 pub mod cluster_status;
 pub mod config_write;
@@ -43,6 +44,20 @@ pub struct AdminState {
     /// Whether `X-Forwarded-For` is believed (from a member or loopback only): true on the
     /// cluster's web listener, behind haproxy.
     pub trust_forwarded: bool,
+    /// Signing key, login backoff, TOTP replay guard, revoked sessions (this server's).
+    pub auth: auth::Auth,
+}
+
+impl AdminState {
+    /// The state for `shared` with the system clock.
+    pub fn new(shared: Arc<Shared>, trust_forwarded: bool) -> AdminState {
+        let auth = auth::Auth::new(&shared.config().conf_dir);
+        AdminState {
+            shared,
+            trust_forwarded,
+            auth,
+        }
+    }
 }
 
 impl std::fmt::Debug for AdminState {
@@ -58,6 +73,7 @@ pub type AppState = Arc<AdminState>;
 /// The endpoints of every resource (the API's route table is [`api::all`]).
 pub fn resources() -> Vec<Endpoint> {
     let mut v = Vec::new();
+    v.extend(audit_log::endpoints());
     v.extend(cluster_status::endpoints());
     v.extend(switches::endpoints());
     v.extend(roles::endpoints());
@@ -68,12 +84,16 @@ pub fn resources() -> Vec<Endpoint> {
 
 /// `/api/v1` and `/admin`, ready to be served or merged into the cluster's web listener.
 pub fn router(shared: Arc<Shared>, trust_forwarded: bool) -> anyhow::Result<Router> {
-    let state = Arc::new(AdminState {
+    Ok(router_for(Arc::new(AdminState::new(
         shared,
         trust_forwarded,
-    });
-    Ok(Router::new()
-        .nest("/admin", ui::router(state.clone())?)
+    ))))
+}
+
+/// [`router`] over a prepared state (tests inject a clock through `AdminState::auth`).
+pub fn router_for(state: AppState) -> Router {
+    Router::new()
+        .nest("/admin", ui::router(state.clone()))
         .route("/admin/", axum::routing::get(ui::to_dashboard))
-        .nest("/api/v1", api::router(state)))
+        .nest("/api/v1", api::router(state))
 }
