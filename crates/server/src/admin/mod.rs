@@ -17,6 +17,7 @@
 //! for the API, the same `Writes` rule for pages) and configuration writes still work, as the
 //! clustering guide says.
 
+pub mod admins;
 pub mod api;
 pub mod audit_log;
 pub mod auth;
@@ -24,6 +25,7 @@ pub mod cluster_status;
 pub mod config_write;
 pub mod error;
 pub mod json;
+pub mod listener;
 pub mod roles;
 pub mod settings;
 pub mod sources;
@@ -73,6 +75,7 @@ pub type AppState = Arc<AdminState>;
 /// The endpoints of every resource (the API's route table is [`api::all`]).
 pub fn resources() -> Vec<Endpoint> {
     let mut v = Vec::new();
+    v.extend(admins::endpoints());
     v.extend(audit_log::endpoints());
     v.extend(cluster_status::endpoints());
     v.extend(switches::endpoints());
