@@ -6,12 +6,11 @@
 //! locally, and the answers are merged by time. A member that does not answer is named on
 //! stderr and the exit code is 1 (the list is incomplete).
 
-use anyhow::{Context, anyhow};
+use anyhow::anyhow;
 use clap::Args;
 use ironfence_audit::{AuditRecord, Query};
 use ironfence_config::Config;
 use ironfence_core::Mac;
-use ironfence_server::cluster;
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -83,74 +82,11 @@ pub(crate) async fn run(config: &Config, args: AuditArgs) -> anyhow::Result<Exit
         until_us: parse(&args.until, "until")?,
         limit: Some(args.limit),
     };
-    let dir = ironfence_server::audit_dir(config);
-    let mut answers: Vec<(String, Vec<AuditRecord>)> = Vec::new();
-    let mut missing: Vec<(String, String)> = Vec::new();
-    match config.cluster.as_ref().filter(|_| config.is_cluster()) {
-        None => {
-            let q = query.clone();
-            let found = tokio::task::spawn_blocking(move || ironfence_audit::query(&dir, &q))
-                .await?
-                .with_context(|| "reading the audit log")?;
-            answers.push((config.identity.clone(), found.records));
-        }
-        Some(cl) => {
-            let trust = cluster::cluster_trust(config).map_err(|e| anyhow!("{e}"));
-            let asked: Vec<_> = cl
-                .servers
-                .iter()
-                .map(|server| {
-                    let name = server.name.clone();
-                    let q = query.clone();
-                    if server.name == config.identity {
-                        let dir = dir.clone();
-                        return (
-                            name,
-                            tokio::spawn(async move {
-                                tokio::task::spawn_blocking(move || {
-                                    ironfence_audit::query(&dir, &q)
-                                })
-                                .await
-                                .map_err(|e| e.to_string())?
-                                .map(|f| f.records)
-                                .map_err(|e| format!("cannot read the local audit log: {e}"))
-                            }),
-                        );
-                    }
-                    let client = match &trust {
-                        Ok(t) => {
-                            cluster::client_with_timeout(config, server, t.clone(), PEER_TIMEOUT)
-                        }
-                        Err(e) => Err(e.to_string()),
-                    };
-                    (
-                        name,
-                        tokio::spawn(
-                            async move { client?.audit(&q).await.map_err(|e| e.to_string()) },
-                        ),
-                    )
-                })
-                .collect();
-            for (name, task) in asked {
-                match task.await {
-                    Ok(Ok(records)) => answers.push((name, records)),
-                    Ok(Err(e)) => missing.push((name, e)),
-                    Err(e) => missing.push((name, format!("query failed: {e}"))),
-                }
-            }
-        }
-    }
-    let in_cluster = config.is_cluster();
-    let mut merged: Vec<(String, AuditRecord)> = answers
-        .into_iter()
-        .flat_map(|(name, records)| records.into_iter().map(move |r| (name.clone(), r)))
-        .collect();
-    merged.sort_by(|a, b| {
-        (a.1.time_us, a.1.request_id, &a.0).cmp(&(b.1.time_us, b.1.request_id, &b.0))
-    });
-    if merged.len() > args.limit {
-        merged.drain(..merged.len() - args.limit);
-    }
+    let ironfence_server::Gathered {
+        records: merged,
+        missing,
+        in_cluster,
+    } = ironfence_server::query_cluster(config, query, PEER_TIMEOUT).await;
     if args.json {
         for (server, r) in &merged {
             let mut v = serde_json::to_value(r)?;

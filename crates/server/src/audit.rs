@@ -234,3 +234,92 @@ pub(crate) async fn db_writer(shared: Arc<Shared>, mut rx: DbReceiver) {
         }
     }
 }
+
+/// The audit records of `query` gathered from every server (see [`query_cluster`]).
+#[derive(Debug, Clone, Default)]
+pub struct Gathered {
+    /// `(server, record)`, oldest first, at most `query.limit`.
+    pub records: Vec<(String, AuditRecord)>,
+    /// Servers that did not answer, with the reason: the list is incomplete.
+    pub missing: Vec<(String, String)>,
+    /// Whether the configuration is a cluster's (records then name their server).
+    pub in_cluster: bool,
+}
+
+/// Runs `query` over this server's log and, on a cluster member, over every member's (all
+/// asked at once through the node-to-node API, each given `peer_timeout`), merged by time.
+/// Every server keeps its own log; this is how `ironfence audit MAC` and the admin API see
+/// all of them.
+pub async fn query_cluster(
+    config: &ironfence_config::Config,
+    query: ironfence_audit::Query,
+    peer_timeout: std::time::Duration,
+) -> Gathered {
+    use crate::cluster;
+    let dir = crate::settings::audit_dir(config);
+    let local = |dir: std::path::PathBuf, q: ironfence_audit::Query| async move {
+        tokio::task::spawn_blocking(move || ironfence_audit::query(&dir, &q))
+            .await
+            .map_err(|e| e.to_string())?
+            .map(|f| f.records)
+            .map_err(|e| format!("cannot read the local audit log: {e}"))
+    };
+    let mut answers: Vec<(String, Vec<AuditRecord>)> = Vec::new();
+    let mut missing: Vec<(String, String)> = Vec::new();
+    match config.cluster.as_ref().filter(|_| config.is_cluster()) {
+        None => match local(dir, query.clone()).await {
+            Ok(r) => answers.push((config.identity.clone(), r)),
+            Err(e) => missing.push((config.identity.clone(), e)),
+        },
+        Some(cl) => {
+            let trust = cluster::cluster_trust(config);
+            let asked: Vec<_> = cl
+                .servers
+                .iter()
+                .map(|server| {
+                    let name = server.name.clone();
+                    let q = query.clone();
+                    if server.name == config.identity {
+                        return (name, tokio::spawn(local(dir.clone(), q)));
+                    }
+                    let client = match &trust {
+                        Ok(t) => {
+                            cluster::client_with_timeout(config, server, t.clone(), peer_timeout)
+                        }
+                        Err(e) => Err(e.clone()),
+                    };
+                    (
+                        name,
+                        tokio::spawn(
+                            async move { client?.audit(&q).await.map_err(|e| e.to_string()) },
+                        ),
+                    )
+                })
+                .collect();
+            for (name, task) in asked {
+                match task.await {
+                    Ok(Ok(records)) => answers.push((name, records)),
+                    Ok(Err(e)) => missing.push((name, e)),
+                    Err(e) => missing.push((name, format!("query failed: {e}"))),
+                }
+            }
+        }
+    }
+    let mut merged: Vec<(String, AuditRecord)> = answers
+        .into_iter()
+        .flat_map(|(name, records)| records.into_iter().map(move |r| (name.clone(), r)))
+        .collect();
+    merged.sort_by(|a, b| {
+        (a.1.time_us, a.1.request_id, &a.0).cmp(&(b.1.time_us, b.1.request_id, &b.0))
+    });
+    if let Some(limit) = query.limit
+        && merged.len() > limit
+    {
+        merged.drain(..merged.len() - limit);
+    }
+    Gathered {
+        records: merged,
+        missing,
+        in_cluster: config.is_cluster(),
+    }
+}

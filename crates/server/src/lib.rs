@@ -41,6 +41,7 @@ pub(crate) mod test_support;
 pub mod udp;
 pub mod web;
 
+pub use audit::{Gathered, query_cluster};
 pub use coa::reevaluate_access;
 pub use control::{ControlClient, ControlError};
 pub use settings::{audit_dir, control_socket_path, store_config};

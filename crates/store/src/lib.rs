@@ -55,6 +55,7 @@
 
 pub mod accounting;
 pub mod admin;
+pub mod admin_nodes;
 pub mod dhcp;
 mod error;
 pub mod migrations;

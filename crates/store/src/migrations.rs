@@ -31,7 +31,7 @@ pub struct Migration {
 }
 
 /// The schema version this binary writes and understands.
-pub const LATEST_VERSION: u32 = 8;
+pub const LATEST_VERSION: u32 = 9;
 
 pub(crate) const SQLITE_SCHEMA_VERSION_DDL: &str = "CREATE TABLE IF NOT EXISTS schema_version (
     version INTEGER NOT NULL PRIMARY KEY,
@@ -378,6 +378,26 @@ pub const MIGRATIONS: &[Migration] = &[
             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
         ],
     },
+    Migration {
+        version: 9,
+        description: "administration: node computername, node search indexes",
+        // The admin's device search sorts and filters on these (see admin_nodes.rs): last seen and
+        // registration date as sort keys (a page is read from the index, not sorted), status
+        // for its filter and count. The MAC prefix filter uses the primary key, the owner and
+        // role filters the v1 indexes. computername: PacketFence's node column.
+        sqlite: &[
+            "ALTER TABLE node ADD COLUMN computername TEXT",
+            "CREATE INDEX IF NOT EXISTS node_last_seen ON node (last_seen)",
+            "CREATE INDEX IF NOT EXISTS node_regdate ON node (regdate)",
+            "CREATE INDEX IF NOT EXISTS node_status ON node (status)",
+        ],
+        mysql: &[
+            "ALTER TABLE node ADD COLUMN IF NOT EXISTS computername VARCHAR(255) NULL",
+            "CREATE INDEX IF NOT EXISTS node_last_seen ON node (last_seen)",
+            "CREATE INDEX IF NOT EXISTS node_regdate ON node (regdate)",
+            "CREATE INDEX IF NOT EXISTS node_status ON node (status)",
+        ],
+    },
 ];
 
 /// The error for a database written by a newer ironfence.
@@ -414,6 +434,8 @@ mod tests {
                 let s = s.trim_start();
                 assert!(
                     s.starts_with("CREATE TABLE IF NOT EXISTS")
+                        || s.starts_with("CREATE INDEX IF NOT EXISTS")
+                        || (s.starts_with("ALTER TABLE") && s.contains(" IF NOT EXISTS "))
                         || s.contains("ON DUPLICATE KEY UPDATE"),
                     "migration {} statement is not idempotent: {s}",
                     m.version

@@ -1114,5 +1114,10 @@ mod tests {
 }
 
 // Captive portal: local users and IP → MAC (migration v7).
-mod admin;
 mod portal;
+
+// Administration: the admin audit log and revoked sessions (migration v8).
+mod admin;
+
+// Administration: node search and update, people (migration v9).
+mod admin_nodes;

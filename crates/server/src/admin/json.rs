@@ -66,6 +66,46 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
 }
 
+/// Query parameters of type `T` (a flat struct, `#[serde(deny_unknown_fields)]`): a value
+/// that does not fit is a 422 naming the parameter, like a body field.
+#[derive(Debug, Clone)]
+pub struct Params<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, ApiError> {
+        parse_query(parts.uri.query().unwrap_or("")).map(Params)
+    }
+}
+
+/// Decodes a query string as `T`, with the API's error rules (422 naming the parameter).
+pub fn parse_query<T: DeserializeOwned>(raw: &str) -> Result<T, ApiError> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(raw.as_bytes()));
+    serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // Unknown parameters and missing ones are named in the message, not the path.
+        let field = if path == "." {
+            unknown_field_name(&inner).unwrap_or_else(|| "query".into())
+        } else {
+            path
+        };
+        ApiError::invalid(field, inner)
+    })
+}
+
+/// `unknown field `colour`, expected …` → `colour`.
+fn unknown_field_name(msg: &str) -> Option<String> {
+    let rest = msg
+        .strip_prefix("unknown field `")
+        .or_else(|| msg.strip_prefix("missing field `"))?;
+    rest.split('`').next().map(str::to_string)
+}
+
 /// serde_json appends " at line 1 column 17" to data errors; the field name says more.
 fn strip_position(msg: &str) -> String {
     match msg.rfind(" at line ") {
@@ -106,5 +146,25 @@ mod tests {
         let e = parse::<Update>(b"{\"role\": ").unwrap_err();
         assert_eq!(e.status.as_u16(), 400);
         assert!(parse::<Update>(br#"{"role": "guest"}"#).is_ok());
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Search {
+        limit: Option<u32>,
+        status: Option<String>,
+    }
+
+    #[test]
+    fn bad_queries_name_the_parameter() {
+        let q = parse_query::<Search>("limit=20&status=reg").unwrap();
+        assert_eq!(q.limit, Some(20));
+        let e = parse_query::<Search>("limit=many").unwrap_err();
+        assert_eq!(e.status.as_u16(), 422);
+        assert_eq!(e.errors[0].field, "limit");
+        let e = parse_query::<Search>("colour=red").unwrap_err();
+        assert_eq!(e.errors[0].field, "colour");
+        assert!(parse_query::<Search>("").is_ok());
     }
 }

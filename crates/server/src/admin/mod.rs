@@ -29,8 +29,11 @@ pub mod listener;
 pub mod roles;
 pub mod settings;
 pub mod sources;
+pub mod nodes;
+pub mod radius_log;
 pub mod switches;
 pub mod ui;
+pub mod users;
 
 use crate::Shared;
 use axum::Router;
@@ -77,6 +80,9 @@ pub fn resources() -> Vec<Endpoint> {
     let mut v = Vec::new();
     v.extend(admins::endpoints());
     v.extend(audit_log::endpoints());
+    v.extend(nodes::endpoints());
+    v.extend(users::endpoints());
+    v.extend(radius_log::endpoints());
     v.extend(cluster_status::endpoints());
     v.extend(switches::endpoints());
     v.extend(roles::endpoints());
