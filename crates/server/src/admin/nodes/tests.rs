@@ -11,10 +11,7 @@ async fn state() -> (tempfile::TempDir, AdminState) {
     let dir = tempfile::tempdir().unwrap();
     let conf = crate::test_support::conf_dir(dir.path(), "", &[("roles.conf", ROLES)]);
     let shared = crate::test_support::shared_for(&conf).await;
-    (
-        dir,
-        AdminState::new(shared, false),
-    )
+    (dir, AdminState::new(shared, false))
 }
 
 fn operator() -> Principal {
