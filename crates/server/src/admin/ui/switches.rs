@@ -281,7 +281,6 @@ pub(crate) mod tests {
         let state = Arc::new(AdminState::new(state.shared.clone(), false));
         let ui = Arc::new(Ui {
             templates: Templates::new(all_templates(), std::path::Path::new("/nonexistent")),
-            key: vec![7; 32],
             routes: all_pages()
                 .iter()
                 .filter(|p| p.method == Method::GET)
@@ -296,11 +295,12 @@ pub(crate) mod tests {
             client: "127.0.83.9".parse().unwrap(),
         };
         let who = PageUser {
-            csrf: csrf::issue(&ui.key, &principal.session, now_unix(), 60),
+            csrf: csrf::issue(&[7; 32], &principal.session, now_unix(), 60),
             principal,
             path: "/admin/switches".into(),
             flash: None,
             secure: true,
+            key: vec![7; 32],
             ui,
         };
         (state, who)
