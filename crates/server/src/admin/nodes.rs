@@ -1153,3 +1153,6 @@ pub(crate) mod audit_shim {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod bench;

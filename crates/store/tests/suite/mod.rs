@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use std::time::Instant;
 
+mod admin;
 mod dhcp;
+pub use admin::*;
 pub use dhcp::*;
 
 pub type CaseFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -43,7 +45,10 @@ macro_rules! with_cases {
             two_servers_cache_coherence,
             portal_local_users_and_mac_for_ip,
             dhcp_claim_release_decline_and_ip4log,
-            dhcp_concurrent_claims_never_share_an_address
+            dhcp_concurrent_claims_never_share_an_address,
+            admin_node_search_filters_sort_and_page,
+            admin_node_update_logs_a_change,
+            admin_people_search_and_delete
         );
     };
 }
