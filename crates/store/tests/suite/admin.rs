@@ -181,6 +181,14 @@ pub async fn admin_node_search_filters_sort_and_page(cfg: StoreConfig) {
             "{p}"
         );
         let p = plan(NodeSearch {
+            status: Some(NodeStatus::Registered),
+            sort: NodeSort::LastSeen,
+            descending: true,
+            ..NodeSearch::default()
+        })
+        .await;
+        assert!(p.contains("node_status_last_seen") && !p.contains("TEMP B-TREE"), "{p}");
+        let p = plan(NodeSearch {
             pid: Some("alice".into()),
             ..NodeSearch::default()
         })

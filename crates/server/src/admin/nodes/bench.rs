@@ -100,7 +100,7 @@ const QUERIES: &[(&str, &str)] = &[
     ("MAC prefix (4 octets)", "mac=02:10:00:01&limit=50"),
     ("owner", "pid=user42&limit=50"),
     ("role, deep page", "role=staff&limit=50&offset=5000"),
-    ("text in notes (scan)", "q=user42%20floor&limit=50"),
+    ("text in notes (scan)", "q=user40%20floor&limit=50"),
 ];
 
 async fn run(backend: &str, pf_extra: &str) {
