@@ -187,7 +187,10 @@ pub async fn admin_node_search_filters_sort_and_page(cfg: StoreConfig) {
             ..NodeSearch::default()
         })
         .await;
-        assert!(p.contains("node_status_last_seen") && !p.contains("TEMP B-TREE"), "{p}");
+        assert!(
+            p.contains("node_status_last_seen") && !p.contains("TEMP B-TREE"),
+            "{p}"
+        );
         let p = plan(NodeSearch {
             pid: Some("alice".into()),
             ..NodeSearch::default()

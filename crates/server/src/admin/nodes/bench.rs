@@ -181,7 +181,11 @@ async fn run(backend: &str, pf_extra: &str) {
             .await
             .unwrap();
         // A table scan costs 100 times an indexed page: fewer samples keep the run short.
-        let n = if qs.contains("q=") { REQUESTS / 10 } else { REQUESTS };
+        let n = if qs.contains("q=") {
+            REQUESTS / 10
+        } else {
+            REQUESTS
+        };
         let mut direct = Vec::with_capacity(n);
         let mut http = Vec::with_capacity(n);
         let mut bytes = 0;
