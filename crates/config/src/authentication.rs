@@ -200,6 +200,35 @@ const PF_ONLY_SOURCE_KEYS: &[&str] = &[
 ];
 const RULE_KEYS: &[&str] = &["class", "description", "match", "status"];
 
+/// Whether `key` means something in a source section of authentication.conf; otherwise why
+/// (with a suggestion). checkup only warns; admin tools refuse unknown keys.
+pub fn check_source_key(key: &str) -> Result<(), String> {
+    if SOURCE_KEYS.contains(&key) || PF_ONLY_SOURCE_KEYS.contains(&key) {
+        Ok(())
+    } else {
+        Err(format!(
+            "unknown source key {key}{} (known: {})",
+            suggestion(key, SOURCE_KEYS.iter().copied()),
+            SOURCE_KEYS.join(", ")
+        ))
+    }
+}
+
+/// Whether `key` means something in a `[<source> rule <name>]` section.
+pub fn check_rule_key(key: &str) -> Result<(), String> {
+    let numbered = |p: &str| {
+        key.strip_prefix(p)
+            .is_some_and(|n| !n.is_empty() && n.parse::<u32>().is_ok())
+    };
+    if RULE_KEYS.contains(&key) || numbered("condition") || numbered("action") {
+        Ok(())
+    } else {
+        Err(format!(
+            "unknown rule key {key}: use conditionN, actionN, match, class, description"
+        ))
+    }
+}
+
 /// Parses `[Y-M-D]` into midnight UTC (UNIX seconds).
 pub fn parse_date(s: &str) -> Option<i64> {
     let mut it = s.trim().split('-');

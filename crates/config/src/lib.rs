@@ -85,7 +85,8 @@ pub use pf::{
     MaintenanceConf, MetricsConf, MysqlConf, PfConf, PortsConf, RadiusConf, Secret, VrrpVersion,
     WebservicesConf,
 };
-pub use roles::{BUILTIN_ROLES, Role, RolesConf};
+pub use pf::{pf_section_keys, pf_sections};
+pub use roles::{BUILTIN_ROLES, Role, RolesConf, check_key as check_role_key};
 pub use served::ServedInterface;
 pub use switches::{
     PF_SWITCH_KEYS, RequireMessageAuthenticator, SwitchIdError, SwitchSettings, SwitchesConf,

@@ -1128,6 +1128,39 @@ fn check_interfaces(ifs: &[InterfaceConf], doc: &Document, d: &mut FileDiags<'_>
     }
 }
 
+/// The pf.conf sections ironfence reads, in the order the admin tools show them.
+pub fn pf_sections() -> &'static [&'static str] {
+    SECTIONS
+}
+
+/// The keys ironfence reads in pf.conf `[section]` (`interface X` sections included);
+/// `None` for a section it does not read. Admin tools refuse other keys (checkup warns).
+pub fn pf_section_keys(section: &str) -> Option<Vec<&'static str>> {
+    let keys: &[&str] = match section {
+        "general" => GENERAL_KEYS,
+        "database" => DATABASE_KEYS,
+        "radius" => RADIUS_KEYS,
+        "metrics" => METRICS_KEYS,
+        "webservices" => WEBSERVICES_KEYS,
+        "active_active" => ACTIVE_ACTIVE_KEYS,
+        "ports" => PORTS_KEYS,
+        "maintenance" => MAINTENANCE_KEYS,
+        "fencing" => dns::FENCING_KEYS,
+        "dns" => dns::DNS_KEYS,
+        s if s.starts_with("interface ") => {
+            return Some(
+                INTERFACE_KEYS
+                    .iter()
+                    .chain(INTERFACE_PF_KEYS)
+                    .copied()
+                    .collect(),
+            );
+        }
+        _ => return None,
+    };
+    Some(keys.to_vec())
+}
+
 /// Reads the keys of one pf.conf section, reporting bad values and unknown keys.
 struct Reader<'d, 'f, 'o> {
     section: Option<Section<'d>>,

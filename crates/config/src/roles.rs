@@ -43,6 +43,19 @@ const PF_ONLY_KEYS: &[&str] = &[
     "inherit_web_auth_url",
 ];
 
+/// Whether `key` means something in a roles.conf section; otherwise why. checkup only warns;
+/// admin tools refuse unknown keys.
+pub fn check_key(key: &str) -> Result<(), String> {
+    if KNOWN_KEYS.contains(&key) || PF_ONLY_KEYS.contains(&key) {
+        Ok(())
+    } else {
+        Err(format!(
+            "unknown roles.conf key {key}{} (known: notes, max_nodes_per_pid)",
+            suggestion(key, KNOWN_KEYS.iter().copied())
+        ))
+    }
+}
+
 impl Default for RolesConf {
     fn default() -> Self {
         RolesConf {

@@ -15,7 +15,7 @@
 //!                  └──────────── migrations ──────────┘
 //!                      schema_version + MIGRATIONS (v1, v2, …)
 //!   tables: node · person · security_event · locationlog · ip4log · radius_audit_log
-//!           · dhcp_lease (see [`dhcp`])
+//!           · dhcp_lease (see [`dhcp`]) · admin_audit, admin_session_revoked (see [`admin`])
 //! ```
 //!
 //! [`Store::open`] connects and applies pending [`migrations`]; it refuses a database written by
@@ -55,6 +55,7 @@
 
 pub mod accounting;
 pub mod admin;
+pub mod admin_nodes;
 pub mod dhcp;
 mod error;
 pub mod migrations;

@@ -327,11 +327,64 @@ pub const MIGRATIONS: &[Migration] = &[
             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"],
     },
     Migration {
+        version: 8,
+        description: "administration: admin audit log and revoked admin sessions",
+        // admin_audit: who changed what, field by field (`changes` is a JSON array of
+        // {field, before, after}, secrets already redacted). `idem_key` makes the replay of an
+        // entry spooled while the database was read-only apply once. admin_session_revoked:
+        // logged-out sessions (tokens are stateless), kept until the token would have expired
+        // anyway.
+        sqlite: &[
+            "CREATE TABLE IF NOT EXISTS admin_audit (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                at INTEGER NOT NULL,
+                server TEXT NOT NULL,
+                account TEXT NOT NULL,
+                client TEXT NOT NULL,
+                session TEXT NOT NULL,
+                action TEXT NOT NULL,
+                target TEXT NOT NULL,
+                changes TEXT NOT NULL,
+                result TEXT NOT NULL,
+                idem_key TEXT NOT NULL UNIQUE
+            )",
+            "CREATE INDEX IF NOT EXISTS admin_audit_at ON admin_audit (at)",
+            "CREATE INDEX IF NOT EXISTS admin_audit_target ON admin_audit (target, at)",
+            "CREATE TABLE IF NOT EXISTS admin_session_revoked (
+                session TEXT NOT NULL PRIMARY KEY,
+                expires_at INTEGER NOT NULL
+            ) WITHOUT ROWID",
+        ],
+        mysql: &[
+            "CREATE TABLE IF NOT EXISTS admin_audit (
+                id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+                at BIGINT NOT NULL,
+                server VARCHAR(255) NOT NULL,
+                account VARCHAR(255) NOT NULL,
+                client VARCHAR(64) NOT NULL,
+                session VARCHAR(64) NOT NULL,
+                action VARCHAR(64) NOT NULL,
+                target VARCHAR(512) NOT NULL,
+                changes MEDIUMTEXT NOT NULL,
+                result VARCHAR(255) NOT NULL,
+                idem_key CHAR(64) NOT NULL,
+                UNIQUE KEY admin_audit_idem_key (idem_key),
+                KEY admin_audit_at (at),
+                KEY admin_audit_target (target(191), at)
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+            "CREATE TABLE IF NOT EXISTS admin_session_revoked (
+                session VARCHAR(64) NOT NULL PRIMARY KEY,
+                expires_at BIGINT NOT NULL
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        ],
+    },
+    Migration {
         version: 9,
         description: "administration: node computername, node search indexes",
-        // The admin's device search sorts and filters on these (see admin.rs): last seen and
-        // registration date as sort keys (a page is read from the index, not sorted); status
-        // with last seen for "registered (or not), newest first" and the count by status. The MAC prefix filter uses the primary key, the owner and
+        // The admin's device search sorts and filters on these (see admin_nodes.rs): last seen
+        // and registration date as sort keys (a page is read from the index, not sorted);
+        // status with last seen for "registered (or not), newest first" and the count by
+        // status. The MAC prefix filter uses the primary key, the owner and
         // role filters the v1 indexes. computername: PacketFence's node column.
         sqlite: &[
             "ALTER TABLE node ADD COLUMN computername TEXT",

@@ -880,5 +880,8 @@ impl SqliteStore {
 // Captive portal: local users and IP → MAC (migration v7).
 mod portal;
 
-// Administration: node search and update, people (migration v9).
+// Administration: the admin audit log and revoked sessions (migration v8).
 mod admin;
+
+// Administration: node search and update, people (migration v9).
+mod admin_nodes;

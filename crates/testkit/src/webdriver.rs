@@ -94,7 +94,30 @@ impl Browser {
         let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
             .local_addr()?
             .port();
-        Browser::launch(Command::new("chromedriver"), None, port, width, height)
+        Browser::launch(
+            Command::new("chromedriver"),
+            None,
+            port,
+            width,
+            height,
+            false,
+        )
+    }
+
+    /// Like [`Browser::start`], accepting a self-signed server certificate (the admin
+    /// listener's, generated at first start): the W3C `acceptInsecureCerts` capability.
+    pub fn start_accepting_self_signed(width: u32, height: u32) -> anyhow::Result<Browser> {
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+            .local_addr()?
+            .port();
+        Browser::launch(
+            Command::new("chromedriver"),
+            None,
+            port,
+            width,
+            height,
+            true,
+        )
     }
 
     /// Like [`Browser::start`], with chromedriver and Chromium inside network namespace `ns`
@@ -104,7 +127,7 @@ impl Browser {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", ns, "chromedriver"]);
         // A namespace of its own: nothing else listens on its loopback.
-        Browser::launch(c, Some(ns.to_string()), 9515, width, height)
+        Browser::launch(c, Some(ns.to_string()), 9515, width, height, false)
     }
 
     fn launch(
@@ -113,6 +136,7 @@ impl Browser {
         port: u16,
         width: u32,
         height: u32,
+        accept_insecure_certs: bool,
     ) -> anyhow::Result<Browser> {
         let driver = driver
             .arg(format!("--port={port}"))
@@ -157,6 +181,7 @@ impl Browser {
         ];
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
+            "acceptInsecureCerts": accept_insecure_certs,
             "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args}
         }}});
         let v = http(b.netns.as_deref(), port, "POST", "/session", Some(&caps))?;
@@ -255,6 +280,84 @@ impl Browser {
             Some(json!({"width": width, "height": height})),
         )
         .map(|_| ())
+    }
+
+    /// The rendered text of an element.
+    pub fn text(&self, e: &Element) -> anyhow::Result<String> {
+        Ok(self
+            .cmd("GET", &format!("/element/{}/text", e.0), None)?
+            .as_str()
+            .unwrap_or_default()
+            .to_string())
+    }
+
+    /// An element's attribute (`None` when absent).
+    pub fn attribute(&self, e: &Element, name: &str) -> anyhow::Result<Option<String>> {
+        Ok(self
+            .cmd("GET", &format!("/element/{}/attribute/{name}", e.0), None)?
+            .as_str()
+            .map(str::to_string))
+    }
+
+    /// Whether an element matching `css` is on the page now.
+    pub fn exists(&self, css: &str) -> anyhow::Result<bool> {
+        let v = self.cmd(
+            "POST",
+            "/elements",
+            Some(json!({"using": "css selector", "value": css})),
+        )?;
+        Ok(v.as_array().is_some_and(|a| !a.is_empty()))
+    }
+
+    /// Empties an input.
+    pub fn clear(&self, e: &Element) -> anyhow::Result<()> {
+        self.cmd("POST", &format!("/element/{}/clear", e.0), Some(json!({})))
+            .map(|_| ())
+    }
+
+    /// The current URL once it contains `part` (after a redirect), or an error after 10 s.
+    pub fn wait_for_url(&self, part: &str) -> anyhow::Result<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let url = self.current_url()?;
+            if url.contains(part) {
+                return Ok(url);
+            }
+            if Instant::now() > deadline {
+                bail!("the URL is {url}, not one with {part:?}, after 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The cookies the browser holds for the current page, as WebDriver reports them
+    /// (`name`, `value`, `path`, `httpOnly`, `secure`, `sameSite`, …).
+    pub fn cookies(&self) -> anyhow::Result<Vec<Value>> {
+        Ok(self
+            .cmd("GET", "/cookie", None)?
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// Sets a cookie for the current page's domain (e.g. a forged session, to test refusals).
+    pub fn add_cookie(&self, name: &str, value: &str, path: &str) -> anyhow::Result<()> {
+        self.cmd(
+            "POST",
+            "/cookie",
+            Some(json!({"cookie": {"name": name, "value": value, "path": path}})),
+        )
+        .map(|_| ())
+    }
+
+    /// Runs `script` in the page (WebDriver's execute/sync; not subject to the page's CSP)
+    /// and returns its result.
+    pub fn execute(&self, script: &str) -> anyhow::Result<Value> {
+        self.cmd(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
     }
 
     /// Deletes the cookies (a fresh visitor).

@@ -296,6 +296,22 @@ impl ConfValue {
     }
 }
 
+/// A create (POST: `id` required) or change (PATCH: `id` renames).
+#[derive(Debug, Clone, Default, serde::Deserialize, JsonSchema)]
+pub struct SectionInput {
+    /// POST: the new section's name; PATCH: a new name (rename).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The configuration version read (or the `If-Match` header): 409 if it changed since.
+    #[serde(default)]
+    pub expected_version: Option<String>,
+    /// The file's keys (switches.conf: `radiusSecret`, `registrationVlan`, …); `null` removes the key (inherited again). A secret sent back as
+    /// `"(set)"` is kept.
+    #[serde(flatten)]
+    #[schemars(with = "BTreeMap<String, Option<ConfValue>>")]
+    pub settings: BTreeMap<String, serde_json::Value>,
+}
+
 /// A JSON value of a flat settings body as the text written to the file (`None`: remove the
 /// key), or why it cannot be one.
 pub fn conf_value(v: &serde_json::Value) -> Result<Option<String>, String> {
@@ -309,6 +325,60 @@ pub fn conf_value(v: &serde_json::Value) -> Result<Option<String>, String> {
             "expected a text, a whole number, true/false, or null (to inherit), not {other}"
         )),
     }
+}
+
+/// The edits that set `settings` (a flat request body) in `file` `[section]`, each key checked
+/// with `check_key`, each secret (not sent back as [`SECRET_SET`]) with `check_secret`; every
+/// refused key is named in one 422 and nothing is written.
+pub fn settings_edits(
+    mut change: ConfigChange,
+    file: &str,
+    section: &str,
+    settings: &BTreeMap<String, serde_json::Value>,
+    check_key: impl Fn(&str) -> Result<(), String>,
+    check_secret: impl Fn(&str, &str) -> Option<String>,
+) -> Result<ConfigChange, ApiError> {
+    let mut errors = Vec::new();
+    for (key, value) in settings {
+        let value = match conf_value(value).and_then(|v| check_key(key).map(|()| v)) {
+            Ok(v) => v,
+            Err(why) => {
+                errors.push(FieldError {
+                    field: key.clone(),
+                    message: why,
+                });
+                continue;
+            }
+        };
+        if is_secret_key(key) {
+            match value.as_deref() {
+                Some(SECRET_SET) => continue,
+                Some(v) => {
+                    if let Some(why) = check_secret(key, v) {
+                        errors.push(FieldError {
+                            field: key.clone(),
+                            message: why,
+                        });
+                        continue;
+                    }
+                }
+                None => {}
+            }
+        }
+        change = change.set(file, section, key, value);
+    }
+    if !errors.is_empty() {
+        let msg = format!(
+            "nothing was changed: {}",
+            errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        return Err(ApiError::invalid_fields(msg, errors));
+    }
+    Ok(change)
 }
 
 /// The keys a section sets itself, in file order, secrets shown as [`SECRET_SET`].

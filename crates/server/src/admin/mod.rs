@@ -25,7 +25,11 @@ pub mod error;
 pub mod json;
 pub mod nodes;
 pub mod radius_log;
+pub mod roles;
+pub mod settings;
+pub mod sources;
 pub mod switches;
+pub mod ui;
 pub mod users;
 
 use crate::Shared;
@@ -62,6 +66,9 @@ pub fn resources() -> Vec<Endpoint> {
     v.extend(radius_log::endpoints());
     v.extend(cluster_status::endpoints());
     v.extend(switches::endpoints());
+    v.extend(roles::endpoints());
+    v.extend(sources::endpoints());
+    v.extend(settings::endpoints());
     v
 }
 
@@ -71,5 +78,8 @@ pub fn router(shared: Arc<Shared>, trust_forwarded: bool) -> anyhow::Result<Rout
         shared,
         trust_forwarded,
     });
-    Ok(Router::new().nest("/api/v1", api::router(state)))
+    Ok(Router::new()
+        .nest("/admin", ui::router(state.clone())?)
+        .route("/admin/", axum::routing::get(ui::to_dashboard))
+        .nest("/api/v1", api::router(state)))
 }

@@ -34,7 +34,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use ironfence_admin::Access;
 use ironfence_core::{Mac, Node, NodeStatus, UnixTime};
-use ironfence_store::admin::{NodeRow, NodeSearch, NodeSort, NodeUpdate, mac_digits};
+use ironfence_store::admin_nodes::{NodeRow, NodeSearch, NodeSort, NodeUpdate, mac_digits};
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::time::Duration;
@@ -600,7 +600,7 @@ pub async fn search(state: &AdminState, q: NodeQuery) -> Result<NodePage, ApiErr
         }
     }
     let limit = q.limit.unwrap_or(50);
-    if !(1..=ironfence_store::admin::MAX_LIMIT).contains(&limit) {
+    if !(1..=ironfence_store::admin_nodes::MAX_LIMIT).contains(&limit) {
         return Err(ApiError::invalid("limit", "between 1 and 1000"));
     }
     if let Some(r) = &q.role {

@@ -10,10 +10,9 @@
 use super::api::{Endpoint, Writes};
 use super::auth::Principal;
 use super::config_write::{
-    self, ConfValue, ConfigChange, ConfigWriteReport, SECRET_SET, Snapshot, is_secret_key,
-    own_values,
+    self, ConfigChange, ConfigWriteReport, SectionInput, Snapshot, own_values,
 };
-use super::error::{ApiError, FieldError};
+use super::error::ApiError;
 use super::json::Body;
 use super::{AdminState, AppState};
 use axum::Extension;
@@ -22,7 +21,7 @@ use axum::http::{HeaderMap, StatusCode};
 use ironfence_admin::Access;
 use ironfence_config::{Document, RolesConf};
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -81,22 +80,6 @@ pub struct GroupList {
 pub struct GroupShow {
     pub version: String,
     pub group: GroupView,
-}
-
-/// A create (POST: `id` required) or change (PATCH: `id` renames).
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
-pub struct SectionInput {
-    /// POST: the new section's name; PATCH: a new name (rename).
-    #[serde(default)]
-    pub id: Option<String>,
-    /// The configuration version read (or the `If-Match` header): 409 if it changed since.
-    #[serde(default)]
-    pub expected_version: Option<String>,
-    /// switches.conf keys; `null` removes the key (inherited again). A secret sent back as
-    /// `"(set)"` is kept.
-    #[serde(flatten)]
-    #[schemars(with = "BTreeMap<String, Option<ConfValue>>")]
-    pub settings: BTreeMap<String, serde_json::Value>,
 }
 
 /// The result of a write: the object as it is now (absent after a delete) and the
@@ -238,62 +221,26 @@ pub async fn show(state: &AdminState, id: &str) -> Result<SwitchShow, ApiError> 
 /// The edits of `settings` on `[section]`, checked key by key: unknown keys and weak secrets
 /// are refused (checkup only warns about them in a hand-edited file).
 fn settings_edits(
-    mut change: ConfigChange,
+    change: ConfigChange,
     section: &str,
     settings: &BTreeMap<String, serde_json::Value>,
     roles: &RolesConf,
 ) -> Result<ConfigChange, ApiError> {
-    let mut errors = Vec::new();
-    for (key, value) in settings {
-        let value = match config_write::conf_value(value) {
-            Ok(v) => v,
-            Err(why) => {
-                errors.push(FieldError {
-                    field: key.clone(),
-                    message: why,
-                });
-                continue;
-            }
-        };
-        if let Err(why) = ironfence_config::check_switch_key(key, roles) {
-            errors.push(FieldError {
-                field: key.clone(),
-                message: why,
-            });
-            continue;
-        }
-        if is_secret_key(key) {
-            match value.as_deref() {
-                Some(SECRET_SET) => continue,
-                Some(v) => {
-                    if let Some(why) = ironfence_config::value::secret_weakness(v) {
-                        errors.push(FieldError {
-                            field: key.clone(),
-                            message: format!(
-                                "the RADIUS secret {why}: {}",
-                                ironfence_config::value::SECRET_ADVICE
-                            ),
-                        });
-                        continue;
-                    }
-                }
-                None => {}
-            }
-        }
-        change = change.set(FILE, section, key, value);
-    }
-    if !errors.is_empty() {
-        let msg = format!(
-            "nothing was changed: {}",
-            errors
-                .iter()
-                .map(|e| format!("{}: {}", e.field, e.message))
-                .collect::<Vec<_>>()
-                .join("; ")
-        );
-        return Err(ApiError::invalid_fields(msg, errors));
-    }
-    Ok(change)
+    config_write::settings_edits(
+        change,
+        FILE,
+        section,
+        settings,
+        |key| ironfence_config::check_switch_key(key, roles),
+        |_, v| {
+            ironfence_config::value::secret_weakness(v).map(|why| {
+                format!(
+                    "the RADIUS secret {why}: {}",
+                    ironfence_config::value::SECRET_ADVICE
+                )
+            })
+        },
+    )
 }
 
 fn expected(headers: &HeaderMap, input: &SectionInput) -> Option<String> {

@@ -27,7 +27,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use ironfence_admin::Access;
 use ironfence_store::Person;
-use ironfence_store::admin::{PersonDelete, PersonRow, PersonSearch};
+use ironfence_store::admin_nodes::{PersonDelete, PersonRow, PersonSearch};
 use ironfence_store::portal::LocalUser;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -303,7 +303,7 @@ async fn audit(
 /// `GET /users`.
 pub async fn search(state: &AdminState, q: UserQuery) -> Result<UserPage, ApiError> {
     let limit = q.limit.unwrap_or(50);
-    if !(1..=ironfence_store::admin::MAX_LIMIT).contains(&limit) {
+    if !(1..=ironfence_store::admin_nodes::MAX_LIMIT).contains(&limit) {
         return Err(ApiError::invalid("limit", "between 1 and 1000"));
     }
     let search = PersonSearch {

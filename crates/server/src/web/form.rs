@@ -31,10 +31,18 @@ fn decode(s: &str) -> Result<String, Malformed> {
 
 /// Field name → value (the first occurrence of a name wins).
 pub fn parse(body: &[u8]) -> Result<HashMap<String, String>, Malformed> {
+    parse_with_limit(body, MAX_FIELDS)
+}
+
+/// [`parse`] with another field limit (admin forms have more fields than the portal's).
+pub fn parse_with_limit(
+    body: &[u8],
+    max_fields: usize,
+) -> Result<HashMap<String, String>, Malformed> {
     let text = std::str::from_utf8(body).map_err(|_| Malformed)?;
     let mut map = HashMap::new();
     for (n, pair) in text.split('&').filter(|p| !p.is_empty()).enumerate() {
-        if n >= MAX_FIELDS {
+        if n >= max_fields {
             return Err(Malformed);
         }
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));

@@ -15,9 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use std::time::Instant;
 
-mod admin;
+mod admin_nodes;
 mod dhcp;
-pub use admin::*;
+pub use admin_nodes::*;
 pub use dhcp::*;
 
 pub type CaseFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -44,6 +44,7 @@ macro_rules! with_cases {
             every_node_change_is_logged,
             two_servers_cache_coherence,
             portal_local_users_and_mac_for_ip,
+            admin_audit_and_revoked_sessions,
             dhcp_claim_release_decline_and_ip4log,
             dhcp_concurrent_claims_never_share_an_address,
             admin_node_search_filters_sort_and_page,
@@ -1109,4 +1110,110 @@ pub async fn portal_local_users_and_mac_for_ip(cfg: StoreConfig) {
             .unwrap(),
         None
     );
+}
+
+/// Administration (migration v8): admin audit entries are stored once per idempotency key
+/// (a replayed spool record is a no-op), searched newest first by account, target, action
+/// and time with paging; revoked sessions are listed until they expire.
+pub async fn admin_audit_and_revoked_sessions(cfg: StoreConfig) {
+    use ironfence_store::admin::{AdminAuditEntry, AdminAuditFilter};
+    let store = open(&cfg).await;
+    let entry = |i: i64, account: &str, target: &str, action: &str| AdminAuditEntry {
+        id: 0,
+        at: T0 + i,
+        server: "pf1".into(),
+        account: account.into(),
+        client: "192.0.2.7".into(),
+        session: "c2Vzc2lvbg".into(),
+        action: action.into(),
+        target: target.into(),
+        changes: r#"[{"field":"role","before":"operator","after":"administrator"}]"#.into(),
+        result: "ok".into(),
+    };
+    let e1 = entry(1, "alice", "admin:bob", "admin.update");
+    assert!(store.insert_admin_audit(&e1, &[1; 32]).await.unwrap());
+    assert!(
+        !store.insert_admin_audit(&e1, &[1; 32]).await.unwrap(),
+        "same key: applied once"
+    );
+    for i in 2..=5 {
+        let e = entry(i, "bob", "switch:10.0.0.1", "switch.update");
+        assert!(store.insert_admin_audit(&e, &[i as u8; 32]).await.unwrap());
+    }
+    let all = |f: AdminAuditFilter| {
+        let store = store.clone();
+        async move {
+            store
+                .search_admin_audit(&AdminAuditFilter { limit: 100, ..f })
+                .await
+                .unwrap()
+        }
+    };
+    let got = all(AdminAuditFilter::default()).await;
+    assert_eq!(got.len(), 5);
+    assert_eq!(got[0].at, T0 + 5, "newest first");
+    assert!(got[0].id > 0);
+    let alice = all(AdminAuditFilter {
+        account: Some("alice".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(alice.len(), 1);
+    assert_eq!(
+        AdminAuditEntry {
+            id: 0,
+            ..alice[0].clone()
+        },
+        e1,
+        "round trip"
+    );
+    let sw = all(AdminAuditFilter {
+        target: Some("switch:10.0.0.1".into()),
+        since: Some(T0 + 3),
+        until: Some(T0 + 4),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        sw.iter().map(|e| e.at).collect::<Vec<_>>(),
+        vec![T0 + 4, T0 + 3]
+    );
+    let by_action = all(AdminAuditFilter {
+        action: Some("admin.update".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(by_action.len(), 1);
+    let page = store
+        .search_admin_audit(&AdminAuditFilter {
+            limit: 2,
+            offset: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        page.iter().map(|e| e.at).collect::<Vec<_>>(),
+        vec![T0 + 4, T0 + 3]
+    );
+
+    assert!(store.revoked_admin_sessions(T0).await.unwrap().is_empty());
+    store
+        .revoke_admin_session("s1", T0 + 100, T0)
+        .await
+        .unwrap();
+    store.revoke_admin_session("s2", T0 + 10, T0).await.unwrap();
+    store.revoke_admin_session("s1", T0 + 50, T0).await.unwrap(); // never shortened
+    let mut r = store.revoked_admin_sessions(T0).await.unwrap();
+    r.sort();
+    assert_eq!(
+        r,
+        vec![("s1".to_string(), T0 + 100), ("s2".to_string(), T0 + 10)]
+    );
+    assert_eq!(
+        store.revoked_admin_sessions(T0 + 11).await.unwrap(),
+        vec![("s1".to_string(), T0 + 100)],
+        "expired revocations are not listed"
+    );
+    store.close().await;
 }

@@ -3,7 +3,7 @@
 
 use super::{T0, mac, open};
 use ironfence_core::{Node, NodeStatus};
-use ironfence_store::admin::{
+use ironfence_store::admin_nodes::{
     NodeRow, NodeSearch, NodeSort, NodeUpdate, PersonDelete, PersonSearch,
 };
 use ironfence_store::portal::LocalUser;
