@@ -19,9 +19,11 @@ fn row(i: u32, status: NodeStatus, role: Option<&str>, pid: &str) -> NodeRow {
             regdate: (status == NodeStatus::Registered).then_some(T0 + i64::from(i % 7)),
             unregdate: None,
             last_seen: Some(T0 + i64::from(i)),
-            notes: (i % 10 == 0).then(|| format!("Floor {} 100%_sure", i / 10)),
+            notes: i
+                .is_multiple_of(10)
+                .then(|| format!("Floor {} 100%_sure", i / 10)),
         },
-        computername: (i % 4 == 0).then(|| format!("LAPTOP-{i:04}")),
+        computername: i.is_multiple_of(4).then(|| format!("LAPTOP-{i:04}")),
         detect_date: Some(T0),
     }
 }
@@ -30,7 +32,7 @@ pub async fn admin_node_search_filters_sort_and_page(cfg: StoreConfig) {
     let store = open(&cfg).await;
     // 200 devices: every third registered as staff to alice, the rest unregistered.
     for i in 1..=200u32 {
-        let r = if i % 3 == 0 {
+        let r = if i.is_multiple_of(3) {
             row(i, NodeStatus::Registered, Some("staff"), "alice")
         } else {
             row(i, NodeStatus::Unregistered, None, "default")
@@ -72,7 +74,7 @@ pub async fn admin_node_search_filters_sort_and_page(cfg: StoreConfig) {
             .all(|r| r.node.status == NodeStatus::Registered
                 && r.node.role.as_deref() == Some("staff")
                 && r.node.pid == "alice"
-                && r.node.mac.0[5] % 3 == 0)
+                && r.node.mac.0[5].is_multiple_of(3))
     );
 
     // mac(i) = 02:00:00:00:00:xx for i < 256: the prefix 02:00:00:00:00:1 names 0x10..0x1f.

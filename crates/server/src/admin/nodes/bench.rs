@@ -25,7 +25,7 @@ const LISTEN: &str = "127.0.82.1:0";
 fn device(i: u32) -> Node {
     let b = i.to_be_bytes();
     let mac = Mac([0x02, 0x10, b[0], b[1], b[2], b[3]]);
-    let reg = i % 3 == 0;
+    let reg = i.is_multiple_of(3);
     Node {
         mac,
         status: if reg {
@@ -42,7 +42,9 @@ fn device(i: u32) -> Node {
         regdate: reg.then_some(1_700_000_000 + i64::from(i)),
         unregdate: None,
         last_seen: Some(1_700_000_000 + i64::from((i * 7919) % DEVICES)),
-        notes: (i % 10 == 0).then(|| format!("laptop of user{} floor {}", i % 5000, i % 12)),
+        notes: i
+            .is_multiple_of(10)
+            .then(|| format!("laptop of user{} floor {}", i % 5000, i % 12)),
     }
 }
 
