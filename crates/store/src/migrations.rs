@@ -381,21 +381,22 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 9,
         description: "administration: node computername, node search indexes",
-        // The admin's device search sorts and filters on these (see admin_nodes.rs): last seen and
-        // registration date as sort keys (a page is read from the index, not sorted), status
-        // for its filter and count. The MAC prefix filter uses the primary key, the owner and
+        // The admin's device search sorts and filters on these (see admin_nodes.rs): last seen
+        // and registration date as sort keys (a page is read from the index, not sorted);
+        // status with last seen for "registered (or not), newest first" and the count by
+        // status. The MAC prefix filter uses the primary key, the owner and
         // role filters the v1 indexes. computername: PacketFence's node column.
         sqlite: &[
             "ALTER TABLE node ADD COLUMN computername TEXT",
             "CREATE INDEX IF NOT EXISTS node_last_seen ON node (last_seen)",
             "CREATE INDEX IF NOT EXISTS node_regdate ON node (regdate)",
-            "CREATE INDEX IF NOT EXISTS node_status ON node (status)",
+            "CREATE INDEX IF NOT EXISTS node_status_last_seen ON node (status, last_seen)",
         ],
         mysql: &[
             "ALTER TABLE node ADD COLUMN IF NOT EXISTS computername VARCHAR(255) NULL",
             "CREATE INDEX IF NOT EXISTS node_last_seen ON node (last_seen)",
             "CREATE INDEX IF NOT EXISTS node_regdate ON node (regdate)",
-            "CREATE INDEX IF NOT EXISTS node_status ON node (status)",
+            "CREATE INDEX IF NOT EXISTS node_status_last_seen ON node (status, last_seen)",
         ],
     },
 ];

@@ -99,7 +99,7 @@ pub fn router(shared: Arc<Shared>, trust_forwarded: bool) -> anyhow::Result<Rout
 /// [`router`] over a prepared state (tests inject a clock through `AdminState::auth`).
 pub fn router_for(state: AppState) -> anyhow::Result<Router> {
     Ok(Router::new()
-        .nest("/admin", ui::router(state.clone())?)
+        .nest("/admin", ui::router(state.clone()))
         .route("/admin/", axum::routing::get(ui::to_dashboard))
         .nest("/api/v1", api::router(state)))
 }

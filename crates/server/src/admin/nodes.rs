@@ -168,7 +168,9 @@ pub struct NodePage {
 }
 
 /// `Some(v)` for a present field (`null` included): tells "clear it" from "leave it".
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+pub(crate) fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)
 }
 
@@ -450,7 +452,7 @@ pub(crate) fn path_mac(raw: &str) -> Result<Mac, ApiError> {
     Mac::parse(raw).map_err(|e| ApiError::not_found(format!("no such device: {e}")))
 }
 
-fn check_text(field: &str, v: &str, max: usize) -> Result<(), ApiError> {
+pub(crate) fn check_text(field: &str, v: &str, max: usize) -> Result<(), ApiError> {
     if v.len() > max {
         return Err(ApiError::invalid(
             field,
@@ -491,7 +493,7 @@ fn check_role(state: &AdminState, field: &str, role: &str) -> Result<(), ApiErro
     ))
 }
 
-fn check_time(field: &str, t: i64) -> Result<(), ApiError> {
+pub(crate) fn check_time(field: &str, t: i64) -> Result<(), ApiError> {
     // Year 1970 to 9999: anything else is a unit mistake (milliseconds, negative).
     if !(0..=253_402_300_799).contains(&t) {
         return Err(ApiError::invalid(
@@ -1118,3 +1120,6 @@ async fn decisions_h(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod bench;

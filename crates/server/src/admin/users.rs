@@ -17,7 +17,9 @@ use super::api::Endpoint;
 use super::auth::Principal;
 use super::error::ApiError;
 use super::json::{Body, Params};
-use super::nodes::{self, NodePage, NodeQuery, audit_log, check_pid, unix_now};
+use super::nodes::{
+    self, NodePage, NodeQuery, audit_log, check_pid, check_text, check_time, present, unix_now,
+};
 use super::{AdminState, AppState, Writes};
 use axum::Extension;
 use axum::extract::{Path, State};
@@ -28,7 +30,7 @@ use ironfence_store::Person;
 use ironfence_store::admin_nodes::{PersonDelete, PersonRow, PersonSearch};
 use ironfence_store::portal::LocalUser;
 use schemars::JsonSchema;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 const MAX_TEXT: usize = 255;
 const MAX_NOTES: usize = 4096;
@@ -114,10 +116,6 @@ pub struct CreateUser {
     pub expiration: Option<i64>,
 }
 
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
-}
-
 /// Changes to a user: a field absent is left as it is, `null` clears it.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -193,19 +191,6 @@ pub fn endpoints() -> Vec<Endpoint> {
     ]
 }
 
-fn check_text(field: &str, v: &str, max: usize) -> Result<(), ApiError> {
-    if v.len() > max {
-        return Err(ApiError::invalid(field, format!("at most {max} bytes")));
-    }
-    if v.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(ApiError::invalid(
-            field,
-            "control characters are not allowed",
-        ));
-    }
-    Ok(())
-}
-
 fn check_email(v: &str) -> Result<(), ApiError> {
     check_text("email", v, MAX_TEXT)?;
     match v.split_once('@') {
@@ -217,16 +202,6 @@ fn check_email(v: &str) -> Result<(), ApiError> {
             "an address like user@example.org",
         )),
     }
-}
-
-fn check_time(field: &str, t: i64) -> Result<(), ApiError> {
-    if !(0..=253_402_300_799).contains(&t) {
-        return Err(ApiError::invalid(
-            field,
-            "a time in UNIX seconds (between 1970 and 9999)",
-        ));
-    }
-    Ok(())
 }
 
 /// argon2id off the async threads (it costs tens of milliseconds by design).

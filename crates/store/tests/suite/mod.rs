@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use std::time::Instant;
 
+mod admin_nodes;
 mod dhcp;
+pub use admin_nodes::*;
 pub use dhcp::*;
 
 pub type CaseFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -44,7 +46,10 @@ macro_rules! with_cases {
             portal_local_users_and_mac_for_ip,
             admin_audit_and_revoked_sessions,
             dhcp_claim_release_decline_and_ip4log,
-            dhcp_concurrent_claims_never_share_an_address
+            dhcp_concurrent_claims_never_share_an_address,
+            admin_node_search_filters_sort_and_page,
+            admin_node_update_logs_a_change,
+            admin_people_search_and_delete
         );
     };
 }
