@@ -42,7 +42,8 @@ fn login(b: &Browser, base: &str, user: &str, password: &str) {
     b.goto(&format!("{base}/admin/login")).unwrap();
     b.wait_for_text("Log in").unwrap();
     b.send_keys(&b.find("#username").unwrap(), user).unwrap();
-    b.send_keys(&b.find("#password").unwrap(), password).unwrap();
+    b.send_keys(&b.find("#password").unwrap(), password)
+        .unwrap();
     b.click(&b.find("#login-submit").unwrap()).unwrap();
     b.wait_for_text("id=\"request-rate\"").unwrap();
 }
@@ -64,7 +65,13 @@ fn create_an_operator_on_the_page_and_see_it_in_the_audit_log() {
     let base = format!("https://{ADMIN_IP}:{port}");
     eventually("the admin listener answers", || {
         Command::new("curl")
-            .args(["-k", "-s", "-o", "/dev/null", &format!("{base}/admin/login")])
+            .args([
+                "-k",
+                "-s",
+                "-o",
+                "/dev/null",
+                &format!("{base}/admin/login"),
+            ])
             .status()
             .is_ok_and(|s| s.success())
     });
@@ -77,7 +84,8 @@ fn create_an_operator_on_the_page_and_see_it_in_the_audit_log() {
     b.goto(&format!("{base}/admin/admins")).unwrap();
     b.wait_for_text("Add an account").unwrap();
     b.send_keys(&b.find("#f-name").unwrap(), "oscar").unwrap();
-    b.send_keys(&b.find("#f-password").unwrap(), "short").unwrap();
+    b.send_keys(&b.find("#f-password").unwrap(), "short")
+        .unwrap();
     b.click(&b.find("#add").unwrap()).unwrap();
     let src = b.wait_for_text("id=\"error-password\"").unwrap();
     assert!(src.contains("value=\"oscar\""), "the name is kept: {src}");
@@ -119,14 +127,18 @@ fn create_an_operator_on_the_page_and_see_it_in_the_audit_log() {
         .next()
         .unwrap();
     assert!(row.contains(">ada<"), "by ada: {row}");
-    assert!(row.contains(ADMIN_IP) || row.contains("127.0.0.1"), "client: {row}");
+    assert!(
+        row.contains(ADMIN_IP) || row.contains("127.0.0.1"),
+        "client: {row}"
+    );
     assert!(row.contains("role") && row.contains("operator"), "{row}");
     assert!(row.contains("(changed)"), "password redacted: {row}");
     assert!(!src.contains("argon2"), "no hash in the page");
     assert!(src.contains("data-action=\"login\""), "ada's login: {src}");
     take(&b, &dir, "audit");
     // Filtered by target: only oscar's entry.
-    b.goto(&format!("{base}/admin/audit?target=admin+oscar")).unwrap();
+    b.goto(&format!("{base}/admin/audit?target=admin+oscar"))
+        .unwrap();
     let src = b.wait_for_text("id=\"audit\"").unwrap();
     assert_eq!(src.matches("class=\"audit-entry\"").count(), 1, "{src}");
 
@@ -136,7 +148,10 @@ fn create_an_operator_on_the_page_and_see_it_in_the_audit_log() {
     login(&b, &base, "oscar", "oscar-staple-battery-7");
     let src = b.source().unwrap();
     assert!(src.contains("operator"), "{src}");
-    assert!(!src.contains(">Admins</a>"), "no Admins entry for an operator");
+    assert!(
+        !src.contains(">Admins</a>"),
+        "no Admins entry for an operator"
+    );
     b.goto(&format!("{base}/admin/admins")).unwrap();
     b.wait_for_text("may not do this").unwrap();
     drop(b);

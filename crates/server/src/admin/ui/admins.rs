@@ -4,9 +4,7 @@
 //! page and `PATCH /api/v1/admins/{name}` cannot disagree. Configuration writes: allowed while
 //! the database is read-only (admin.conf is in the synchronized configuration).
 
-use super::{
-    Flash, FormData, Page, PageError, PageUser, field_errors, redirect, render, render_status,
-};
+use super::{Flash, FormData, Page, PageError, PageUser, field_errors, redirect, render_status};
 use crate::admin::admins::{self, AdminUpdate, NewAdmin, TotpSetup};
 use crate::admin::config_write::ConfigWriteReport;
 use crate::admin::{AdminState, ApiError, AppState, Writes};
@@ -135,7 +133,10 @@ async fn create(
             &who,
             &href(&name),
             Some(push_note(
-                format!("Account {name} created ({}).", w.admin.map(|a| a.role.as_str()).unwrap_or("")),
+                format!(
+                    "Account {name} created ({}).",
+                    w.admin.map(|a| a.role.as_str()).unwrap_or("")
+                ),
                 &w.report,
             )),
         )),
@@ -163,6 +164,7 @@ fn account_page(
         minijinja::context! {
             a,
             href => href(name),
+            audit_href => format!("/admin/audit?target={}", crate::web::form::encode(&format!("admin {name}"))),
             roles => ROLES,
             is_self => who.principal.account == name,
             totp_setup,
@@ -217,7 +219,14 @@ async fn save(
         disabled: Some(form.checked("disabled")),
         ..AdminUpdate::default()
     };
-    apply(&state, &who, &name, input, &format!("Account {name} saved.")).await
+    apply(
+        &state,
+        &who,
+        &name,
+        input,
+        &format!("Account {name} saved."),
+    )
+    .await
 }
 
 async fn password(
@@ -334,11 +343,7 @@ mod tests {
         .await;
         ensure_key(&st.shared.config().conf_dir).unwrap();
         let app = crate::admin::router(st.shared.clone(), false).unwrap();
-        Lab {
-            _dir: dir,
-            st,
-            app,
-        }
+        Lab { _dir: dir, st, app }
     }
 
     async fn cookie_for(lab: &Lab, user: &str, pw: &str) -> String {
@@ -360,12 +365,12 @@ mod tests {
         let r = lab
             .app
             .clone()
-            .oneshot(
+            .oneshot(with_peer(
                 Request::get(path)
                     .header(header::COOKIE, cookie)
                     .body(Body::empty())
                     .unwrap(),
-            )
+            ))
             .await
             .unwrap();
         text(r).await
@@ -374,15 +379,25 @@ mod tests {
     async fn post(lab: &Lab, cookie: &str, path: &str, form: &str) -> Response {
         lab.app
             .clone()
-            .oneshot(
+            .oneshot(with_peer(
                 Request::post(path)
                     .header(header::COOKIE, cookie)
                     .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
                     .body(Body::from(form.to_string()))
                     .unwrap(),
-            )
+            ))
             .await
             .unwrap()
+    }
+
+    /// The browser's address, as the serve loop sets it (HTTPS: the cookie is Secure).
+    fn with_peer(mut r: Request<Body>) -> Request<Body> {
+        r.extensions_mut().insert(crate::web::Peer {
+            addr: "127.0.81.9:50000".parse().unwrap(),
+            local: "127.0.81.1:1443".parse().unwrap(),
+            tls: true,
+        });
+        r
     }
 
     async fn text(r: Response) -> (StatusCode, String) {
@@ -504,7 +519,16 @@ mod tests {
         assert_eq!(s, StatusCode::CONFLICT);
         assert!(page.contains("last enabled administrator"), "{page}");
         // …nor delete herself.
-        let (s, _) = text(post(&lab, &c, "/admin/admins/alice/delete", &format!("csrf={csrf}")).await).await;
+        let (s, _) = text(
+            post(
+                &lab,
+                &c,
+                "/admin/admins/alice/delete",
+                &format!("csrf={csrf}"),
+            )
+            .await,
+        )
+        .await;
         assert_eq!(s, StatusCode::CONFLICT);
 
         // Password reset: weak refused beside the field, a good one written.
@@ -543,13 +567,22 @@ mod tests {
         )
         .await;
         assert_eq!(s, StatusCode::OK, "{page}");
-        assert!(page.contains("id=\"otpauth-uri\">otpauth:&#x2f;&#x2f;totp&#x2f;"), "{page}");
+        assert!(
+            page.contains("id=\"otpauth-uri\">otpauth:&#x2f;&#x2f;totp&#x2f;"),
+            "{page}"
+        );
         let (_, page) = get(&lab, &c, "/admin/admins/bob").await;
         assert!(!page.contains("otpauth"), "shown once only: {page}");
-        assert!(page.contains("id=\"totp\"><span class=\"badge good\">on"), "{page}");
+        assert!(
+            page.contains("id=\"totp\"><span class=\"badge good\">on"),
+            "{page}"
+        );
         let (_, list) = get(&lab, &c, "/admin/admins").await;
         let row = list.split("data-admin=\"bob\"").nth(1).unwrap();
-        assert!(row.split("</tr>").next().unwrap().contains(">on<"), "{list}");
+        assert!(
+            row.split("</tr>").next().unwrap().contains(">on<"),
+            "{list}"
+        );
         let r = post(
             &lab,
             &c,
@@ -558,13 +591,28 @@ mod tests {
         )
         .await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
-        assert!(lab.st.shared.config().admins.get("bob").unwrap().totp.is_none());
+        assert!(
+            lab.st
+                .shared
+                .config()
+                .admins
+                .get("bob")
+                .unwrap()
+                .totp
+                .is_none()
+        );
 
         // A form without the CSRF token: refused by the gate, nothing deleted.
         let r = post(&lab, &c, "/admin/admins/bob/delete", "").await;
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
         assert!(conf(&lab).contains("[account bob]"));
-        let r = post(&lab, &c, "/admin/admins/bob/delete", &format!("csrf={csrf}")).await;
+        let r = post(
+            &lab,
+            &c,
+            "/admin/admins/bob/delete",
+            &format!("csrf={csrf}"),
+        )
+        .await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         assert_eq!(r.headers()[header::LOCATION], "/admin/admins");
         assert!(!conf(&lab).contains("[account bob]"));
@@ -589,12 +637,26 @@ mod tests {
             .split("</tr>")
             .next()
             .unwrap();
-        assert!(created.contains(">alice<") && created.contains("127.0.81.9"), "{created}");
-        assert!(created.contains("<code>role</code>: <span class=\"muted\">(none)</span> → operator"), "{created}");
-        assert!(created.contains("<code>password</code>") && created.contains("(changed)"), "{created}");
+        assert!(
+            created.contains(">alice<") && created.contains("127.0.81.9"),
+            "{created}"
+        );
+        assert!(
+            created.contains("<code>role</code>: <span class=\"muted\">(none)</span> → operator"),
+            "{created}"
+        );
+        assert!(
+            created.contains("<code>password</code>") && created.contains("(changed)"),
+            "{created}"
+        );
         let (_, page) = get(&lab, &c, "/admin/audit?action=admin.delete").await;
         assert_eq!(page.matches("class=\"audit-entry\"").count(), 1, "{page}");
-        let (_, page) = get(&lab, &c, "/admin/audit?target=admin+bob&account=alice&action=").await;
+        let (_, page) = get(
+            &lab,
+            &c,
+            "/admin/audit?target=admin+bob&account=alice&action=",
+        )
+        .await;
         assert!(page.matches("class=\"audit-entry\"").count() >= 5, "{page}");
         assert!(!page.contains("data-action=\"login\""), "{page}");
         assert!(page.contains("value=\"admin bob\""), "filter kept: {page}");
@@ -634,7 +696,10 @@ mod tests {
         assert_eq!(page.matches("class=\"audit-entry\"").count(), 50);
         assert!(page.contains("switch 10.0.0.59"), "newest first");
         assert!(page.contains("id=\"next\""), "{page}");
-        assert!(!page.contains(">Admins</a>"), "read-only: no Admins page in the nav");
+        assert!(
+            !page.contains(">Admins</a>"),
+            "read-only: no Admins page in the nav"
+        );
         let (_, page) = get(&lab, &c, "/admin/audit?action=switch.update&offset=50").await;
         assert_eq!(page.matches("class=\"audit-entry\"").count(), 10);
         assert!(page.contains("id=\"prev\"") && !page.contains("id=\"next\""));
