@@ -17,6 +17,8 @@
 //! gathered in [`all_pages`] and [`TEMPLATE_SETS`] (one line each). UI-FRAMEWORK.md at the
 //! repository root is the short guide for page authors.
 
+pub mod admins;
+pub mod audit;
 pub mod cluster;
 pub mod dashboard;
 pub mod login;
@@ -94,6 +96,8 @@ pub const TEMPLATE_SETS: &[&[(&str, &str)]] = &[
     roles::TEMPLATES,
     cluster::TEMPLATES,
     sources::TEMPLATES,
+    admins::TEMPLATES,
+    audit::TEMPLATES,
 ];
 
 /// Every page: add one line per module.
@@ -104,6 +108,8 @@ pub fn all_pages() -> Vec<Page> {
     v.extend(roles::pages());
     v.extend(sources::pages());
     v.extend(cluster::pages());
+    v.extend(admins::pages());
+    v.extend(audit::pages());
     v
 }
 
