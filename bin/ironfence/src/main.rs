@@ -21,6 +21,7 @@ macro_rules! out {
     };
 }
 
+mod admin_cmd;
 mod audit_cmd;
 mod cluster_cmd;
 mod db_cmd;
@@ -76,6 +77,10 @@ enum Command {
     /// Captive portal local users: add one, or import a PacketFence password export.
     #[command(subcommand)]
     User(user_cmd::UserCommand),
+    /// Admin accounts of the administration interface (conf/admin.conf): add, passwd, remove,
+    /// list, totp.
+    #[command(subcommand)]
+    Admin(admin_cmd::AdminCommand),
     /// RADIUS audit records of a device (every cluster member is asked), newest last.
     Audit(audit_cmd::AuditArgs),
     /// Cluster membership: sync, node enable/disable, maintenance, status.
@@ -168,6 +173,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cluster(cmd) => cluster_cmd::run(&cli.conf_dir, cmd).await,
         Command::Node(cmd) => node_cmd::run(&load_config(&cli.conf_dir)?, cmd).await,
         Command::User(cmd) => user_cmd::run(&load_config(&cli.conf_dir)?, cmd).await,
+        Command::Admin(cmd) => admin_cmd::run(&cli.conf_dir, cmd),
         Command::Audit(args) => audit_cmd::run(&load_config(&cli.conf_dir)?, args).await,
         Command::Db(DbCommand::Migrate) => {
             let config = load_config(&cli.conf_dir)?;

@@ -1145,6 +1145,7 @@ pub fn pf_section_keys(section: &str) -> Option<Vec<&'static str>> {
         "active_active" => ACTIVE_ACTIVE_KEYS,
         "ports" => PORTS_KEYS,
         "maintenance" => MAINTENANCE_KEYS,
+        "admin" => ADMIN_KEYS,
         "fencing" => dns::FENCING_KEYS,
         "dns" => dns::DNS_KEYS,
         s if s.starts_with("interface ") => {

@@ -963,3 +963,46 @@ fn switches_conf_dynauth_keys_inherit_and_are_checked() {
         "{diags}"
     );
 }
+
+/// The key checkers admin tools use agree with what checkup reads: every key checkup accepts
+/// silently passes, typos are refused with a suggestion.
+#[test]
+fn admin_key_checkers() {
+    let roles = RolesConf::default();
+    for ok in [
+        "radiusSecret",
+        "registrationVlan",
+        "guestVlan",
+        "VlanMap",
+        "coaPort",
+        "SNMPVersion",
+        "guestRole",
+        "registrationUrl",
+    ] {
+        assert_eq!(check_switch_key(ok, &roles), Ok(()), "{ok}");
+    }
+    let e = check_switch_key("registrationVlna", &roles).unwrap_err();
+    assert!(e.contains("did you mean registrationVlan?"), "{e}");
+    let e = check_switch_key("staffVlan", &roles).unwrap_err();
+    assert!(e.contains("not in roles.conf"), "{e}");
+    assert_eq!(check_role_key("notes"), Ok(()));
+    assert!(
+        check_role_key("note")
+            .unwrap_err()
+            .contains("did you mean notes?")
+    );
+    assert_eq!(authentication::check_source_key("basedn"), Ok(()));
+    assert!(authentication::check_source_key("basdn").is_err());
+    for ok in ["condition0", "action12", "match", "class"] {
+        assert_eq!(authentication::check_rule_key(ok), Ok(()), "{ok}");
+    }
+    for bad in ["condition", "actionx", "acton0"] {
+        assert!(authentication::check_rule_key(bad).is_err(), "{bad}");
+    }
+    assert!(pf_section_keys("radius").unwrap().contains(&"auth_port"));
+    assert!(pf_section_keys("interface eth0").unwrap().contains(&"ip"));
+    assert_eq!(pf_section_keys("nosuch"), None);
+    for s in pf_sections() {
+        assert!(pf_section_keys(s).is_some(), "{s} has no key list");
+    }
+}

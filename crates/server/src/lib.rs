@@ -169,6 +169,8 @@ pub struct Daemon {
     /// The captive portal's listeners (single server; empty in a cluster or without a
     /// registration network).
     pub portal_addrs: Vec<std::net::SocketAddr>,
+    /// The admin interface's HTTPS listener (single server with an admin account).
+    pub admin_addr: Option<std::net::SocketAddr>,
 }
 
 impl Daemon {
@@ -332,6 +334,19 @@ impl Daemon {
             portal_addrs = started.addrs;
             tasks.extend(started.tasks);
         }
+        // The admin interface: a single server binds [admin] listen:[ports] admin itself (HTTPS);
+        // a cluster serves it on the web listener above. A failure is logged, not fatal.
+        let mut admin_addr = None;
+        if !cfg.is_cluster() {
+            match admin::listener::start(shared.clone(), shutdown_rx.clone()).await {
+                Ok(Some((addr, task))) => {
+                    admin_addr = Some(addr);
+                    tasks.push(task);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "the admin interface is not available"),
+            }
+        }
         let control_path = settings::control_socket_path(&cfg);
         tasks.push(control::serve(
             shared.clone(),
@@ -357,6 +372,7 @@ impl Daemon {
             acct_addr,
             metrics_addr,
             portal_addrs,
+            admin_addr,
         })
     }
 

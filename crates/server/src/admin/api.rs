@@ -231,12 +231,15 @@ async fn gate(
     mut req: Request,
     next: Next,
 ) -> Response {
+    let mut refreshed = None;
     if access != Access::Public {
         let peer = req.extensions().get::<crate::web::Peer>().copied();
-        let who: Principal = match super::auth::authenticate(&state, req.headers(), peer).await {
-            Ok(p) => p,
+        let session = match super::auth::session(&state, req.headers(), peer).await {
+            Ok(s) => s,
             Err(e) => return e.into_response(),
         };
+        refreshed = Some(session.refreshed_token);
+        let who: Principal = session.principal;
         if !who.role.permits(access) {
             return ApiError::forbidden(format!(
                 "the {} role may not do this (it needs {})",
@@ -253,7 +256,15 @@ async fn gate(
     if writes == Writes::Data && state.shared.db.is_read_only() {
         return ApiError::unavailable(READ_ONLY_MESSAGE).into_response();
     }
-    next.run(req).await
+    let mut resp = next.run(req).await;
+    // Activity keeps the session alive: every authenticated answer carries a token with
+    // last_seen = now (the client replaces the one it holds).
+    if let Some(t) = refreshed
+        && let Ok(v) = axum::http::HeaderValue::from_str(&t)
+    {
+        resp.headers_mut().insert(super::auth::TOKEN_HEADER, v);
+    }
+    resp
 }
 
 /// The OpenAPI 3.1 document of `endpoints`.

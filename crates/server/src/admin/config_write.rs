@@ -25,12 +25,9 @@
 //! while the database is read-only (they touch only files; the audit entry is spooled).
 
 use super::AdminState;
+use super::audit_log;
 use super::auth::Principal;
 use super::error::{ApiError, FieldError};
-// Helper A's admin audit log (`admin::audit_log::record`, same shape); until it is merged,
-// `audit_shim` below stands in for it. The lead's wiring: delete `audit_shim` and import
-// `super::audit_log` here.
-use audit_shim as audit_log;
 use axum::http::HeaderMap;
 use ironfence_cluster::{Bundle, BundleError, BundleFile, ConfigVersion, StagedConfig};
 use ironfence_config::{Config, Diagnostics, Document, EditError};
@@ -945,37 +942,6 @@ async fn audit(
         },
     )
     .await
-}
-
-/// Stand-in for `admin::audit_log` (helper A) until it is merged: the same types and call, the
-/// entry logged as a structured event. Replaced at merge (see the `use` at the top).
-mod audit_shim {
-    use super::{AdminState, ApiError, Principal};
-
-    pub struct FieldChange {
-        pub field: String,
-        pub before: Option<String>,
-        pub after: Option<String>,
-    }
-    pub struct Change {
-        pub action: String,
-        pub target: String,
-        pub fields: Vec<FieldChange>,
-    }
-    pub async fn record(
-        _state: &AdminState,
-        who: &Principal,
-        change: Change,
-    ) -> Result<(), ApiError> {
-        let fields: Vec<String> = change
-            .fields
-            .iter()
-            .map(|f| format!("{}: {:?} -> {:?}", f.field, f.before, f.after))
-            .collect();
-        tracing::info!(target: "ironfence::admin_audit", account = %who.account, client = %who.client,
-            session = %who.session, action = %change.action, target_object = %change.target, ?fields, "admin change");
-        Ok(())
-    }
 }
 
 #[cfg(test)]

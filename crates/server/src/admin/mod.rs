@@ -17,12 +17,15 @@
 //! for the API, the same `Writes` rule for pages) and configuration writes still work, as the
 //! clustering guide says.
 
+pub mod admins;
 pub mod api;
+pub mod audit_log;
 pub mod auth;
 pub mod cluster_status;
 pub mod config_write;
 pub mod error;
 pub mod json;
+pub mod listener;
 pub mod nodes;
 pub mod radius_log;
 pub mod roles;
@@ -46,6 +49,20 @@ pub struct AdminState {
     /// Whether `X-Forwarded-For` is believed (from a member or loopback only): true on the
     /// cluster's web listener, behind haproxy.
     pub trust_forwarded: bool,
+    /// Signing key, login backoff, TOTP replay guard, revoked sessions (this server's).
+    pub auth: auth::Auth,
+}
+
+impl AdminState {
+    /// The state for `shared` with the system clock.
+    pub fn new(shared: Arc<Shared>, trust_forwarded: bool) -> AdminState {
+        let auth = auth::Auth::new(&shared.config().conf_dir);
+        AdminState {
+            shared,
+            trust_forwarded,
+            auth,
+        }
+    }
 }
 
 impl std::fmt::Debug for AdminState {
@@ -61,6 +78,8 @@ pub type AppState = Arc<AdminState>;
 /// The endpoints of every resource (the API's route table is [`api::all`]).
 pub fn resources() -> Vec<Endpoint> {
     let mut v = Vec::new();
+    v.extend(admins::endpoints());
+    v.extend(audit_log::endpoints());
     v.extend(nodes::endpoints());
     v.extend(users::endpoints());
     v.extend(radius_log::endpoints());
@@ -74,12 +93,13 @@ pub fn resources() -> Vec<Endpoint> {
 
 /// `/api/v1` and `/admin`, ready to be served or merged into the cluster's web listener.
 pub fn router(shared: Arc<Shared>, trust_forwarded: bool) -> anyhow::Result<Router> {
-    let state = Arc::new(AdminState {
-        shared,
-        trust_forwarded,
-    });
+    router_for(Arc::new(AdminState::new(shared, trust_forwarded)))
+}
+
+/// [`router`] over a prepared state (tests inject a clock through `AdminState::auth`).
+pub fn router_for(state: AppState) -> anyhow::Result<Router> {
     Ok(Router::new()
-        .nest("/admin", ui::router(state.clone())?)
+        .nest("/admin", ui::router(state.clone()))
         .route("/admin/", axum::routing::get(ui::to_dashboard))
         .nest("/api/v1", api::router(state)))
 }

@@ -39,10 +39,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::time::Duration;
 
-// Helper A's admin audit log (`admin::audit_log::record`, same shape); until it is merged,
-// `audit_shim` stands in for it. The lead's wiring: delete `audit_shim` and use
-// `super::audit_log` here and in users.rs.
-pub(crate) use audit_shim as audit_log;
+// The admin audit log (helper A's); users.rs takes it from here too.
+pub(crate) use super::audit_log;
 
 /// Longest free text kept (notes, computer name, owner).
 const MAX_TEXT: usize = 255;
@@ -1118,39 +1116,6 @@ async fn decisions_h(
     Params(q): Params<DecisionQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(axum::Json(decisions(&s, path_mac(&mac)?, q).await?))
-}
-
-/// Stand-in for `admin::audit_log` (helper A) until it is merged: the same types and call, the
-/// entry logged as a structured event. Replaced at merge (see the `use` at the top).
-pub(crate) mod audit_shim {
-    use super::{AdminState, ApiError, Principal};
-
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub struct FieldChange {
-        pub field: String,
-        pub before: Option<String>,
-        pub after: Option<String>,
-    }
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub struct Change {
-        pub action: String,
-        pub target: String,
-        pub fields: Vec<FieldChange>,
-    }
-    pub async fn record(
-        _state: &AdminState,
-        who: &Principal,
-        change: Change,
-    ) -> Result<(), ApiError> {
-        let fields: Vec<String> = change
-            .fields
-            .iter()
-            .map(|f| format!("{}: {:?} -> {:?}", f.field, f.before, f.after))
-            .collect();
-        tracing::info!(target: "ironfence::admin_audit", account = %who.account, client = %who.client,
-            session = %who.session, action = %change.action, target_object = %change.target, ?fields, "admin change");
-        Ok(())
-    }
 }
 
 #[cfg(test)]

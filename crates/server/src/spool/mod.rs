@@ -434,6 +434,8 @@ async fn apply(store: &Store, entry: &Entry, now: UnixTime) -> Result<bool, Stor
         }
         // The insert is idempotent by itself (the MAC is the primary key).
         Record::NodeSeen { mac, at } => store.create_node_if_absent(*mac, *at).await.map(|_| true),
+        // An admin audit entry written while the database was read-only (admin::audit_log).
+        Record::AdminAudit { entry: e, .. } => store.insert_admin_audit(e, &entry.key).await,
     }
 }
 

@@ -8,6 +8,8 @@
 //!   type 1  accounting: kind u8 | opt mac[6] | str switch_id | str switch_ip | opt str port,
 //!           vlan, role, ssid, session_id, username, connection_type | opt ipv4 | now i64
 //!   type 2  node seen:  mac[6] | at i64
+//!   type 3  admin audit: nonce[16] | at i64 | str server, account, client, session, action,
+//!           target | lstr changes | str result          (lstr := len u32 LE | UTF-8)
 //! str    := len u16 LE | UTF-8     opt x := 0 | 1 x
 //! ```
 //!
@@ -28,6 +30,7 @@ pub const MAX_PAYLOAD: usize = 16 * 1024;
 const VERSION: u8 = 1;
 const TYPE_ACCOUNTING: u8 = 1;
 const TYPE_NODE_SEEN: u8 = 2;
+const TYPE_ADMIN_AUDIT: u8 = 3;
 
 /// A write the RADIUS path acknowledged while the database could not take it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +40,13 @@ pub enum Record {
     Accounting(AccountingEvent),
     /// First sighting of a device by MAB: its node row (unregistered, detected at `at`).
     NodeSeen { mac: Mac, at: UnixTime },
+    /// An admin audit entry of a change made while the database was read-only (a
+    /// configuration change is accepted then; its audit entry must not be lost). The random
+    /// `nonce` keeps two identical entries of the same second distinct.
+    AdminAudit {
+        nonce: [u8; 16],
+        entry: ironfence_store::admin::AdminAuditEntry,
+    },
 }
 
 /// A record with the key that makes its replay idempotent.
@@ -171,6 +181,8 @@ pub fn waves(records: &[&Record], max: usize) -> Vec<std::ops::Range<usize>> {
         let (mac, ip) = match r {
             Record::Accounting(ev) => (ev.mac, ev.framed_ip),
             Record::NodeSeen { mac, .. } => (Some(*mac), None),
+            // Touches no device row: a wave by itself keeps the log in order.
+            Record::AdminAudit { .. } => (None, None),
         };
         match mac {
             None => {
@@ -246,6 +258,25 @@ fn encode_body(record: &Record, out: &mut Vec<u8>) {
             out.push(TYPE_NODE_SEEN);
             out.extend_from_slice(&mac.0);
             out.extend_from_slice(&at.to_le_bytes());
+        }
+        Record::AdminAudit { nonce, entry } => {
+            out.push(TYPE_ADMIN_AUDIT);
+            out.extend_from_slice(nonce);
+            out.extend_from_slice(&entry.at.to_le_bytes());
+            for s in [
+                &entry.server,
+                &entry.account,
+                &entry.client,
+                &entry.session,
+                &entry.action,
+                &entry.target,
+            ] {
+                put_str(out, s);
+            }
+            // The caller bounds `changes` (admin::audit_log) far below MAX_PAYLOAD.
+            out.extend_from_slice(&(entry.changes.len() as u32).to_le_bytes());
+            out.extend_from_slice(entry.changes.as_bytes());
+            put_str(out, &entry.result);
         }
     }
 }
@@ -374,6 +405,32 @@ fn decode_payload(payload: &[u8]) -> Result<Entry, &'static str> {
             let mac = r.mac()?;
             let at = r.i64()?;
             Record::NodeSeen { mac, at }
+        }
+        TYPE_ADMIN_AUDIT => {
+            let nonce: [u8; 16] = r.take(16)?.try_into().expect("16 octets");
+            let at = r.i64()?;
+            let (server, account, client) = (r.str()?, r.str()?, r.str()?);
+            let (session, action, target) = (r.str()?, r.str()?, r.str()?);
+            let len = u32::from_le_bytes(r.take(4)?.try_into().expect("4 octets")) as usize;
+            let changes = std::str::from_utf8(r.take(len)?)
+                .map_err(|_| "string is not UTF-8")?
+                .to_string();
+            let result = r.str()?;
+            Record::AdminAudit {
+                nonce,
+                entry: ironfence_store::admin::AdminAuditEntry {
+                    id: 0,
+                    at,
+                    server,
+                    account,
+                    client,
+                    session,
+                    action,
+                    target,
+                    changes,
+                    result,
+                },
+            }
         }
         _ => return Err("unknown record type"),
     };

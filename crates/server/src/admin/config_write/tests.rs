@@ -38,13 +38,7 @@ pub(crate) async fn state_with(files: &[(&str, &str)]) -> (tempfile::TempDir, Ad
         fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
     }
     let shared = crate::test_support::shared_for(&conf).await;
-    (
-        dir,
-        AdminState {
-            shared,
-            trust_forwarded: false,
-        },
-    )
+    (dir, AdminState::new(shared, false))
 }
 
 fn switches_path(st: &AdminState) -> std::path::PathBuf {

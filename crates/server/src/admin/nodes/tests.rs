@@ -11,13 +11,7 @@ async fn state() -> (tempfile::TempDir, AdminState) {
     let dir = tempfile::tempdir().unwrap();
     let conf = crate::test_support::conf_dir(dir.path(), "", &[("roles.conf", ROLES)]);
     let shared = crate::test_support::shared_for(&conf).await;
-    (
-        dir,
-        AdminState {
-            shared,
-            trust_forwarded: false,
-        },
-    )
+    (dir, AdminState::new(shared, false))
 }
 
 fn operator() -> Principal {

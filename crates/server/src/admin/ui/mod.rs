@@ -17,8 +17,12 @@
 //! gathered in [`all_pages`] and [`TEMPLATE_SETS`] (one line each). UI-FRAMEWORK.md at the
 //! repository root is the short guide for page authors.
 
+pub mod cluster;
 pub mod dashboard;
 pub mod login;
+pub mod roles;
+pub mod sources;
+pub mod switches;
 
 use super::api::{READ_ONLY_MESSAGE, Writes};
 use super::auth::Principal;
@@ -43,7 +47,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 /// The admin session cookie (the token `auth::login` issues; `auth::authenticate` reads it).
-pub const COOKIE: &str = "ironfence_admin";
+pub const COOKIE: &str = super::auth::COOKIE_NAME;
 /// Before login: a random id the login form's CSRF token is bound to (login CSRF).
 pub const PRE_COOKIE: &str = "ironfence_admin_pre";
 /// A one-shot message shown by the next page (POST → redirect → GET).
@@ -82,13 +86,24 @@ const FRAME_TEMPLATES: &[(&str, &str)] = &[
 ];
 
 /// Every page module's templates: add one line per module.
-pub const TEMPLATE_SETS: &[&[(&str, &str)]] =
-    &[FRAME_TEMPLATES, login::TEMPLATES, dashboard::TEMPLATES];
+pub const TEMPLATE_SETS: &[&[(&str, &str)]] = &[
+    FRAME_TEMPLATES,
+    login::TEMPLATES,
+    dashboard::TEMPLATES,
+    switches::TEMPLATES,
+    roles::TEMPLATES,
+    cluster::TEMPLATES,
+    sources::TEMPLATES,
+];
 
 /// Every page: add one line per module.
 pub fn all_pages() -> Vec<Page> {
     let mut v = login::pages();
     v.extend(dashboard::pages());
+    v.extend(switches::pages());
+    v.extend(roles::pages());
+    v.extend(sources::pages());
+    v.extend(cluster::pages());
     v
 }
 
@@ -160,12 +175,9 @@ impl Page {
     }
 }
 
-/// The pages' shared state: templates and keys.
+/// The pages' shared state: templates and the rate samples.
 pub struct Ui {
     templates: Templates,
-    /// Signs CSRF tokens and flash cookies. Any member of a cluster must verify what another
-    /// issued (haproxy round-robins), so it is derived from shared secrets (see [`ui_key`]).
-    key: Vec<u8>,
     /// GET paths that have a page (the nav shows only those) and their access.
     routes: Vec<(&'static str, Access)>,
     pub(crate) rates: dashboard::Rates,
@@ -177,21 +189,11 @@ impl std::fmt::Debug for Ui {
     }
 }
 
-/// The key the pages sign with: in a cluster, derived from the shared web services password
-/// (every member derives the same); on a single server, random at start (a restart makes
-/// open forms expire, and the admin reloads them).
-fn ui_key(state: &AdminState) -> anyhow::Result<Vec<u8>> {
-    let cfg = state.shared.config();
-    if cfg.is_cluster() && !cfg.pf.webservices.pass.is_empty() {
-        let mut mac =
-            hmac::Hmac::<sha2::Sha256>::new_from_slice(cfg.pf.webservices.pass.expose().as_bytes())
-                .expect("HMAC accepts keys of any length");
-        mac.update(b"ironfence admin pages v1");
-        return Ok(mac.finalize().into_bytes().to_vec());
-    }
-    let mut k = vec![0u8; 32];
-    getrandom::fill(&mut k).map_err(|e| anyhow::anyhow!("no randomness for the page key: {e}"))?;
-    Ok(k)
+/// The key the pages sign CSRF tokens and flash cookies with: derived from the admin token
+/// key (`auth::Auth::csrf_key`), which is in the synchronized configuration, so that any
+/// member verifies what another issued (haproxy round-robins).
+pub(crate) fn page_key(state: &AdminState) -> Result<Vec<u8>, ApiError> {
+    state.auth.csrf_key().map(|k| k.to_vec())
 }
 
 fn now_unix() -> i64 {
@@ -209,8 +211,12 @@ struct Rule {
 }
 
 /// The `/admin` router (nested at [`BASE`] by `admin::router`; the `/` page is `/admin`).
-pub fn router(state: AppState) -> anyhow::Result<Router> {
-    let pages = all_pages();
+pub fn router(state: AppState) -> Router {
+    build(state, all_pages())
+}
+
+/// The router of `pages` (tests build one with pages of their own).
+fn build(state: AppState, pages: Vec<Page>) -> Router {
     let routes = pages
         .iter()
         .filter(|p| p.method == Method::GET)
@@ -221,7 +227,6 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
             all_templates(),
             &state.shared.config().conf_dir.join("admin/templates"),
         ),
-        key: ui_key(&state)?,
         routes,
         rates: dashboard::Rates::new(),
     });
@@ -240,14 +245,14 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
             .route_layer(axum::Extension(rule));
         router = router.route(p.path, gated);
     }
-    Ok(router
+    router
         .route("/static/admin.css", axum::routing::get(css))
         .route("/static/admin.js", axum::routing::get(js))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), finish))
         .layer(axum::Extension(ui))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM))
-        .with_state(state))
+        .with_state(state)
 }
 
 async fn css() -> Response {
@@ -299,6 +304,8 @@ pub struct PageUser {
     flash: Option<Flash>,
     /// Cookies are `Secure` (HTTPS, or haproxy's TLS from a trusted proxy).
     pub secure: bool,
+    /// Signs this admin's CSRF tokens and flash cookies ([`page_key`]).
+    key: Vec<u8>,
     ui: Arc<Ui>,
 }
 
@@ -441,7 +448,7 @@ pub fn redirect(who: &PageUser, location: &str, flash: Option<Flash>) -> Respons
             &mut resp,
             &cookie(
                 FLASH_COOKIE,
-                &encode_flash(&who.ui.key, &f),
+                &encode_flash(&who.key, &f),
                 who.secure,
                 Some(60),
             ),
@@ -741,9 +748,13 @@ async fn gate(
     let peer = parts.extensions.get::<Peer>().copied();
     let secure = is_https(&state, peer.as_ref(), &parts.headers);
     let path = full_path(&parts.uri);
-    let principal = match super::auth::authenticate(&state, &parts.headers, peer).await {
-        Ok(p) => p,
-        Err(e) if e.status == StatusCode::UNAUTHORIZED => {
+    let session = match super::auth::session(&state, &parts.headers, peer).await {
+        Ok(s) => s,
+        // 503: no token key yet (no account was ever created): the login page says so.
+        Err(e)
+            if e.status == StatusCode::UNAUTHORIZED
+                || e.status == StatusCode::SERVICE_UNAVAILABLE =>
+        {
             // The page to come back to: a GET's own path; after a POST, the page it was on.
             let back = if parts.method == Method::GET {
                 Some(path.clone())
@@ -758,17 +769,28 @@ async fn gate(
                 Some(n) => format!("{BASE}/login?next={}", web::form::encode(&n)),
                 None => format!("{BASE}/login"),
             };
-            return see_other(&to);
+            let mut r = see_other(&to);
+            if cookie_value(&parts.headers, COOKIE).is_some() {
+                // Expired or revoked: drop it, so the login page starts clean.
+                set_cookie(&mut r, &cookie(COOKIE, "", secure, Some(0)));
+            }
+            return r;
         }
         Err(e) => return error_page(&state, &ui, None, e.into()),
     };
-    let flash = cookie_value(&parts.headers, FLASH_COOKIE).and_then(|v| decode_flash(&ui.key, &v));
+    let key = match page_key(&state) {
+        Ok(k) => k,
+        Err(e) => return error_page(&state, &ui, None, e.into()),
+    };
+    let principal = session.principal;
+    let flash = cookie_value(&parts.headers, FLASH_COOKIE).and_then(|v| decode_flash(&key, &v));
     let who = PageUser {
-        csrf: csrf::issue(&ui.key, &principal.session, now_unix(), CSRF_TTL_SECS),
+        csrf: csrf::issue(&key, &principal.session, now_unix(), CSRF_TTL_SECS),
         principal,
         path,
         flash,
         secure,
+        key,
         ui: ui.clone(),
     };
     if !who.principal.role.permits(access) {
@@ -804,7 +826,7 @@ async fn gate(
             }
         };
         let token = fields.get("csrf").map(String::as_str).unwrap_or("");
-        if csrf::verify(&ui.key, &who.principal.session, token, now_unix()).is_err() {
+        if csrf::verify(&who.key, &who.principal.session, token, now_unix()).is_err() {
             tracing::info!(account = %who.principal.account, path = %who.path, "admin page: form refused (CSRF token missing, expired or not this session's)");
             let e = PageError::new(
                 StatusCode::FORBIDDEN,
@@ -823,10 +845,24 @@ async fn gate(
     }
     parts.extensions.insert(who.clone());
     let resp = next.run(Request::from_parts(parts, body)).await;
-    match resp.extensions().get::<ErrorMarker>().cloned() {
+    let mut resp = match resp.extensions().get::<ErrorMarker>().cloned() {
         Some(ErrorMarker(e)) => error_page(&state, &ui, Some(&who), e),
         None => resp,
+    };
+    // Activity keeps the session alive: the cookie gets the refreshed token (last_seen =
+    // now), unless the handler set it itself (logout clears it).
+    let sets_session = resp
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| v.as_bytes().starts_with(format!("{COOKIE}=").as_bytes()));
+    if !sets_session {
+        set_cookie(
+            &mut resp,
+            &cookie(COOKIE, &session.refreshed_token, who.secure, None),
+        );
     }
+    resp
 }
 
 /// Every /admin answer: error pages not yet rendered are, and the security headers are set.

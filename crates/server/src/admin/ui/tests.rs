@@ -161,13 +161,9 @@ fn flash_cookies_are_signed() {
 
 /// A page user as the gate makes one (the real login is `auth`'s).
 fn user(shared: &Arc<crate::Shared>, role: Role) -> (AppState, PageUser) {
-    let state = Arc::new(AdminState {
-        shared: shared.clone(),
-        trust_forwarded: false,
-    });
+    let state = Arc::new(AdminState::new(shared.clone(), false));
     let ui = Arc::new(Ui {
         templates: Templates::new(all_templates(), std::path::Path::new("/nonexistent")),
-        key: vec![7; 32],
         routes: all_pages()
             .iter()
             .filter(|p| p.method == Method::GET)
@@ -182,11 +178,12 @@ fn user(shared: &Arc<crate::Shared>, role: Role) -> (AppState, PageUser) {
         client: "127.0.84.9".parse().unwrap(),
     };
     let who = PageUser {
-        csrf: csrf::issue(&ui.key, &principal.session, now_unix(), 60),
+        csrf: csrf::issue(&[7; 32], &principal.session, now_unix(), 60),
         principal,
         path: "/admin".into(),
         flash: Some(Flash::ok("Saved.")),
         secure: true,
+        key: vec![7; 32],
         ui,
     };
     (state, who)
@@ -301,4 +298,341 @@ async fn forms_decode_into_types_naming_the_bad_field() {
     let e = decode_form::<F>(&data).unwrap_err();
     assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(e.message.contains("colour"), "{}", e.message);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The gate with real sessions (auth::login over admin.conf and the token key).
+
+/// A state whose admin.conf has `ada` (administrator) and `rita` (read-only), logged in:
+/// (state, ada's token, rita's token).
+async fn logged_in() -> (tempfile::TempDir, AppState, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = crate::test_support::conf_dir(dir.path(), "", &[]);
+    let hash = ironfence_portal::password::hash("a-long-test-password").unwrap();
+    std::fs::write(
+        conf.join("admin.conf"),
+        format!(
+            "[account ada]\nrole=administrator\npassword={hash}\n\n[account rita]\nrole=read-only\npassword={hash}\n"
+        ),
+    )
+    .unwrap();
+    crate::admin::auth::ensure_key(&conf).unwrap();
+    let shared = crate::test_support::shared_for(&conf).await;
+    let state: AppState = Arc::new(AdminState::new(shared, false));
+    let mut tokens = Vec::new();
+    for who in ["ada", "rita"] {
+        let out = crate::admin::auth::login(
+            &state,
+            crate::admin::auth::LoginInput {
+                username: who.into(),
+                password: "a-long-test-password".into(),
+                totp: None,
+            },
+            "127.0.84.9".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+        tokens.push(out.token);
+    }
+    let rita = tokens.pop().unwrap();
+    let ada = tokens.pop().unwrap();
+    (dir, state, ada, rita)
+}
+
+/// The pages plus two of the tests' own: a device change (Data) and a configuration change.
+fn test_router(state: &AppState) -> Router {
+    async fn data(who: PageUser, FormData(f): FormData) -> Response {
+        redirect(
+            &who,
+            "/admin",
+            Some(Flash::ok(format!(
+                "changed {}",
+                f.get("what").cloned().unwrap_or_default()
+            ))),
+        )
+    }
+    async fn config(who: PageUser) -> Response {
+        redirect(&who, "/admin", Some(Flash::ok("configuration saved")))
+    }
+    let mut pages = all_pages();
+    pages.push(
+        Page::post("/t/device")
+            .access(Access::Devices)
+            .writes(Writes::Data)
+            .to(data),
+    );
+    pages.push(
+        Page::post("/t/config")
+            .access(Access::Config)
+            .writes(Writes::Config)
+            .to(config),
+    );
+    Router::new().nest("/admin", build(state.clone(), pages))
+}
+
+fn with_cookie(req: axum::http::request::Builder, token: &str) -> axum::http::request::Builder {
+    req.header(header::COOKIE, format!("{COOKIE}={token}"))
+}
+
+/// The CSRF token of the page at `path` (from its logout form).
+async fn page_csrf(app: &Router, token: &str, path: &str) -> String {
+    let r = app
+        .clone()
+        .oneshot(
+            with_cookie(HttpRequest::get(path), token)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{path}");
+    let html = body_text(r).await;
+    html.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string()
+}
+
+fn post(path: &str, token: &str, form: &str) -> HttpRequest<Body> {
+    with_cookie(HttpRequest::post(path), token)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(form.to_string()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_dashboard_with_a_session_refreshes_the_cookie() {
+    let (_d, state, ada, _) = logged_in().await;
+    let app = test_router(&state);
+    let r = app
+        .clone()
+        .oneshot(
+            with_cookie(HttpRequest::get("/admin"), &ada)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_security_headers(&r);
+    let set = r.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(set.starts_with(&format!("{COOKIE}=")), "{set}");
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    let html = body_text(r).await;
+    assert!(html.contains("Dashboard") && html.contains("ada"), "{html}");
+}
+
+#[tokio::test]
+async fn posts_without_or_with_a_wrong_csrf_token_are_refused() {
+    let (_d, state, ada, rita) = logged_in().await;
+    let app = test_router(&state);
+    let good = page_csrf(&app, &ada, "/admin").await;
+    let other = page_csrf(&app, &rita, "/admin").await;
+    for form in [
+        "what=x".to_string(),
+        "what=x&csrf=garbage".to_string(),
+        format!("what=x&csrf={other}"),
+    ] {
+        let r = app
+            .clone()
+            .oneshot(post("/admin/t/device", &ada, &form))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{form}");
+        assert_security_headers(&r);
+        assert!(body_text(r).await.contains("This form expired"));
+    }
+    let r = app
+        .clone()
+        .oneshot(post(
+            "/admin/t/device",
+            &ada,
+            &format!("what=x&csrf={good}"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // The flash of the redirect is shown once by the next page.
+    let flash = r
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|v| v.starts_with(FLASH_COOKIE))
+        .unwrap();
+    let flash = flash.split(';').next().unwrap().to_string();
+    let r = app
+        .clone()
+        .oneshot(
+            with_cookie(HttpRequest::get("/admin"), &ada)
+                .header(header::COOKIE, flash)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(body_text(r).await.contains("changed x"));
+}
+
+#[tokio::test]
+async fn roles_and_the_read_only_rule_are_applied_by_the_gate() {
+    let (_d, state, ada, rita) = logged_in().await;
+    let app = test_router(&state);
+    let rita_csrf = page_csrf(&app, &rita, "/admin").await;
+    let r = app
+        .clone()
+        .oneshot(post(
+            "/admin/t/device",
+            &rita,
+            &format!("what=x&csrf={rita_csrf}"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(body_text(r).await.contains("may not do this"));
+
+    state.shared.db.set_read_only_for_test(true);
+    let csrf = page_csrf(&app, &ada, "/admin").await;
+    let r = app
+        .clone()
+        .oneshot(post(
+            "/admin/t/device",
+            &ada,
+            &format!("what=x&csrf={csrf}"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "data refused read-only"
+    );
+    let html = body_text(r).await;
+    assert!(html.contains("read-only-banner"), "{html}");
+    let r = app
+        .clone()
+        .oneshot(post("/admin/t/config", &ada, &format!("csrf={csrf}")))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "configuration allowed read-only"
+    );
+}
+
+#[tokio::test]
+async fn login_page_posts_log_in_and_logout_revokes() {
+    let (_d, state, _, _) = logged_in().await;
+    let app = test_router(&state);
+    let r = app
+        .clone()
+        .oneshot(
+            HttpRequest::get("/admin/login")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let pre = r.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let html = body_text(r).await;
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string();
+    let login = |form: String, cookie: Option<String>| {
+        let mut b = HttpRequest::post("/admin/login")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(c) = cookie {
+            b = b.header(header::COOKIE, c);
+        }
+        b.body(Body::from(form)).unwrap()
+    };
+    // Login CSRF: without the pre-login cookie the token is refused.
+    let r = app
+        .clone()
+        .oneshot(login(
+            format!("csrf={csrf}&username=ada&password=a-long-test-password"),
+            None,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = app
+        .clone()
+        .oneshot(login(
+            format!("csrf={csrf}&username=ada&password=wrong"),
+            Some(pre.clone()),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(body_text(r).await.contains("Wrong user name or password."));
+    let r = app
+        .clone()
+        .oneshot(login(
+            format!(
+                "csrf={csrf}&username=ada&password=a-long-test-password&next=%2Fadmin%2Fcluster"
+            ),
+            Some(pre),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[header::LOCATION], "/admin/cluster");
+    let token = r
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|v| v.starts_with(&format!("{COOKIE}=")))
+        .unwrap();
+    let token = token
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches(&format!("{COOKIE}="))
+        .to_string();
+    let csrf = page_csrf(&app, &token, "/admin").await;
+    let r = app
+        .clone()
+        .oneshot(post("/admin/logout", &token, &format!("csrf={csrf}")))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let cleared = r
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| v.to_str().unwrap().starts_with(&format!("{COOKIE}=;")));
+    assert!(cleared, "the session cookie is deleted");
+    let r = app
+        .clone()
+        .oneshot(
+            with_cookie(HttpRequest::get("/admin"), &token)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "the revoked session is refused"
+    );
 }
