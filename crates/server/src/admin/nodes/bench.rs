@@ -116,10 +116,7 @@ async fn run(backend: &str, pf_extra: &str) {
         "[{backend}] imported {DEVICES} devices in {:.1?}",
         t.elapsed()
     );
-    let state = Arc::new(AdminState {
-        shared: shared.clone(),
-        trust_forwarded: false,
-    });
+    let state = Arc::new(AdminState::new(shared.clone(), false));
     let app = Router::new()
         .route("/api/v1/nodes", get(search_h))
         .route(

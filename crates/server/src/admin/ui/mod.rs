@@ -19,10 +19,12 @@
 
 pub mod cluster;
 pub mod dashboard;
+pub mod devices;
 pub mod login;
 pub mod roles;
 pub mod sources;
 pub mod switches;
+pub mod users;
 
 use super::api::{READ_ONLY_MESSAGE, Writes};
 use super::auth::Principal;
@@ -94,6 +96,8 @@ pub const TEMPLATE_SETS: &[&[(&str, &str)]] = &[
     roles::TEMPLATES,
     cluster::TEMPLATES,
     sources::TEMPLATES,
+    devices::TEMPLATES,
+    users::TEMPLATES,
 ];
 
 /// Every page: add one line per module.
@@ -104,6 +108,8 @@ pub fn all_pages() -> Vec<Page> {
     v.extend(roles::pages());
     v.extend(sources::pages());
     v.extend(cluster::pages());
+    v.extend(devices::pages());
+    v.extend(users::pages());
     v
 }
 
