@@ -221,6 +221,10 @@ fn role_change_in_the_device_page_changes_the_next_mab_answer() {
         b.source().unwrap().contains(">210</td>")
     });
     shots.take(&b, "device");
+    // The "why this VLAN" part of the page.
+    b.execute("document.getElementById('decisions').scrollIntoView()")
+        .unwrap();
+    shots.take(&b, "device-decisions");
 
     // 6. A read-only admin: the device, no form; a POST with her session and token is 403.
     b.clear_cookies().unwrap();
