@@ -21,10 +21,12 @@ pub mod admins;
 pub mod audit;
 pub mod cluster;
 pub mod dashboard;
+pub mod devices;
 pub mod login;
 pub mod roles;
 pub mod sources;
 pub mod switches;
+pub mod users;
 
 use super::api::{READ_ONLY_MESSAGE, Writes};
 use super::auth::Principal;
@@ -98,6 +100,8 @@ pub const TEMPLATE_SETS: &[&[(&str, &str)]] = &[
     sources::TEMPLATES,
     admins::TEMPLATES,
     audit::TEMPLATES,
+    devices::TEMPLATES,
+    users::TEMPLATES,
 ];
 
 /// Every page: add one line per module.
@@ -110,6 +114,8 @@ pub fn all_pages() -> Vec<Page> {
     v.extend(cluster::pages());
     v.extend(admins::pages());
     v.extend(audit::pages());
+    v.extend(devices::pages());
+    v.extend(users::pages());
     v
 }
 
