@@ -245,6 +245,9 @@ fn write_first_config(first: &Server, servers: &[(&str, &str)], db: &MariaDb, we
         format!("[account {ADMIN_USER}]\nrole=administrator\npassword={hash}\n"),
     )
     .unwrap();
+    // The token key every member verifies sessions with, as `ironfence admin add` makes it
+    // (conf/ssl is synchronized to the members that join).
+    ironfence_server::admin::auth::ensure_key(&conf).unwrap();
     use std::os::unix::fs::PermissionsExt;
     for f in ["pf.conf", "switches.conf", "admin.conf"] {
         std::fs::set_permissions(conf.join(f), std::fs::Permissions::from_mode(0o600)).unwrap();
