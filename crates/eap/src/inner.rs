@@ -12,20 +12,22 @@ pub enum InnerStep {
     NeedNtHash { user: String },
     /// The shell must check `user`'s `password` (TTLS/PAP), then `on_verdict`.
     NeedPassword { user: String, password: String },
-    /// Authenticated. `send`: plaintext still to deliver first (none: EAP-Success now).
-    /// `msk`: PEAP with crypto-binding derives its own MSK (else the TLS-exported one).
+    /// Authenticated: send EAP-Success now (PEAP and TTLS have already delivered their last
+    /// tunnelled message and had it acknowledged). `msk`: PEAP with crypto-binding derives
+    /// its own MSK; `None`: use the TLS-exported one.
     Success {
         user: String,
         method: &'static str,
         msk: Option<crate::keys::Msk>,
     },
-    /// Refused (wrong password, unknown user, method refused); `send`: plaintext to deliver
-    /// before the EAP-Failure, if the method defines one.
+    /// Refused (wrong password, unknown user, method refused): send EAP-Failure now (PEAP has
+    /// already exchanged its failure Result TLV).
     Failure {
         reason: &'static str,
         user: Option<String>,
     },
-    /// The peer sent something malformed or out of order.
+    /// The peer sent something malformed or out of order. The inner state did not change;
+    /// the conversation decides (discard the round or fail).
     Invalid(&'static str),
 }
 
