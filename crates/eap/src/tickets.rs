@@ -16,7 +16,7 @@
 //!
 //! The clock is the shell's (`now` returns UNIX seconds): this module reads none.
 
-use ring::aead::{self, Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 use ring::hkdf;
 use std::fmt;
 use std::sync::Arc;
