@@ -37,4 +37,4 @@ pub use conversation::{
     VerifyId,
 };
 pub use keys::Msk;
-pub use packet::{Code, EapPacket, EapType, DecodeError};
+pub use packet::{Code, DecodeError, EapPacket, EapType};

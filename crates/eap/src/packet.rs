@@ -178,7 +178,11 @@ pub fn encode(code: Code, identifier: u8, typ: EapType, data: &[u8]) -> Vec<u8> 
 
 /// Encodes EAP-Success or EAP-Failure (4 octets).
 pub fn encode_result(success: bool, identifier: u8) -> Vec<u8> {
-    let code = if success { Code::Success } else { Code::Failure };
+    let code = if success {
+        Code::Success
+    } else {
+        Code::Failure
+    };
     vec![code.as_u8(), identifier, 0, 4]
 }
 
@@ -201,8 +205,14 @@ mod tests {
         let mut bytes = encode(Code::Response, 1, EapType::Nak, &[13]);
         bytes.extend_from_slice(&[0, 0]);
         assert_eq!(EapPacket::decode(&bytes).unwrap().data, &[13]);
-        assert_eq!(EapPacket::decode(&[2, 1, 0, 9, 1]), Err(DecodeError::BadLength));
-        assert_eq!(EapPacket::decode(&[2, 1, 0, 3]), Err(DecodeError::BadLength));
+        assert_eq!(
+            EapPacket::decode(&[2, 1, 0, 9, 1]),
+            Err(DecodeError::BadLength)
+        );
+        assert_eq!(
+            EapPacket::decode(&[2, 1, 0, 3]),
+            Err(DecodeError::BadLength)
+        );
         assert_eq!(EapPacket::decode(&[2, 1, 0, 4]), Err(DecodeError::NoType));
         assert_eq!(EapPacket::decode(&[3, 1]), Err(DecodeError::TooShort));
         let success = encode_result(true, 9);
