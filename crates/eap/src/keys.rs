@@ -25,3 +25,26 @@ impl std::fmt::Debug for Msk {
         f.write_str("Msk(<redacted>)")
     }
 }
+
+impl Msk {
+    /// MSK = first 64 octets, EMSK = next 64 (RFC 5216 §2.3, RFC 9190 §2.3).
+    pub fn from_key_material(km: &[u8; 128]) -> Msk {
+        let mut msk = [0u8; 64];
+        let mut emsk = [0u8; 64];
+        msk.copy_from_slice(&km[..64]);
+        emsk.copy_from_slice(&km[64..]);
+        Msk { msk, emsk }
+    }
+}
+
+/// TLS 1.2 exporter label for the method's key material (RFC 5216 §2.3; PEAPv0 uses the
+/// EAP-TLS label; RFC 5281 §8 for TTLS).
+pub fn tls12_label(method: crate::packet::EapType) -> &'static [u8] {
+    match method {
+        crate::packet::EapType::Ttls => b"ttls keying material",
+        _ => b"client EAP encryption",
+    }
+}
+
+/// TLS 1.3 exporter label (RFC 9190 §2.3, RFC 9427 §2.1); the context is the Type octet.
+pub const TLS13_LABEL: &[u8] = b"EXPORTER_EAP_TLS_Key_Material";
