@@ -160,18 +160,22 @@ fn processes_are_tracked_killed_and_cleaned_up() {
     assert!(lab.is_running(&h));
     // It really runs inside host 2's namespace.
     let ns_of = |pid: u32| std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
-    let out = Command::new("ip")
-        .args(["netns", "pids", lab.ns(2)])
-        .output()
-        .unwrap();
-    assert!(
+    // `ip netns exec` enters the namespace and then execs the program: right after spawn
+    // the PID may not be listed yet, so look for a little while.
+    let in_ns = || {
+        let out = Command::new("ip")
+            .args(["netns", "pids", lab.ns(2)])
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&out.stdout)
             .split_whitespace()
-            .any(|p| p == h.pid.to_string()),
-        "pid {} not in {}",
-        h.pid,
-        lab.ns(2)
-    );
+            .any(|p| p == h.pid.to_string())
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !in_ns() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(in_ns(), "pid {} not in {}", h.pid, lab.ns(2));
     assert_ne!(ns_of(h.pid), ns_of(std::process::id()));
 
     let t = Instant::now();
