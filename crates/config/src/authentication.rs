@@ -65,7 +65,19 @@ pub enum SourceKind {
     Null,
     /// `type=LDAP` or `type=AD`.
     Ldap(LdapConf),
+    /// `type=EAPTLS`: 802.1X EAP-TLS; its rules' conditions read the client certificate's
+    /// attributes ([`CERTIFICATE_ATTRIBUTES`]). Never offered on the portal.
+    Eaptls,
 }
+
+/// The attributes an EAPTLS source's rule conditions can read from the client certificate:
+/// `cn` (subject commonName), `subject` (the whole subject DN, RFC 4514 string), `issuer` (the
+/// issuer DN), `email` (subject emailAddress or rfc822Name SAN), `upn` (Microsoft UPN otherName
+/// SAN), `serial` (hex, lower case), `san_dns` (a dNSName SAN), `ou` (subject
+/// organizationalUnitName).
+pub const CERTIFICATE_ATTRIBUTES: &[&str] = &[
+    "cn", "subject", "issuer", "email", "upn", "serial", "san_dns", "ou",
+];
 
 impl SourceKind {
     pub fn type_name(&self) -> &'static str {
@@ -74,6 +86,7 @@ impl SourceKind {
             SourceKind::Null => "Null",
             SourceKind::Ldap(l) if l.active_directory => "AD",
             SourceKind::Ldap(_) => "LDAP",
+            SourceKind::Eaptls => "EAPTLS",
         }
     }
 }
@@ -293,6 +306,22 @@ impl AuthenticationConf {
                     continue;
                 };
                 if let Some(r) = parse_rule(rule.trim(), line, name, section, roles, d) {
+                    if src.kind == SourceKind::Eaptls {
+                        for c in &r.conditions {
+                            if !CERTIFICATE_ATTRIBUTES.contains(&c.attribute.as_str()) {
+                                d.error(
+                                    Some(line),
+                                    Some(name),
+                                    format!(
+                                        "EAPTLS rule condition reads {:?}, not a certificate attribute{} (known: {})",
+                                        c.attribute,
+                                        suggestion(&c.attribute, CERTIFICATE_ATTRIBUTES.iter().copied()),
+                                        CERTIFICATE_ATTRIBUTES.join(", ")
+                                    ),
+                                );
+                            }
+                        }
+                    }
                     src.rules.push(r);
                 }
             }
@@ -310,7 +339,12 @@ impl AuthenticationConf {
                 }
             }
         }
-        conf.profile_sources = conf.sources.iter().map(|s| s.id.clone()).collect();
+        conf.profile_sources = conf
+            .sources
+            .iter()
+            .filter(|s| s.kind != SourceKind::Eaptls)
+            .map(|s| s.id.clone())
+            .collect();
         if let Some(doc) = profiles {
             for (name, line) in doc.sections() {
                 let section = doc.section(name).expect("listed section");
@@ -383,6 +417,7 @@ fn parse_source(
     let kind = match get("type").as_deref() {
         Some("SQL") => SourceKind::Sql,
         Some("Null") => SourceKind::Null,
+        Some("EAPTLS") => SourceKind::Eaptls,
         Some(t @ ("LDAP" | "AD")) => {
             let mut ok = true;
             let mut need = |k: &str| match get(k) {
@@ -500,7 +535,7 @@ fn parse_source(
             d.error(
                 at("type"),
                 sec,
-                format!("source type {t:?} is not supported: use SQL, Null, LDAP or AD"),
+                format!("source type {t:?} is not supported: use SQL, Null, LDAP, AD or EAPTLS"),
             );
             return None;
         }
@@ -508,7 +543,7 @@ fn parse_source(
             d.error(
                 Some(line),
                 sec,
-                "source without type: add type=SQL, Null, LDAP or AD",
+                "source without type: add type=SQL, Null, LDAP, AD or EAPTLS",
             );
             return None;
         }

@@ -59,6 +59,7 @@ pub mod cluster;
 mod cluster_files;
 mod diag;
 pub mod dynauth;
+pub mod eap;
 pub mod host;
 pub mod ini;
 pub mod networks;
@@ -76,6 +77,7 @@ pub use cluster::{
 };
 pub use cluster_files::{CLUSTER_FILES, installation_root};
 pub use diag::{Diagnostic, Diagnostics, Severity};
+pub use eap::{EAP_CONF, EapConf, EapMethod, TlsVersion};
 pub use ini::{ConfigError, Document, EditError, Entry, Section};
 pub use networks::{NETWORKS_CONF, NetworkConf, NetworkType, NetworksConf, ServedNetwork};
 pub use pf::DnsConf;
@@ -126,6 +128,8 @@ pub struct Config {
     pub networks: NetworksConf,
     /// admin.conf: the administration interface's accounts.
     pub admins: admin::AdminsConf,
+    /// eap.conf: the 802.1X (EAP) server's settings (defaults without the file).
+    pub eap: EapConf,
 }
 
 impl Config {
@@ -407,6 +411,16 @@ fn build(conf_dir: &Path, identity: Option<&str>) -> (Config, Diagnostics) {
         },
     );
     admin::warn_not_private(conf_dir, &mut diags);
+    // eap.conf: the 802.1X server; its source references are checked against
+    // authentication.conf.
+    let eap_doc = read_optional(conf_dir, EAP_CONF, &mut diags);
+    let eap_file = conf_dir.join(EAP_CONF);
+    let mut eap_diags = FileDiags {
+        file: &eap_file,
+        out: &mut diags,
+    };
+    let eap = EapConf::from_document(eap_doc.as_ref(), conf_dir, &identity, &mut eap_diags);
+    eap.check_sources(&authentication, &mut eap_diags);
     let config = Config {
         conf_dir: conf_dir.to_path_buf(),
         pf,
@@ -419,6 +433,7 @@ fn build(conf_dir: &Path, identity: Option<&str>) -> (Config, Diagnostics) {
         authentication,
         networks,
         admins,
+        eap,
     };
     networks::check(
         &config,

@@ -3,6 +3,7 @@
 //!
 //! * [`client`]: closed-loop generator (`ironfence-loadgen --server … --concurrency …`);
 //! * [`responder`]: `ironfence-loadgen null-responder`, the generator's own ceiling;
+//! * [`eap`]: `ironfence-loadgen eap`, EAP-TLS / PEAP-MSCHAPv2 logins (rustls client);
 //! * [`dhcp`]: `ironfence-loadgen dhcp`, simulated DHCP clients (duplicate check, DORA/s);
 //! * [`devices`]: the MAC → role → VLAN formula shared by seeding and verification;
 //! * [`hist`]: log-linear latency histogram;
@@ -14,6 +15,7 @@
 pub mod client;
 pub mod devices;
 pub mod dhcp;
+pub mod eap;
 pub mod hist;
 pub mod net;
 pub mod procstat;

@@ -34,6 +34,8 @@ enum Command {
     Seed(SeedArgs),
     /// Simulated DHCP clients (DORA) on one interface: duplicate-address check and DORA/s.
     Dhcp(DhcpArgs),
+    /// 802.1X logins (EAP-TLS or PEAP-MSCHAPv2, rustls client): logins/s, latency, server CPU per login.
+    Eap(Box<EapArgs>),
     /// Print N distinct ports free for both UDP and TCP on 127.0.0.1 (one per line).
     FreePorts {
         /// How many.
@@ -106,6 +108,74 @@ struct RunArgs {
     #[arg(long = "also-pid", value_parser = name_pid)]
     also_pid: Vec<(String, u32)>,
     /// Exit with status 1 if any error or timeout occurred.
+    #[arg(long)]
+    fail_on_error: bool,
+}
+
+#[derive(Debug, Args)]
+struct EapArgs {
+    /// Server RADIUS authentication address.
+    #[arg(long, default_value = "127.0.0.1:1812")]
+    server: SocketAddrV4,
+    /// Source address of the sockets.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: Ipv4Addr,
+    /// Shared secret.
+    #[arg(long, env = "LOADGEN_SECRET", default_value = "")]
+    secret: String,
+    /// Label printed as target=….
+    #[arg(long, default_value = "server")]
+    label: String,
+    /// tls or peap.
+    #[arg(long, default_value = "peap")]
+    method: String,
+    /// TLS versions offered: 1.2, 1.3 or any.
+    #[arg(long, default_value = "any")]
+    tls: String,
+    /// Keep each device's TLS session store: every login after its first resumes.
+    #[arg(long)]
+    resume: bool,
+    /// EAP identity (PEAP: also the MSCHAPv2 user name).
+    #[arg(long, default_value = "bench")]
+    identity: String,
+    /// PEAP password.
+    #[arg(long, env = "LOADGEN_PASSWORD", default_value = "")]
+    password: String,
+    /// CA certificate(s) of the server certificate (PEM file).
+    #[arg(long)]
+    ca: PathBuf,
+    /// EAP-TLS client certificate (PEM file).
+    #[arg(long)]
+    cert: Option<PathBuf>,
+    /// EAP-TLS client key (PEM file).
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// Name the server certificate must carry.
+    #[arg(long, default_value = "radius.ironfence.test")]
+    server_name: String,
+    /// Conversations open at once.
+    #[arg(short = 'c', long, default_value_t = 1)]
+    concurrency: usize,
+    #[arg(long, default_value = "2s", value_parser = humantime_duration)]
+    warmup: Duration,
+    #[arg(long, default_value = "10s", value_parser = humantime_duration)]
+    duration: Duration,
+    /// Instead of a timed run: N logins in sequence, one line each, exit 1 on any failure.
+    #[arg(long)]
+    logins: Option<u32>,
+    #[arg(long, default_value = "1s", value_parser = humantime_duration)]
+    timeout: Duration,
+    #[arg(long, default_value_t = 2)]
+    retries: u8,
+    #[arg(long, default_value = "127.0.0.1")]
+    nas_ip: Ipv4Addr,
+    /// Largest TLS data per EAP packet we send.
+    #[arg(long, default_value_t = 1000)]
+    fragment_size: usize,
+    /// PID of the server: its CPU µs per login over the window and its RSS after.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Exit with status 1 if any login failed.
     #[arg(long)]
     fail_on_error: bool,
 }
@@ -210,6 +280,7 @@ fn main() -> ExitCode {
         Some(Command::Seed(a)) => seed(a).map(|()| ExitCode::SUCCESS),
         Some(Command::FreePorts { count }) => free_ports(count).map(|()| ExitCode::SUCCESS),
         Some(Command::Dhcp(a)) => dhcp(a),
+        Some(Command::Eap(a)) => eap_run(*a),
         None => run(cli.run),
     };
     match result {
@@ -283,6 +354,151 @@ fn dhcp(a: DhcpArgs) -> anyhow::Result<ExitCode> {
     println!("{}", r.line());
     let bad = r.bound != r.clients || r.duplicate_addresses > 0 || r.inconsistent_clients > 0;
     Ok(if a.fail_on_error && bad {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn eap_run(a: EapArgs) -> anyhow::Result<ExitCode> {
+    use ironfence_loadgen::eap::{self, EapConfig, Method, TlsVersions};
+    if a.secret.is_empty() {
+        anyhow::bail!("--secret (or LOADGEN_SECRET) is required");
+    }
+    let read = |p: &PathBuf| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+    let method = match a.method.as_str() {
+        "tls" | "eap-tls" => Method::Tls,
+        "peap" | "peap-mschapv2" => Method::Peap,
+        m => anyhow::bail!("--method {m:?}: tls or peap"),
+    };
+    let tls = match a.tls.as_str() {
+        "1.2" => TlsVersions::V12,
+        "1.3" => TlsVersions::V13,
+        "any" => TlsVersions::Any,
+        v => anyhow::bail!("--tls {v:?}: 1.2, 1.3 or any"),
+    };
+    let cfg = EapConfig {
+        server: a.server,
+        bind_ip: a.bind,
+        secret: a.secret.into_bytes(),
+        method,
+        tls,
+        resume: a.resume,
+        identity: a.identity,
+        password: a.password,
+        ca_pem: read(&a.ca)?,
+        client_cert_pem: a.cert.as_ref().map(read).transpose()?,
+        client_key_pem: a.key.as_ref().map(read).transpose()?,
+        server_name: a.server_name,
+        concurrency: a.concurrency.max(1),
+        warmup: a.warmup,
+        duration: a.duration,
+        timeout: a.timeout,
+        retries: a.retries,
+        nas_ip: a.nas_ip,
+        fragment_size: a.fragment_size,
+    };
+    if let Some(n) = a.logins {
+        let shared = std::sync::Arc::new(eap::tls_config(&cfg)?);
+        let mut dev = eap::Device::new(std::sync::Arc::new(cfg), &shared, 0)?;
+        let mut failed = false;
+        for i in 0..n {
+            let t = std::time::Instant::now();
+            match dev.login() {
+                Ok(l) => println!(
+                    "login n={i} server={} accepted=1 resumed={} tls13={} rounds={} mppe=ok ms={:.3}",
+                    a.server,
+                    u8::from(l.resumed),
+                    u8::from(l.tls13),
+                    l.rounds,
+                    t.elapsed().as_secs_f64() * 1e3
+                ),
+                Err(f) => {
+                    failed = true;
+                    println!("login n={i} server={} accepted=0 error={f:?}", a.server);
+                }
+            }
+        }
+        return Ok(if failed {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
+    let pid = a.server_pid;
+    let (mut s0, mut s1, mut o0, mut o1) = (None, None, CpuTimes::default(), CpuTimes::default());
+    let res = eap::run(
+        &cfg,
+        || {
+            o0 = procstat::cpu_times(None).unwrap_or_default();
+            s0 = pid.and_then(|p| procstat::cpu_times(Some(p)).ok());
+        },
+        || {
+            o1 = procstat::cpu_times(None).unwrap_or_default();
+            s1 = pid.and_then(|p| procstat::cpu_times(Some(p)).ok());
+        },
+    )?;
+    let c = &res.counters;
+    let secs = res.window.as_secs_f64();
+    let per = |us: u64| {
+        if c.ok > 0 {
+            format!("{:.0}", us as f64 / c.ok as f64)
+        } else {
+            "nan".into()
+        }
+    };
+    let f = c.failures;
+    let mut line = format!(
+        "target={} method={} tls={} mode={} c={} secs={secs:.2} logins/s={:.1} p50_ms={} p99_ms={} max_ms={} \
+         rounds_per_login={:.2} ok={} resumed={} tls13={} failed={} timeouts={} rejects={} key_mismatch={} tls_errors={} protocol_errors={} io_errors={} retransmits={}",
+        a.label,
+        method.label(),
+        tls.label(),
+        if cfg.resume { "resumed" } else { "full" },
+        cfg.concurrency,
+        c.ok as f64 / secs,
+        ms(res.hist.quantile(0.5)),
+        ms(res.hist.quantile(0.99)),
+        ms(res.hist.max()),
+        if c.ok > 0 {
+            c.rounds as f64 / c.ok as f64
+        } else {
+            0.0
+        },
+        c.ok,
+        c.resumed,
+        c.tls13,
+        c.failed(),
+        f[0],
+        f[1],
+        f[2],
+        f[3],
+        f[4],
+        f[5],
+        c.retransmits,
+    );
+    line += &format!(" lg_cpu_us_per_login={}", per(o1.since(&o0).total_us()));
+    if let Some(p) = pid {
+        match (s0, s1) {
+            (Some(s), Some(e)) => {
+                let d = e.since(&s);
+                line += &format!(
+                    " server_cpu_us_per_login={} server_cpu_cores={:.2}",
+                    per(d.total_us()),
+                    d.total_us() as f64 / 1e6 / secs
+                );
+            }
+            _ => line += " server_cpu_us_per_login=nan",
+        }
+        if let Ok(m) = procstat::memory(p) {
+            line += &format!(" server_rss_mb={:.1}", m.rss_kb as f64 / 1024.0);
+        }
+    }
+    println!("{line}");
+    for m in &res.sample_failures {
+        eprintln!("ironfence-loadgen eap: failure sample: {m}");
+    }
+    Ok(if a.fail_on_error && c.failed() > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

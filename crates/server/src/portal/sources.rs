@@ -68,6 +68,18 @@ pub fn for_conf(conf: &SourceConf, store: &Store) -> Box<dyn Source> {
         }),
         SourceKind::Null => Box::new(GuestSource),
         SourceKind::Ldap(l) => Box::new(LdapSource { conf: l.clone() }),
+        SourceKind::Eaptls => Box::new(CertificateOnlySource),
+    }
+}
+
+/// An EAPTLS source (802.1X client certificates): nothing to type on the portal, so every
+/// portal login through it is refused as invalid credentials.
+#[derive(Debug)]
+pub struct CertificateOnlySource;
+
+impl Source for CertificateOnlySource {
+    fn authenticate<'a>(&'a self, _creds: &'a Credentials, _now: i64) -> AuthFuture<'a> {
+        Box::pin(async { Err(AuthError::InvalidCredentials) })
     }
 }
 
