@@ -27,11 +27,12 @@
 use crate::hist::Histogram;
 use anyhow::{Context, bail};
 use ironfence_eap::packet::{self as eap, Code as EapCode, EapPacket, EapType};
+use ironfence_eap::{mschapv2, peap};
 use ironfence_radius::{Code, PacketBuilder, decrypt_mppe_key, dict, verify_response};
 use rustls::client::Resumption;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -88,8 +89,10 @@ impl TlsVersions {
 /// Everything a run needs.
 #[derive(Debug, Clone)]
 pub struct EapConfig {
-    /// RADIUS authentication address of the server.
-    pub server: SocketAddrV4,
+    /// RADIUS authentication addresses of the servers. Login `k` of device `n` goes to
+    /// `servers[(n + k) % len]`: with several servers and `resume`, every resumed login of a
+    /// device is sent to another server than the one that made its session.
+    pub servers: Vec<SocketAddrV4>,
     /// Source address of our sockets (the server's client entry).
     pub bind_ip: Ipv4Addr,
     /// Shared secret.
@@ -126,6 +129,10 @@ pub struct EapConfig {
     pub nas_ip: Ipv4Addr,
     /// Largest TLS data per EAP packet we send (our fragments).
     pub fragment_size: usize,
+    /// Timed run: print one line per login (see [`login_line`]).
+    pub verbose: bool,
+    /// Lines as JSON objects instead of key=value.
+    pub json: bool,
 }
 
 /// Why a login failed.
@@ -145,8 +152,19 @@ pub enum Failure {
     Io(String),
 }
 
+/// Labels of [`Failure::kind`], also the keys of the result line's failure counters.
+pub const FAILURE_LABELS: [&str; 6] = [
+    "timeouts",
+    "rejects",
+    "key_mismatch",
+    "tls_errors",
+    "protocol_errors",
+    "io_errors",
+];
+
 impl Failure {
-    fn kind(&self) -> usize {
+    /// Index of the failure counter (see [`FAILURE_LABELS`]).
+    pub fn kind(&self) -> usize {
         match self {
             Failure::Timeout => 0,
             Failure::Reject => 1,
@@ -171,6 +189,96 @@ impl std::fmt::Display for Failure {
     }
 }
 
+/// One login's outcome as one line, key=value or (`json`) a JSON object:
+/// `login device=N n=K server=IP:PORT accepted=1 method=… tls=1.2|1.3 resumed=0|1
+/// offered_resumption=0|1 rounds=R retransmits=T mppe=ok ms=…`, or on failure
+/// `accepted=0 failure=<label> error="…"`.
+pub fn login_line(
+    device: u32,
+    seq: u64,
+    method: Method,
+    server: SocketAddrV4,
+    outcome: &Result<Login, Failure>,
+    ms: f64,
+    json: bool,
+) -> String {
+    let mut kv: Vec<(&str, String, bool)> = vec![
+        ("device", device.to_string(), false),
+        ("n", seq.to_string(), false),
+        ("server", server.to_string(), true),
+        ("method", method.label().to_string(), true),
+    ];
+    match outcome {
+        Ok(l) => {
+            let b = |v: bool| {
+                if json {
+                    v.to_string()
+                } else {
+                    u8::from(v).to_string()
+                }
+            };
+            kv.push(("accepted", b(true), false));
+            kv.push(("tls", if l.tls13 { "1.3" } else { "1.2" }.to_string(), true));
+            kv.push(("resumed", b(l.resumed), false));
+            kv.push(("offered_resumption", b(l.offered_resumption), false));
+            kv.push(("rounds", l.rounds.to_string(), false));
+            kv.push(("retransmits", l.retransmits.to_string(), false));
+            kv.push(("mppe", "ok".to_string(), true));
+        }
+        Err(f) => {
+            kv.push((
+                "accepted",
+                if json { "false" } else { "0" }.to_string(),
+                false,
+            ));
+            kv.push(("failure", FAILURE_LABELS[f.kind()].to_string(), true));
+            kv.push(("error", f.to_string(), true));
+        }
+    }
+    kv.push(("ms", format!("{ms:.3}"), false));
+    if json {
+        let body: Vec<String> = kv
+            .iter()
+            .map(|(k, v, quoted)| {
+                if *quoted {
+                    format!("\"{k}\":{}", json_string(v))
+                } else {
+                    format!("\"{k}\":{v}")
+                }
+            })
+            .collect();
+        format!("{{\"login\":{{{}}}}}", body.join(","))
+    } else {
+        let body: Vec<String> = kv
+            .iter()
+            .map(|(k, v, _)| {
+                if v.contains(' ') || v.contains('"') {
+                    format!("{k}={v:?}")
+                } else {
+                    format!("{k}={v}")
+                }
+            })
+            .collect();
+        format!("login {}", body.join(" "))
+    }
+}
+
+/// `s` as a JSON string literal.
+pub fn json_string(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 2);
+    o.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
 fn proto(msg: impl Into<String>) -> Failure {
     Failure::Protocol(msg.into())
 }
@@ -178,6 +286,10 @@ fn proto(msg: impl Into<String>) -> Failure {
 /// A successful login.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Login {
+    /// Server that answered it.
+    pub server: SocketAddrV4,
+    /// The client had a session (ticket or ID) of an earlier login to offer.
+    pub offered_resumption: bool,
     /// RADIUS round trips (Access-Requests answered, retransmissions not counted).
     pub rounds: u32,
     /// The TLS handshake was an abbreviated (resumed) one.
@@ -242,15 +354,26 @@ struct Reply {
     send_key: Option<Vec<u8>>,
 }
 
+/// What the MSCHAPv2 Response we sent needs to check the server's Success request.
+#[derive(Debug)]
+struct SentResponse {
+    nt_hash: [u8; 16],
+    nt_response: [u8; 24],
+    peer_challenge: [u8; 16],
+    auth_challenge: [u8; 16],
+}
+
 /// Inner MSCHAPv2 progress of a PEAP login.
 #[derive(Debug, Default)]
 struct Inner {
-    /// "S=<40 hex>" we expect in the Success request.
-    expected_auth: Option<String>,
+    /// Set once our Response is sent.
+    sent: Option<SentResponse>,
     /// The server's Success request verified and answered.
     mschap_ok: bool,
     /// Result TLV success acknowledged.
     done: bool,
+    /// The MSK from crypto-binding, when the server asked for it ([MS-PEAP] §3.1.5.5.2).
+    binding_msk: Option<[u8; 64]>,
 }
 
 /// One simulated device: its socket, its TLS configuration (own session store when
@@ -263,6 +386,12 @@ pub struct Device {
     mac: String,
     radius_id: u8,
     rx: Vec<u8>,
+    /// Device number.
+    n: u32,
+    /// Logins started so far (picks the server of the next one).
+    logins: u64,
+    /// A login of this device has completed (its session store may hold a session).
+    has_session: bool,
 }
 
 impl Device {
@@ -279,9 +408,11 @@ impl Device {
         } else {
             shared_tls.clone()
         };
+        if cfg.servers.is_empty() {
+            bail!("no server given");
+        }
         let sock = UdpSocket::bind((cfg.bind_ip, 0))
             .with_context(|| format!("binding a UDP socket on {}", cfg.bind_ip))?;
-        sock.connect(cfg.server)?;
         sock.set_read_timeout(Some(cfg.timeout))?;
         let b = n.to_be_bytes();
         let mac = format!("02-EE-{:02X}-{:02X}-{:02X}-{:02X}", b[0], b[1], b[2], b[3]);
@@ -292,13 +423,23 @@ impl Device {
             mac,
             radius_id: (n % 256) as u8,
             rx: vec![0; 4096],
+            n,
+            logins: 0,
+            has_session: false,
         })
+    }
+
+    /// The server the next login goes to.
+    pub fn next_server(&self) -> SocketAddrV4 {
+        let s = &self.cfg.servers;
+        s[((u64::from(self.n) + self.logins) % s.len() as u64) as usize]
     }
 
     /// One Access-Request carrying `eap_msg` (and `state`), retransmitted on timeout; the
     /// verified reply.
     fn exchange(
         &mut self,
+        server: SocketAddrV4,
         eap_msg: &[u8],
         state: Option<&[u8]>,
         retransmits: &mut u32,
@@ -328,7 +469,7 @@ impl Device {
         let mut tries = 0u8;
         loop {
             self.sock
-                .send(&pkt)
+                .send_to(&pkt, server)
                 .map_err(|e| Failure::Io(e.to_string()))?;
             let deadline = Instant::now() + cfg.timeout;
             loop {
@@ -339,8 +480,10 @@ impl Device {
                 self.sock
                     .set_read_timeout(Some(deadline - now))
                     .map_err(|e| Failure::Io(e.to_string()))?;
-                let n = match self.sock.recv(&mut self.rx) {
-                    Ok(n) => n,
+                let n = match self.sock.recv_from(&mut self.rx) {
+                    Ok((n, from)) if from == std::net::SocketAddr::V4(server) => n,
+                    // Not from the server of this login (a late reply of another one).
+                    Ok(_) => continue,
                     Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                         break;
                     }
@@ -388,8 +531,23 @@ impl Device {
         }
     }
 
-    /// One complete login.
+    /// One complete login, sent to [`Device::next_server`].
     pub fn login(&mut self) -> Result<Login, Failure> {
+        let server = self.next_server();
+        self.logins += 1;
+        let offered_resumption = self.cfg.resume && self.has_session;
+        let r = self.login_to(server, offered_resumption);
+        if r.is_ok() {
+            self.has_session = true;
+        }
+        r
+    }
+
+    fn login_to(
+        &mut self,
+        server: SocketAddrV4,
+        offered_resumption: bool,
+    ) -> Result<Login, Failure> {
         let cfg = self.cfg.clone();
         let method = cfg.method;
         let want = method.eap_type();
@@ -406,7 +564,7 @@ impl Device {
         let mut rx_frag: Vec<u8> = Vec::new();
         let mut tx: Vec<u8> = Vec::new();
         let mut tx_off = 0usize;
-        let mut msk: Option<[u8; 64]> = None;
+        let mut km: Option<[u8; 128]> = None;
         let mut inner = Inner::default();
         let mut rounds = 0u32;
         let mut retransmits = 0u32;
@@ -414,7 +572,7 @@ impl Device {
             if rounds > 64 {
                 return Err(proto("more than 64 rounds"));
             }
-            let reply = self.exchange(&out, state.as_deref(), &mut retransmits)?;
+            let reply = self.exchange(server, &out, state.as_deref(), &mut retransmits)?;
             rounds += 1;
             match reply.code {
                 Code::AccessChallenge => {}
@@ -431,12 +589,24 @@ impl Device {
                     if method == Method::Peap && !inner.done {
                         return Err(proto("Accept before the inner method finished"));
                     }
-                    let msk = msk.ok_or_else(|| proto("no MSK"))?;
+                    let km = km.ok_or_else(|| proto("no MSK"))?;
+                    // PEAP with crypto-binding: the MSK of the compound keys, else the
+                    // TLS-exported one (RFC 5216 §2.3 / RFC 9190 §2.3 / RFC 9427 §3.1).
+                    let msk = match inner.binding_msk {
+                        Some(m) => m,
+                        None => {
+                            let mut m = [0u8; 64];
+                            m.copy_from_slice(&km[..64]);
+                            m
+                        }
+                    };
                     match (&reply.recv_key, &reply.send_key) {
                         (Some(r), Some(s)) if r[..] == msk[..32] && s[..] == msk[32..] => {}
                         _ => return Err(Failure::KeyMismatch),
                     }
                     return Ok(Login {
+                        server,
+                        offered_resumption,
                         rounds,
                         resumed: c.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
                         tls13: c.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3),
@@ -528,8 +698,8 @@ impl Device {
             }
             rx_frag.clear();
             if !c.is_handshaking() {
-                if msk.is_none() {
-                    msk = Some(derive_msk(c, method)?);
+                if km.is_none() {
+                    km = Some(key_material(c, method)?);
                 }
                 let mut plain = Vec::new();
                 loop {
@@ -544,8 +714,20 @@ impl Device {
                         return Err(proto("inner data too large"));
                     }
                 }
+                // FreeRADIUS 3.2 also sends EAP-TLS's TLS 1.3 commitment message (one 0x00
+                // octet of application data, RFC 9190 §2.5) inside PEAP, which defines none;
+                // no inner packet starts with 0x00 (neither a Code nor a Type), so leading
+                // zero octets are that message and skipped, as wpa_supplicant does.
+                if method == Method::Peap
+                    && c.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3)
+                {
+                    let zeros = plain.iter().take_while(|&&b| b == 0).count();
+                    plain.drain(..zeros);
+                }
                 if method == Method::Peap && !plain.is_empty() {
-                    let resp = peap_inner(&cfg, &mut inner, &plain)?;
+                    let resumed = c.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+                    let km = km.as_ref().ok_or_else(|| proto("no key material"))?;
+                    let resp = peap_inner(&cfg, &mut inner, &plain, resumed, km)?;
                     std::io::Write::write_all(&mut c.writer(), &resp)
                         .map_err(|e| Failure::Tls(e.to_string()))?;
                 }
@@ -596,11 +778,12 @@ impl Device {
     }
 }
 
-/// MSK of the TLS session: RFC 5216 §2.3 (TLS 1.2: PRF(master, "client EAP encryption",
-/// client.random ‖ server.random), i.e. the RFC 5705 exporter without context) or RFC 9190
-/// §2.3 (TLS 1.3: TLS-Exporter("EXPORTER_EAP_TLS_Key_Material", Type-Code, 128)); PEAP uses
-/// the same derivation with its own type code (draft-ietf-emu-tls-eap-types §2).
-fn derive_msk(c: &rustls::ClientConnection, method: Method) -> Result<[u8; 64], Failure> {
+/// Key material of the TLS session, 128 octets (MSK ‖ EMSK): RFC 5216 §2.3 (TLS 1.2:
+/// PRF(master, "client EAP encryption", client.random ‖ server.random), i.e. the RFC 5705
+/// exporter without context) or RFC 9190 §2.3 (TLS 1.3: TLS-Exporter(
+/// "EXPORTER_EAP_TLS_Key_Material", Type-Code, 128)); PEAP the same with its own type code
+/// (RFC 9427 §3.1). PEAP's crypto-binding TK is its first 40 octets ([MS-PEAP] §3.1.5.5.2.1).
+fn key_material(c: &rustls::ClientConnection, method: Method) -> Result<[u8; 128], Failure> {
     let tls13 = c.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3);
     let type_code = [method.eap_type().as_u8()];
     let km = if tls13 {
@@ -613,13 +796,19 @@ fn derive_msk(c: &rustls::ClientConnection, method: Method) -> Result<[u8; 64], 
         c.export_keying_material([0u8; 128], b"client EAP encryption", None)
     }
     .map_err(|e| Failure::Tls(format!("exporter: {e}")))?;
-    let mut msk = [0u8; 64];
-    msk.copy_from_slice(&km[..64]);
-    Ok(msk)
+    Ok(km)
 }
 
-/// Answers one inner PEAPv0 packet (plaintext of the tunnel).
-fn peap_inner(cfg: &EapConfig, st: &mut Inner, plain: &[u8]) -> Result<Vec<u8>, Failure> {
+/// Answers one inner PEAPv0 packet (plaintext of the tunnel). `resumed`: the TLS session was
+/// resumed, so the server may skip the inner method and send the Result TLV at once ("fast
+/// reconnect", [MS-PEAP] §3.1.5.3). `km`: the tunnel's key material (crypto-binding TK).
+fn peap_inner(
+    cfg: &EapConfig,
+    st: &mut Inner,
+    plain: &[u8],
+    resumed: bool,
+    km: &[u8; 128],
+) -> Result<Vec<u8>, Failure> {
     // [MS-PEAP] §2.2 / hostapd's interpretation: PEAPv0 inner packets have no EAP header,
     // except Extensions (33) and — FreeRADIUS — a bare 5-octet Identity request.
     let full = plain.len() >= 5
@@ -644,109 +833,122 @@ fn peap_inner(cfg: &EapConfig, st: &mut Inner, plain: &[u8]) -> Result<Vec<u8>, 
         EapType::MsChapV2 => {
             mschapv2_round(cfg, st, data).map(|body| headerless(EapType::MsChapV2, &body))
         }
-        EapType::Extensions => {
-            // Result TLV (type 3, M bit set): 1 success, 2 failure.
-            let mut tlvs = data;
+        EapType::Extensions if full => {
+            let tlvs = peap::parse_tlvs(data).map_err(|e| proto(format!("Extensions: {e}")))?;
             let mut result = None;
-            while tlvs.len() >= 4 {
-                let t = u16::from_be_bytes([tlvs[0], tlvs[1]]) & 0x3fff;
-                let l = usize::from(u16::from_be_bytes([tlvs[2], tlvs[3]]));
-                if tlvs.len() < 4 + l {
-                    return Err(proto("truncated TLV"));
+            let mut binding = None;
+            for t in &tlvs {
+                match t.typ {
+                    peap::TLV_RESULT if t.value.len() == 2 => {
+                        result = Some(u16::from_be_bytes([t.value[0], t.value[1]]));
+                    }
+                    peap::TLV_CRYPTO_BINDING => binding = Some(t.value),
+                    typ if t.mandatory => {
+                        return Err(proto(format!("unknown mandatory TLV {typ}")));
+                    }
+                    _ => {}
                 }
-                if t == 3 && l == 2 {
-                    result = Some(u16::from_be_bytes([tlvs[4], tlvs[5]]));
-                }
-                tlvs = &tlvs[4 + l..];
             }
             match result {
-                Some(1) if st.mschap_ok => {
-                    st.done = true;
-                    Ok(eap::encode(
-                        EapCode::Response,
-                        id,
-                        EapType::Extensions,
-                        &[0x80, 0x03, 0x00, 0x02, 0x00, 0x01],
-                    ))
+                Some(peap::RESULT_SUCCESS) if st.mschap_ok || resumed => {}
+                Some(peap::RESULT_SUCCESS) => {
+                    return Err(proto("Result TLV success before MSCHAPv2 success"));
                 }
-                Some(1) => Err(proto("Result TLV success before MSCHAPv2 success")),
-                Some(_) => Err(Failure::Reject),
-                None => Err(proto("Extensions without Result TLV")),
+                Some(_) => return Err(Failure::Reject),
+                None => return Err(proto("Extensions without Result TLV")),
             }
+            let mut body = peap::result_tlv(true).to_vec();
+            if let Some(v) = binding {
+                body.extend_from_slice(&crypto_binding(st, v, km)?);
+            }
+            st.done = true;
+            Ok(eap::encode(
+                EapCode::Response,
+                id,
+                EapType::Extensions,
+                &body,
+            ))
         }
         t => Err(proto(format!("unexpected inner EAP type {t:?}"))),
     }
 }
 
+/// The peer's Crypto-Binding TLV ([MS-PEAP] §3.1.5.5.2): checks the server's Compound MAC
+/// (`request`: the 56-octet value of its TLV) under the CMK of TK = `km[..40]` and ISK = the
+/// MSCHAPv2 MPPE keys (zeros after fast reconnect), answers with subtype 1 and the same nonce,
+/// and makes the compound MSK the one the Access-Accept must carry.
+fn crypto_binding(st: &mut Inner, request: &[u8], km: &[u8; 128]) -> Result<[u8; 60], Failure> {
+    if request.len() != 56 || request[3] != 0 {
+        return Err(proto("Crypto-Binding TLV: not a request"));
+    }
+    let isk = match &st.sent {
+        Some(s) if st.mschap_ok => mschapv2::MppeKeys::derive(&s.nt_hash, &s.nt_response).isk(),
+        _ => [0u8; 32],
+    };
+    let mut tk = [0u8; 40];
+    tk.copy_from_slice(&km[..40]);
+    let (ipmk, cmk) = peap::compound_keys(&tk, &isk);
+    let mut tlv = [0u8; 60];
+    tlv[..4].copy_from_slice(&[0, peap::TLV_CRYPTO_BINDING as u8, 0, 56]);
+    tlv[4..].copy_from_slice(request);
+    if peap::compound_mac(&cmk, &tlv) != tlv[40..] {
+        return Err(proto("Crypto-Binding TLV: Compound MAC does not verify"));
+    }
+    let mut nonce = [0u8; 32];
+    nonce.copy_from_slice(&request[4..36]);
+    st.binding_msk = Some(peap::binding_msk(&ipmk).msk);
+    Ok(peap::binding_tlv(&cmk, &nonce, 1))
+}
+
 /// EAP-MSCHAPv2 peer (draft-kamath-pppext-eap-mschapv2 §2): the answer to one request
-/// (what follows the Type octet).
+/// (what follows the Type octet). The computations are `ironfence_eap::mschapv2`'s.
 fn mschapv2_round(cfg: &EapConfig, st: &mut Inner, data: &[u8]) -> Result<Vec<u8>, Failure> {
-    let (&opcode, rest) = data.split_first().ok_or_else(|| proto("empty MSCHAPv2"))?;
-    match opcode {
-        1 => {
-            // Challenge: MS-CHAPv2-ID, MS-Length(2), Value-Size = 16, Challenge, Name.
-            if rest.len() < 20 || rest[3] != 16 {
-                return Err(proto("bad MSCHAPv2 Challenge"));
-            }
-            let ms_id = rest[0];
-            let mut auth_challenge = [0u8; 16];
-            auth_challenge.copy_from_slice(&rest[4..20]);
+    let p = mschapv2::Packet::decode(data).map_err(|e| proto(format!("MSCHAPv2: {e}")))?;
+    match p {
+        mschapv2::Packet::Challenge {
+            ms_id, challenge, ..
+        } => {
             let mut peer_challenge = [0u8; 16];
             getrandom::fill(&mut peer_challenge).map_err(|e| Failure::Io(e.to_string()))?;
-            let user = cfg.identity.as_bytes();
-            let (nt, expected) =
-                mschap::client_response(&auth_challenge, &peer_challenge, user, &cfg.password)?;
-            st.expected_auth = Some(expected);
-            let ms_len = 4 + 1 + 49 + user.len();
-            let mut v = Vec::with_capacity(ms_len);
-            v.extend_from_slice(&[2, ms_id]);
-            v.extend_from_slice(&(ms_len as u16).to_be_bytes());
-            v.push(49);
-            v.extend_from_slice(&peer_challenge);
-            v.extend_from_slice(&[0u8; 8]);
-            v.extend_from_slice(&nt);
-            v.push(0);
-            v.extend_from_slice(user);
-            Ok(v)
+            let user = mschapv2::strip_domain(cfg.identity.as_bytes());
+            let nt_hash = mschapv2::nt_password_hash(&cfg.password);
+            let nt_response =
+                mschapv2::generate_nt_response(&challenge, &peer_challenge, user, &nt_hash);
+            st.sent = Some(SentResponse {
+                nt_hash,
+                nt_response,
+                peer_challenge,
+                auth_challenge: challenge,
+            });
+            Ok(mschapv2::encode_response(
+                ms_id,
+                &peer_challenge,
+                &nt_response,
+                cfg.identity.as_bytes(),
+            ))
         }
-        3 => {
-            // Success request: MS-CHAPv2-ID, MS-Length, "S=<40 hex> M=<msg>".
-            if rest.len() < 3 + 42 {
-                return Err(proto("short MSCHAPv2 Success"));
-            }
-            let msg = &rest[3..];
-            let expected = st
-                .expected_auth
-                .as_deref()
+        mschapv2::Packet::SuccessRequest { message, .. } => {
+            let sent = st
+                .sent
+                .as_ref()
                 .ok_or_else(|| proto("MSCHAPv2 Success before the Response"))?;
-            // RFC 2759 §8.7: the authenticator response proves the server knew the password.
-            if !msg[..42].eq_ignore_ascii_case(expected.as_bytes()) {
+            // RFC 2759 §8.8: the authenticator response proves the server knew the password.
+            let user = mschapv2::strip_domain(cfg.identity.as_bytes());
+            if !mschapv2::check_authenticator_response(
+                &sent.nt_hash,
+                &sent.nt_response,
+                &sent.peer_challenge,
+                &sent.auth_challenge,
+                user,
+                message,
+            ) {
                 return Err(proto("MSCHAPv2 authenticator response does not verify"));
             }
             st.mschap_ok = true;
-            Ok(vec![3])
+            Ok(mschapv2::encode_success_response())
         }
-        4 => Err(Failure::Reject),
-        o => Err(proto(format!("MSCHAPv2 opcode {o}"))),
-    }
-}
-
-/// The MSCHAPv2 client computations come from `ironfence_eap::mschapv2` (helper A2).
-mod mschap {
-    use super::Failure;
-
-    /// NT-Response (RFC 2759 §8.1) and the expected "S=<40 hex>" authenticator response
-    /// (§8.7).
-    pub(super) fn client_response(
-        _auth_challenge: &[u8; 16],
-        _peer_challenge: &[u8; 16],
-        _user: &[u8],
-        _password: &str,
-    ) -> Result<([u8; 24], String), Failure> {
-        Err(Failure::Protocol(
-            "PEAP: the MSCHAPv2 client primitives of ironfence_eap::mschapv2 have not landed yet"
-                .into(),
-        ))
+        mschapv2::Packet::FailureRequest { .. } => Err(Failure::Reject),
+        other => Err(proto(format!("MSCHAPv2 {other:?} from the server"))),
     }
 }
 
@@ -790,6 +992,8 @@ impl EapCounters {
 pub struct EapRunResult {
     /// Login latencies (first Access-Request sent → Access-Accept), successful logins.
     pub hist: Histogram,
+    /// The same, of the logins whose TLS handshake was resumed.
+    pub hist_resumed: Histogram,
     /// Counters of the window.
     pub counters: EapCounters,
     /// Length of the measured window.
@@ -817,16 +1021,35 @@ pub fn run(
         let stop = stop.clone();
         handles.push(std::thread::spawn(move || {
             let mut hist = Histogram::new();
+            let mut hist_resumed = Histogram::new();
             let mut c = EapCounters::default();
             let mut samples = Vec::new();
+            let mut seq = 0u64;
             while !stop.load(Ordering::Relaxed) {
+                let server = dev.next_server();
                 let start = Instant::now();
                 let r = dev.login();
                 let end = Instant::now();
                 let counted = end >= measure_from && end <= until;
+                if dev.cfg.verbose {
+                    let line = login_line(
+                        dev.n,
+                        seq,
+                        dev.cfg.method,
+                        server,
+                        &r,
+                        (end - start).as_secs_f64() * 1e3,
+                        dev.cfg.json,
+                    );
+                    let _ = writeln!(std::io::stdout().lock(), "{line}");
+                }
+                seq += 1;
                 match r {
                     Ok(l) if counted => {
                         hist.record((end - start).as_nanos() as u64);
+                        if l.resumed {
+                            hist_resumed.record((end - start).as_nanos() as u64);
+                        }
                         c.ok += 1;
                         c.resumed += u64::from(l.resumed);
                         c.tls13 += u64::from(l.tls13);
@@ -848,7 +1071,7 @@ pub fn run(
                     }
                 }
             }
-            (hist, c, samples)
+            (hist, hist_resumed, c, samples)
         }));
     }
     sleep_until(measure_from);
@@ -857,13 +1080,15 @@ pub fn run(
     at_end();
     stop.store(true, Ordering::Relaxed);
     let mut hist = Histogram::new();
+    let mut hist_resumed = Histogram::new();
     let mut counters = EapCounters::default();
     let mut sample_failures = Vec::new();
     for h in handles {
-        let (hh, c, s) = h
+        let (hh, hr, c, s) = h
             .join()
             .map_err(|_| anyhow::anyhow!("a device thread panicked"))?;
         hist.merge(&hh);
+        hist_resumed.merge(&hr);
         counters.add(&c);
         for m in s {
             if sample_failures.len() < 5 && !sample_failures.contains(&m) {
@@ -873,6 +1098,7 @@ pub fn run(
     }
     Ok(EapRunResult {
         hist,
+        hist_resumed,
         counters,
         window: cfg.duration,
         sample_failures,

@@ -115,8 +115,13 @@ struct RunArgs {
 #[derive(Debug, Args)]
 struct EapArgs {
     /// Server RADIUS authentication address.
-    #[arg(long, default_value = "127.0.0.1:1812")]
+    #[arg(long, default_value = "127.0.0.1:1812", conflicts_with = "servers")]
     server: SocketAddrV4,
+    /// Several servers, comma-separated: login k of device n goes to server (n + k) % count,
+    /// so with --resume each resumed login is sent to another server than the one that
+    /// made the session (cluster test).
+    #[arg(long, value_delimiter = ',')]
+    servers: Vec<SocketAddrV4>,
     /// Source address of the sockets.
     #[arg(long, default_value = "127.0.0.1")]
     bind: Ipv4Addr,
@@ -178,6 +183,13 @@ struct EapArgs {
     /// Exit with status 1 if any login failed.
     #[arg(long)]
     fail_on_error: bool,
+    /// Timed run: also print one line per login (device, server, method, TLS version,
+    /// resumed, rounds, latency; or the failure).
+    #[arg(long, short = 'v')]
+    verbose: bool,
+    /// Per-login lines and the result line as JSON objects.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -377,8 +389,13 @@ fn eap_run(a: EapArgs) -> anyhow::Result<ExitCode> {
         "any" => TlsVersions::Any,
         v => anyhow::bail!("--tls {v:?}: 1.2, 1.3 or any"),
     };
+    let servers = if a.servers.is_empty() {
+        vec![a.server]
+    } else {
+        a.servers.clone()
+    };
     let cfg = EapConfig {
-        server: a.server,
+        servers: servers.clone(),
         bind_ip: a.bind,
         secret: a.secret.into_bytes(),
         method,
@@ -397,29 +414,28 @@ fn eap_run(a: EapArgs) -> anyhow::Result<ExitCode> {
         retries: a.retries,
         nas_ip: a.nas_ip,
         fragment_size: a.fragment_size,
+        verbose: a.verbose,
+        json: a.json,
     };
     if let Some(n) = a.logins {
         let shared = std::sync::Arc::new(eap::tls_config(&cfg)?);
         let mut dev = eap::Device::new(std::sync::Arc::new(cfg), &shared, 0)?;
-        let mut failed = false;
+        let mut failed = 0u32;
         for i in 0..n {
+            let server = dev.next_server();
             let t = std::time::Instant::now();
-            match dev.login() {
-                Ok(l) => println!(
-                    "login n={i} server={} accepted=1 resumed={} tls13={} rounds={} mppe=ok ms={:.3}",
-                    a.server,
-                    u8::from(l.resumed),
-                    u8::from(l.tls13),
-                    l.rounds,
-                    t.elapsed().as_secs_f64() * 1e3
-                ),
-                Err(f) => {
-                    failed = true;
-                    println!("login n={i} server={} accepted=0 error={f:?}", a.server);
-                }
-            }
+            let r = dev.login();
+            let ms = t.elapsed().as_secs_f64() * 1e3;
+            failed += u32::from(r.is_err());
+            println!(
+                "{}",
+                eap::login_line(0, u64::from(i), method, server, &r, ms, a.json)
+            );
         }
-        return Ok(if failed {
+        if a.json {
+            println!("{{\"logins\":{n},\"failed\":{failed}}}");
+        }
+        return Ok(if failed > 0 {
             ExitCode::FAILURE
         } else {
             ExitCode::SUCCESS
@@ -447,53 +463,98 @@ fn eap_run(a: EapArgs) -> anyhow::Result<ExitCode> {
             "nan".into()
         }
     };
-    let f = c.failures;
-    let mut line = format!(
-        "target={} method={} tls={} mode={} c={} secs={secs:.2} logins/s={:.1} p50_ms={} p99_ms={} max_ms={} \
-         rounds_per_login={:.2} ok={} resumed={} tls13={} failed={} timeouts={} rejects={} key_mismatch={} tls_errors={} protocol_errors={} io_errors={} retransmits={}",
-        a.label,
-        method.label(),
-        tls.label(),
-        if cfg.resume { "resumed" } else { "full" },
-        cfg.concurrency,
-        c.ok as f64 / secs,
-        ms(res.hist.quantile(0.5)),
-        ms(res.hist.quantile(0.99)),
-        ms(res.hist.max()),
-        if c.ok > 0 {
-            c.rounds as f64 / c.ok as f64
-        } else {
-            0.0
-        },
-        c.ok,
-        c.resumed,
-        c.tls13,
-        c.failed(),
-        f[0],
-        f[1],
-        f[2],
-        f[3],
-        f[4],
-        f[5],
-        c.retransmits,
+    // (key, value, is a string): printed as key=value, or as one JSON object with --json.
+    let mut kv: Vec<(String, String, bool)> = Vec::new();
+    let mut put = |k: &str, v: String, quoted: bool| kv.push((k.to_string(), v, quoted));
+    put("target", a.label.clone(), true);
+    put(
+        "servers",
+        servers
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        true,
     );
-    line += &format!(" lg_cpu_us_per_login={}", per(o1.since(&o0).total_us()));
+    put("method", method.label().into(), true);
+    put("tls", tls.label().into(), true);
+    put(
+        "mode",
+        if cfg.resume { "resumed" } else { "full" }.into(),
+        true,
+    );
+    put("c", cfg.concurrency.to_string(), false);
+    put("secs", format!("{secs:.2}"), false);
+    put("logins/s", format!("{:.1}", c.ok as f64 / secs), false);
+    put("p50_ms", ms(res.hist.quantile(0.5)), false);
+    put("p99_ms", ms(res.hist.quantile(0.99)), false);
+    put("max_ms", ms(res.hist.max()), false);
+    let rounds = if c.ok > 0 {
+        c.rounds as f64 / c.ok as f64
+    } else {
+        0.0
+    };
+    put("rounds_per_login", format!("{rounds:.2}"), false);
+    put("ok", c.ok.to_string(), false);
+    put("resumed", c.resumed.to_string(), false);
+    put(
+        "resumed_pct",
+        if c.ok > 0 {
+            format!("{:.0}", c.resumed as f64 * 100.0 / c.ok as f64)
+        } else {
+            "0".into()
+        },
+        false,
+    );
+    put("resumed_p50_ms", ms(res.hist_resumed.quantile(0.5)), false);
+    put("resumed_p99_ms", ms(res.hist_resumed.quantile(0.99)), false);
+    put("tls13", c.tls13.to_string(), false);
+    put("failed", c.failed().to_string(), false);
+    for (label, n) in eap::FAILURE_LABELS.iter().zip(c.failures) {
+        put(label, n.to_string(), false);
+    }
+    put("retransmits", c.retransmits.to_string(), false);
+    put("lg_cpu_us_per_login", per(o1.since(&o0).total_us()), false);
     if let Some(p) = pid {
         match (s0, s1) {
             (Some(s), Some(e)) => {
                 let d = e.since(&s);
-                line += &format!(
-                    " server_cpu_us_per_login={} server_cpu_cores={:.2}",
-                    per(d.total_us()),
-                    d.total_us() as f64 / 1e6 / secs
+                put("server_cpu_us_per_login", per(d.total_us()), false);
+                put(
+                    "server_cpu_cores",
+                    format!("{:.2}", d.total_us() as f64 / 1e6 / secs),
+                    false,
                 );
             }
-            _ => line += " server_cpu_us_per_login=nan",
+            _ => put("server_cpu_us_per_login", "nan".into(), false),
         }
         if let Ok(m) = procstat::memory(p) {
-            line += &format!(" server_rss_mb={:.1}", m.rss_kb as f64 / 1024.0);
+            put(
+                "server_rss_mb",
+                format!("{:.1}", m.rss_kb as f64 / 1024.0),
+                false,
+            );
         }
     }
+    let line = if a.json {
+        let body: Vec<String> = kv
+            .iter()
+            .map(|(k, v, quoted)| {
+                let v = if *quoted || v == "nan" {
+                    eap::json_string(v)
+                } else {
+                    v.clone()
+                };
+                format!("{}:{v}", eap::json_string(k))
+            })
+            .collect();
+        format!("{{{}}}", body.join(","))
+    } else {
+        kv.iter()
+            .map(|(k, v, _)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     println!("{line}");
     for m in &res.sample_failures {
         eprintln!("ironfence-loadgen eap: failure sample: {m}");
