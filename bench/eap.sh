@@ -318,9 +318,133 @@ if [ "$MODE" = check ]; then
     exit 0
 fi
 
+# udp_bound IP PORT: something listens on that UDP address.
+udp_bound() { ss -Hnlu "src $1:$2" 2>/dev/null | grep -q .; }
+
+# --- ironfence (IRONFENCE=1): its own conf dir, the same PKI and user ---
+start_ironfence() {
+    local d=$TMP/ironfence
+    [ -x "$IRONFENCE_BIN" ] || die "$IRONFENCE_BIN not found (cargo build --release -p ironfence)"
+    mkdir -p "$d/conf/ssl" "$d/state"
+    cat >"$d/conf/pf.conf" <<EOF
+[general]
+state_dir = $d/state
+
+[database]
+type = sqlite
+
+[radius]
+listen = $IF_IP
+auth_port = $IF_PORT
+acct_port = $((IF_PORT + 1))
+
+[metrics]
+listen = 127.0.0.1:$((IF_PORT + 2))
+EOF
+    cat >"$d/conf/switches.conf" <<EOF
+[default]
+require_message_authenticator = yes
+VlanMap = Y
+registrationVlan = 2
+isolationVlan = 3
+defaultVlan = 100
+guestVlan = 200
+
+[$LG_IP]
+description = benchmark load generator
+type = Generic
+# TEST FIXTURE secret (bench/eap.sh only, loopback only). Never use it for a real switch.
+radiusSecret = $SECRET
+require_message_authenticator = yes
+EOF
+    cat >"$d/conf/eap.conf" <<EOF
+[eap]
+methods = peap,tls
+tls_min_version = 1.2
+tls_max_version = 1.3
+fragment_size = 1024
+resumption = enabled
+certificate = $P/server.pem
+private_key = $P/server.key
+ca = $P/ca.pem
+server_name = radius.ironfence.test
+password_sources = local
+EOF
+    cp "$ROOT/conf/roles.conf" "$ROOT/conf/authentication.conf" "$d/conf/"
+    "$IRONFENCE_BIN" --conf-dir "$d/conf" checkup >"$d/checkup.log" 2>&1 ||
+        { cat "$d/checkup.log" >&2; die "ironfence checkup failed (log above)"; }
+    printf '%s\n' "$LOADGEN_PASSWORD" >"$d/password"
+    chmod 600 "$d/password"
+    "$IRONFENCE_BIN" --conf-dir "$d/conf" user add "$USER_NAME" --password-file "$d/password" >"$d/user.log" 2>&1 ||
+        { cat "$d/user.log" >&2; die "ironfence user add failed (log above)"; }
+    log "ironfence on $IF_IP:$IF_PORT"
+    "$IRONFENCE_BIN" --conf-dir "$d/conf" serve >"$d/serve.log" 2>&1 &
+    IF_PID=$!
+    PIDS+=("$IF_PID")
+    for _ in $(seq 300); do
+        udp_bound "$IF_IP" "$IF_PORT" && return 0
+        alive "$IF_PID" || break
+        sleep 0.1
+    done
+    tail -n 30 "$d/serve.log" >&2
+    die "ironfence did not start (log above)"
+}
+if [ "$IRONFENCE" = 1 ] && [ "$MODE" != check ]; then
+    start_ironfence
+fi
+
 if [ "$MODE" = serve ]; then
     log "FreeRADIUS PID $FR_PID on $FR_IP:$FR_PORT, clients from $LG_IP, secret $SECRET, user $USER_NAME / $LOADGEN_PASSWORD"
     log "PKI in $P (ca.pem, client.pem, client.key); logs in $TMP/log. Ctrl-C stops everything."
     while alive "$FR_PID"; do sleep 1; done
     die "FreeRADIUS exited"
 fi
+
+# --- the matrix ---
+RESULTS=$TMP/results
+: >"$RESULTS"
+# run LABEL ADDR PID METHOD TLS MODE C: one timed step; its result line goes to $RESULTS.
+run() {
+    local args=(eap --label "$1" --server "$2" --bind "$LG_IP" --method "$4" --tls "$5"
+        --ca "$P/ca.pem" -c "$7" --warmup "$WARMUP" --duration "$DURATION" --server-pid "$3" --timeout 2s)
+    if [ "$4" = tls ]; then
+        args+=(--identity client.ironfence.test --cert "$P/client.pem" --key "$P/client.key")
+    else
+        args+=(--identity "$USER_NAME")
+    fi
+    [ "$6" = resumed ] && args+=(--resume)
+    local line
+    line=$("$LG" "${args[@]}") || die "ironfence-loadgen failed: ${args[*]}"
+    echo "$line" >>"$RESULTS"
+    log "$line"
+}
+TARGETS=("freeradius $FR_IP:$FR_PORT $FR_PID")
+[ "$IRONFENCE" = 1 ] && TARGETS+=("ironfence $IF_IP:$IF_PORT $IF_PID")
+for t in "${TARGETS[@]}"; do
+    read -r label addr pid <<<"$t"
+    for m in $METHODS; do for v in $TLSV; do for mode in $MODES; do for c in $CONC; do
+        run "$label" "$addr" "$pid" "$m" "$v" "$mode" "$c"
+    done; done; done; done
+done
+
+# --- the table (Markdown) ---
+table() {
+    echo "| target | method | TLS | mode | in flight | logins/s | p50 ms | p99 ms | resumed % | resumed p50 ms | server CPU ms/login | loadgen CPU ms/login | failed |"
+    echo "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    local line f
+    while read -r line; do
+        declare -A kv=()
+        for f in $line; do kv[${f%%=*}]=${f#*=}; done
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "${kv[target]}" "${kv[method]}" \
+            "${kv[tls]}" "${kv[mode]}" "${kv[c]}" "${kv[logins/s]}" "${kv[p50_ms]}" "${kv[p99_ms]}" "${kv[resumed_pct]}" \
+            "$([ "${kv[resumed]}" = 0 ] && echo - || echo "${kv[resumed_p50_ms]}")" \
+            "$(awk -v u="${kv[server_cpu_us_per_login]:-nan}" 'BEGIN { if (u == "nan") print "n/a"; else printf "%.2f", u / 1000 }')" \
+            "$(awk -v u="${kv[lg_cpu_us_per_login]:-nan}" 'BEGIN { if (u == "nan") print "n/a"; else printf "%.2f", u / 1000 }')" \
+            "${kv[failed]}"
+        unset kv
+    done <"$RESULTS"
+}
+echo
+echo "802.1X logins, $(date -u +%FT%TZ), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), $DURATION per step after $WARMUP warm-up"
+echo
+if [ -n "${OUT:-}" ]; then table | tee "$OUT"; else table; fi
