@@ -103,6 +103,10 @@ pub struct EapConfig {
     pub tls: TlsVersions,
     /// Keep each device's TLS session store between its logins.
     pub resume: bool,
+    /// TLS 1.2: resume by session ID only, no session tickets (RFC 5077) — what
+    /// wpa_supplicant does, and the only way a TLS 1.2 session made by one server can be
+    /// resumed on another that shares its session cache but not its ticket keys.
+    pub session_id_only: bool,
     /// EAP identity (outer and, for PEAP, inner MSCHAPv2 user name).
     pub identity: String,
     /// PEAP: the user's password.
@@ -403,7 +407,11 @@ impl Device {
     ) -> anyhow::Result<Device> {
         let tls = if cfg.resume {
             let mut c = (**shared_tls).clone();
-            c.resumption = Resumption::in_memory_sessions(4);
+            let mut r = Resumption::in_memory_sessions(4);
+            if cfg.session_id_only {
+                r = r.tls12_resumption(rustls::client::Tls12Resumption::SessionIdOnly);
+            }
+            c.resumption = r;
             Arc::new(c)
         } else {
             shared_tls.clone()

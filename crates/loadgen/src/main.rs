@@ -140,6 +140,10 @@ struct EapArgs {
     /// Keep each device's TLS session store: every login after its first resumes.
     #[arg(long)]
     resume: bool,
+    /// With --resume: TLS 1.2 sessions resume by session ID only (no session tickets), as
+    /// wpa_supplicant does.
+    #[arg(long, requires = "resume")]
+    session_id_only: bool,
     /// EAP identity (PEAP: also the MSCHAPv2 user name).
     #[arg(long, default_value = "bench")]
     identity: String,
@@ -401,6 +405,7 @@ fn eap_run(a: EapArgs) -> anyhow::Result<ExitCode> {
         method,
         tls,
         resume: a.resume,
+        session_id_only: a.session_id_only,
         identity: a.identity,
         password: a.password,
         ca_pem: read(&a.ca)?,
