@@ -418,6 +418,7 @@ run() {
     echo "$line" >>"$RESULTS"
     log "$line"
 }
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 TARGETS=("freeradius $FR_IP:$FR_PORT $FR_PID")
 [ "$IRONFENCE" = 1 ] && TARGETS+=("ironfence $IF_IP:$IF_PORT $IF_PID")
 for t in "${TARGETS[@]}"; do
@@ -445,6 +446,6 @@ table() {
     done <"$RESULTS"
 }
 echo
-echo "802.1X logins, $(date -u +%FT%TZ), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), $DURATION per step after $WARMUP warm-up"
+echo "802.1X logins, $(date -u +%FT%TZ), $(nproc) CPUs, load average $LOAD_BEFORE before the first step, $DURATION per step after $WARMUP warm-up"
 echo
 if [ -n "${OUT:-}" ]; then table | tee "$OUT"; else table; fi
