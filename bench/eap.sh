@@ -28,8 +28,8 @@ case "$MODE" in bench | check | serve) ;; -h | --help)
     awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
 *) echo "usage: bench/eap.sh [bench|check|serve] (try --help)" >&2; exit 2 ;;
 esac
-LG=$ROOT/target/release/ironfence-loadgen
-IRONFENCE_BIN=$ROOT/target/release/ironfence
+LG=${LG:-$ROOT/target/release/ironfence-loadgen}
+IRONFENCE_BIN=${IRONFENCE_BIN:-$ROOT/target/release/ironfence}
 FREERADIUS=/usr/sbin/freeradius
 DURATION=${DURATION:-5s}
 WARMUP=${WARMUP:-1s}
@@ -371,6 +371,7 @@ server_name = radius.ironfence.test
 password_sources = local
 EOF
     cp "$ROOT/conf/roles.conf" "$ROOT/conf/authentication.conf" "$d/conf/"
+    chmod 600 "$d/conf/"*.conf # they hold the (fixture) secret
     "$IRONFENCE_BIN" --conf-dir "$d/conf" checkup >"$d/checkup.log" 2>&1 ||
         { cat "$d/checkup.log" >&2; die "ironfence checkup failed (log above)"; }
     printf '%s\n' "$LOADGEN_PASSWORD" >"$d/password"
@@ -395,6 +396,7 @@ fi
 
 if [ "$MODE" = serve ]; then
     log "FreeRADIUS PID $FR_PID on $FR_IP:$FR_PORT, clients from $LG_IP, secret $SECRET, user $USER_NAME / $LOADGEN_PASSWORD"
+    [ "$IRONFENCE" = 1 ] && log "ironfence PID $IF_PID on $IF_IP:$IF_PORT (conf dir $TMP/ironfence/conf, log $TMP/ironfence/serve.log)"
     log "PKI in $P (ca.pem, client.pem, client.key); logs in $TMP/log. Ctrl-C stops everything."
     while alive "$FR_PID"; do sleep 1; done
     die "FreeRADIUS exited"
@@ -429,6 +431,14 @@ for t in "${TARGETS[@]}"; do
 done
 
 # --- the table (Markdown) ---
+# fails: the failed count of the line in kv, with the non-zero reasons.
+fails() {
+    local r why=()
+    for r in timeouts rejects key_mismatch tls_errors protocol_errors io_errors; do
+        [ "${kv[$r]:-0}" = 0 ] || why+=("$r ${kv[$r]}")
+    done
+    if [ ${#why[@]} = 0 ]; then echo "${kv[failed]}"; else echo "${kv[failed]} ($(IFS=,; echo "${why[*]}"))"; fi
+}
 table() {
     echo "| target | method | TLS | mode | in flight | logins/s | p50 ms | p99 ms | resumed % | resumed p50 ms | server CPU ms/login | loadgen CPU ms/login | failed |"
     echo "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
@@ -441,7 +451,7 @@ table() {
             "$([ "${kv[resumed]}" = 0 ] && echo - || echo "${kv[resumed_p50_ms]}")" \
             "$(awk -v u="${kv[server_cpu_us_per_login]:-nan}" 'BEGIN { if (u == "nan") print "n/a"; else printf "%.2f", u / 1000 }')" \
             "$(awk -v u="${kv[lg_cpu_us_per_login]:-nan}" 'BEGIN { if (u == "nan") print "n/a"; else printf "%.2f", u / 1000 }')" \
-            "${kv[failed]}"
+            "$(fails)"
         unset kv
     done <"$RESULTS"
 }

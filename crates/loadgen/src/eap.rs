@@ -167,6 +167,11 @@ pub const FAILURE_LABELS: [&str; 6] = [
 ];
 
 impl Failure {
+    /// One word for a per-login line: timeout, reject, key_mismatch, tls, protocol, io.
+    pub fn label(&self) -> &'static str {
+        ["timeout", "reject", "key_mismatch", "tls", "protocol", "io"][self.kind()]
+    }
+
     /// Index of the failure counter (see [`FAILURE_LABELS`]).
     pub fn kind(&self) -> usize {
         match self {
@@ -196,7 +201,7 @@ impl std::fmt::Display for Failure {
 /// One login's outcome as one line, key=value or (`json`) a JSON object:
 /// `login device=N n=K server=IP:PORT accepted=1 method=… tls=1.2|1.3 resumed=0|1
 /// offered_resumption=0|1 rounds=R retransmits=T mppe=ok ms=…`, or on failure
-/// `accepted=0 failure=<label> error="…"`.
+/// `accepted=0 failure=timeout|reject|key_mismatch|tls|protocol|io error="…"`.
 pub fn login_line(
     device: u32,
     seq: u64,
@@ -235,7 +240,7 @@ pub fn login_line(
                 if json { "false" } else { "0" }.to_string(),
                 false,
             ));
-            kv.push(("failure", FAILURE_LABELS[f.kind()].to_string(), true));
+            kv.push(("failure", f.label().to_string(), true));
             kv.push(("error", f.to_string(), true));
         }
     }

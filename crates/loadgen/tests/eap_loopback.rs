@@ -570,3 +570,34 @@ fn timed_run_counts_logins_and_resumptions() {
     assert_eq!(r.hist.count(), c.ok);
     assert_eq!(r.hist_resumed.count(), c.resumed);
 }
+
+#[test]
+fn login_lines_parse_as_json_and_key_value() {
+    let p = pki();
+    let server = TestServer::start(server_configs(&p, cache()));
+    let mut dev = device(client_config(
+        &p,
+        vec![server.addr],
+        Method::Peap,
+        TlsVersions::V12,
+    ));
+    let ok = dev.login();
+    let line = lg::login_line(0, 0, Method::Peap, server.addr, &ok, 1.5, true);
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let l = &v["login"];
+    assert_eq!(l["accepted"], true);
+    assert_eq!(l["resumed"], false);
+    assert_eq!(l["tls"], "1.2");
+    assert_eq!(l["method"], "peap-mschapv2");
+    assert_eq!(l["server"], server.addr.to_string());
+    assert_eq!(l["ms"], 1.5);
+    let failed: Result<lg::Login, Failure> = Err(Failure::Protocol("a \"quoted\" reason".into()));
+    let line = lg::login_line(3, 7, Method::Tls, server.addr, &failed, 2.0, true);
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["login"]["accepted"], false);
+    assert_eq!(v["login"]["failure"], "protocol");
+    assert_eq!(v["login"]["error"], "protocol: a \"quoted\" reason");
+    let kv = lg::login_line(3, 7, Method::Tls, server.addr, &failed, 2.0, false);
+    assert!(kv.starts_with("login device=3 n=7 "), "{kv}");
+    assert!(kv.contains(" accepted=0 failure=protocol error="), "{kv}");
+}
