@@ -1,8 +1,5 @@
 //! The conversation table and the EAP server state machine (RFC 3748 §2, RFC 3579 §2.1).
 //!
-//! SKELETON (lead, issue 12): the types are the contract between the core helper, the
-//! inner-method helper and the server shell. Bodies are filled in by the core helper.
-//!
 //! A conversation is found by the RADIUS State attribute this server issued (16 random
 //! octets). It lives until success, failure, `Limits::timeout` since its last round, or
 //! `Limits::max_rounds`. New conversations are bounded per client (switch) and globally;
@@ -11,15 +8,18 @@
 //! `Conversations` is `Sync`: the table lock is held only to find or insert an entry; each
 //! conversation has its own lock, so TLS work on different conversations runs in parallel.
 
-use crate::keys::Msk;
-use crate::packet::{Code, EapPacket, EapType, encode_result};
+use crate::inner::{InnerStep, InnerVerdict};
+use crate::keys::{Msk, TLS13_LABEL, tls12_label};
+use crate::packet::{Code, EapPacket, EapType, encode, encode_result};
+use crate::peap::{BindingPolicy, PeapBinding, PeapInner};
 use crate::tls::TlsEngine;
 use crate::tlsframe::{
     FLAG_S, Fragmenter, Reassembled, Reassembler, TlsFrame, encode_request, fragment_size,
 };
+use crate::ttls::TtlsInner;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// Bounds on what hostile or broken peers can make the server hold.
@@ -159,6 +159,10 @@ pub enum Step<F> {
 
 type Key = [u8; 16];
 
+/// Largest tunnelled plaintext taken from the TLS session in one round (an inner message is
+/// a few hundred octets; this only bounds what a hostile peer can make us buffer).
+const MAX_INNER_PLAINTEXT: usize = 16 * 1024;
+
 struct Entry<F> {
     conv: Arc<Mutex<Conv<F>>>,
     client: IpAddr,
@@ -197,6 +201,12 @@ impl<F> Table<F> {
     }
 }
 
+/// The inner phase of a tunnelled method.
+enum Inner {
+    Peap(Box<PeapInner>),
+    Ttls(TtlsInner),
+}
+
 /// A TLS method in progress.
 struct TlsState {
     method: EapType,
@@ -204,24 +214,39 @@ struct TlsState {
     reasm: Reassembler,
     out: Option<Fragmenter>,
     stage: TlsStage,
+    inner: Option<Inner>,
+    /// TLS output produced but not sent yet (session tickets written when the handshake
+    /// completed while the inner method waits for a credential check): leads the next flight.
+    unsent: Vec<u8>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum TlsStage {
     Handshake,
-    /// Our last flight (Finished, tickets, RFC 9190 §2.5 commitment) awaits the peer's ACK.
+    /// EAP-TLS: our last flight (Finished, tickets, RFC 9190 §2.5 commitment) awaits the
+    /// peer's ACK.
     AwaitFinalAck,
+    /// PEAP / TTLS: the tunnel is up; `started`: the inner method has begun.
+    Tunnel { started: bool },
     /// An alert was sent; the peer's answer gets EAP-Failure (RFC 5216 §2.1.3).
     Failing(&'static str),
 }
 
 enum Phase {
+    /// EAP-Start (RFC 3579 §2.1) answered with Request/Identity.
+    AwaitIdentity,
     /// A method's first Request was sent; a NAK may still change it (RFC 3748 §5.3.1).
-    Proposed {
-        method: EapType,
-        naked: bool,
-    },
+    Proposed { method: EapType, naked: bool },
+    /// MAB over EAP-MD5: the challenge sent.
+    Md5 { challenge: [u8; 16] },
     Tls(Box<TlsState>),
+}
+
+/// A credential check handed to the shell, waiting for [`Conversations::resume`].
+struct Pending {
+    what: Verify,
+    /// `false` after [`Verdict::Unavailable`]: the NAS's retransmission asks again.
+    asked: bool,
 }
 
 struct Conv<F> {
@@ -229,18 +254,22 @@ struct Conv<F> {
     state: Key,
     identity: String,
     framed_mtu: Option<u32>,
+    md5_mab: bool,
     /// Identifier of the outstanding Request.
     req_id: u8,
     /// Identifier of the Response last answered and what we answered (resent on duplicate).
     answered: Option<u8>,
     last_eap: Vec<u8>,
     phase: Phase,
+    pending: Option<Pending>,
+    inner_method: Option<&'static str>,
+    inner_identity: Option<String>,
     facts: Option<F>,
 }
 
 /// The open conversations of one server.
 pub struct Conversations<F> {
-    config: Arc<ConversationsConfig>,
+    config: RwLock<Arc<ConversationsConfig>>,
     table: Mutex<Table<F>>,
 }
 
@@ -252,7 +281,6 @@ impl<F> std::fmt::Debug for Conversations<F> {
     }
 }
 
-/// Supported here (PEAP and TTLS need the inner phase: see the crate report).
 fn tls_method(t: EapType) -> bool {
     matches!(t, EapType::Tls | EapType::Peap | EapType::Ttls)
 }
@@ -262,10 +290,30 @@ fn start_request(id: u8, method: EapType) -> Vec<u8> {
     encode_request(id, method, FLAG_S, None, &[])
 }
 
+fn random<const N: usize>() -> Option<[u8; N]> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).ok()?;
+    Some(b)
+}
+
+/// A switch doing MAB over EAP-MD5 sends the MAC as identity (`001122334455`,
+/// `00:11:22:33:44:55`, `00-11-…`, `0011.2233.4455`); a supplicant on the same port does not.
+fn looks_like_mac(identity: &str) -> bool {
+    let hex: Vec<char> = identity
+        .chars()
+        .filter(|c| !matches!(c, ':' | '-' | '.'))
+        .collect();
+    hex.len() == 12 && hex.iter().all(|c| c.is_ascii_hexdigit()) && identity.len() <= 17
+}
+
+fn discard<F>(reason: &'static str) -> Step<F> {
+    Step::Discard { reason }
+}
+
 impl<F: Send + 'static> Conversations<F> {
     pub fn new(config: Arc<ConversationsConfig>) -> Conversations<F> {
         Conversations {
-            config,
+            config: RwLock::new(config),
             table: Mutex::new(Table {
                 map: HashMap::new(),
                 per_client: HashMap::new(),
@@ -274,8 +322,12 @@ impl<F: Send + 'static> Conversations<F> {
     }
 
     /// New configuration (reload): open conversations finish with the one they began with.
-    pub fn set_config(&mut self, config: Arc<ConversationsConfig>) {
-        self.config = config;
+    pub fn set_config(&self, config: Arc<ConversationsConfig>) {
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = config;
+    }
+
+    fn config(&self) -> Arc<ConversationsConfig> {
+        self.config.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Table<F>> {
@@ -284,49 +336,49 @@ impl<F: Send + 'static> Conversations<F> {
 
     /// One Access-Request's EAP-Message.
     pub fn handle(&self, input: Input<'_>) -> Step<F> {
+        if input.eap.is_empty() {
+            // EAP-Start: an EAP-Message with no data (RFC 3579 §2.1).
+            if input.state.is_some() {
+                return discard("eap_malformed");
+            }
+            return self.open(input, None);
+        }
         let Ok(p) = EapPacket::decode(input.eap) else {
-            return Step::Discard {
-                reason: "eap_malformed",
-            };
+            return discard("eap_malformed");
         };
         if p.code != Code::Response {
-            return Step::Discard {
-                reason: "eap_not_response",
-            };
+            return discard("eap_not_response");
         }
         let Some(state) = input.state else {
-            return self.start(input, &p);
+            if p.typ != Some(EapType::Identity) {
+                return discard("eap_no_state");
+            }
+            return self.open(input, Some(&p));
         };
         let Ok(key) = <Key>::try_from(state) else {
-            return Step::Discard {
-                reason: "eap_unknown_state",
-            };
+            return discard("eap_unknown_state");
         };
-        let limits = &self.config.limits;
-        let conv = {
-            let mut t = self.lock();
-            let Some(e) = t.map.get_mut(&key) else {
-                return Step::Discard {
-                    reason: "eap_unknown_state",
-                };
-            };
-            if input.now.saturating_duration_since(e.last_seen) > e.conv_timeout(limits) {
-                t.remove(&key);
-                return Step::Discard {
-                    reason: "eap_expired",
-                };
-            }
-            e.rounds += 1;
-            if e.rounds > limits.max_rounds {
-                t.remove(&key);
-                return Step::Discard {
-                    reason: "eap_too_many_rounds",
-                };
-            }
-            e.last_seen = input.now;
-            e.conv.clone()
+        let Some(conv) = self.touch(&key, input.now) else {
+            return discard("eap_unknown_state");
+        };
+        let conv = match conv {
+            Ok(c) => c,
+            Err(reason) => return discard(reason),
         };
         let mut c = conv.lock().unwrap_or_else(|p| p.into_inner());
+        let req_id = c.req_id;
+        if let Some(pending) = &mut c.pending {
+            // The shell is checking a credential for this round. A retransmission after the
+            // source was unavailable asks again; otherwise it is the NAS being impatient.
+            if p.identifier == req_id && !pending.asked {
+                pending.asked = true;
+                return Step::Verify {
+                    id: VerifyId(key),
+                    what: pending.what.clone(),
+                };
+            }
+            return discard("eap_verify_in_progress");
+        }
         if c.answered == Some(p.identifier) && !c.last_eap.is_empty() {
             // A retransmitted round (the NAS lost our Challenge): same answer, no change.
             return Step::Challenge {
@@ -335,76 +387,96 @@ impl<F: Send + 'static> Conversations<F> {
             };
         }
         if p.identifier != c.req_id {
-            return Step::Discard {
-                reason: "eap_wrong_identifier",
-            };
+            return discard("eap_wrong_identifier");
         }
         c.framed_mtu = input.framed_mtu.or(c.framed_mtu);
         let (step, done) = c.round(&p);
+        self.after_round(&key, &mut c, p.identifier, step, done)
+    }
+
+    /// Finds a conversation, applying expiry and the round limit. `None`: unknown.
+    fn touch(&self, key: &Key, now: Instant) -> Option<Result<Arc<Mutex<Conv<F>>>, &'static str>> {
+        let limits = self.config().limits.clone();
+        let mut t = self.lock();
+        let e = t.map.get_mut(key)?;
+        if now.saturating_duration_since(e.last_seen) > limits.timeout {
+            t.remove(key);
+            return Some(Err("eap_expired"));
+        }
+        e.rounds += 1;
+        if e.rounds > limits.max_rounds {
+            t.remove(key);
+            return Some(Err("eap_too_many_rounds"));
+        }
+        e.last_seen = now;
+        Some(Ok(e.conv.clone()))
+    }
+
+    /// Remembers the answer (for retransmissions) and closes finished conversations.
+    fn after_round(
+        &self,
+        key: &Key,
+        c: &mut Conv<F>,
+        answered: u8,
+        step: Step<F>,
+        done: bool,
+    ) -> Step<F> {
         if let Step::Challenge { eap, .. } = &step {
-            c.answered = Some(p.identifier);
+            c.answered = Some(answered);
             c.last_eap = eap.clone();
         }
-        drop(c);
         if done {
-            self.lock().remove(&key);
+            self.lock().remove(key);
         }
         step
     }
 
-    /// A Response/Identity without State opens a conversation (bounded, RFC 3579 §2.6).
-    fn start(&self, input: Input<'_>, p: &EapPacket<'_>) -> Step<F> {
-        if p.typ != Some(EapType::Identity) {
-            return Step::Discard {
-                reason: "eap_no_state",
-            };
-        }
-        let config = self.config.clone();
-        let identity = String::from_utf8_lossy(&p.data[..p.data.len().min(253)]).into_owned();
-        let Some(&method) = config.methods.iter().find(|m| tls_method(**m)) else {
-            return Step::Failure {
-                eap: encode_result(false, p.identifier),
-                reason: "no_common_method",
-                outcome: None,
-            };
+    /// EAP-Start or a Response/Identity without State opens a conversation (bounded, RFC
+    /// 3579 §2.6).
+    fn open(&self, input: Input<'_>, p: Option<&EapPacket<'_>>) -> Step<F> {
+        let config = self.config();
+        let Some(state) = random::<16>() else {
+            return discard("eap_no_randomness");
         };
-        let mut state = [0u8; 16];
-        if getrandom::fill(&mut state).is_err() {
-            return Step::Discard {
-                reason: "eap_no_randomness",
-            };
+        let mut conv = Conv {
+            config: config.clone(),
+            state,
+            identity: String::new(),
+            framed_mtu: input.framed_mtu,
+            md5_mab: input.md5_mab,
+            req_id: 0,
+            answered: None,
+            last_eap: Vec::new(),
+            phase: Phase::AwaitIdentity,
+            pending: None,
+            inner_method: None,
+            inner_identity: None,
+            facts: None,
+        };
+        let (step, done) = match p {
+            None => conv.challenge(encode(Code::Request, 0, EapType::Identity, &[])),
+            Some(p) => conv.round(p),
+        };
+        let Step::Challenge { eap, .. } = &step else {
+            // No method to propose: answered without opening anything.
+            return step;
+        };
+        debug_assert!(!done);
+        if let Some(p) = p {
+            conv.answered = Some(p.identifier);
         }
-        let req_id = p.identifier.wrapping_add(1);
-        let eap = start_request(req_id, method);
+        conv.last_eap = eap.clone();
         let limits = &config.limits;
         let mut t = self.lock();
         if t.map.len() >= limits.max_conversations {
             t.expire(input.now, limits.timeout);
             if t.map.len() >= limits.max_conversations {
-                return Step::Discard {
-                    reason: "eap_too_many_conversations",
-                };
+                return discard("eap_too_many_conversations");
             }
         }
         if t.per_client.get(&input.client).copied().unwrap_or(0) >= limits.max_per_client {
-            return Step::Discard {
-                reason: "eap_too_many_for_client",
-            };
+            return discard("eap_too_many_for_client");
         }
-        let conv = Conv {
-            config: config.clone(),
-            state,
-            identity,
-            framed_mtu: input.framed_mtu,
-            req_id,
-            answered: Some(p.identifier),
-            last_eap: eap.clone(),
-            phase: Phase::Proposed {
-                method,
-                naked: false,
-            },
-            facts: None,
-        };
         t.map.insert(
             state,
             Entry {
@@ -415,24 +487,59 @@ impl<F: Send + 'static> Conversations<F> {
             },
         );
         *t.per_client.entry(input.client).or_insert(0) += 1;
-        Step::Challenge {
-            eap,
-            state: state.to_vec(),
-        }
+        step
     }
 
-    /// The shell's answer to a `Step::Verify`. (The inner methods are not wired yet: no
-    /// conversation asks for one, so every id is unknown.)
+    /// The shell's answer to a `Step::Verify`.
     pub fn resume(&self, now: Instant, id: VerifyId, verdict: Verdict<F>) -> Step<F> {
-        let _ = (now, id, verdict);
-        Step::Discard {
-            reason: "eap_unknown_verify",
+        let key = id.0;
+        let conv = match self.touch(&key, now) {
+            None => return discard("eap_unknown_verify"),
+            Some(Err(reason)) => return discard(reason),
+            Some(Ok(c)) => c,
+        };
+        // `touch` counted a round; a verdict is not one.
+        if let Some(e) = self.lock().map.get_mut(&key) {
+            e.rounds = e.rounds.saturating_sub(1);
         }
+        let mut c = conv.lock().unwrap_or_else(|p| p.into_inner());
+        if c.pending.is_none() {
+            return discard("eap_unknown_verify");
+        }
+        let verdict = match verdict {
+            Verdict::Unavailable => {
+                if let Some(p) = &mut c.pending {
+                    p.asked = false;
+                }
+                return discard("eap_source_unavailable");
+            }
+            Verdict::NtHash(h, facts) => {
+                c.facts = facts;
+                InnerVerdict::NtHash(h)
+            }
+            Verdict::Password(ok, facts) => {
+                c.facts = facts;
+                InnerVerdict::Password(ok)
+            }
+        };
+        c.pending = None;
+        let response_id = c.req_id;
+        let next = response_id.wrapping_add(1);
+        let step = match &mut c.phase {
+            Phase::Tls(s) => match &mut s.inner {
+                Some(Inner::Peap(i)) => i.on_verdict(verdict),
+                Some(Inner::Ttls(i)) => i.on_verdict(verdict),
+                None => InnerStep::Invalid("eap_internal"),
+            },
+            _ => InnerStep::Invalid("eap_internal"),
+        };
+        let (step, done) = c.inner_step(response_id, next, step);
+        self.after_round(&key, &mut c, response_id, step, done)
     }
 
     /// Drops conversations idle longer than the timeout; returns how many.
     pub fn expire(&self, now: Instant) -> usize {
-        let timeout = self.config.limits.timeout;
+        let timeout = self.config().limits.timeout;
         self.lock().expire(now, timeout)
     }
 
@@ -458,7 +565,12 @@ impl<F: Send + 'static> Conversations<F> {
                 if let Phase::Tls(s) = &c.phase {
                     total += size_of::<TlsState>()
                         + s.reasm.capacity()
-                        + s.out.as_ref().map_or(0, |o| o.capacity());
+                        + s.unsent.capacity()
+                        + s.out.as_ref().map_or(0, |o| o.capacity())
+                        + match &s.inner {
+                            Some(Inner::Peap(_)) => size_of::<PeapInner>(),
+                            _ => 0,
+                        };
                 }
             }
         }
@@ -466,16 +578,12 @@ impl<F: Send + 'static> Conversations<F> {
     }
 }
 
-impl<F> Entry<F> {
-    fn conv_timeout(&self, limits: &Limits) -> Duration {
-        limits.timeout
-    }
-}
-
 impl<F> Conv<F> {
     fn outcome(&mut self) -> Outcome<F> {
         let (outer, tls_version, resumed, certs) = match &self.phase {
             Phase::Proposed { method, .. } => (*method, None, false, Vec::new()),
+            Phase::AwaitIdentity => (EapType::Identity, None, false, Vec::new()),
+            Phase::Md5 { .. } => (EapType::Md5Challenge, None, false, Vec::new()),
             Phase::Tls(s) => (
                 s.method,
                 s.engine.version_label(),
@@ -486,12 +594,12 @@ impl<F> Conv<F> {
         Outcome {
             method: Method {
                 outer,
-                inner: None,
+                inner: self.inner_method,
                 tls_version,
                 resumed,
             },
             identity: self.identity.clone(),
-            inner_identity: None,
+            inner_identity: self.inner_identity.clone(),
             peer_certificates: certs,
             facts: self.facts.take(),
         }
@@ -520,30 +628,74 @@ impl<F> Conv<F> {
         )
     }
 
+    /// After Identity: MD5 for a MAB-over-EAP switch sending a MAC, else the first TLS
+    /// method configured.
+    fn propose(&mut self, id: u8) -> (Step<F>, bool) {
+        let next = id.wrapping_add(1);
+        if self.md5_mab && looks_like_mac(&self.identity) {
+            let Some(challenge) = random::<16>() else {
+                return self.failure(id, "eap_no_randomness");
+            };
+            self.phase = Phase::Md5 { challenge };
+            return self.challenge(crate::md5::challenge_request(next, &challenge));
+        }
+        let Some(&method) = self.config.methods.iter().find(|m| tls_method(**m)) else {
+            return self.failure(id, "no_common_method");
+        };
+        self.phase = Phase::Proposed {
+            method,
+            naked: false,
+        };
+        self.challenge(start_request(next, method))
+    }
+
+    /// RFC 3748 §5.3.1: the peer lists the types it wants, in order.
+    fn nak(&mut self, p: &EapPacket<'_>) -> (Step<F>, bool) {
+        let pick = p
+            .data
+            .iter()
+            .map(|&t| EapType::from_u8(t))
+            .find(|t| tls_method(*t) && self.config.methods.contains(t));
+        match pick {
+            Some(m) => {
+                self.phase = Phase::Proposed {
+                    method: m,
+                    naked: true,
+                };
+                self.challenge(start_request(p.identifier.wrapping_add(1), m))
+            }
+            None => self.failure(p.identifier, "no_common_method"),
+        }
+    }
+
     /// One Response with the expected identifier; `true`: the conversation is over.
     fn round(&mut self, p: &EapPacket<'_>) -> (Step<F>, bool) {
         let id = p.identifier;
-        let next = id.wrapping_add(1);
-        if let Phase::Proposed { method, naked } = self.phase {
-            match p.typ {
-                Some(EapType::Nak) if !naked => {
-                    // RFC 3748 §5.3.1: the peer lists the types it wants, in order.
-                    let pick = p
-                        .data
-                        .iter()
-                        .map(|&t| EapType::from_u8(t))
-                        .find(|t| tls_method(*t) && self.config.methods.contains(t));
-                    return match pick {
-                        Some(m) => {
-                            self.phase = Phase::Proposed {
-                                method: m,
-                                naked: true,
-                            };
-                            self.challenge(start_request(next, m))
-                        }
-                        None => self.failure(id, "no_common_method"),
-                    };
+        match self.phase {
+            Phase::AwaitIdentity => {
+                if p.typ != Some(EapType::Identity) {
+                    return self.failure(id, "eap_expected_identity");
                 }
+                let data = &p.data[..p.data.len().min(253)];
+                self.identity = String::from_utf8_lossy(data).into_owned();
+                return self.propose(id);
+            }
+            Phase::Md5 { challenge } => {
+                return match p.typ {
+                    Some(EapType::Md5Challenge) => {
+                        let password = self.identity.clone();
+                        if crate::md5::verify(id, &challenge, password.as_bytes(), p.data) {
+                            self.success(id)
+                        } else {
+                            self.failure(id, "md5_wrong_password")
+                        }
+                    }
+                    Some(EapType::Nak) => self.nak(p),
+                    _ => self.failure(id, "eap_unexpected_type"),
+                };
+            }
+            Phase::Proposed { method, naked } => match p.typ {
+                Some(EapType::Nak) if !naked => return self.nak(p),
                 Some(t) if t == method => {
                     let config = match method {
                         EapType::Tls => self.config.tls_client_auth.clone(),
@@ -558,20 +710,29 @@ impl<F> Conv<F> {
                         reasm: Reassembler::default(),
                         out: None,
                         stage: TlsStage::Handshake,
+                        inner: None,
+                        unsent: Vec::new(),
                     }));
                 }
                 _ => return self.failure(id, "eap_unexpected_type"),
-            }
+            },
+            Phase::Tls(_) => {}
         }
+        self.tls_round(p)
+    }
+
+    fn tls_round(&mut self, p: &EapPacket<'_>) -> (Step<F>, bool) {
+        let id = p.identifier;
+        let next = id.wrapping_add(1);
+        let frag = fragment_size(self.config.fragment_size, self.framed_mtu);
+        let max = self.config.limits.max_tls_message;
         let Phase::Tls(s) = &mut self.phase else {
-            return self.failure(id, "eap_unexpected_type");
+            return self.failure(id, "eap_internal");
         };
         if p.typ != Some(s.method) {
             return self.failure(id, "eap_unexpected_type");
         }
         let method = s.method;
-        let frag = fragment_size(self.config.fragment_size, self.framed_mtu);
-        let max = self.config.limits.max_tls_message;
         let frame = match TlsFrame::decode(p.data) {
             Ok(f) => f,
             Err(e) => return self.failure(id, e.label()),
@@ -605,6 +766,14 @@ impl<F> Conv<F> {
                 }
                 self.success(id)
             }
+            TlsStage::Tunnel { .. } => {
+                if !msg.is_empty()
+                    && let Err(f) = s.engine.feed(&msg)
+                {
+                    return self.failure(id, f.reason);
+                }
+                self.tunnel(id)
+            }
             TlsStage::Handshake => {
                 if msg.is_empty() {
                     return self.failure(id, "tls_handshake_failed");
@@ -620,21 +789,188 @@ impl<F> Conv<F> {
                     let out = s.engine.take_output();
                     return self.flight(next, out, frag);
                 }
-                if method != EapType::Tls {
-                    return self.failure(id, "eap_inner_not_built");
+                if method == EapType::Tls {
+                    if s.engine.is_tls13() {
+                        // RFC 9190 §2.5: one octet 0x00 of application data: no more
+                        // handshake messages follow.
+                        s.engine.write_plaintext(&[0]);
+                    }
+                    let out = s.engine.take_output();
+                    if out.is_empty() {
+                        return self.success(id);
+                    }
+                    s.stage = TlsStage::AwaitFinalAck;
+                    return self.flight(next, out, frag);
                 }
-                if s.engine.is_tls13() {
-                    // RFC 9190 §2.5: one octet 0x00 of application data: no more handshake.
-                    s.engine.write_plaintext(&[0]);
-                }
+                // PEAP / TTLS: the tunnel is up.
+                let inner = match self.new_inner(method) {
+                    Ok(i) => i,
+                    Err(reason) => return self.failure(id, reason),
+                };
+                let Phase::Tls(s) = &mut self.phase else {
+                    return self.failure(id, "eap_internal");
+                };
+                s.inner = Some(inner);
+                s.stage = TlsStage::Tunnel { started: false };
                 let out = s.engine.take_output();
-                if out.is_empty() {
-                    return self.success(id);
+                if out.is_empty() || s.engine.has_plaintext() {
+                    // Nothing of ours to deliver first (resumed TLS 1.2), or the peer already
+                    // spoke inside the tunnel (TTLS): the inner method runs now.
+                    s.unsent = out;
+                    return self.tunnel(id);
                 }
-                s.stage = TlsStage::AwaitFinalAck;
+                // Our Finished / tickets first; the peer's answer starts the inner method.
                 self.flight(next, out, frag)
             }
         }
+    }
+
+    fn new_inner(&mut self, method: EapType) -> Result<Inner, &'static str> {
+        let Phase::Tls(s) = &self.phase else {
+            return Err("eap_internal");
+        };
+        match method {
+            EapType::Peap => {
+                let km = if s.engine.is_tls13() {
+                    s.engine.export(TLS13_LABEL, Some(&[method.as_u8()]), 128)
+                } else {
+                    s.engine.export(tls12_label(method), None, 128)
+                };
+                let km = km.ok_or("tls_export_failed")?;
+                let mut tk = [0u8; 40];
+                tk.copy_from_slice(&km[..40]);
+                let nonce = random::<32>().ok_or("eap_no_randomness")?;
+                let auth_challenge = random::<16>().ok_or("eap_no_randomness")?;
+                let binding = PeapBinding {
+                    policy: BindingPolicy::Optional,
+                    tk,
+                    nonce,
+                };
+                Ok(Inner::Peap(Box::new(PeapInner::new(
+                    &self.config.server_name,
+                    auth_challenge,
+                    Some(binding),
+                ))))
+            }
+            EapType::Ttls => {
+                let c = s.engine.ttls_challenge().ok_or("tls_export_failed")?;
+                Ok(Inner::Ttls(TtlsInner::new(c)))
+            }
+            _ => Err("eap_internal"),
+        }
+    }
+
+    /// A round inside the tunnel: the peer's plaintext (if any) to the inner method.
+    fn tunnel(&mut self, id: u8) -> (Step<F>, bool) {
+        let Phase::Tls(s) = &mut self.phase else {
+            return self.failure(id, "eap_internal");
+        };
+        let plain = s.engine.take_plaintext(MAX_INNER_PLAINTEXT);
+        let TlsStage::Tunnel { started } = s.stage else {
+            return self.failure(id, "eap_internal");
+        };
+        s.stage = TlsStage::Tunnel { started: true };
+        let step = match (&mut s.inner, started) {
+            (Some(Inner::Peap(i)), false) if plain.is_empty() => i.start(),
+            (Some(Inner::Peap(_)), false) => InnerStep::Invalid("peap_peer_spoke_first"),
+            (Some(Inner::Ttls(i)), false) => match i.start() {
+                InnerStep::Send(d) if d.is_empty() && !plain.is_empty() => i.on_data(&plain),
+                other => other,
+            },
+            (Some(Inner::Peap(i)), true) => {
+                if plain.is_empty() {
+                    InnerStep::Invalid("peap_empty_response")
+                } else {
+                    i.on_data(&plain)
+                }
+            }
+            (Some(Inner::Ttls(i)), true) => {
+                if plain.is_empty() && !i.awaits_ack() {
+                    // A TLS-level ACK (of tickets): the peer's credentials come next.
+                    InnerStep::Send(Vec::new())
+                } else {
+                    i.on_data(&plain)
+                }
+            }
+            (None, _) => InnerStep::Invalid("eap_internal"),
+        };
+        self.inner_step(id, id.wrapping_add(1), step)
+    }
+
+    /// Acts on what the inner method wants: `id` is the Response being answered.
+    fn inner_step(&mut self, id: u8, next: u8, step: InnerStep) -> (Step<F>, bool) {
+        let frag = fragment_size(self.config.fragment_size, self.framed_mtu);
+        match step {
+            InnerStep::Send(data) => {
+                let Phase::Tls(s) = &mut self.phase else {
+                    return self.failure(id, "eap_internal");
+                };
+                if !data.is_empty() {
+                    s.engine.write_plaintext(&data);
+                }
+                let mut out = std::mem::take(&mut s.unsent);
+                out.extend(s.engine.take_output());
+                if out.is_empty() {
+                    let method = s.method;
+                    return self.challenge(encode_request(next, method, 0, None, &[]));
+                }
+                self.flight(next, out, frag)
+            }
+            InnerStep::NeedNtHash { user } => self.verify(Verify::NtHash { user }),
+            InnerStep::NeedPassword { user, password } => {
+                self.verify(Verify::Password { user, password })
+            }
+            InnerStep::Success { user, method, msk } => {
+                self.inner_method = Some(method);
+                self.inner_identity = Some(user);
+                let keys = match (&self.phase, msk) {
+                    (_, Some(m)) => Some(m),
+                    (Phase::Tls(s), None) => s.engine.msk(s.method),
+                    _ => None,
+                };
+                let outcome = Box::new(self.outcome());
+                (
+                    Step::Success {
+                        eap: encode_result(true, id),
+                        keys,
+                        outcome,
+                    },
+                    true,
+                )
+            }
+            InnerStep::Failure { reason, user } => {
+                self.inner_method = self.inner_method.or(Some(self.inner_label()));
+                self.inner_identity = user;
+                self.failure(id, reason)
+            }
+            InnerStep::Invalid(reason) => self.failure(id, reason),
+        }
+    }
+
+    fn inner_label(&self) -> &'static str {
+        match &self.phase {
+            Phase::Tls(s) => match &s.inner {
+                Some(Inner::Peap(_)) => "mschapv2",
+                _ => "ttls",
+            },
+            _ => "none",
+        }
+    }
+
+    fn verify(&mut self, what: Verify) -> (Step<F>, bool) {
+        let (Verify::NtHash { user } | Verify::Password { user, .. }) = &what;
+        self.inner_identity = Some(user.clone());
+        self.pending = Some(Pending {
+            what: what.clone(),
+            asked: true,
+        });
+        (
+            Step::Verify {
+                id: VerifyId(self.state),
+                what,
+            },
+            false,
+        )
     }
 
     /// Sends a TLS flight, first fragment now, the rest on each ACK.
@@ -653,7 +989,7 @@ impl<F> Conv<F> {
     fn success(&mut self, id: u8) -> (Step<F>, bool) {
         let keys = match &self.phase {
             Phase::Tls(s) => s.engine.msk(s.method),
-            Phase::Proposed { .. } => None,
+            _ => None,
         };
         let outcome = Box::new(self.outcome());
         (

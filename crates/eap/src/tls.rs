@@ -38,7 +38,12 @@ pub fn failure_reason(e: &Error) -> &'static str {
 /// One TLS session of one conversation.
 pub struct TlsEngine {
     conn: ServerConnection,
+    /// Application data received and decrypted, not yet taken.
+    plain: Vec<u8>,
 }
+
+/// Tunnelled plaintext buffered at most (a hostile peer cannot make us hold more).
+const MAX_PLAINTEXT: usize = 64 * 1024;
 
 impl std::fmt::Debug for TlsEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -52,6 +57,7 @@ impl TlsEngine {
     pub fn new(config: Arc<rustls::ServerConfig>) -> Result<TlsEngine, Error> {
         Ok(TlsEngine {
             conn: ServerConnection::new(config)?,
+            plain: Vec::new(),
         })
     }
 
@@ -70,6 +76,7 @@ impl TlsEngine {
                     alert: self.take_output(),
                 });
             }
+            self.drain_plaintext()?;
             if n == 0 {
                 break;
             }
@@ -93,17 +100,36 @@ impl TlsEngine {
         self.conn.is_handshaking()
     }
 
-    /// Decrypted application data received so far, at most `max` octets.
-    pub fn take_plaintext(&mut self, max: usize) -> Vec<u8> {
-        let mut out = Vec::new();
+    fn drain_plaintext(&mut self) -> Result<(), TlsFailure> {
         let mut buf = [0u8; 4096];
-        while out.len() < max {
+        loop {
             match self.conn.reader().read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => out.extend_from_slice(&buf[..n.min(max - out.len())]),
+                Ok(0) | Err(_) => return Ok(()),
+                Ok(n) => {
+                    if self.plain.len() + n > MAX_PLAINTEXT {
+                        return Err(TlsFailure {
+                            reason: "tls_too_much_data",
+                            alert: Vec::new(),
+                        });
+                    }
+                    self.plain.extend_from_slice(&buf[..n]);
+                }
             }
         }
-        out
+    }
+
+    /// Whether the peer sent application data not taken yet.
+    pub fn has_plaintext(&self) -> bool {
+        !self.plain.is_empty()
+    }
+
+    /// Decrypted application data received so far, at most `max` octets (the rest stays).
+    pub fn take_plaintext(&mut self, max: usize) -> Vec<u8> {
+        if self.plain.len() <= max {
+            return std::mem::take(&mut self.plain);
+        }
+        let rest = self.plain.split_off(max);
+        std::mem::replace(&mut self.plain, rest)
     }
 
     /// Queues application data (after the handshake).

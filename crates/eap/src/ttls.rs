@@ -169,6 +169,12 @@ impl TtlsInner {
         }
     }
 
+    /// Whether the next peer message is the (empty) acknowledgement of MS-CHAP2-Success; an
+    /// empty message at any other point is a TLS-level ACK the conversation answers itself.
+    pub fn awaits_ack(&self) -> bool {
+        matches!(self.state, State::AwaitAck { .. })
+    }
+
     /// The client speaks first: nothing to send.
     pub fn start(&mut self) -> InnerStep {
         if !matches!(self.state, State::New) {
