@@ -134,6 +134,7 @@ fn add_user(args: AddArgs) -> anyhow::Result<LocalUser> {
     Ok(LocalUser {
         pid: args.pid,
         password: hash,
+        nt_hash: Some(ironfence_eap::mschapv2::nt_password_hash(&password)),
         valid_from: day(args.valid_from.as_deref(), "valid-from")?,
         expiration: day(args.expiration.as_deref(), "expiration")?,
     })
@@ -212,10 +213,15 @@ fn parse_export(text: &str, plaintext: bool) -> anyhow::Result<(Vec<LocalUser>, 
             refused.push(format!("{n}: empty pid or password"));
             continue;
         }
-        let password = if ironfence_portal::password::is_supported(pw) {
-            pw.to_string()
+        // A hash imported as is cannot give the NT hash PEAP/MSCHAPv2 needs: such a
+        // user logs in on the portal and over EAP-TTLS/PAP only.
+        let (password, nt_hash) = if ironfence_portal::password::is_supported(pw) {
+            (pw.to_string(), None)
         } else if plaintext {
-            ironfence_portal::password::hash(pw).context("hashing a password")?
+            (
+                ironfence_portal::password::hash(pw).context("hashing a password")?,
+                Some(ironfence_eap::mschapv2::nt_password_hash(pw)),
+            )
         } else {
             refused.push(format!(
                 "{n}: user {pid}: the password is not a bcrypt or argon2 hash"
@@ -233,6 +239,7 @@ fn parse_export(text: &str, plaintext: bool) -> anyhow::Result<(Vec<LocalUser>, 
         users.push(LocalUser {
             pid: pid.to_string(),
             password,
+            nt_hash,
             valid_from,
             expiration,
         });

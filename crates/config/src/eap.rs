@@ -18,7 +18,6 @@ pub enum EapMethod {
     Tls,
     Peap,
     Ttls,
-    Md5,
 }
 
 impl EapMethod {
@@ -27,7 +26,6 @@ impl EapMethod {
             EapMethod::Tls => "tls",
             EapMethod::Peap => "peap",
             EapMethod::Ttls => "ttls",
-            EapMethod::Md5 => "md5",
         }
     }
 
@@ -36,7 +34,6 @@ impl EapMethod {
             "tls" => Some(EapMethod::Tls),
             "peap" => Some(EapMethod::Peap),
             "ttls" => Some(EapMethod::Ttls),
-            "md5" => Some(EapMethod::Md5),
             _ => None,
         }
     }
@@ -235,10 +232,18 @@ impl EapConf {
                                 d.error(at, sec, format!("methods lists {} twice", m.name()))
                             }
                             Some(m) => methods.push(m),
+                            // EAP-MD5 is never a login method (no keys, no mutual
+                            // authentication): only switches sending MAB in it use it.
+                            None if m.eq_ignore_ascii_case("md5") => d.error(
+                                at,
+                                sec,
+                                "md5 is not a login method: MAB sent as EAP-MD5 (Juniper mac-radius, Dell) \
+                                 is answered per switch, with eap_md5_mab = yes in switches.conf",
+                            ),
                             None => d.error(
                                 at,
                                 sec,
-                                format!("method {m:?} is not tls, peap, ttls or md5"),
+                                format!("method {m:?} is not tls, peap or ttls"),
                             ),
                         }
                     }
@@ -246,7 +251,7 @@ impl EapConf {
                         d.error(
                             at,
                             sec,
-                            "methods is empty: list at least one of tls, peap, ttls, md5 (or set enabled=disabled)",
+                            "methods is empty: list at least one of tls, peap, ttls (or set enabled=disabled)",
                         );
                     } else {
                         conf.methods = methods;
@@ -495,7 +500,7 @@ mod tests {
     fn every_key_parses() {
         let d = dir(&[(
             EAP_CONF,
-            "[eap]\nenabled=disabled\nmethods=tls, md5\ntls_min_version=1.3\n\
+            "[eap]\nenabled=disabled\nmethods=tls, ttls\ntls_min_version=1.3\n\
              tls_max_version=1.3\ncipher_suites=TLS13_AES_128_GCM_SHA256\nfragment_size=1400\n\
              timeout=2m\nmax_rounds=20\nmax_conversations=100\nmax_conversations_per_switch=10\n\
              certificate=ssl/eap.crt\nprivate_key=ssl/eap.key\nca=ssl/clients-ca.pem\n\
@@ -506,7 +511,7 @@ mod tests {
         assert!(eap_findings(&diags).is_empty(), "{diags}");
         let e = &cfg.eap;
         assert!(!e.enabled && !e.resumption && !e.register_on_success);
-        assert_eq!(e.methods, vec![EapMethod::Tls, EapMethod::Md5]);
+        assert_eq!(e.methods, vec![EapMethod::Tls, EapMethod::Ttls]);
         assert_eq!(e.tls_min_version, TlsVersion::Tls13);
         assert_eq!(
             e.cipher_suites,
@@ -532,14 +537,15 @@ mod tests {
     fn errors_name_file_and_line() {
         let d = dir(&[(
             EAP_CONF,
-            "[eap]\nmethods=tls, leap\ncipher_suites=TLS_RSA_WITH_RC4_128_MD5\n\
+            "[eap]\nmethods=tls, leap, md5\ncipher_suites=TLS_RSA_WITH_RC4_128_MD5\n\
              fragment_size=100\nticket_lifetime=8D\nsurprise=1\ntls_min_version=1.1\n\
              password_sources=nowhere\n[profile x]\n",
         )]);
         let diags = checkup_as(d.path(), Some("pf1"));
         let found = eap_findings(&diags);
         let expect = [
-            ":2 [eap]: method \"leap\" is not tls, peap, ttls or md5",
+            ":2 [eap]: method \"leap\" is not tls, peap or ttls",
+            ":2 [eap]: md5 is not a login method: MAB sent as EAP-MD5 (Juniper mac-radius, Dell) is answered per switch, with eap_md5_mab = yes in switches.conf",
             ":3 [eap]: cipher suite \"TLS_RSA_WITH_RC4_128_MD5\" is not one rustls offers",
             ":4 [eap]: fragment_size \"100\" is not a number of octets in 256..=4000",
             ":5 [eap]: ticket_lifetime \"8D\" is longer than 7 days",

@@ -41,6 +41,9 @@ pub struct SwitchSettings {
     pub role_vlans: BTreeMap<String, String>,
     pub require_message_authenticator: RequireMessageAuthenticator,
     pub vlan_map: bool,
+    /// The switch sends MAB as EAP-MD5 with the MAC as identity and password (Juniper EX
+    /// `mac-radius`, Dell): such a conversation ends in the MAB decision.
+    pub eap_md5_mab: bool,
     pub description: Option<String>,
     pub switch_type: Option<String>,
     /// RFC 5176 CoA / Disconnect (see [`crate::dynauth`]).
@@ -63,6 +66,7 @@ impl fmt::Debug for SwitchSettings {
                 &self.require_message_authenticator,
             )
             .field("vlan_map", &self.vlan_map)
+            .field("eap_md5_mab", &self.eap_md5_mab)
             .field("description", &self.description)
             .field("switch_type", &self.switch_type)
             .field("dynauth", &self.dynauth)
@@ -243,6 +247,7 @@ const KEYS: &[&str] = &[
     "type",
     "VlanMap",
     "group",
+    "eap_md5_mab",
 ];
 
 /// PacketFence switch keys accepted silently (kept for compatibility, not used yet).
@@ -477,6 +482,9 @@ fn resolve_all(doc: &Document, roles: &RolesConf, d: &mut FileDiags<'_>) -> Vec<
                 .and_then(|v| parse_rma(&v))
                 .unwrap_or_default(),
             vlan_map: find("VlanMap").and_then(|v| parse_bool(&v)).unwrap_or(true),
+            eap_md5_mab: find("eap_md5_mab")
+                .and_then(|v| parse_bool(&v))
+                .unwrap_or(false),
             description: find("description"),
             dynauth: crate::dynauth::resolve(find, find("type").as_deref()),
             switch_type: find("type"),
@@ -595,6 +603,13 @@ fn check_keys(layer: &Layer<'_>, roles: &RolesConf, d: &mut FileDiags<'_>) {
                     at,
                     sec,
                     format!("VlanMap {v:?} is not Y or N: fix the value"),
+                );
+            }
+            "eap_md5_mab" if !v.is_empty() && parse_bool(v).is_none() => {
+                d.error(
+                    at,
+                    sec,
+                    format!("eap_md5_mab {v:?} is not yes or no: fix the value"),
                 );
             }
             "group" if !matches!(layer.kind, Kind::Switch) => {

@@ -822,6 +822,7 @@ fn switches_conf_new_rejects_bad_and_duplicate_ids() {
         role_vlans: Default::default(),
         require_message_authenticator: RequireMessageAuthenticator::Yes,
         vlan_map: true,
+        eap_md5_mab: false,
         description: None,
         switch_type: None,
         dynauth: Default::default(),
@@ -1005,4 +1006,24 @@ fn admin_key_checkers() {
     for s in pf_sections() {
         assert!(pf_section_keys(s).is_some(), "{s} has no key list");
     }
+}
+
+/// `eap_md5_mab` (MAB over EAP-MD5) inherits like the other switch keys and is checked.
+#[test]
+fn switches_conf_eap_md5_mab_inherits_and_is_checked() {
+    let sw = "[default]\nradiusSecret = a-long-enough-test-fixture-secret\nregistrationVlan = 2\n\
+              [group juniper]\neap_md5_mab = yes\n\
+              [10.0.0.1]\ngroup = juniper\n\
+              [10.0.0.2]\n";
+    let dir = conf(&[("switches.conf", sw)]);
+    let config = Config::load(&conf_dir(&dir)).unwrap();
+    assert!(config.switches.get("10.0.0.1").unwrap().eap_md5_mab);
+    assert!(!config.switches.get("10.0.0.2").unwrap().eap_md5_mab);
+    let bad = "[default]\nradiusSecret = a-long-enough-test-fixture-secret\nregistrationVlan = 2\neap_md5_mab = perhaps\n";
+    let dir = conf(&[("switches.conf", bad)]);
+    let e = format!("{:#}", Config::load(&conf_dir(&dir)).unwrap_err());
+    assert!(
+        e.contains("switches.conf:4") && e.contains("eap_md5_mab"),
+        "{e}"
+    );
 }

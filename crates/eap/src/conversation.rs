@@ -227,7 +227,9 @@ enum TlsStage {
     /// peer's ACK.
     AwaitFinalAck,
     /// PEAP / TTLS: the tunnel is up; `started`: the inner method has begun.
-    Tunnel { started: bool },
+    Tunnel {
+        started: bool,
+    },
     /// An alert was sent; the peer's answer gets EAP-Failure (RFC 5216 §2.1.3).
     Failing(&'static str),
 }
@@ -236,9 +238,14 @@ enum Phase {
     /// EAP-Start (RFC 3579 §2.1) answered with Request/Identity.
     AwaitIdentity,
     /// A method's first Request was sent; a NAK may still change it (RFC 3748 §5.3.1).
-    Proposed { method: EapType, naked: bool },
+    Proposed {
+        method: EapType,
+        naked: bool,
+    },
     /// MAB over EAP-MD5: the challenge sent.
-    Md5 { challenge: [u8; 16] },
+    Md5 {
+        challenge: [u8; 16],
+    },
     Tls(Box<TlsState>),
 }
 
@@ -327,7 +334,10 @@ impl<F: Send + 'static> Conversations<F> {
     }
 
     fn config(&self) -> Arc<ConversationsConfig> {
-        self.config.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Table<F>> {
@@ -632,12 +642,8 @@ impl<F> Conv<F> {
     /// method configured.
     fn propose(&mut self, id: u8) -> (Step<F>, bool) {
         let next = id.wrapping_add(1);
-        if self.md5_mab && looks_like_mac(&self.identity) {
-            let Some(challenge) = random::<16>() else {
-                return self.failure(id, "eap_no_randomness");
-            };
-            self.phase = Phase::Md5 { challenge };
-            return self.challenge(crate::md5::challenge_request(next, &challenge));
+        if self.md5_mab_allowed() {
+            return self.md5_challenge(id);
         }
         let Some(&method) = self.config.methods.iter().find(|m| tls_method(**m)) else {
             return self.failure(id, "no_common_method");
@@ -647,6 +653,22 @@ impl<F> Conv<F> {
             naked: false,
         };
         self.challenge(start_request(next, method))
+    }
+
+    /// MAB over EAP-MD5: only on a switch configured for it, only for a MAC identity.
+    fn md5_mab_allowed(&self) -> bool {
+        self.md5_mab && looks_like_mac(&self.identity)
+    }
+
+    fn md5_challenge(&mut self, id: u8) -> (Step<F>, bool) {
+        let Some(challenge) = random::<16>() else {
+            return self.failure(id, "eap_no_randomness");
+        };
+        self.phase = Phase::Md5 { challenge };
+        self.challenge(crate::md5::challenge_request(
+            id.wrapping_add(1),
+            &challenge,
+        ))
     }
 
     /// RFC 3748 §5.3.1: the peer lists the types it wants, in order.

@@ -18,6 +18,7 @@ fn switch() -> SwitchSettings {
         ]),
         require_message_authenticator: RequireMessageAuthenticator::Yes,
         vlan_map: true,
+        eap_md5_mab: false,
         description: None,
         switch_type: None,
         dynauth: Default::default(),

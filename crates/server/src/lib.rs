@@ -27,6 +27,8 @@ mod control;
 pub mod db_health;
 pub mod dhcp;
 mod dns;
+mod eap_service;
+pub(crate) mod eap_tls;
 pub mod front_door;
 pub mod galera;
 mod http;
@@ -82,6 +84,8 @@ pub struct Shared {
     pub front_door: front_door::FrontDoor,
     /// Bounds the location writes made at Access-Accept (`coa::location`).
     pub(crate) locations: coa::location::Recorder,
+    /// 802.1X: the EAP conversation table and its configuration.
+    pub(crate) eap: eap_service::EapService,
 }
 
 impl Shared {
@@ -111,6 +115,9 @@ impl Shared {
             .map_err(|e| format!("cannot take the configuration apply lock: {e}"))?;
         match Config::load(&self.conf_dir) {
             Ok(new) => {
+                // First, as it may create conf/ssl files (a self-signed PKI, the ticket key):
+                // the versions computed below cover them.
+                self.eap.configure(&new);
                 let old = self.config();
                 let mut notes = settings::restart_needed(&old, &new);
                 if new.is_cluster() {
@@ -222,6 +229,9 @@ impl Daemon {
                 tracing::warn!(error = %e, "cannot create the cluster CA yet");
             }
         }
+        // Before the version is taken: it may create conf/ssl files the version covers.
+        let eap = eap_service::EapService::default();
+        eap.configure(&config);
         let running_version = running_version_of(&config);
         let nodes = node_cache::new(store.clone(), &node_cache::settings_from(&config));
         node_cache::export_metrics(&metrics, nodes.clone());
@@ -239,6 +249,7 @@ impl Daemon {
             spool,
             front_door: front_door::FrontDoor::default(),
             locations: coa::location::Recorder::default(),
+            eap,
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         if deferred {
@@ -283,6 +294,10 @@ impl Daemon {
             }
             None => None,
         };
+        tasks.push(tokio::spawn(eap_service::run_expiry(
+            shared.clone(),
+            shutdown_rx.clone(),
+        )));
         tasks.push(tokio::spawn(spool::run_replay(
             shared.clone(),
             shutdown_rx.clone(),

@@ -57,6 +57,10 @@ pub struct Metrics {
     pub coa: crate::coa::CoaMetrics,
     /// The registration networks' DHCP server (`ironfence_dhcp_*`).
     pub dhcp: crate::dhcp::DhcpMetrics,
+    /// 802.1X answers by kind (challenge, success, failure).
+    pub eap: Family<Labels1, Counter>,
+    /// Open EAP conversations (state held between rounds).
+    pub eap_conversations: Gauge,
 }
 
 /// Labels naming one backend (a cluster member).
@@ -160,6 +164,18 @@ impl Metrics {
         let db_writes_skipped = Family::<Labels1, Counter>::default();
         // Captive portal.
         let portal = Family::<Labels1, Counter>::default();
+        let eap = Family::<Labels1, Counter>::default();
+        registry.register(
+            "eap_answers",
+            "802.1X (EAP) answers sent, by kind: challenge, success, failure",
+            eap.clone(),
+        );
+        let eap_conversations = Gauge::default();
+        registry.register(
+            "eap_conversations",
+            "Open EAP conversations (state held between rounds)",
+            eap_conversations.clone(),
+        );
         registry.register(
             "portal_requests",
             "Captive portal form posts and refusals, by result",
@@ -306,6 +322,8 @@ impl Metrics {
         Metrics {
             coa,
             dhcp,
+            eap,
+            eap_conversations,
             portal,
             vip_held,
             keepalived_notify_unparsed,
@@ -334,6 +352,10 @@ impl Metrics {
 
     pub fn reply(&self, kind: &'static str) {
         self.replies.get_or_create(&[("kind", kind)]).inc();
+    }
+
+    pub fn eap_round(&self, kind: &'static str) {
+        self.eap.get_or_create(&[("kind", kind)]).inc();
     }
 
     pub fn store_error(&self, op: &'static str) {

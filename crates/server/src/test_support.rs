@@ -23,6 +23,9 @@ pub(crate) async fn shared_for(conf: &Path) -> Arc<Shared> {
     let (audit, _rx) =
         crate::audit::Audit::start(&crate::settings::audit(&config), &metrics).unwrap();
     let nodes = crate::node_cache::new(store.clone(), &crate::node_cache::settings_from(&config));
+    // As at start: the 802.1X service is built (and its conf/ssl files made) first.
+    let eap = crate::eap_service::EapService::default();
+    eap.configure(&config);
     Arc::new(Shared {
         nodes,
         conf_dir: conf.to_path_buf(),
@@ -37,6 +40,7 @@ pub(crate) async fn shared_for(conf: &Path) -> Arc<Shared> {
         spool,
         front_door: crate::front_door::FrontDoor::default(),
         locations: crate::coa::location::Recorder::default(),
+        eap,
     })
 }
 

@@ -31,7 +31,7 @@ pub struct Migration {
 }
 
 /// The schema version this binary writes and understands.
-pub const LATEST_VERSION: u32 = 9;
+pub const LATEST_VERSION: u32 = 10;
 
 pub(crate) const SQLITE_SCHEMA_VERSION_DDL: &str = "CREATE TABLE IF NOT EXISTS schema_version (
     version INTEGER NOT NULL PRIMARY KEY,
@@ -398,6 +398,15 @@ pub const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX IF NOT EXISTS node_regdate ON node (regdate)",
             "CREATE INDEX IF NOT EXISTS node_status_last_seen ON node (status, last_seen)",
         ],
+    },
+    Migration {
+        version: 10,
+        description: "802.1X: NT hash of local users' passwords (PEAP / EAP-MSCHAPv2)",
+        // MSCHAPv2 needs MD4(UTF-16LE(password)), which the argon2id or bcrypt hash cannot
+        // give: kept beside it (32 hex digits), written whenever the clear password is known
+        // and cleared when a password is set without it (never a stale one).
+        sqlite: &["ALTER TABLE password ADD COLUMN nt_hash TEXT"],
+        mysql: &["ALTER TABLE password ADD COLUMN IF NOT EXISTS nt_hash CHAR(32) NULL"],
     },
 ];
 

@@ -17,6 +17,27 @@ pub struct LocalUser {
     pub valid_from: Option<UnixTime>,
     /// UNIX seconds; `None`: never expires.
     pub expiration: Option<UnixTime>,
+    /// MD4(UTF-16LE(password)) for PEAP / EAP-MSCHAPv2; `None` when the clear password was
+    /// never known here (an imported bcrypt hash): such a user cannot use MSCHAPv2.
+    pub nt_hash: Option<[u8; 16]>,
+}
+
+/// `nt_hash` as stored: 32 hex digits.
+pub(crate) fn nt_hash_hex(h: &Option<[u8; 16]>) -> Option<String> {
+    h.map(|h| h.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A stored `nt_hash`; anything else than 32 hex digits reads as none.
+pub(crate) fn nt_hash_parse(s: Option<String>) -> Option<[u8; 16]> {
+    let s = s?;
+    if s.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
 }
 
 impl fmt::Debug for LocalUser {
@@ -26,6 +47,7 @@ impl fmt::Debug for LocalUser {
             .field("password", &"<hash>")
             .field("valid_from", &self.valid_from)
             .field("expiration", &self.expiration)
+            .field("nt_hash", &self.nt_hash.map(|_| "<redacted>"))
             .finish()
     }
 }

@@ -205,7 +205,9 @@ fn check_email(v: &str) -> Result<(), ApiError> {
 }
 
 /// argon2id off the async threads (it costs tens of milliseconds by design).
-async fn hash_password(password: String) -> Result<String, ApiError> {
+/// The portal hash (Argon2) and the NT hash MSCHAPv2 needs (PEAP, TTLS):
+/// the second can only be made while the clear password is at hand.
+async fn hash_password(password: String) -> Result<(String, [u8; 16]), ApiError> {
     let n = password.chars().count();
     if n < MIN_PASSWORD || password.len() > MAX_PASSWORD {
         return Err(ApiError::invalid(
@@ -213,10 +215,12 @@ async fn hash_password(password: String) -> Result<String, ApiError> {
             format!("between {MIN_PASSWORD} characters and {MAX_PASSWORD} bytes"),
         ));
     }
-    tokio::task::spawn_blocking(move || ironfence_portal::password::hash(&password))
+    let nt = ironfence_eap::mschapv2::nt_password_hash(&password);
+    let portal = tokio::task::spawn_blocking(move || ironfence_portal::password::hash(&password))
         .await
         .map_err(|e| ApiError::internal("hashing the password", e))?
-        .map_err(|e| ApiError::internal("hashing the password", e))
+        .map_err(|e| ApiError::internal("hashing the password", e))?;
+    Ok((portal, nt))
 }
 
 async fn load(state: &AdminState, pid: &str) -> Result<PersonRow, ApiError> {
@@ -386,12 +390,13 @@ pub async fn create(
             person.pid
         )));
     }
-    if let Some(password) = hash.clone() {
+    if let Some((password, nt_hash)) = hash.clone() {
         store
             .upsert_local_user(
                 &LocalUser {
                     pid: person.pid.clone(),
                     password,
+                    nt_hash: Some(nt_hash),
                     valid_from: input.valid_from,
                     expiration: input.expiration,
                 },
@@ -486,9 +491,9 @@ pub async fn update(
             .get_local_user(pid)
             .await
             .map_err(|e| ApiError::store("reading the local login", e))?;
-        let password = match (&hash, &current) {
-            (Some(h), _) => h.clone(),
-            (None, Some(c)) => c.password.clone(),
+        let (password, nt_hash) = match (&hash, &current) {
+            (Some((h, nt)), _) => (h.clone(), Some(*nt)),
+            (None, Some(c)) => (c.password.clone(), c.nt_hash),
             (None, None) => {
                 return Err(ApiError::invalid(
                     "password",
@@ -502,6 +507,7 @@ pub async fn update(
                 &LocalUser {
                     pid: pid.to_string(),
                     password,
+                    nt_hash,
                     valid_from: keep(
                         input.valid_from,
                         current.as_ref().and_then(|c| c.valid_from),

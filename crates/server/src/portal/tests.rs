@@ -97,6 +97,7 @@ async fn lab_full(auth: &str, pf_extra: &str, pem: Option<&str>) -> Lab {
         spool,
         front_door: crate::front_door::FrontDoor::default(),
         locations: crate::coa::location::Recorder::default(),
+        eap: crate::eap_service::EapService::default(),
     });
     let portal = Portal::new(shared.clone()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.73.1:0").await.unwrap();
@@ -247,6 +248,7 @@ async fn add_user(lab: &Lab, pid: &str, password: &str) {
     let user = LocalUser {
         pid: pid.into(),
         password: ironfence_portal::password::hash(password).unwrap(),
+        nt_hash: Some(ironfence_eap::mschapv2::nt_password_hash(password)),
         valid_from: None,
         expiration: None,
     };

@@ -86,6 +86,7 @@ fn accounting_request(ctx: &Ctx<'_>) -> Handled {
             mac,
             outcome: "accounting-response",
             reason,
+            detail: None,
             vlan: None,
             role: None,
         }),

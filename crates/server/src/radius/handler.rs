@@ -31,9 +31,10 @@ pub(crate) struct Ctx<'a> {
     pub now: UnixTime,
     /// The database cannot take writes (out of quorum / read-only): decisions that depend on
     /// it (802.1X: "computed but nothing saved") read it here.
-    #[allow(dead_code)]
-    // read by the EAP handler (802.1X issue); persist uses DbHealth directly
     pub read_only: bool,
+    /// The secret the reply is signed with (the switch's, or the hop secret on the load
+    /// balancer's backend port): hidden attributes (MS-MPPE keys) are encrypted with it.
+    pub reply_secret: &'a [u8],
 }
 
 /// A write a request causes, and whether its answer depends on it.
@@ -44,6 +45,17 @@ pub(crate) enum Write {
     /// First sighting of a device: its node row (spooled when the database cannot take it; the
     /// Access-Accept does not depend on it).
     NodeSeen(Mac),
+    /// A successful 802.1X login registers the device (never asked for in read-only mode).
+    Register(Box<Registration>),
+}
+
+/// The registration an 802.1X login grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Registration {
+    pub mac: Mac,
+    pub pid: String,
+    pub role: String,
+    pub unregdate: Option<UnixTime>,
 }
 
 impl Write {
@@ -52,6 +64,11 @@ impl Write {
         match self {
             Write::Accounting(event) => Record::Accounting(*event),
             Write::NodeSeen(mac) => Record::NodeSeen { mac, at: now },
+            // Not spooled (see persist): stands in as the node's first sighting.
+            Write::Register(r) => Record::NodeSeen {
+                mac: r.mac,
+                at: now,
+            },
         }
     }
 }
@@ -64,6 +81,8 @@ pub(crate) struct AuditFacts {
     /// `accept`, `reject`, `accounting-response`.
     pub outcome: &'static str,
     pub reason: &'static str,
+    /// 802.1X: method, TLS version, identities, source, rule (appended to the reason).
+    pub detail: Option<String>,
     pub vlan: Option<String>,
     pub role: Option<String>,
 }
@@ -154,7 +173,10 @@ pub(crate) fn audit(ctx: &Ctx<'_>, facts: AuditFacts, answered: bool) {
         } else {
             "unanswered".to_string()
         },
-        reason: facts.reason.to_string(),
+        reason: match &facts.detail {
+            Some(d) => format!("{} ({d})", facts.reason),
+            None => facts.reason.to_string(),
+        },
         vlan: facts.vlan,
         role: facts.role,
         switch_id: Some(ctx.switch.id.clone()),

@@ -1,5 +1,5 @@
-//! Access-Request handler: MAC authentication bypass (MAB). 802.1X (EAP) is refused with a
-//! Reject until the EAP handler lands.
+//! Access-Request handler: MAC authentication bypass (MAB); requests carrying EAP-Message
+//! (802.1X) go to [`super::eap`].
 
 use super::handler::{
     AuditFacts, Ctx, Handled, Handler, HandlerFuture, Write, encodable, reply_builder,
@@ -13,7 +13,11 @@ pub(crate) struct Mab;
 
 impl Handler for Mab {
     fn handle<'a>(&'a self, ctx: &'a Ctx<'a>) -> HandlerFuture<'a> {
-        Box::pin(access_request(ctx))
+        if ctx.packet.get(dict::EAP_MESSAGE).is_some() {
+            Box::pin(super::eap::access_request(ctx))
+        } else {
+            Box::pin(access_request(ctx))
+        }
     }
 }
 
@@ -23,11 +27,7 @@ async fn access_request(ctx: &Ctx<'_>) -> Handled {
     let user_name = packet.get_str(dict::USER_NAME);
     let calling = packet.get_str(dict::CALLING_STATION_ID);
     let Some(mac) = mab_mac(packet, user_name, calling) else {
-        let reason = if packet.get(dict::EAP_MESSAGE).is_some() {
-            "eap_not_supported"
-        } else {
-            "not_mab"
-        };
+        let reason = "not_mab";
         tracing::info!(
             user = user_name.unwrap_or(""),
             reason,
@@ -46,6 +46,7 @@ async fn access_request(ctx: &Ctx<'_>) -> Handled {
                 mac: None,
                 outcome: "reject",
                 reason,
+                detail: None,
                 vlan: None,
                 role: None,
             }),
@@ -81,24 +82,7 @@ async fn access_request(ctx: &Ctx<'_>) -> Handled {
     let (reply, audit) = match &decision {
         Decision::Accept { vlan, role, .. } => {
             tracing::debug!(%mac, vlan = vlan.as_deref().unwrap_or("-"), role, reason, "Access-Accept");
-            // Where the device is, for the CoA sender (switches without accounting too).
-            crate::coa::location::record(
-                shared,
-                crate::coa::location::AcceptedAt {
-                    mac,
-                    switch_id: ctx.switch.id.clone(),
-                    switch_ip: ctx.switch_ip.to_string(),
-                    port: super::handler::nas_port(packet),
-                    vlan: vlan.clone(),
-                    role: Some(role.clone()),
-                    ssid: super::accounting::ssid(packet),
-                    username: user_name.map(str::to_string),
-                    connection_type: packet
-                        .get_u32(dict::NAS_PORT_TYPE)
-                        .map(super::accounting::connection_type),
-                    now: ctx.now,
-                },
-            );
+            record_location(ctx, mac, vlan.clone(), role.clone());
             (
                 accept(packet, vlan.as_deref()),
                 AuditFacts {
@@ -106,6 +90,7 @@ async fn access_request(ctx: &Ctx<'_>) -> Handled {
                     mac: Some(mac),
                     outcome: "accept",
                     reason,
+                    detail: None,
                     vlan: vlan.clone(),
                     role: Some(role.clone()),
                 },
@@ -120,6 +105,7 @@ async fn access_request(ctx: &Ctx<'_>) -> Handled {
                     mac: Some(mac),
                     outcome: "reject",
                     reason,
+                    detail: None,
                     vlan: None,
                     role: None,
                 },
@@ -158,14 +144,41 @@ pub(crate) fn mab_mac(
 fn accept(packet: &Packet<'_>, vlan: Option<&str>) -> Result<PacketBuilder, EncodeError> {
     let mut b = reply_builder(Code::AccessAccept, packet)?;
     if let Some(vlan) = vlan {
-        // RFC 3580 §3.31 / RFC 2868: VLAN assignment, tag 0.
-        b.add_tagged_u32(dict::TUNNEL_TYPE, 0, dict::tunnel_type::VLAN)?;
-        b.add_tagged_u32(
-            dict::TUNNEL_MEDIUM_TYPE,
-            0,
-            dict::tunnel_medium_type::IEEE_802,
-        )?;
-        b.add_tagged_str(dict::TUNNEL_PRIVATE_GROUP_ID, 0, vlan)?;
+        add_vlan(&mut b, vlan)?;
     }
     Ok(b)
+}
+
+/// RFC 3580 §3.31 / RFC 2868: VLAN assignment, tag 0.
+pub(super) fn add_vlan(b: &mut PacketBuilder, vlan: &str) -> Result<(), EncodeError> {
+    b.add_tagged_u32(dict::TUNNEL_TYPE, 0, dict::tunnel_type::VLAN)?;
+    b.add_tagged_u32(
+        dict::TUNNEL_MEDIUM_TYPE,
+        0,
+        dict::tunnel_medium_type::IEEE_802,
+    )?;
+    b.add_tagged_str(dict::TUNNEL_PRIVATE_GROUP_ID, 0, vlan)?;
+    Ok(())
+}
+
+/// Where the device is, for the CoA sender (switches without accounting too).
+pub(super) fn record_location(ctx: &Ctx<'_>, mac: Mac, vlan: Option<String>, role: String) {
+    let packet = &ctx.packet;
+    crate::coa::location::record(
+        ctx.shared,
+        crate::coa::location::AcceptedAt {
+            mac,
+            switch_id: ctx.switch.id.clone(),
+            switch_ip: ctx.switch_ip.to_string(),
+            port: super::handler::nas_port(packet),
+            vlan,
+            role: Some(role),
+            ssid: super::accounting::ssid(packet),
+            username: packet.get_str(dict::USER_NAME).map(str::to_string),
+            connection_type: packet
+                .get_u32(dict::NAS_PORT_TYPE)
+                .map(super::accounting::connection_type),
+            now: ctx.now,
+        },
+    );
 }

@@ -34,6 +34,7 @@ mod accounting;
 mod backend;
 mod balancer;
 mod cluster_listeners;
+mod eap;
 mod handler;
 mod mab;
 mod persist;
@@ -467,7 +468,13 @@ async fn process(
                 .unwrap_or(request.source.ip()),
             Kind::Switches => request.source.ip(),
         };
+        // The backend port answers the front server, with the hop secret.
+        let reply_secret: &[u8] = match &listener.kind {
+            Kind::Backend { hop_secret, .. } => hop_secret,
+            Kind::Switches => &switch.secret,
+        };
         let ctx = Ctx {
+            reply_secret,
             shared: &shared,
             config: request.client.config(),
             switch,
@@ -486,14 +493,7 @@ async fn process(
             Box::pin(persist::apply(&ctx, handled.writes)).await
         };
         let reply = match (persisted, handled.reply) {
-            (Ok(()), Some(builder)) => {
-                // The backend port answers the front server, with the hop secret.
-                let secret: &[u8] = match &listener.kind {
-                    Kind::Backend { hop_secret, .. } => hop_secret,
-                    Kind::Switches => &switch.secret,
-                };
-                Some(builder.encode_response(&ctx.packet, secret))
-            }
+            (Ok(()), Some(builder)) => Some(builder.encode_response(&ctx.packet, reply_secret)),
             (Ok(()), None) => None,
             (Err(()), _) => None,
         };

@@ -5,6 +5,10 @@
 //! |---|---|---|---|
 //! | accounting | stored, answered | spooled (fsync), answered | **not answered** (the NAS retransmits or fails over) |
 //! | node of a new device | created | spooled | counted as skipped; answered (created at the next sighting) |
+//! | 802.1X registration | registered | as a new device (registered at the next login) | counted as skipped; answered |
+//!
+//! (In read-only mode the EAP handler asks for no registration at all: the guide's "the role is
+//! computed from the sources but nothing is saved".)
 //!
 //! Records still waiting in the spool keep their order: while it holds any, new accounting
 //! queues behind them, so each session's Start / Interim / Stop reach the database in order.
@@ -22,6 +26,7 @@ pub(super) async fn apply(ctx: &Ctx<'_>, writes: Vec<Write>) -> Result<(), ()> {
         match write {
             Write::Accounting(event) => store_accounting(ctx.shared, *event).await?,
             Write::NodeSeen(mac) => create_node(ctx, mac).await,
+            Write::Register(r) => register(ctx, *r).await,
         }
     }
     Ok(())
@@ -88,11 +93,33 @@ async fn create_node(ctx: &Ctx<'_>, mac: Mac) {
     }
 }
 
+/// The registration a successful 802.1X login grants. The answer does not depend on it.
+async fn register(ctx: &Ctx<'_>, r: super::handler::Registration) {
+    let shared = ctx.shared;
+    match shared
+        .store
+        .register_node(r.mac, &r.pid, &r.role, r.unregdate, ctx.now)
+        .await
+    {
+        Ok(_) => {
+            shared.nodes.invalidate(r.mac);
+            tracing::info!(mac = %r.mac, pid = %r.pid, role = %r.role, "registered by 802.1X login");
+        }
+        Err(e) => {
+            if !spoolable(shared, &e) {
+                shared.metrics.store_error("register_node");
+            }
+            tracing::warn!(mac = %r.mac, error = %e, "802.1X registration not saved; the device is registered at its next login");
+            create_node(ctx, r.mac).await;
+        }
+    }
+}
+
 /// Appends the write to the spool (fsync'd before this returns `Ok`).
 async fn spool(shared: &Shared, write: Write, op: &'static str) -> Result<(), ()> {
     let now = match &write {
         Write::Accounting(event) => event.now,
-        Write::NodeSeen(_) => super::unix_now(),
+        Write::NodeSeen(_) | Write::Register(_) => super::unix_now(),
     };
     match shared.spool.append(write.into_record(now)).await {
         Ok(()) => {

@@ -2,7 +2,7 @@
 
 use super::{MySqlStore, mac_col, retry_write};
 use crate::StoreError;
-use crate::portal::LocalUser;
+use crate::portal::{LocalUser, nt_hash_hex, nt_hash_parse};
 use ironfence_core::{Mac, UnixTime};
 use sqlx::Row;
 use std::net::Ipv4Addr;
@@ -23,16 +23,18 @@ impl MySqlStore {
             .execute(&mut *tx)
             .await?;
             sqlx::query(
-                "INSERT INTO password (pid, password, valid_from, expiration, created_at)
-                 VALUES (?, ?, ?, ?, ?)
+                "INSERT INTO password (pid, password, valid_from, expiration, created_at, nt_hash)
+                 VALUES (?, ?, ?, ?, ?, ?)
                  ON DUPLICATE KEY UPDATE password = VALUES(password),
-                    valid_from = VALUES(valid_from), expiration = VALUES(expiration)",
+                    valid_from = VALUES(valid_from), expiration = VALUES(expiration),
+                    nt_hash = VALUES(nt_hash)",
             )
             .bind(u.pid.as_str())
             .bind(u.password.as_str())
             .bind(u.valid_from)
             .bind(u.expiration)
             .bind(now)
+            .bind(nt_hash_hex(&u.nt_hash))
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -42,17 +44,19 @@ impl MySqlStore {
     }
 
     pub(crate) async fn get_local_user(&self, pid: &str) -> Result<Option<LocalUser>, StoreError> {
-        let row =
-            sqlx::query("SELECT pid, password, valid_from, expiration FROM password WHERE pid = ?")
-                .bind(pid)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row = sqlx::query(
+            "SELECT pid, password, valid_from, expiration, nt_hash FROM password WHERE pid = ?",
+        )
+        .bind(pid)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|r| -> Result<LocalUser, StoreError> {
             Ok(LocalUser {
                 pid: r.try_get(0)?,
                 password: r.try_get(1)?,
                 valid_from: r.try_get(2)?,
                 expiration: r.try_get(3)?,
+                nt_hash: nt_hash_parse(r.try_get(4)?),
             })
         })
         .transpose()

@@ -2,7 +2,7 @@
 
 use super::{SqliteStore, mac_at};
 use crate::StoreError;
-use crate::portal::LocalUser;
+use crate::portal::{LocalUser, nt_hash_hex, nt_hash_parse};
 use ironfence_core::{Mac, UnixTime};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use std::net::Ipv4Addr;
@@ -16,12 +16,20 @@ impl SqliteStore {
         )?
         .execute(params![u.pid, now])?;
         tx.prepare_cached(
-            "INSERT INTO password (pid, password, valid_from, expiration, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)
+            "INSERT INTO password (pid, password, valid_from, expiration, created_at, nt_hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (pid) DO UPDATE SET password = excluded.password,
-                valid_from = excluded.valid_from, expiration = excluded.expiration",
+                valid_from = excluded.valid_from, expiration = excluded.expiration,
+                nt_hash = excluded.nt_hash",
         )?
-        .execute(params![u.pid, u.password, u.valid_from, u.expiration, now])?;
+        .execute(params![
+            u.pid,
+            u.password,
+            u.valid_from,
+            u.expiration,
+            now,
+            nt_hash_hex(&u.nt_hash)
+        ])?;
         tx.commit()?;
         Ok(())
     }
@@ -29,7 +37,7 @@ impl SqliteStore {
     pub(crate) fn get_local_user(&self, pid: &str) -> Result<Option<LocalUser>, StoreError> {
         let conn = self.reader();
         let mut st = conn.prepare_cached(
-            "SELECT pid, password, valid_from, expiration FROM password WHERE pid = ?1",
+            "SELECT pid, password, valid_from, expiration, nt_hash FROM password WHERE pid = ?1",
         )?;
         Ok(st
             .query_row([pid], |r| {
@@ -38,6 +46,7 @@ impl SqliteStore {
                     password: r.get(1)?,
                     valid_from: r.get(2)?,
                     expiration: r.get(3)?,
+                    nt_hash: nt_hash_parse(r.get(4)?),
                 })
             })
             .optional()?)

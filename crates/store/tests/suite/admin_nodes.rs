@@ -287,6 +287,7 @@ pub async fn admin_people_search_and_delete(cfg: StoreConfig) {
             &LocalUser {
                 pid: "carol".into(),
                 password: "$argon2id$fixture".into(),
+                nt_hash: None,
                 valid_from: None,
                 expiration: Some(T0 + 60),
             },

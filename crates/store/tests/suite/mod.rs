@@ -1062,6 +1062,11 @@ pub async fn portal_local_users_and_mac_for_ip(cfg: StoreConfig) {
     let mut alice = LocalUser {
         pid: "alice".into(),
         password: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA".into(),
+        // NT hash of "password" (the MS-CHAPv2 test vector), read back byte for byte.
+        nt_hash: Some([
+            0x88, 0x46, 0xf7, 0xea, 0xee, 0x8f, 0xb1, 0x17, 0xad, 0x06, 0xbd, 0xd8, 0x30, 0xb7,
+            0x58, 0x6c,
+        ]),
         valid_from: Some(T0),
         expiration: Some(T0 + 86_400),
     };
@@ -1078,6 +1083,8 @@ pub async fn portal_local_users_and_mac_for_ip(cfg: StoreConfig) {
     assert!(!got.valid_at(T0 - 1) && got.valid_at(T0) && !got.valid_at(T0 + 86_400));
     alice.password = "$2y$04$abcdefghijklmnopqrstuu5Ht1Cq3bnfpXFxWeHZW1qPV5rZyV7cm".into();
     alice.expiration = None;
+    // An imported bcrypt hash has no NT hash: the replacement clears the old one.
+    alice.nt_hash = None;
     store.upsert_local_user(&alice, T0 + 5).await.unwrap();
     assert_eq!(
         store.get_local_user("alice").await.unwrap().as_ref(),
