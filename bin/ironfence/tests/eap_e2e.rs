@@ -108,10 +108,19 @@ fn eap_daemon(extra_eap: &str) -> (Daemon, Pki) {
 
 /// `switch_extra`: more keys for the switch section of 127.0.0.1.
 fn eap_daemon_on(extra_eap: &str, switch_extra: &str) -> (Daemon, Pki) {
+    eap_daemon_with(|b| b, extra_eap, switch_extra)
+}
+
+/// `builder`: more settings of the daemon (its database).
+fn eap_daemon_with(
+    builder: impl FnOnce(DaemonBuilder) -> DaemonBuilder,
+    extra_eap: &str,
+    switch_extra: &str,
+) -> (Daemon, Pki) {
     let pki_dir = tempfile::tempdir().unwrap().keep();
     let pki = Pki::make(&pki_dir);
     let read = |n: &str| std::fs::read_to_string(pki.dir.join(n)).unwrap();
-    let d = DaemonBuilder::default()
+    let d = builder(DaemonBuilder::default())
         .switches(&format!(
             "[default]\nregistrationVlan=2\nisolationVlan=3\ndefaultVlan=100\nguestVlan=200\n\n\
              [127.0.0.1]\ndescription=e2e switch\nradiusSecret={SECRET}\n\
@@ -367,4 +376,51 @@ fn mab_over_eap_md5_is_answered_as_mab() {
     assert!(a.contains("eap=md5"), "{a}");
     // Unregistered: the registration VLAN, as for MAB.
     assert!(a.contains("\"vlan\":\"2\""), "{a}");
+}
+
+/// The guide's degraded mode on a real mariadbd: with the database read-only, PEAP still
+/// logs in and the switch gets the role's VLAN (computed from the source's rule), but the
+/// registration is not saved — and not replayed when the database is writable again.
+#[test]
+fn read_only_database_802_1x_keeps_working_and_saves_nothing() {
+    let db =
+        ironfence_testkit::MariaDb::start().expect("mariadbd (apt-get install mariadb-server)");
+    db.create_database("eap_ro").unwrap();
+    let database = format!(
+        "[database]\ntype = mysql\nhost = {}\nport = {}\nuser = {}\npass = {}\ndb = eap_ro\n",
+        db.host(),
+        db.port(),
+        db.user(),
+        db.password()
+    );
+    let (d, pki) = eap_daemon_with(|b| b.database(&database), "", "");
+    db.admin_sql("SET GLOBAL read_only = 1").unwrap();
+    eventually("the daemon sees the read-only database", || {
+        d.metric("ironfence_db_read_only") == 1.0
+    });
+    let mac = "02:00:00:0e:07:01";
+    let s = eapol_test(&d, mac, &peap(&pki, "1.3", ALICE_PASSWORD), &[]);
+    assert!(s.success, "{}\n{}", s.output, d.log());
+    assert!(s.output.contains("MPPE keys OK"), "{}", s.output);
+    assert!(
+        d.log()
+            .contains("802.1X role computed, registration not saved"),
+        "{}",
+        d.log()
+    );
+    db.admin_sql("SET GLOBAL read_only = 0").unwrap();
+    eventually("the daemon sees the writable database", || {
+        d.metric("ironfence_db_read_only") == 0.0
+    });
+    let show = d.cli(&["node", "show", mac]);
+    let t = stdout(&show);
+    assert!(
+        !show.status.success() || !t.contains("status:     reg"),
+        "nothing saved while read-only: {t}"
+    );
+    // Writable again: the same login registers the device.
+    let s = eapol_test(&d, mac, &peap(&pki, "1.3", ALICE_PASSWORD), &[]);
+    assert!(s.success, "{}", s.output);
+    let show = stdout(&d.cli(&["node", "show", mac]));
+    assert!(show.contains("status:     reg"), "{show}");
 }
