@@ -424,3 +424,84 @@ fn read_only_database_802_1x_keeps_working_and_saves_nothing() {
     let show = stdout(&d.cli(&["node", "show", mac]));
     assert!(show.contains("status:     reg"), "{show}");
 }
+
+/// EAP-TTLS/PAP against a real directory (slapd): how Entra-ID-only sites do 802.1X
+/// (PacketFence request #7031). The directory's rule gives the role; a wrong password is
+/// refused; a directory that does not answer fails the login (the guide: external sources
+/// must answer), it is not accepted on stale data.
+#[test]
+fn ttls_pap_against_ldap_uses_the_directory_rule_and_needs_it_to_answer() {
+    use ironfence_testkit::slapd::{ADMIN_DN, ADMIN_PASSWORD, LdapUser, PEOPLE_DN, Slapd};
+    let slapd = Slapd::start(
+        std::net::Ipv4Addr::new(127, 0, 95, 4),
+        &[LdapUser {
+            uid: "lena".into(),
+            password: "lena-directory-test-pw".into(),
+            employee_type: "staff".into(),
+            mail: "lena@example.org".into(),
+        }],
+    )
+    .expect("slapd (Debian slapd, ldap-utils)");
+    let pki_dir = tempfile::tempdir().unwrap().keep();
+    let pki = Pki::make(&pki_dir);
+    let read = |n: &str| std::fs::read_to_string(pki.dir.join(n)).unwrap();
+    let d = DaemonBuilder::default()
+        .switches(&format!(
+            "[default]\nregistrationVlan=2\nisolationVlan=3\ndefaultVlan=100\nguestVlan=200\ngamingVlan=300\n\n\
+             [127.0.0.1]\ndescription=e2e switch\nradiusSecret={SECRET}\nrequire_message_authenticator=yes\n"
+        ))
+        .file("ssl/server.crt", &read("server.crt"))
+        .file("ssl/server.key", &read("server.key"))
+        .file("ssl/ca.pem", &read("ca.pem"))
+        .file("eap.conf", "[eap]\nmethods = ttls, peap\npassword_sources = ldap1\n")
+        .file(
+            "authentication.conf",
+            &format!(
+                "[ldap1]\ntype=LDAP\ndescription=Campus directory\nhost={}\nport={}\nencryption=none\n\
+                 basedn={PEOPLE_DN}\nbinddn={ADMIN_DN}\npassword={ADMIN_PASSWORD}\nusernameattribute=uid\n\
+                 searchattributes=employeeType\n\n\
+                 [ldap1 rule staff]\ncondition0=employeeType,equals,staff\naction0=set_role=gaming\n\
+                 action1=set_access_duration=30D\n",
+                slapd.addr.ip(),
+                slapd.addr.port()
+            ),
+        )
+        .start();
+    let ttls_pap = |password: &str| {
+        format!(
+            "key_mgmt=WPA-EAP\neap=TTLS\nidentity=\"lena\"\nanonymous_identity=\"anonymous\"\n\
+             password=\"{password}\"\nca_cert=\"{}\"\nphase2=\"auth=PAP\"",
+            pki.path("ca.pem")
+        )
+    };
+    let mac = "02:00:00:0e:08:01";
+    let s = eapol_test(&d, mac, &ttls_pap("lena-directory-test-pw"), &[]);
+    assert!(s.success, "{}\n{}", s.output, d.log());
+    assert!(s.output.contains("MPPE keys OK"), "{}", s.output);
+    let a = audit(&d, mac);
+    assert!(a.contains("eap=ttls/pap"), "{a}");
+    assert!(a.contains("rule=ldap1/staff"), "{a}");
+    assert!(a.contains("\"vlan\":\"300\""), "gamingVlan: {a}");
+
+    let s = eapol_test(
+        &d,
+        "02:00:00:0e:08:02",
+        &ttls_pap("not-lenas-password"),
+        &[],
+    );
+    assert!(!s.success, "{}", s.output);
+
+    drop(slapd);
+    let s = eapol_test(
+        &d,
+        "02:00:00:0e:08:03",
+        &ttls_pap("lena-directory-test-pw"),
+        &[],
+    );
+    assert!(!s.success, "no directory, no login:\n{}", s.output);
+    assert!(
+        d.log().contains("802.1X password source unavailable"),
+        "{}",
+        d.log()
+    );
+}
