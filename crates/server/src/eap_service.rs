@@ -166,6 +166,7 @@ pub(crate) async fn run_expiry(
                 tracing::debug!(expired, "abandoned EAP conversations expired");
             }
             shared.metrics.eap_conversations.set(t.len() as i64);
+            shared.metrics.eap_state_bytes.set(t.state_bytes() as i64);
         }
     }
 }

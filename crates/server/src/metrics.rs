@@ -61,6 +61,7 @@ pub struct Metrics {
     pub eap: Family<Labels1, Counter>,
     /// Open EAP conversations (state held between rounds).
     pub eap_conversations: Gauge,
+    pub eap_state_bytes: Gauge,
 }
 
 /// Labels naming one backend (a cluster member).
@@ -175,6 +176,12 @@ impl Metrics {
             "eap_conversations",
             "Open EAP conversations (state held between rounds)",
             eap_conversations.clone(),
+        );
+        let eap_state_bytes = Gauge::default();
+        registry.register(
+            "eap_state_bytes",
+            "Memory held by the open EAP conversations, octets (engine state and buffers; rustls' internal buffers not included)",
+            eap_state_bytes.clone(),
         );
         registry.register(
             "portal_requests",
@@ -324,6 +331,7 @@ impl Metrics {
             dhcp,
             eap,
             eap_conversations,
+            eap_state_bytes,
             portal,
             vip_held,
             keepalived_notify_unparsed,
