@@ -350,7 +350,7 @@ fn check_certificates(eap: &EapConf, now: i64, f: &mut Findings<'_>) -> bool {
                 &what,
                 cert,
                 now,
-                "supplicants refuse an expired server certificate",
+                "renew it: supplicants refuse an expired server certificate",
                 f,
             );
         }
@@ -382,7 +382,7 @@ fn check_certificates(eap: &EapConf, now: i64, f: &mut Findings<'_>) -> bool {
                 &what,
                 cert,
                 now,
-                "and give the new CA to the supplicants that trust this one",
+                "renew it, and give the new CA to the supplicants that trust this one",
                 f,
             );
         }
@@ -447,13 +447,28 @@ fn parse_certificates<'a>(
     Some(certs)
 }
 
-/// The private key parses, is of a kind rustls signs with, and is the server certificate's.
+/// The server certificate is one rustls loads (X.509 v3); the private key parses, is of a
+/// kind rustls signs with, and is the server certificate's.
 fn check_key(
     eap: &EapConf,
     chain: &[CertificateDer<'static>],
     leaf: &X509Certificate<'_>,
     f: &mut Findings<'_>,
 ) {
+    let version = leaf.version().0 + 1;
+    if version != 3 {
+        // webpki (hence rustls) parses only v3 end-entity certificates: the server cannot
+        // load this one, whatever the key.
+        f.error(
+            &eap.certificate,
+            format!(
+                "the server certificate ({}) is an X.509 v{version} certificate: rustls uses \
+                 only v3 ones, 802.1X is unavailable; re-issue it as v3 (with subjectAltName \
+                 and extendedKeyUsage serverAuth, e.g. openssl x509 -req -extfile)",
+                leaf.subject()
+            ),
+        );
+    }
     let path = &eap.private_key;
     let pem = match std::fs::read(path) {
         Ok(p) => p,
@@ -488,6 +503,9 @@ fn check_key(
             return;
         }
     };
+    if version != 3 {
+        return;
+    }
     match rustls::sign::CertifiedKey::new(chain.to_vec(), signing_key).keys_match() {
         Ok(()) => {}
         Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => f.error(
@@ -500,23 +518,24 @@ fn check_key(
             ),
         ),
         Err(e) => f.error(
-            path,
+            &eap.certificate,
             format!(
-                "cannot be checked against the certificate {}: {e}",
-                eap.certificate.display()
+                "the server certificate ({}) cannot be used by rustls ({e}): 802.1X is \
+                 unavailable",
+                leaf.subject()
             ),
         ),
     }
 }
 
 /// Expired or not yet valid: error; expires within [`EXPIRY_WARNING_DAYS`]: warning.
-/// `consequence` follows "renew it".
+/// `advice` ends the message of both.
 fn check_validity(
     path: &Path,
     what: &str,
     cert: &X509Certificate<'_>,
     now: i64,
-    consequence: &str,
+    advice: &str,
     f: &mut Findings<'_>,
 ) {
     let not_before = cert.validity().not_before.timestamp();
@@ -533,16 +552,13 @@ fn check_validity(
     } else if now > not_after {
         f.error(
             path,
-            format!(
-                "{what} expired on {}: renew it: {consequence}",
-                utc(not_after)
-            ),
+            format!("{what} expired on {}: {advice}", utc(not_after)),
         );
     } else if not_after - now <= EXPIRY_WARNING_DAYS * 86_400 {
         f.warning(
             path,
             format!(
-                "{what} expires on {} ({} days left): renew it: {consequence}",
+                "{what} expires on {} ({} days left): {advice}",
                 utc(not_after),
                 (not_after - now) / 86_400
             ),
