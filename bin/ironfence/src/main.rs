@@ -246,7 +246,18 @@ async fn serve(conf_dir: &Path) -> anyhow::Result<ExitCode> {
 }
 
 fn checkup(conf_dir: &Path) -> ExitCode {
-    let diags = ironfence_config::checkup(conf_dir);
+    let mut diags = ironfence_config::checkup(conf_dir);
+    // The 802.1X certificates are looked at with the configuration they are named in (eap.conf
+    // paths, enabled), so only when it loads: its own errors come first.
+    if !diags.has_errors()
+        && let Ok(config) = Config::load(conf_dir)
+    {
+        ironfence_server::eap_certificate_checkup(
+            &config,
+            ironfence_server::cluster::unix_now(),
+            &mut diags,
+        );
+    }
     let (errors, warnings) = (diags.errors().count(), diags.warnings().count());
     if errors + warnings > 0 {
         outln!("{diags}");

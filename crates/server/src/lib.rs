@@ -46,6 +46,7 @@ pub mod web;
 pub use audit::{Gathered, query_cluster};
 pub use coa::reevaluate_access;
 pub use control::{ControlClient, ControlError};
+pub use eap_tls::eap_certificate_checkup;
 pub use settings::{audit_dir, control_socket_path, store_config};
 
 use anyhow::Context;
