@@ -511,7 +511,7 @@ fn ttls_pap_against_ldap_uses_the_directory_rule_and_needs_it_to_answer() {
 /// `max_conversations_per_switch` gets no answer and is counted.
 #[test]
 fn an_abandoned_conversation_expires_and_a_flood_is_bounded() {
-    let (d, _pki) = eap_daemon("timeout = 2s\nmax_conversations_per_switch = 3\n");
+    let (d, _pki) = eap_daemon("timeout = 3s\nmax_conversations_per_switch = 3\n");
     let identity = |n: u8| {
         format!(
             "User-Name = \"walker{n}\"\nCalling-Station-Id = \"02:00:00:0e:09:{n:02x}\"\n\
@@ -522,7 +522,8 @@ fn an_abandoned_conversation_expires_and_a_flood_is_bounded() {
     assert_eq!(r.code.as_deref(), Some("Access-Challenge"), "{}", r.output);
     assert!(r.attr("State").is_some(), "{}", r.output);
     eventually("one conversation open, its state counted", || {
-        d.metric("ironfence_eap_conversations") == 1.0 && d.metric("ironfence_eap_state_bytes") > 0.0
+        d.metric("ironfence_eap_conversations") == 1.0
+            && d.metric("ironfence_eap_state_bytes") > 0.0
     });
     for n in 2..=3 {
         let r = radclient(d.auth_port, "auth", SECRET, &identity(n));
@@ -530,16 +531,26 @@ fn an_abandoned_conversation_expires_and_a_flood_is_bounded() {
     }
     // The fourth from this switch: dropped, counted.
     let r = radclient(d.auth_port, "auth", SECRET, &identity(4));
-    assert_eq!(r.code, None, "no answer past the per-switch limit: {}", r.output);
+    assert_eq!(
+        r.code, None,
+        "no answer past the per-switch limit: {}",
+        r.output
+    );
     assert!(
         d.metric("ironfence_radius_dropped_total{reason=\"eap_too_many_for_client\"}") >= 1.0,
         "{}",
         d.metrics_text()
     );
-    // Nobody answers the Challenges: after the 2 s timeout the sweep (every 5 s) frees them.
+    // Nobody answers the Challenges: after the 3 s timeout the sweep (every 1.5 s) frees them.
     eventually("the abandoned conversations expired", || {
-        d.metric("ironfence_eap_conversations") == 0.0 && d.metric("ironfence_eap_state_bytes") == 0.0
+        d.metric("ironfence_eap_conversations") == 0.0
+            && d.metric("ironfence_eap_state_bytes") == 0.0
     });
     let r = radclient(d.auth_port, "auth", SECRET, &identity(5));
-    assert_eq!(r.code.as_deref(), Some("Access-Challenge"), "room again: {}", r.output);
+    assert_eq!(
+        r.code.as_deref(),
+        Some("Access-Challenge"),
+        "room again: {}",
+        r.output
+    );
 }

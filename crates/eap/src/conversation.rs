@@ -197,6 +197,13 @@ impl<F> Table<F> {
         for k in &old {
             self.remove(k);
         }
+        // After a flood the table gives its memory back instead of keeping its peak size.
+        if self.map.len() < self.map.capacity() / 4
+            || (self.map.is_empty() && self.map.capacity() > 0)
+        {
+            self.map.shrink_to(self.map.len() * 2);
+            self.per_client.shrink_to(self.per_client.len() * 2);
+        }
         old.len()
     }
 }

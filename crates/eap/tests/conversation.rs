@@ -545,3 +545,28 @@ fn eap_tls_login_tolerant(c: &Convs, client: &mut rustls::ClientConnection) -> (
         assert!(rounds < 30, "the exchange ends");
     }
 }
+
+#[test]
+fn after_a_flood_expires_the_table_gives_its_memory_back() {
+    let limits = Limits {
+        timeout: Duration::from_secs(1),
+        ..Limits::default()
+    };
+    let (c, _pki) = engine(vec![EapType::Peap], limits);
+    let t0 = Instant::now();
+    for n in 0..2000u32 {
+        let client = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n));
+        challenge(c.handle(Input {
+            client,
+            ..input(t0, None, &identity(1, "flood"))
+        }));
+    }
+    let peak = c.state_bytes();
+    assert!(peak > 2000 * 100, "{peak}");
+    assert_eq!(c.expire(t0 + Duration::from_secs(2)), 2000);
+    assert_eq!(
+        c.state_bytes(),
+        0,
+        "nothing held once every conversation is gone"
+    );
+}

@@ -154,10 +154,13 @@ pub(crate) async fn run_expiry(
     shared: Arc<Shared>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
     loop {
+        // Half the conversation timeout (1–5 s): an abandoned conversation is freed at most
+        // 1.5 × timeout after its last round, and every open one is seen by the gauges.
+        let every =
+            (shared.config().eap.timeout / 2).clamp(Duration::from_secs(1), Duration::from_secs(5));
         tokio::select! {
-            _ = tick.tick() => {}
+            _ = tokio::time::sleep(every) => {}
             _ = shutdown.wait_for(|s| *s) => return,
         }
         if let Some(t) = shared.eap.conversations() {
