@@ -12,6 +12,7 @@
 #   DURATION [5s] WARMUP [1s]     measured window and warm-up of each step
 #   CONC ["1 8 64"]               logins in flight
 #   METHODS ["tls peap"] TLSV ["1.2 1.3"] MODES ["full resumed"]
+#   KEY [rsa]                     key type of the test PKI: rsa (RSA-2048) or ec (ECDSA P-256)
 #   IRONFENCE=1                   also measure target/release/ironfence serve (its 802.1X)
 #   NO_BUILD=1                    use the binaries already in target/release
 #   KEEP=1                        keep the work directory (PKI, configs, logs)
@@ -81,14 +82,17 @@ if [ "$MODE" = bench ] && [ "${NO_BUILD:-0}" != 1 ]; then
     fi
 fi
 
-# --- test PKI: RSA-2048 CA, server and client certificates ---
+# --- test PKI: CA, server and client certificates, RSA-2048 or ECDSA P-256 (KEY) ---
+KEY=${KEY:-rsa}
+case "$KEY" in rsa) NEWKEY=rsa:2048 ;; ec) NEWKEY=ec:$TMP/p256.param ;; *) die "KEY is rsa or ec" ;; esac
 P=$TMP/pki
 mkdir -p "$P"
 o() { openssl "$@" 2>"$P/openssl.err" || { cat "$P/openssl.err" >&2; die "openssl $1 failed"; }; }
-o req -x509 -newkey rsa:2048 -nodes -keyout "$P/ca.key" -out "$P/ca.pem" -days 2 -subj /CN=bench-ca \
+[ "$KEY" = rsa ] || o genpkey -genparam -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$TMP/p256.param"
+o req -x509 -newkey "$NEWKEY" -nodes -keyout "$P/ca.key" -out "$P/ca.pem" -days 2 -subj /CN=bench-ca \
     -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
 for n in server client; do
-    o req -newkey rsa:2048 -nodes -keyout "$P/$n.key" -out "$P/$n.csr" -subj "/CN=$n.ironfence.test"
+    o req -newkey "$NEWKEY" -nodes -keyout "$P/$n.key" -out "$P/$n.csr" -subj "/CN=$n.ironfence.test"
     if [ $n = server ]; then
         printf 'subjectAltName=DNS:radius.ironfence.test\nextendedKeyUsage=serverAuth\n' >"$P/$n.ext"
     else
@@ -456,6 +460,6 @@ table() {
     done <"$RESULTS"
 }
 echo
-echo "802.1X logins, $(date -u +%FT%TZ), $(nproc) CPUs, load average $LOAD_BEFORE before the first step, $DURATION per step after $WARMUP warm-up"
+echo "802.1X logins, $(date -u +%FT%TZ), $(nproc) CPUs, $KEY keys, load average $LOAD_BEFORE before the first step, $DURATION per step after $WARMUP warm-up"
 echo
 if [ -n "${OUT:-}" ]; then table | tee "$OUT"; else table; fi

@@ -42,8 +42,8 @@ impl Default for Limits {
         Limits {
             timeout: Duration::from_secs(60),
             max_rounds: 50,
-            max_conversations: 65_536,
-            max_per_client: 16_384,
+            max_conversations: 16_384,
+            max_per_client: 4_096,
             max_tls_message: 64 * 1024,
         }
     }

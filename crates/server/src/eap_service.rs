@@ -84,13 +84,13 @@ fn build(config: &Config) -> anyhow::Result<Option<ConversationsConfig>> {
     if !eap.enabled {
         return Ok(None);
     }
-    crate::eap_tls::ensure_self_signed(&config.conf_dir, eap)?;
+    crate::eap_tls::ensure_self_signed(eap)?;
     let ticketer = if eap.resumption {
         Some(ticketer(config)?)
     } else {
         None
     };
-    let (tls_client_auth, tls_tunnel) = crate::eap_tls::build(&config.conf_dir, eap, ticketer)?;
+    let (tls_client_auth, tls_tunnel) = crate::eap_tls::build(eap, ticketer)?;
     Ok(Some(ConversationsConfig {
         tls_client_auth,
         tls_tunnel,

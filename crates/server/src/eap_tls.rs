@@ -31,8 +31,7 @@ const LOCAL_CA_NAME: &str = "ironfence local EAP CA";
 /// server certificate it signs, so 802.1X works as shipped; an operator replaces them with
 /// the organisation's PKI. Some but not all of the three present is refused: that is a
 /// half-installed PKI, not a fresh one.
-pub(crate) fn ensure_self_signed(conf_dir: &Path, eap: &EapConf) -> anyhow::Result<()> {
-    let _ = conf_dir;
+pub(crate) fn ensure_self_signed(eap: &EapConf) -> anyhow::Result<()> {
     let files = [&eap.certificate, &eap.private_key, &eap.ca];
     let present: Vec<_> = files.iter().filter(|p| p.exists()).collect();
     if present.len() == files.len() {
@@ -146,11 +145,9 @@ fn crls_of(data: Vec<u8>) -> Result<Vec<CertificateRevocationListDer<'static>>, 
 
 /// (EAP-TLS: client certificate required, PEAP/TTLS: none) from eap.conf.
 pub(crate) fn build(
-    conf_dir: &Path,
     eap: &EapConf,
     ticketer: Option<Arc<dyn ProducesTickets>>,
 ) -> anyhow::Result<(Arc<rustls::ServerConfig>, Arc<rustls::ServerConfig>)> {
-    let _ = conf_dir;
     let mut provider = rustls::crypto::ring::default_provider();
     if !eap.cipher_suites.is_empty() {
         let wanted = &eap.cipher_suites;
@@ -266,7 +263,7 @@ pub fn eap_certificate_checkup(config: &Config, now_unix: i64, diags: &mut Diagn
         return;
     }
     if f.errors == 0
-        && let Err(e) = build(&config.conf_dir, eap, None)
+        && let Err(e) = build(eap, None)
     {
         f.error(
             &config.conf_dir.join(ironfence_config::EAP_CONF),
@@ -722,9 +719,9 @@ mod tests {
     fn self_signed_pki_on_a_fresh_install_builds() {
         let dir = tempfile::tempdir().unwrap();
         let eap = conf(dir.path());
-        ensure_self_signed(dir.path(), &eap).unwrap();
+        ensure_self_signed(&eap).unwrap();
         let before = std::fs::read(&eap.certificate).unwrap();
-        ensure_self_signed(dir.path(), &eap).unwrap();
+        ensure_self_signed(&eap).unwrap();
         assert_eq!(before, std::fs::read(&eap.certificate).unwrap(), "kept");
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&eap.private_key)
@@ -732,11 +729,9 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        build(dir.path(), &eap, None).unwrap();
+        build(&eap, None).unwrap();
         std::fs::remove_file(&eap.ca).unwrap();
-        let e = ensure_self_signed(dir.path(), &eap)
-            .unwrap_err()
-            .to_string();
+        let e = ensure_self_signed(&eap).unwrap_err().to_string();
         assert!(e.contains("ca.pem") && e.contains("missing"), "{e}");
     }
 
@@ -744,9 +739,9 @@ mod tests {
     fn a_key_that_is_not_the_certificates_and_an_unknown_suite_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let mut eap = conf(dir.path());
-        ensure_self_signed(dir.path(), &eap).unwrap();
+        ensure_self_signed(&eap).unwrap();
         eap.cipher_suites = vec!["TLS_RSA_WITH_RC4_128_MD5".into()];
-        let e = build(dir.path(), &eap, None).unwrap_err().to_string();
+        let e = build(&eap, None).unwrap_err().to_string();
         assert!(e.contains("TLS_RSA_WITH_RC4_128_MD5"), "{e}");
         eap.cipher_suites.clear();
         std::fs::write(
@@ -754,7 +749,7 @@ mod tests {
             KeyPair::generate().unwrap().serialize_pem(),
         )
         .unwrap();
-        let e = format!("{:#}", build(dir.path(), &eap, None).unwrap_err());
+        let e = format!("{:#}", build(&eap, None).unwrap_err());
         assert!(e.contains("server.key"), "{e}");
     }
 
@@ -811,7 +806,7 @@ mod tests {
         let crl_path = dir.path().join("ssl/crl.pem");
         std::fs::write(&crl_path, crl.pem().unwrap()).unwrap();
         eap.crl = Some(crl_path);
-        let (client_auth, _) = build(dir.path(), &eap, None).unwrap();
+        let (client_auth, _) = build(&eap, None).unwrap();
 
         let handshake = |cert: &rcgen::Certificate, key: &KeyPair| {
             let mut roots = rustls::RootCertStore::empty();
@@ -1215,7 +1210,7 @@ mod tests {
         let now = test_now();
         let diags = checkup(dir.path(), now);
         assert!(diags.is_empty(), "fresh install: {diags}");
-        ensure_self_signed(dir.path(), &conf(dir.path())).unwrap();
+        ensure_self_signed(&conf(dir.path())).unwrap();
         let diags = checkup(dir.path(), time::OffsetDateTime::now_utc());
         assert_only(
             &diags,
