@@ -554,3 +554,25 @@ fn an_abandoned_conversation_expires_and_a_flood_is_bounded() {
         r.output
     );
 }
+
+/// `register_on_success = disabled`: the login is answered with the rule's role VLAN, the
+/// device is not registered (a site that registers devices elsewhere).
+#[test]
+fn register_on_success_disabled_answers_without_registering() {
+    let (d, pki) = eap_daemon("register_on_success = disabled\n");
+    let mac = "02:00:00:0e:0a:01";
+    let s = eapol_test(&d, mac, &peap(&pki, "1.3", ALICE_PASSWORD), &[]);
+    assert!(s.success, "{}\n{}", s.output, d.log());
+    let a = audit(&d, mac);
+    assert!(a.contains("rule=local/staff"), "{a}");
+    assert!(
+        a.contains("\"vlan\":\"210\""),
+        "the rule's role (guest) VLAN: {a}"
+    );
+    let show = d.cli(&["node", "show", mac]);
+    assert!(
+        !stdout(&show).contains("status:     reg"),
+        "not registered: {}",
+        stdout(&show)
+    );
+}
