@@ -952,20 +952,8 @@ impl<F> Conv<F> {
             InnerStep::Success { user, method, msk } => {
                 self.inner_method = Some(method);
                 self.inner_identity = Some(user);
-                let keys = match (&self.phase, msk) {
-                    (_, Some(m)) => Some(m),
-                    (Phase::Tls(s), None) => s.engine.msk(s.method),
-                    _ => None,
-                };
-                let outcome = Box::new(self.outcome());
-                (
-                    Step::Success {
-                        eap: encode_result(true, id),
-                        keys,
-                        outcome,
-                    },
-                    true,
-                )
+                // PEAP with crypto-binding: the compound MSK; else the tunnel's.
+                self.success_with(id, msk)
             }
             InnerStep::Failure { reason, user } => {
                 self.inner_method = self.inner_method.or(Some(self.inner_label()));
@@ -1016,10 +1004,15 @@ impl<F> Conv<F> {
     }
 
     fn success(&mut self, id: u8) -> (Step<F>, bool) {
-        let keys = match &self.phase {
+        self.success_with(id, None)
+    }
+
+    /// EAP-Success with `msk`, or the TLS session's keys when none is given.
+    fn success_with(&mut self, id: u8, msk: Option<Msk>) -> (Step<F>, bool) {
+        let keys = msk.or_else(|| match &self.phase {
             Phase::Tls(s) => s.engine.msk(s.method),
             _ => None,
-        };
+        });
         let outcome = Box::new(self.outcome());
         (
             Step::Success {
